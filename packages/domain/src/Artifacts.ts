@@ -1,0 +1,61 @@
+/**
+ * The seed's Operation Artifact (what a step produced) and Verification Result (what VERIFY found).
+ */
+import { Schema } from "effect"
+import { TaskId } from "./Ids.js"
+
+export class OperationOutputs extends Schema.Class<OperationOutputs>("OperationOutputs")({
+  diff: Schema.String,
+  stdout: Schema.String,
+  /** Redacted. */
+  stderr: Schema.String,
+  filesModified: Schema.Array(Schema.String),
+  linesChanged: Schema.Int.pipe(Schema.nonNegative())
+}) {}
+
+export class OperationArtifact extends Schema.Class<OperationArtifact>("OperationArtifact")({
+  operation: Schema.Literal("prep", "implement", "verify", "merge", "push", "update_tasklist"),
+  taskId: TaskId,
+  tool: Schema.String,
+  success: Schema.Boolean,
+  /** Seconds. */
+  duration: Schema.Number,
+  outputs: OperationOutputs,
+  /** The prompt's hash and template version (IMPLEMENT), so a run can be reproduced. */
+  promptHash: Schema.optional(Schema.String),
+  promptTemplateVersion: Schema.optional(Schema.String),
+  /** Why a run that exited 0 still failed (nothing changed, fatal marker…). */
+  failureReason: Schema.optional(Schema.String)
+}) {}
+
+/** One criterion's outcome: `{ passed, actual?, required?, files? }`. */
+export class CriterionResult extends Schema.Class<CriterionResult>("CriterionResult")({
+  passed: Schema.Boolean,
+  actual: Schema.optional(Schema.String),
+  required: Schema.optional(Schema.String),
+  files: Schema.optional(Schema.Array(Schema.String))
+}) {}
+
+/** The log of one verify attempt (the whole verify is retried up to 2 times). */
+export class VerifyAttempt extends Schema.Class<VerifyAttempt>("VerifyAttempt")({
+  attempt: Schema.Int.pipe(Schema.positive()),
+  success: Schema.Boolean,
+  /** Redacted output of the attempt's commands. */
+  log: Schema.String,
+  duration: Schema.Number
+}) {}
+
+export class VerificationArtifacts extends Schema.Class<VerificationArtifacts>("VerificationArtifacts")({
+  buildOutput: Schema.String,
+  testOutput: Schema.optional(Schema.String),
+  coverageReport: Schema.optional(Schema.String),
+  typeCheckOutput: Schema.optional(Schema.String)
+}) {}
+
+export class VerificationResult extends Schema.Class<VerificationResult>("VerificationResult")({
+  taskId: TaskId,
+  success: Schema.Boolean,
+  results: Schema.Record({ key: Schema.String, value: CriterionResult }),
+  artifacts: VerificationArtifacts,
+  attempts: Schema.Array(VerifyAttempt)
+}) {}
