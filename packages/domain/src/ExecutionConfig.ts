@@ -1,0 +1,61 @@
+/**
+ * What an execution was started with (`POST /api/devteam/automation/initialize`), as journaled.
+ * Holds no secret: credentials come from configuration, never from the journal.
+ */
+import { Schema } from "effect"
+import { CustomerId, TaskId, UserId } from "./Ids.js"
+import { TaskCriteria } from "./Task.js"
+
+export const DEFAULT_BASE_BRANCH = "main"
+export const DEFAULT_TASK_LIST_PATH = "docs/DevTeam/tasks_list.md"
+export const DEFAULT_TOOL = "aider"
+
+/** A git branch name as given by a caller (checked again by git's own rules before use). */
+export const BranchName = Schema.String.pipe(
+  Schema.minLength(1),
+  Schema.maxLength(200),
+  Schema.pattern(/^(?!-)(?!.*\.\.)(?!.*\/\/)[A-Za-z0-9._/-]+(?<![./])$/, {
+    message: () => "branch must be a plain git branch name (letters, digits, '.', '_', '/', '-'; no '..')"
+  })
+)
+
+/** A path inside the repository: relative, no `..` segment, no leading `-`. */
+export const RepoPath = Schema.String.pipe(
+  Schema.minLength(1),
+  Schema.maxLength(500),
+  Schema.filter((p) =>
+    (!p.startsWith("/") && !p.startsWith("-") && !p.split("/").includes("..") && !p.includes("\\") &&
+      ![...p].some((c) => c < " " || c === "\u007f")) ||
+    "must be a relative path inside the repository (no '..', no leading '/' or '-', no control characters)"
+  )
+)
+
+export const ToolName = Schema.Literal("aider", "script")
+export type ToolName = typeof ToolName.Type
+
+/** A shell command line run in the sandbox (verify commands, the script tool). */
+export const CommandLine = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(4_000))
+
+export class VerifyConfig extends Schema.Class<VerifyConfig>("VerifyConfig")({
+  commands: Schema.optional(Schema.Array(CommandLine).pipe(Schema.maxItems(20))),
+  criteria: Schema.optional(TaskCriteria)
+}) {}
+
+export class ResourceConfig extends Schema.Class<ResourceConfig>("ResourceConfig")({
+  cpus: Schema.optional(Schema.Number.pipe(Schema.greaterThan(0), Schema.lessThanOrEqualTo(16))),
+  memoryMiB: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(128), Schema.lessThanOrEqualTo(65_536)))
+}) {}
+
+export class ExecutionConfig extends Schema.Class<ExecutionConfig>("ExecutionConfig")({
+  repoUrl: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(2048)),
+  baseBranch: BranchName,
+  taskListPath: RepoPath,
+  tool: ToolName,
+  /** Command the `script` tool runs (ignored by aider). */
+  script: Schema.optional(CommandLine),
+  stopPoint: Schema.optional(TaskId),
+  verify: Schema.optional(VerifyConfig),
+  resources: Schema.optional(ResourceConfig),
+  userId: Schema.optional(UserId),
+  customerId: CustomerId
+}) {}
