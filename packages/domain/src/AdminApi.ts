@@ -1,0 +1,73 @@
+/**
+ * Maintainers' view (role `admin`): every project with its status, a project's journal, the
+ * cluster, and Prometheus metrics.
+ */
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
+import { Schema } from "effect"
+import { projectIdParam } from "./ApiCommon.js"
+import { Authentication } from "./Auth.js"
+import { BadRequest, ProjectNotFound } from "./Errors.js"
+import { ExecutionStatus } from "./ExecutionStatus.js"
+import { CustomerId, ExecutionId, ProjectId, Timestamp } from "./Ids.js"
+
+export class AdminProject extends Schema.Class<AdminProject>("AdminProject")({
+  projectId: ProjectId,
+  customerId: CustomerId,
+  status: ExecutionStatus,
+  executionId: Schema.NullOr(ExecutionId),
+  currentTask: Schema.NullOr(Schema.String),
+  progress: Schema.Number,
+  lastSeq: Schema.Int,
+  lastUpdate: Timestamp
+}) {}
+
+export class JournalParams extends Schema.Class<JournalParams>("JournalParams")({
+  after: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative())),
+  limit: Schema.optional(
+    Schema.NumberFromString.pipe(Schema.int(), Schema.greaterThanOrEqualTo(1), Schema.lessThanOrEqualTo(1000))
+  )
+}) {}
+
+export class JournalRecord extends Schema.Class<JournalRecord>("JournalRecord")({
+  seq: Schema.Int,
+  type: Schema.String,
+  ts: Timestamp,
+  executionId: Schema.NullOr(ExecutionId),
+  correlationId: Schema.String,
+  data: Schema.Unknown
+}) {}
+
+export class JournalPage extends Schema.Class<JournalPage>("JournalPage")({
+  events: Schema.Array(JournalRecord),
+  /** Pass as `after` for the next page; null when this page reached the end. */
+  nextAfter: Schema.NullOr(Schema.Int)
+}) {}
+
+export class ClusterRunner extends Schema.Class<ClusterRunner>("ClusterRunner")({
+  address: Schema.String,
+  healthy: Schema.Boolean,
+  lastHeartbeat: Schema.NullOr(Timestamp)
+}) {}
+
+export class ClusterView extends Schema.Class<ClusterView>("ClusterView")({
+  mode: Schema.String,
+  runners: Schema.Array(ClusterRunner),
+  shards: Schema.Array(
+    Schema.Struct({ group: Schema.String, shard: Schema.Int, runner: Schema.NullOr(Schema.String) })
+  ),
+  activeEntities: Schema.Array(Schema.Struct({ projectId: Schema.String, runner: Schema.NullOr(Schema.String) }))
+}) {}
+
+export class AdminApi extends HttpApiGroup.make("admin", { topLevel: true })
+  .add(HttpApiEndpoint.get("projects", "/admin/projects").addSuccess(Schema.Array(AdminProject)))
+  .add(
+    HttpApiEndpoint.get("journal")`/admin/projects/${projectIdParam}/journal`
+      .setUrlParams(JournalParams)
+      .addSuccess(JournalPage)
+      .addError(ProjectNotFound)
+  )
+  .add(HttpApiEndpoint.get("cluster", "/admin/cluster").addSuccess(ClusterView))
+  .add(HttpApiEndpoint.get("metrics", "/metrics").addSuccess(HttpApiSchema.Text({ contentType: "text/plain" })))
+  .addError(BadRequest)
+  .middleware(Authentication)
+{}

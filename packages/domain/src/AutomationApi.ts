@@ -1,0 +1,84 @@
+/**
+ * DevTeam automation: start, watch and control a project's execution.
+ */
+import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+import { Schema } from "effect"
+import { IdempotencyHeaders, IdempotencyKey, projectIdParam } from "./ApiCommon.js"
+import { Authentication } from "./Auth.js"
+import { BadRequest, IllegalTransition, InvalidRepoUrl, ProjectNotFound } from "./Errors.js"
+import { BranchName, CommandLine, RepoPath, ResourceConfig, ToolName, VerifyConfig } from "./ExecutionConfig.js"
+import { ExecutionStatus } from "./ExecutionStatus.js"
+import { CustomerId, EventId, ExecutionId, ProjectId, TaskId, UserId } from "./Ids.js"
+import { ExecutionState } from "./ProjectState.js"
+
+export class InitializeRequest extends Schema.Class<InitializeRequest>("InitializeRequest")({
+  projectId: ProjectId,
+  repoUrl: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(2048)),
+  userId: Schema.optional(UserId),
+  customerId: Schema.optional(CustomerId),
+  baseBranch: Schema.optional(BranchName),
+  taskListPath: Schema.optional(RepoPath),
+  tool: Schema.optional(ToolName),
+  /** The command the `script` tool runs. */
+  script: Schema.optional(CommandLine),
+  stopPoint: Schema.optional(TaskId),
+  verify: Schema.optional(VerifyConfig),
+  resources: Schema.optional(ResourceConfig),
+  idempotencyKey: Schema.optional(IdempotencyKey)
+}) {}
+
+export class InitializeResponse extends Schema.Class<InitializeResponse>("InitializeResponse")({
+  executionId: ExecutionId,
+  eventId: EventId,
+  projectId: ProjectId,
+  status: ExecutionStatus
+}) {}
+
+/** pause / resume / stop. */
+export class ControlResponse extends Schema.Class<ControlResponse>("ControlResponse")({
+  projectId: ProjectId,
+  executionId: Schema.NullOr(ExecutionId),
+  status: ExecutionStatus,
+  /** pause while a step runs: the pause takes effect at the next step boundary. */
+  pauseRequested: Schema.Boolean
+}) {}
+
+export class AutomationApi extends HttpApiGroup.make("automation")
+  .add(
+    HttpApiEndpoint.post("initialize", "/initialize")
+      .setPayload(InitializeRequest)
+      .setHeaders(IdempotencyHeaders)
+      .addSuccess(InitializeResponse, { status: 202 })
+      .addError(InvalidRepoUrl)
+      .addError(IllegalTransition)
+  )
+  .add(
+    HttpApiEndpoint.get("status")`/status/${projectIdParam}`
+      .addSuccess(ExecutionState)
+      .addError(ProjectNotFound)
+  )
+  .add(
+    HttpApiEndpoint.post("pause")`/pause/${projectIdParam}`
+      .setHeaders(IdempotencyHeaders)
+      .addSuccess(ControlResponse)
+      .addError(ProjectNotFound)
+      .addError(IllegalTransition)
+  )
+  .add(
+    HttpApiEndpoint.post("resume")`/resume/${projectIdParam}`
+      .setHeaders(IdempotencyHeaders)
+      .addSuccess(ControlResponse)
+      .addError(ProjectNotFound)
+      .addError(IllegalTransition)
+  )
+  .add(
+    HttpApiEndpoint.post("stop")`/stop/${projectIdParam}`
+      .setHeaders(IdempotencyHeaders)
+      .addSuccess(ControlResponse)
+      .addError(ProjectNotFound)
+      .addError(IllegalTransition)
+  )
+  .addError(BadRequest)
+  .middleware(Authentication)
+  .prefix("/api/devteam/automation")
+{}

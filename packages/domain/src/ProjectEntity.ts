@@ -1,0 +1,135 @@
+/**
+ * The `Project` entity protocol (@effect/cluster): one RPC per command, shared by the runner (which
+ * implements the handlers) and the gateway (which calls them through the cluster client).
+ * The entity id is the projectId.
+ *
+ * Only `IngestEvent` is persisted (it must be accepted before the entity can run: `POST /events`
+ * answers 202 and routes it); every other command is answered after its events are committed to
+ * the journal, and HTTP idempotency keys make client retries safe.
+ */
+import { ClusterSchema, Entity } from "@effect/cluster"
+import { Rpc } from "@effect/rpc"
+import { Schema } from "effect"
+import { ControlResponse, InitializeResponse } from "./AutomationApi.js"
+import {
+  BadRequest,
+  BranchNotFound,
+  GitOperationFailed,
+  IllegalTransition,
+  InvalidRepoUrl,
+  RepositoryAccessDenied,
+  SandboxUnavailable,
+  TaskNotFound,
+  ToolFailed
+} from "./Errors.js"
+import { ExecutionConfig } from "./ExecutionConfig.js"
+import { EventId, ExecutionId, TaskId } from "./Ids.js"
+import { TaskPatch } from "./Injection.js"
+import { ProjectState } from "./ProjectState.js"
+import { PlanResponse, TasksResponse } from "./RepositoryApi.js"
+import {
+  ImplementRequest,
+  ImplementResponse,
+  NextTaskResponse,
+  PrepRequest,
+  PrepResponse,
+  VerifyFailedResponse,
+  VerifyRequest,
+  VerifyResponse
+} from "./RunnerApi.js"
+import { Task } from "./Task.js"
+import { InjectTaskRequest, InjectTaskResponse } from "./TasksApi.js"
+
+const correlation = { correlationId: Schema.String }
+
+const initializeFields = {
+  ...correlation,
+  executionId: ExecutionId,
+  eventId: EventId,
+  config: ExecutionConfig
+}
+
+/** Errors a task-list read can raise (the list lives in the repository). */
+const TaskListErrors = Schema.Union(InvalidRepoUrl, RepositoryAccessDenied, GitOperationFailed, IllegalTransition)
+
+export const Initialize = Rpc.make("Initialize", {
+  payload: initializeFields,
+  success: InitializeResponse,
+  error: IllegalTransition
+})
+
+/** `POST /events`: persisted, deduplicated by the event id, redelivered after a crash. */
+export const IngestEvent = Rpc.make("IngestEvent", {
+  payload: initializeFields,
+  success: InitializeResponse,
+  error: IllegalTransition,
+  primaryKey: (payload) => payload.eventId
+}).annotate(ClusterSchema.Persisted, true)
+
+export const Pause = Rpc.make("Pause", { payload: correlation, success: ControlResponse, error: IllegalTransition })
+export const Resume = Rpc.make("Resume", { payload: correlation, success: ControlResponse, error: IllegalTransition })
+export const Stop = Rpc.make("Stop", { payload: correlation, success: ControlResponse, error: IllegalTransition })
+
+export const InjectTask = Rpc.make("InjectTask", {
+  payload: { ...correlation, request: InjectTaskRequest },
+  success: InjectTaskResponse,
+  error: Schema.Union(BadRequest, TaskNotFound, IllegalTransition, TaskListErrors)
+})
+
+export const UpdateTask = Rpc.make("UpdateTask", {
+  payload: { ...correlation, taskId: TaskId, patch: TaskPatch },
+  success: Task,
+  error: Schema.Union(TaskNotFound, IllegalTransition, TaskListErrors)
+})
+
+export const Prep = Rpc.make("Prep", {
+  payload: { ...correlation, request: PrepRequest },
+  success: PrepResponse,
+  error: Schema.Union(InvalidRepoUrl, RepositoryAccessDenied, IllegalTransition, GitOperationFailed, TaskNotFound)
+})
+
+export const Implement = Rpc.make("Implement", {
+  payload: { ...correlation, request: ImplementRequest },
+  success: ImplementResponse,
+  error: Schema.Union(BranchNotFound, IllegalTransition, ToolFailed, SandboxUnavailable, GitOperationFailed)
+})
+
+export const Verify = Rpc.make("Verify", {
+  payload: { ...correlation, request: VerifyRequest },
+  success: VerifyResponse,
+  error: Schema.Union(VerifyFailedResponse, BranchNotFound, IllegalTransition, SandboxUnavailable, GitOperationFailed)
+})
+
+export const NextTask = Rpc.make("NextTask", {
+  payload: { ...correlation, excludeCompleted: Schema.Boolean },
+  success: NextTaskResponse,
+  error: TaskListErrors
+})
+
+export const GetTasks = Rpc.make("GetTasks", { payload: correlation, success: TasksResponse, error: TaskListErrors })
+
+export const Plan = Rpc.make("Plan", { payload: correlation, success: PlanResponse, error: TaskListErrors })
+
+/** The actor's full state (the fold of its journal). Status reads use the projection instead. */
+export const GetState = Rpc.make("GetState", { payload: correlation, success: ProjectState })
+
+/** Sent by runners to projects whose projection shows an active execution, so in-flight work resumes. */
+export const Wake = Rpc.make("Wake", { payload: correlation })
+
+export const Project = Entity.make("Project", [
+  Initialize,
+  IngestEvent,
+  Pause,
+  Resume,
+  Stop,
+  InjectTask,
+  UpdateTask,
+  Prep,
+  Implement,
+  Verify,
+  NextTask,
+  GetTasks,
+  Plan,
+  GetState,
+  Wake
+])

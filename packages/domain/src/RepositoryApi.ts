@@ -1,0 +1,98 @@
+/**
+ * The repository and its task list: validation (never writes), the parsed list, the plan (a dry
+ * run of SELECT), and task edits.
+ */
+import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+import { Schema } from "effect"
+import { IdempotencyHeaders, projectIdParam, taskIdParam } from "./ApiCommon.js"
+import { Authentication } from "./Auth.js"
+import {
+  BadRequest,
+  GitOperationFailed,
+  IllegalTransition,
+  InvalidRepoUrl,
+  ProjectNotFound,
+  RepositoryAccessDenied,
+  TaskNotFound
+} from "./Errors.js"
+import { BranchName, RepoPath } from "./ExecutionConfig.js"
+import { TaskId } from "./Ids.js"
+import { TaskPatch } from "./Injection.js"
+import { Task } from "./Task.js"
+
+export class DiagnosticView extends Schema.Class<DiagnosticView>("DiagnosticView")({
+  line: Schema.Int,
+  message: Schema.String
+}) {}
+
+export class ValidateRequest extends Schema.Class<ValidateRequest>("ValidateRequest")({
+  repoUrl: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(2048)),
+  baseBranch: Schema.optional(BranchName),
+  taskListPath: Schema.optional(RepoPath)
+}) {}
+
+export class ValidateResponse extends Schema.Class<ValidateResponse>("ValidateResponse")({
+  valid: Schema.Boolean,
+  reachable: Schema.Boolean,
+  defaultBranch: Schema.NullOr(Schema.String),
+  taskList: Schema.Struct({
+    found: Schema.Boolean,
+    path: Schema.String,
+    totalTasks: Schema.Int,
+    completedTasks: Schema.Int,
+    errors: Schema.Array(DiagnosticView)
+  })
+}) {}
+
+export class TasksResponse extends Schema.Class<TasksResponse>("TasksResponse")({
+  tasks: Schema.Array(Task),
+  totalTasks: Schema.Int,
+  completedTasks: Schema.Int,
+  progress: Schema.Number
+}) {}
+
+export class BlockedTask extends Schema.Class<BlockedTask>("BlockedTask")({
+  taskId: TaskId,
+  waitingOn: Schema.Array(TaskId)
+}) {}
+
+export class PlanResponse extends Schema.Class<PlanResponse>("PlanResponse")({
+  order: Schema.Array(TaskId),
+  blocked: Schema.Array(BlockedTask),
+  diagnostics: Schema.Array(DiagnosticView)
+}) {}
+
+export class RepositoryApi extends HttpApiGroup.make("repository")
+  .add(
+    HttpApiEndpoint.post("validate", "/validate")
+      .setPayload(ValidateRequest)
+      .addSuccess(ValidateResponse)
+      .addError(InvalidRepoUrl)
+      .addError(RepositoryAccessDenied)
+      .addError(GitOperationFailed)
+  )
+  .add(
+    HttpApiEndpoint.get("tasks")`/tasks/${projectIdParam}`
+      .addSuccess(TasksResponse)
+      .addError(ProjectNotFound)
+      .addError(GitOperationFailed)
+  )
+  .add(
+    HttpApiEndpoint.get("plan")`/plan/${projectIdParam}`
+      .addSuccess(PlanResponse)
+      .addError(ProjectNotFound)
+      .addError(GitOperationFailed)
+  )
+  .add(
+    HttpApiEndpoint.put("updateTask")`/tasks/${projectIdParam}/${taskIdParam}`
+      .setPayload(TaskPatch)
+      .setHeaders(IdempotencyHeaders)
+      .addSuccess(Task)
+      .addError(ProjectNotFound)
+      .addError(TaskNotFound)
+      .addError(IllegalTransition)
+  )
+  .addError(BadRequest)
+  .middleware(Authentication)
+  .prefix("/api/devteam/repository")
+{}
