@@ -1,0 +1,107 @@
+/**
+ * The real checks behind `/health`. Each is interruptible (the health timeout kills a hung probe).
+ */
+import { Effect } from "effect"
+import { execFile } from "node:child_process"
+import { mkdir, rm, writeFile } from "node:fs/promises"
+import { request } from "node:http"
+import { connect } from "node:net"
+import { join } from "node:path"
+import type { DependencyCheck } from "./HealthCheck.js"
+
+/** Runs a program with an abort signal tied to fiber interruption; succeeds with its stdout. */
+const run = (file: string, args: ReadonlyArray<string>) =>
+  Effect.async<string, Error>((resume, signal) => {
+    execFile(
+      file,
+      [...args],
+      { signal, timeout: 5_000, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } },
+      (error, stdout) => resume(error === null ? Effect.succeed(stdout) : Effect.fail(error))
+    )
+  })
+
+export const git: DependencyCheck = {
+  required: true,
+  check: run("git", ["--version"]).pipe(
+    Effect.map((out) => ({ status: "available" as const, detail: out.trim() })),
+    Effect.orElseSucceed(() => ({ status: "unavailable" as const, detail: "git not found on PATH" }))
+  )
+}
+
+export const aider = (aiderPath: string): DependencyCheck => ({
+  // Not required: the script tool works without it; the production sandbox image ships it.
+  required: false,
+  check: run(aiderPath, ["--version"]).pipe(
+    Effect.map((out) => ({ status: "available" as const, detail: out.trim().split("\n")[0] ?? "aider" })),
+    Effect.orElseSucceed(() => ({ status: "unavailable" as const, detail: `${aiderPath} not runnable` }))
+  )
+})
+
+const dockerSocket = (): string => {
+  const host = process.env.DOCKER_HOST
+  return host !== undefined && host.startsWith("unix://") ? host.slice("unix://".length) : "/var/run/docker.sock"
+}
+
+/** `GET /_ping` on the Docker engine's socket. */
+export const docker: DependencyCheck = {
+  required: false,
+  check: Effect.async<boolean>((resume, signal) => {
+    const req = request({ socketPath: dockerSocket(), path: "/_ping", method: "GET", signal }, (res) => {
+      res.resume()
+      resume(Effect.succeed(res.statusCode === 200))
+    })
+    req.on("error", () => resume(Effect.succeed(false)))
+    req.end()
+  }).pipe(
+    Effect.map((up) =>
+      up
+        ? { status: "available" as const, detail: "docker engine answers" }
+        : {
+          status: "unavailable" as const,
+          detail: "no docker engine: sandbox falls back to local processes (no isolation)"
+        }
+    )
+  )
+}
+
+/** `PING` over a raw connection: the answer must be `+PONG`. */
+export const redis = (url: string | undefined): DependencyCheck => ({
+  required: false,
+  check: url === undefined
+    ? Effect.succeed({ status: "disabled" as const, detail: "REDIS_URL unset: in-process event bus" })
+    : Effect.async<boolean>((resume, signal) => {
+      const parsed = new URL(url)
+      const socket = connect({ host: parsed.hostname, port: Number(parsed.port || 6379), signal })
+      socket.setTimeout(1_000)
+      socket.on("connect", () => socket.write("PING\r\n"))
+      socket.on("data", (data) => {
+        socket.destroy()
+        resume(Effect.succeed(data.toString().startsWith("+PONG") || data.toString().startsWith("-NOAUTH")))
+      })
+      socket.on("timeout", () => {
+        socket.destroy()
+        resume(Effect.succeed(false))
+      })
+      socket.on("error", () => resume(Effect.succeed(false)))
+    }).pipe(Effect.map((up) => ({ status: up ? "available" as const : "unavailable" as const, detail: "redis" })))
+})
+
+/** Writes and removes a probe file under DATA_DIR. */
+export const filesystem = (dataDir: string): DependencyCheck => ({
+  required: true,
+  check: Effect.tryPromise(async () => {
+    await mkdir(dataDir, { recursive: true })
+    const probe = join(dataDir, `.health-${process.pid}`)
+    await writeFile(probe, "ok")
+    await rm(probe, { force: true })
+  }).pipe(
+    Effect.as({ status: "writable" as const, detail: dataDir }),
+    Effect.orElseSucceed(() => ({ status: "unavailable" as const, detail: `${dataDir} is not writable` }))
+  )
+})
+
+/** A dependency this build does not wire yet: reported honestly as disabled. */
+export const disabled = (detail: string): DependencyCheck => ({
+  required: false,
+  check: Effect.succeed({ status: "disabled" as const, detail })
+})

@@ -1,0 +1,225 @@
+import { Gateway, ServerConfig } from "@devteam/server"
+import { HttpLayerRouter, HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
+import { SignJWT } from "jose"
+import { mkdtempSync } from "node:fs"
+import { createServer } from "node:http"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+const SECRET = "test-secret-test-secret-test-secret-0123456789"
+
+/** The real gateway on an ephemeral port; resolves its base URL. */
+const serve = (config: ServerConfig.ServerConfig) =>
+  HttpLayerRouter.serve(Gateway.routes(config), { disableLogger: true }).pipe(
+    Layer.provide(Gateway.healthChecks(config)),
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
+  )
+
+const baseUrl = Effect.map(
+  HttpServer.HttpServer,
+  (server) => server.address._tag === "TcpAddress" ? `http://127.0.0.1:${server.address.port}` : ""
+)
+
+const dataDir = mkdtempSync(join(tmpdir(), "devteam-gw-"))
+
+const localConfig: ServerConfig.ServerConfig = {
+  role: "all",
+  host: "127.0.0.1",
+  port: 0,
+  jwtSecret: Option.none(),
+  dataDir
+}
+
+// Every path of api.md, as it must appear in /openapi.json.
+const contractPaths = [
+  "/events",
+  "/events/{eventId}",
+  "/health",
+  "/prep",
+  "/implement",
+  "/verify",
+  "/tasks/next",
+  "/api/devteam/automation/initialize",
+  "/api/devteam/automation/status/{projectId}",
+  "/api/devteam/automation/pause/{projectId}",
+  "/api/devteam/automation/resume/{projectId}",
+  "/api/devteam/automation/stop/{projectId}",
+  "/api/devteam/repository/validate",
+  "/api/devteam/repository/tasks/{projectId}",
+  "/api/devteam/repository/plan/{projectId}",
+  "/api/devteam/repository/tasks/{projectId}/{taskId}",
+  "/api/devteam/errors/{executionId}/{errorId}",
+  "/api/devteam/tasks/inject",
+  "/api/devteam/executions/active/{userId}",
+  "/api/devteam/executions/history/{userId}",
+  "/api/devteam/executions/{executionId}",
+  "/ws/devteam",
+  "/admin/projects",
+  "/admin/projects/{projectId}/journal",
+  "/admin/cluster",
+  "/metrics",
+  "/openapi.json",
+  "/docs"
+]
+
+describe("Gateway (local-only mode)", () => {
+  layer(serve(localConfig))((it) => {
+    it.effect("GET /health reports every dependency within 500 ms", () =>
+      Effect.gen(function*() {
+        const url = yield* baseUrl
+        const started = Date.now()
+        const res = yield* Effect.promise(() => fetch(`${url}/health`))
+        const elapsed = Date.now() - started
+        const body = yield* Effect.promise(() => res.json())
+        assert.strictEqual(res.status, 200)
+        assert.include(["healthy", "degraded"], body.status)
+        assert.deepStrictEqual(Object.keys(body.dependencies).sort(), [
+          "aider",
+          "docker",
+          "filesystem",
+          "git",
+          "postgres",
+          "redis"
+        ])
+        assert.strictEqual(body.dependencies.git, "available")
+        assert.strictEqual(body.dependencies.filesystem, "writable")
+        assert.isBelow(elapsed, 1_000)
+      }))
+
+    it.effect("/openapi.json lists every path of the contract, with the bearer scheme", () =>
+      Effect.gen(function*() {
+        const url = yield* baseUrl
+        const spec = yield* Effect.promise(() => fetch(`${url}/openapi.json`).then((r) => r.json()))
+        assert.strictEqual(spec.openapi, "3.1.0")
+        for (const path of contractPaths) assert.property(spec.paths, path, path)
+        assert.property(spec.components.securitySchemes, "bearer")
+        // status codes of the contract are declared
+        assert.property(spec.paths["/api/devteam/automation/initialize"].post.responses, "202")
+        assert.property(spec.paths["/api/devteam/automation/pause/{projectId}"].post.responses, "409")
+        assert.property(spec.paths["/verify"].post.responses, "422")
+      }))
+
+    it.effect("/docs serves the API explorer page", () =>
+      Effect.gen(function*() {
+        const url = yield* baseUrl
+        const res = yield* Effect.promise(() => fetch(`${url}/docs`))
+        const html = yield* Effect.promise(() => res.text())
+        assert.strictEqual(res.status, 200)
+        assert.match(res.headers.get("content-type") ?? "", /text\/html/)
+        assert.include(html, "DevTeam Runner API")
+      }))
+
+    it.effect("routes that have not landed answer 501 NotImplemented (never a fake success), with a URL-encoded projectId", () =>
+      Effect.gen(function*() {
+        const url = yield* baseUrl
+        const res = yield* Effect.promise(() =>
+          fetch(`${url}/api/devteam/automation/pause/customer-123%2Fproject-abc`, { method: "POST" })
+        )
+        const body = yield* Effect.promise(() => res.json())
+        assert.strictEqual(res.status, 501)
+        assert.strictEqual(body._tag, "NotImplemented")
+        assert.isString(body.message)
+      }))
+
+    it.effect("echoes x-correlation-id, generates one otherwise", () =>
+      Effect.gen(function*() {
+        const url = yield* baseUrl
+        const echoed = yield* Effect.promise(() =>
+          fetch(`${url}/health`, { headers: { "x-correlation-id": "abc-123" } })
+        )
+        assert.strictEqual(echoed.headers.get("x-correlation-id"), "abc-123")
+        const generated = yield* Effect.promise(() =>
+          fetch(`${url}/health`, { headers: { "x-correlation-id": "bad id\twith spaces" } })
+        )
+        assert.match(generated.headers.get("x-correlation-id") ?? "", /^[0-9a-f-]{36}$/)
+      }))
+
+    it.effect("schema violations are 400 with the failing path in the message", () =>
+      Effect.gen(function*() {
+        const url = yield* baseUrl
+        const res = yield* Effect.promise(() =>
+          fetch(`${url}/api/devteam/automation/initialize`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ projectId: "../etc", repoUrl: "https://x/y.git" })
+          })
+        )
+        const body = yield* Effect.promise(() => res.json())
+        assert.strictEqual(res.status, 400)
+        assert.isString(body._tag)
+        assert.include(body.message, "projectId")
+      }))
+  })
+})
+
+describe("Gateway (JWT)", () => {
+  const config: ServerConfig.ServerConfig = { ...localConfig, jwtSecret: Option.some(Redacted.make(SECRET)) }
+  const sign = (claims: Record<string, unknown>, secret = SECRET) =>
+    new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuedAt().setExpirationTime("5m").sign(
+      new TextEncoder().encode(secret)
+    )
+
+  layer(serve(config))((it) => {
+    it.effect("no token → 401, forged token → 401, valid token passes authentication", () =>
+      Effect.gen(function*() {
+        const url = yield* baseUrl
+        const target = `${url}/admin/projects`
+        const none = yield* Effect.promise(() => fetch(target))
+        assert.strictEqual(none.status, 401)
+        assert.strictEqual((yield* Effect.promise(() => none.json()))._tag, "Unauthorized")
+        const forged = yield* Effect.promise(() =>
+          sign({ sub: "u1", roles: ["admin"] }, "another-secret-another-secret-another")
+        )
+        assert.strictEqual(
+          (yield* Effect.promise(() => fetch(target, { headers: { authorization: `Bearer ${forged}` } }))).status,
+          401
+        )
+        const valid = yield* Effect.promise(() => sign({ sub: "u1", roles: ["admin"], projects: ["*"] }))
+        const ok = yield* Effect.promise(() => fetch(target, { headers: { authorization: `Bearer ${valid}` } }))
+        assert.strictEqual(ok.status, 501)
+      }))
+
+    it.effect("/health needs no token", () =>
+      Effect.gen(function*() {
+        const url = yield* baseUrl
+        assert.include([200, 503], (yield* Effect.promise(() => fetch(`${url}/health`))).status)
+      }))
+  })
+})
+
+describe("ServerConfig", () => {
+  const load = (env: Record<string, string>) =>
+    ServerConfig.load.pipe(
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+      Effect.either
+    )
+
+  it.effect("refuses a non-loopback address without AUTH_JWT_SECRET", () =>
+    Effect.gen(function*() {
+      const result = yield* load({ DEVTEAM_RUNNER_HOST: "0.0.0.0" })
+      assert.isTrue(result._tag === "Left")
+      if (result._tag === "Left") assert.include(String(result.left), "refusing to listen on 0.0.0.0")
+    }))
+
+  it.effect("accepts a non-loopback address with a secret, and defaults to 127.0.0.1:8080 in role all", () =>
+    Effect.gen(function*() {
+      const withSecret = yield* load({ DEVTEAM_RUNNER_HOST: "0.0.0.0", AUTH_JWT_SECRET: SECRET })
+      assert.isTrue(withSecret._tag === "Right")
+      const defaults = yield* load({})
+      assert.isTrue(defaults._tag === "Right")
+      if (defaults._tag === "Right") {
+        assert.strictEqual(defaults.right.host, "127.0.0.1")
+        assert.strictEqual(defaults.right.port, 8080)
+        assert.strictEqual(defaults.right.role, "all")
+      }
+    }))
+
+  it.effect("rejects a short JWT secret and an unknown ROLE", () =>
+    Effect.gen(function*() {
+      assert.isTrue((yield* load({ AUTH_JWT_SECRET: "short" }))._tag === "Left")
+      assert.isTrue((yield* load({ ROLE: "worker" }))._tag === "Left")
+    }))
+})
