@@ -62,6 +62,7 @@ export const canRunSingleStep = (state: ProjectState, command: string): Either.E
     )
     : Either.right(undefined)
 
+// Events are built from already-typed command fields, so constructors skip re-validation (`true`).
 export const decide = (state: ProjectState, command: ExecutionCommand): Decision => {
   switch (command._tag) {
     case "Initialize": {
@@ -75,7 +76,7 @@ export const decide = (state: ProjectState, command: ExecutionCommand): Decision
           executionId: command.executionId,
           eventId: command.eventId,
           config: command.config
-        })
+        }, true)
       )
     }
     case "Pause": {
@@ -84,18 +85,18 @@ export const decide = (state: ProjectState, command: ExecutionCommand): Decision
       }
       if (state.pauseRequested) return accept()
       return state.cursor?.phase === "running"
-        ? accept(new PauseRequested({ v: 1, at: command.at }))
-        : accept(new ExecutionPaused({ v: 1, at: command.at }))
+        ? accept(new PauseRequested({ v: 1, at: command.at }, true))
+        : accept(new ExecutionPaused({ v: 1, at: command.at }, true))
     }
     case "Resume": {
       if (state.status === "PAUSED" || state.status === "FAILED" || (isRunning(state.status) && state.pauseRequested)) {
-        return accept(new ExecutionResumed({ v: 1, at: command.at, from: state.status }))
+        return accept(new ExecutionResumed({ v: 1, at: command.at, from: state.status }, true))
       }
       return illegal(state, "resume", `only a PAUSED or FAILED execution can be resumed (status is ${state.status})`)
     }
     case "Stop": {
       if (isActive(state.status) || state.status === "FAILED") {
-        return accept(new ExecutionStopped({ v: 1, at: command.at, reason: command.reason }))
+        return accept(new ExecutionStopped({ v: 1, at: command.at, reason: command.reason }, true))
       }
       return illegal(state, "stop", `there is no execution to stop (status is ${state.status})`)
     }
@@ -105,14 +106,14 @@ export const decide = (state: ProjectState, command: ExecutionCommand): Decision
         return Either.left(new BadRequest({ message: `a task with id ${id} was already injected` }))
       }
       return accept(
-        new TaskInjected({ v: 1, at: command.at, injection: command.injection, position: command.position })
+        new TaskInjected({ v: 1, at: command.at, injection: command.injection, position: command.position }, true)
       )
     }
     case "UpdateTask": {
       if (state.currentTask?.id === command.taskId && state.cursor?.phase === "running" && isRunning(state.status)) {
         return illegal(state, "updateTask", `task ${command.taskId} is being worked on; pause or stop first`)
       }
-      return accept(new TaskUpdated({ v: 1, at: command.at, taskId: command.taskId, patch: command.patch }))
+      return accept(new TaskUpdated({ v: 1, at: command.at, taskId: command.taskId, patch: command.patch }, true))
     }
     case "StartStep": {
       if (!isRunning(state.status)) {
@@ -130,7 +131,7 @@ export const decide = (state: ProjectState, command: ExecutionCommand): Decision
       const attempt = state.cursor !== null && state.cursor.step === command.step && state.cursor.phase !== "done"
         ? state.cursor.attempt + 1
         : 1
-      return accept(new StepStarted({ v: 1, at: command.at, step: command.step, taskId, attempt }))
+      return accept(new StepStarted({ v: 1, at: command.at, step: command.step, taskId, attempt }, true))
     }
     case "CompleteStep": {
       const step = stepOfOutcome(command.outcome)
@@ -146,14 +147,14 @@ export const decide = (state: ProjectState, command: ExecutionCommand): Decision
       }
       const stopHere = command.outcome._tag === "TaskListUpdated" && state.config?.stopPoint === command.outcome.taskId
       return stopHere
-        ? accept(command.outcome, new ExecutionCompleted({ v: 1, at: command.outcome.at, reason: "stop-point" }))
+        ? accept(command.outcome, new ExecutionCompleted({ v: 1, at: command.outcome.at, reason: "stop-point" }, true))
         : accept(command.outcome)
     }
     case "Finish": {
       if (!isRunning(state.status) || state.cursor?.phase !== "running" || state.cursor.step !== "SELECT") {
         return illegal(state, "finish", "an execution finishes only from SELECT")
       }
-      return accept(new ExecutionCompleted({ v: 1, at: command.at, reason: "finished" }))
+      return accept(new ExecutionCompleted({ v: 1, at: command.at, reason: "finished" }, true))
     }
     case "FailStep": {
       if (
@@ -161,19 +162,19 @@ export const decide = (state: ProjectState, command: ExecutionCommand): Decision
       ) {
         return illegal(state, "failStep", `${command.error.step} is not running`)
       }
-      return accept(new StepFailed({ v: 1, at: command.at, error: command.error }))
+      return accept(new StepFailed({ v: 1, at: command.at, error: command.error }, true))
     }
     case "PauseAtBoundary": {
       if (!isRunning(state.status) || !state.pauseRequested || state.cursor?.phase === "running") {
         return illegal(state, "pauseAtBoundary", "no pause is pending at a step boundary")
       }
-      return accept(new ExecutionPaused({ v: 1, at: command.at }))
+      return accept(new ExecutionPaused({ v: 1, at: command.at }, true))
     }
     case "AppendLogs": {
       if (state.executionId === null) return illegal(state, "appendLogs", "no execution to log for")
       return Arr.isNonEmptyReadonlyArray(command.lines)
         ? accept(
-          new LogBatch({ v: 1, at: command.at, taskId: command.taskId, step: command.step, lines: command.lines })
+          new LogBatch({ v: 1, at: command.at, taskId: command.taskId, step: command.step, lines: command.lines }, true)
         )
         : accept()
     }
@@ -196,7 +197,7 @@ const update = (state: ProjectState, patch: Partial<ProjectState>): ProjectState
   new ProjectState({ ...state, ...patch }, true)
 
 const finishCursor = (state: ProjectState, phase: "done" | "failed"): StepCursor | null =>
-  state.cursor === null ? null : new StepCursor({ ...state.cursor, phase })
+  state.cursor === null ? null : new StepCursor({ ...state.cursor, phase }, true)
 
 export const evolve = (state: ProjectState, event: JournalEvent): ProjectState => {
   switch (event._tag) {
@@ -221,7 +222,10 @@ export const evolve = (state: ProjectState, event: JournalEvent): ProjectState =
     case "StepStarted":
       return update(state, {
         status: statusOfStep[event.step],
-        cursor: new StepCursor({ step: event.step, phase: "running", attempt: event.attempt, startedAt: event.at }),
+        cursor: new StepCursor(
+          { step: event.step, phase: "running", attempt: event.attempt, startedAt: event.at },
+          true
+        ),
         ...(event.step === "SELECT" ? { currentTask: null, branch: null, stepsDone: [] } : {}),
         ...withLog(
           state,

@@ -121,17 +121,18 @@ describe("ExecutionMachine", () => {
   it("illegal transitions are IllegalTransition errors carrying the status (→ 409)", () => {
     const decision = decide(stateIn("COMPLETED"), ExecutionCommand.Pause({ at: at(1) }))
     assert.isTrue(Either.isLeft(decision))
-    if (Either.isLeft(decision)) {
-      assert.strictEqual(decision.left._tag, "IllegalTransition")
+    if (Either.isLeft(decision) && decision.left._tag === "IllegalTransition") {
       assert.strictEqual(decision.left.status, "COMPLETED")
       assert.strictEqual(decision.left.command, "pause")
+    } else {
+      assert.fail("expected IllegalTransition")
     }
   })
 
   it("runs a task through all seven steps and counts it completed", () => {
     const { state } = reach([initialize(1), ...taskCommands("1.1", 10)])
     assert.strictEqual(state.status, "UPDATING_TASKLIST")
-    assert.deepStrictEqual(state.completedInExecution, ["1.1"])
+    assert.deepStrictEqual(state.completedInExecution.map(String), ["1.1"])
     assert.strictEqual(state.completedTasks, 1)
     assert.strictEqual(state.currentTask, null)
     assert.strictEqual(expectedStep(state), "SELECT")
@@ -309,7 +310,7 @@ describe("ExecutionMachine", () => {
   })
 
   it("keeps the last 50 log lines", () => {
-    let cmds = [initialize(1)]
+    let cmds: Array<ExecutionCommand> = [initialize(1)]
     for (let i = 0; i < 40; i++) {
       cmds = [...cmds, ExecutionCommand.Pause({ at: at(i) }), ExecutionCommand.Resume({ at: at(i) })]
     }
