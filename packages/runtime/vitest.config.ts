@@ -1,10 +1,4 @@
-import { defineProject } from "vitest/config"
+import { mergeConfig } from "vitest/config"
+import shared from "../../vitest.shared.js"
 
-export default defineProject({
-  test: {
-    name: "runtime",
-    include: ["test/**/*.test.ts"],
-    testTimeout: 60_000,
-    hookTimeout: 120_000
-  }
-})
+export default mergeConfig(shared, { test: { name: "runtime" } })
