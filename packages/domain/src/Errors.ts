@@ -45,6 +45,13 @@ export class TaskNotFound extends Schema.TaggedError<TaskNotFound>()(
   HttpApiSchema.annotations({ status: 404 })
 ) {}
 
+/** The repository has no task list at the configured path on the base branch. */
+export class TaskListNotFound extends Schema.TaggedError<TaskListNotFound>()(
+  "TaskListNotFound",
+  { message: Schema.String, path: Schema.String },
+  HttpApiSchema.annotations({ status: 404 })
+) {}
+
 export class BranchNotFound extends Schema.TaggedError<BranchNotFound>()(
   "BranchNotFound",
   { message: Schema.String, branch: Schema.String },

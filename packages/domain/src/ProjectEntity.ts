@@ -19,6 +19,7 @@ import {
   InvalidRepoUrl,
   RepositoryAccessDenied,
   SandboxUnavailable,
+  TaskListNotFound,
   TaskNotFound,
   ToolFailed
 } from "./Errors.js"
@@ -50,7 +51,14 @@ const initializeFields = {
 }
 
 /** Errors a task-list read can raise (the list lives in the repository). */
-const TaskListErrors = Schema.Union(InvalidRepoUrl, RepositoryAccessDenied, GitOperationFailed, IllegalTransition)
+const TaskListErrors = Schema.Union(
+  InvalidRepoUrl,
+  RepositoryAccessDenied,
+  GitOperationFailed,
+  TaskListNotFound,
+  BranchNotFound,
+  IllegalTransition
+)
 
 export const Initialize = Rpc.make("Initialize", {
   payload: initializeFields,

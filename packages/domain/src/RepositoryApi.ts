@@ -8,11 +8,13 @@ import { IdempotencyHeaders, projectIdParam, taskIdParam } from "./ApiCommon.js"
 import { Authentication } from "./Auth.js"
 import {
   BadRequest,
+  BranchNotFound,
   GitOperationFailed,
   IllegalTransition,
   InvalidRepoUrl,
   ProjectNotFound,
   RepositoryAccessDenied,
+  TaskListNotFound,
   TaskNotFound
 } from "./Errors.js"
 import { BranchName, RepoPath } from "./ExecutionConfig.js"
@@ -75,12 +77,16 @@ export class RepositoryApi extends HttpApiGroup.make("repository")
     HttpApiEndpoint.get("tasks")`/tasks/${projectIdParam}`
       .addSuccess(TasksResponse)
       .addError(ProjectNotFound)
+      .addError(TaskListNotFound)
+      .addError(BranchNotFound)
       .addError(GitOperationFailed)
   )
   .add(
     HttpApiEndpoint.get("plan")`/plan/${projectIdParam}`
       .addSuccess(PlanResponse)
       .addError(ProjectNotFound)
+      .addError(TaskListNotFound)
+      .addError(BranchNotFound)
       .addError(GitOperationFailed)
   )
   .add(
@@ -90,6 +96,8 @@ export class RepositoryApi extends HttpApiGroup.make("repository")
       .addSuccess(Task)
       .addError(ProjectNotFound)
       .addError(TaskNotFound)
+      .addError(TaskListNotFound)
+      .addError(GitOperationFailed)
       .addError(IllegalTransition)
   )
   .addError(BadRequest)

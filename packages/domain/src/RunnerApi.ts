@@ -16,6 +16,7 @@ import {
   ProjectNotFound,
   RepositoryAccessDenied,
   SandboxUnavailable,
+  TaskListNotFound,
   ToolFailed
 } from "./Errors.js"
 import { BranchName, ToolName } from "./ExecutionConfig.js"
@@ -168,6 +169,8 @@ export class RunnerApi extends HttpApiGroup.make("runner", { topLevel: true })
       .setUrlParams(NextTaskParams)
       .addSuccess(NextTaskResponse)
       .addError(ProjectNotFound)
+      .addError(TaskListNotFound)
+      .addError(GitOperationFailed)
   )
   .addError(BadRequest)
   .middleware(Authentication)

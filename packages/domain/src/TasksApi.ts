@@ -5,7 +5,15 @@ import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Schema } from "effect"
 import { IdempotencyHeaders } from "./ApiCommon.js"
 import { Authentication } from "./Auth.js"
-import { BadRequest, IllegalTransition, ProjectNotFound, TaskNotFound } from "./Errors.js"
+import {
+  BadRequest,
+  BranchNotFound,
+  GitOperationFailed,
+  IllegalTransition,
+  ProjectNotFound,
+  TaskListNotFound,
+  TaskNotFound
+} from "./Errors.js"
 import { ProjectId, TaskId } from "./Ids.js"
 import { InjectionMode } from "./Injection.js"
 
@@ -42,6 +50,9 @@ export class TasksApi extends HttpApiGroup.make("tasks")
       .addSuccess(InjectTaskResponse)
       .addError(ProjectNotFound)
       .addError(TaskNotFound)
+      .addError(TaskListNotFound)
+      .addError(BranchNotFound)
+      .addError(GitOperationFailed)
       .addError(IllegalTransition)
   )
   .addError(BadRequest)

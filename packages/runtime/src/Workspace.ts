@@ -102,6 +102,22 @@ export interface PrepareOptions {
   readonly token?: Redacted.Redacted<string> | undefined
 }
 
+export interface SyncOptions {
+  readonly repoUrl: string
+  /** Defaults to the remote's default branch. */
+  readonly baseBranch?: string | undefined
+  readonly token?: Redacted.Redacted<string> | undefined
+}
+
+export interface SyncResult {
+  readonly repoPath: string
+  readonly repoKey: string
+  readonly baseBranch: string
+  /** `origin/<baseBranch>` after the fetch. */
+  readonly baseCommit: string
+  readonly cloned: boolean
+}
+
 export interface PrepareResult {
   /** The work tree (`<WORKSPACE_DIR>/<repoKey>`), checked out on `branch`. */
   readonly repoPath: string
@@ -245,6 +261,10 @@ type RemoteError = RepositoryAccessDenied | GitOperationFailed
 
 export class Workspace extends Context.Tag("@devteam/runtime/Workspace")<Workspace, {
   readonly config: WorkspaceConfig
+  /** Clone or fetch the repository cache (no checkout): for reading the task list. */
+  readonly sync: (
+    options: SyncOptions
+  ) => Effect.Effect<SyncResult, InvalidRepoUrl | BadRequest | BranchNotFound | RemoteError>
   /** Clone or fetch, then check out the task branch (created from fresh `origin/<base>`, or reused). */
   readonly prepare: (
     options: PrepareOptions
@@ -594,13 +614,9 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
           : "main"
       })
 
-    const prepare = Effect.fn("Workspace.prepare")(function*(options: PrepareOptions) {
-      const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })
-      if (options.baseBranch !== undefined) yield* checkBranch(options.baseBranch, "baseBranch")
-      const branch = branchName(options.taskId, options.title)
-      const dir = Path.join(workspaceDir, repo.key)
-      const auth = yield* authConfig(repo, options.token)
-      return yield* withRepoLock(repo.key)(Effect.gen(function*() {
+    /** Clones the repository into the cache, or fetches it when cached. Call with the repo lock held. */
+    const ensureRepo = (repo: RepoUrl.RepoUrl, dir: string, auth: ReadonlyArray<readonly [string, string]>) =>
+      Effect.gen(function*() {
         yield* fsOp("create workspace directory", () => Fs.mkdir(workspaceDir, { recursive: true }))
         let cached = yield* exists(Path.join(dir, ".git", "HEAD"))
         if (cached) {
@@ -618,6 +634,39 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
           else cached = false
         }
         if (!cached) yield* cloneInto(repo, dir, auth)
+        return { cloned: !cached }
+      })
+
+    const sync = Effect.fn("Workspace.sync")(function*(options: SyncOptions) {
+      const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })
+      if (options.baseBranch !== undefined) yield* checkBranch(options.baseBranch, "baseBranch")
+      const dir = Path.join(workspaceDir, repo.key)
+      const auth = yield* authConfig(repo, options.token)
+      return yield* withRepoLock(repo.key)(Effect.gen(function*() {
+        const { cloned } = yield* ensureRepo(repo, dir, auth)
+        const base = options.baseBranch ?? (yield* remoteDefaultBranch(dir))
+        const refs = yield* refsSnapshot(dir, [remoteRef(base)])
+        const baseCommit = refs.get(remoteRef(base))
+        if (baseCommit === undefined) {
+          return yield* new BranchNotFound({
+            message: `Base branch '${base}' does not exist on the remote`,
+            branch: base
+          })
+        }
+        yield* touch(dir)
+        return { repoPath: dir, repoKey: repo.key, baseBranch: base, baseCommit, cloned }
+      }))
+    })
+
+    const prepare = Effect.fn("Workspace.prepare")(function*(options: PrepareOptions) {
+      const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })
+      if (options.baseBranch !== undefined) yield* checkBranch(options.baseBranch, "baseBranch")
+      const branch = branchName(options.taskId, options.title)
+      const dir = Path.join(workspaceDir, repo.key)
+      const auth = yield* authConfig(repo, options.token)
+      return yield* withRepoLock(repo.key)(Effect.gen(function*() {
+        const { cloned } = yield* ensureRepo(repo, dir, auth)
+        const cached = !cloned
         const base = options.baseBranch ?? (yield* remoteDefaultBranch(dir))
         // One process for every ref this needs (each git spawn costs milliseconds).
         const refs = yield* refsSnapshot(dir, [remoteRef(base), fullRef(base), fullRef(branch), remoteRef(branch)])
@@ -1123,6 +1172,7 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
       merge,
       push,
       readTaskList,
+      sync,
       markTaskCompleted,
       validate,
       cleanup,

@@ -1,0 +1,167 @@
+import { TaskId } from "@devteam/domain/Ids"
+import { parse } from "@devteam/domain/TaskListParser"
+import type { MarkResult } from "@devteam/domain/TaskListRenderer"
+import { markCompleted } from "@devteam/domain/TaskListRenderer"
+import { assert, describe, it } from "@effect/vitest"
+import { FastCheck } from "effect"
+import { readFileSync } from "node:fs"
+
+const seed = readFileSync(new URL("fixtures/seed-tasks_list.md", import.meta.url), "utf8")
+const id = (value: string): TaskId => TaskId.make(value)
+
+const updated = (result: MarkResult): string => {
+  assert.strictEqual(result._tag, "Updated")
+  return result._tag === "Updated" ? result.source : ""
+}
+
+/** Indexes of the lines that differ; both texts must have the same number of lines. */
+const changedLines = (before: string, after: string): Array<number> => {
+  const a = before.split("\n")
+  const b = after.split("\n")
+  assert.strictEqual(a.length, b.length, "line count unchanged")
+  return a.flatMap((line, i) => line === b[i] ? [] : [i])
+}
+
+describe("TaskListRenderer.markCompleted", () => {
+  const cases: ReadonlyArray<readonly [string, string, string, string]> = [
+    ["checkbox", "- [ ] 2.1.1 T\n", "2.1.1", "- [x] 2.1.1 T\n"],
+    ["no checkbox", "- 2.1.1 T\n", "2.1.1", "- [x] 2.1.1 T\n"],
+    [
+      "indented, numbered bullet",
+      "Phase 2: P\n- 2.1 G\n   3. 2.1.1 T\n",
+      "2.1.1",
+      "Phase 2: P\n- 2.1 G\n   3. [x] 2.1.1 T\n"
+    ],
+    ["tab after bullet", "*\t[ ]\t7 T", "7", "*\t[x]\t7 T"],
+    ["CRLF, no trailing newline", "a\r\n- [ ] 1 T\r\n- [ ] 2 U", "2", "a\r\n- [ ] 1 T\r\n- [x] 2 U"],
+    ["CRLF, the middle line", "a\r\n- 1 T\r\n- [ ] 2 U\r\n", "1", "a\r\n- [x] 1 T\r\n- [ ] 2 U\r\n"],
+    ["odd checkbox mark", "- [-] 1 T\n", "1", "- [x] 1 T\n"],
+    ["a group (marks everything inside)", "- 1 G\n  - 1.1 a\n", "1", "- [x] 1 G\n  - 1.1 a\n"],
+    ["BOM on the first line", "\uFEFF- [ ] 1 T\n", "1", "\uFEFF- [x] 1 T\n"],
+    [
+      "a commented-out copy above the real line is left alone",
+      "<!-- - [ ] 1 Old -->\n- [ ] 1 New\n",
+      "1",
+      "<!-- - [ ] 1 Old -->\n- [x] 1 New\n"
+    ],
+    ["an inline comment on the line", "- [ ] 1 T <!-- [ ] -->\n", "1", "- [x] 1 T <!-- [ ] -->\n"]
+  ]
+  for (const [name, before, taskId, after] of cases) {
+    it(name, () => {
+      const result = updated(markCompleted(before, id(taskId)))
+      assert.strictEqual(result, after)
+      assert.strictEqual(markCompleted(result, id(taskId))._tag, "AlreadyCompleted")
+      assert.strictEqual(parse(result).tasks.find((t) => t.id === taskId)?.status, "completed")
+    })
+  }
+
+  it("is idempotent and leaves unknown, phase and commented tasks alone", () => {
+    assert.strictEqual(markCompleted("- [x] 1 T\n", id("1"))._tag, "AlreadyCompleted")
+    assert.strictEqual(markCompleted("- [X] 1 T\n", id("1"))._tag, "AlreadyCompleted")
+    assert.strictEqual(markCompleted("- [ ] 1 T\n", id("E1"))._tag, "NotInFile")
+    assert.strictEqual(markCompleted("", id("1"))._tag, "NotInFile")
+    assert.strictEqual(markCompleted("Phase 1: P\n- 1.1 a\n", id("1"))._tag, "NotMarkable")
+    assert.strictEqual(markCompleted("<!--\n- [ ] 1 T\n-->\n", id("1"))._tag, "NotInFile")
+    assert.strictEqual(
+      markCompleted("<!--\nPhase 1: P\n- [ ] 1.1 T\n-->\nPHASE 1 COMPLETED\n", id("1.1"))._tag,
+      "AlreadyCompleted"
+    )
+  })
+
+  it("on the seed file changes exactly the task's line", () => {
+    const after = updated(markCompleted(seed, id("2.1.1")))
+    assert.deepStrictEqual(changedLines(seed, after), [35])
+    assert.strictEqual(after.split("\n")[35], "  - [x] 2.1.1 Add router mount for events in API")
+    assert.strictEqual(after.length, seed.length + 4)
+    assert.strictEqual(markCompleted(seed, id("1.1.1"))._tag, "AlreadyCompleted")
+    assert.strictEqual(markCompleted(after, id("2.1.1"))._tag, "AlreadyCompleted")
+    const next = updated(markCompleted(after, id("9.2.1")))
+    assert.deepStrictEqual(changedLines(after, next), [182])
+    assert.isFalse(next.endsWith("\n"))
+  })
+})
+
+const itemArbitrary = FastCheck.record({
+  bullet: FastCheck.constantFrom("-", "*", "+", "1.", "12)"),
+  indent: FastCheck.constantFrom("", "  ", "    ", "\t"),
+  gap: FastCheck.constantFrom(" ", "  ", "\t"),
+  box: FastCheck.constantFrom("", "[ ] ", "[x] ", "[X] ", "[ ]\t"),
+  title: FastCheck.stringMatching(/^[A-Za-z][\w ,.`/()[\]-]{0,30}$/),
+  criteria: FastCheck.array(FastCheck.constantFrom("• <criterion 1: works>", "• test.coverage: ≥80%", "note"), {
+    maxLength: 2
+  })
+})
+
+type Item = typeof itemArbitrary extends FastCheck.Arbitrary<infer T> ? T : never
+
+const documentArbitrary = FastCheck.record({
+  eol: FastCheck.constantFrom("\n", "\r\n"),
+  trailingNewline: FastCheck.boolean(),
+  commentedPhase: FastCheck.boolean(),
+  phases: FastCheck.array(
+    FastCheck.record({
+      heading: FastCheck.constantFrom("Phase", "## Phase", "### Phase"),
+      groups: FastCheck.array(
+        FastCheck.record({ group: itemArbitrary, tasks: FastCheck.array(itemArbitrary, { maxLength: 4 }) }),
+        { minLength: 1, maxLength: 3 }
+      )
+    }),
+    { minLength: 1, maxLength: 3 }
+  ),
+  pick: FastCheck.nat()
+}).map((doc) => {
+  const lines: Array<string> = ["# Task list", ""]
+  const render = (item: Item, taskId: string, extraIndent: string) => [
+    `${extraIndent}${item.indent}${item.bullet}${item.gap}${item.box}${taskId} ${item.title}`,
+    ...item.criteria.map((c) => `${extraIndent}${item.indent}      ${c}`)
+  ]
+  if (doc.commentedPhase) {
+    lines.push("<!-- Phase 1: Old", "- 1.1 Old group", "  - [ ] 1.1.1 Old task -->", "PHASE 1 COMPLETED", "")
+  }
+  doc.phases.forEach((phase, p) => {
+    const n = p + 2
+    const dependsOnPrevious = n > 2 || doc.commentedPhase
+    lines.push(`${phase.heading} ${n}: Phase ${n}${dependsOnPrevious ? ` (Dependencies: [${n - 1}])` : ""}`, "")
+    phase.groups.forEach((group, g) => {
+      lines.push(...render(group.group, `${n}.${g + 1}`, ""))
+      group.tasks.forEach((task, t) => lines.push(...render(task, `${n}.${g + 1}.${t + 1}`, "  ")))
+      lines.push("")
+    })
+  })
+  const source = lines.join(doc.eol) + (doc.trailingNewline ? doc.eol : "")
+  return { source, pick: doc.pick }
+})
+
+describe("TaskListRenderer properties", () => {
+  it.prop(
+    "marking a task changes exactly its line, byte-identical elsewhere; marking twice is idempotent",
+    [documentArbitrary],
+    ([{ pick, source }]) => {
+      const list = parse(source)
+      assert.deepStrictEqual(list.diagnostics, [])
+      const candidates = list.tasks.flatMap((task, i) =>
+        task.type === "phase" ? [] : [[task, list.sources[i]] as const]
+      )
+      const [task, origin] = candidates[pick % candidates.length] ?? []
+      if (task === undefined || origin === undefined) return
+      const result = markCompleted(source, task.id)
+      if (task.status === "completed") {
+        assert.strictEqual(result._tag, "AlreadyCompleted")
+        return
+      }
+      const after = updated(result)
+      assert.deepStrictEqual(changedLines(source, after), [origin.line - 1])
+      const lineBefore = source.split("\n")[origin.line - 1] ?? ""
+      const lineAfter = after.split("\n")[origin.line - 1] ?? ""
+      assert.strictEqual(lineAfter.length - lineBefore.length, origin.checkbox === "none" ? 4 : 0)
+      assert.include(lineAfter, `[x]`)
+      assert.strictEqual(lineAfter.endsWith("\r"), lineBefore.endsWith("\r"))
+      assert.strictEqual(after.endsWith("\n"), source.endsWith("\n"))
+      const reparsed = parse(after)
+      assert.strictEqual(reparsed.tasks.find((t) => t.id === task.id)?.status, "completed")
+      assert.deepStrictEqual(reparsed.tasks.map((t) => t.id), list.tasks.map((t) => t.id))
+      assert.strictEqual(markCompleted(after, task.id)._tag, "AlreadyCompleted")
+    },
+    { fastCheck: { numRuns: 300 } }
+  )
+})
