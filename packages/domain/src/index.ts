@@ -1,1 +1,37 @@
-export const ok = 1
+/**
+ * @devteam/domain — the contract: schemas, errors, the HttpApi, the Project entity protocol, the
+ * execution state machine and the task-list engine. No I/O. Prefer subpath imports
+ * (`@devteam/domain/Task`); this barrel is for convenience.
+ */
+export * as AdminApi from "./AdminApi.js"
+export * as Api from "./Api.js"
+export * as ApiCommon from "./ApiCommon.js"
+export * as Artifacts from "./Artifacts.js"
+export * as Auth from "./Auth.js"
+export * as AutomationApi from "./AutomationApi.js"
+export * as Branch from "./Branch.js"
+export * as Errors from "./Errors.js"
+export * as ErrorsApi from "./ErrorsApi.js"
+export * as EventRecord from "./EventRecord.js"
+export * as EventsApi from "./EventsApi.js"
+export * as ExecutionCommand from "./ExecutionCommand.js"
+export * as ExecutionConfig from "./ExecutionConfig.js"
+export * as ExecutionError from "./ExecutionError.js"
+export * as ExecutionMachine from "./ExecutionMachine.js"
+export * as ExecutionsApi from "./ExecutionsApi.js"
+export * as ExecutionStatus from "./ExecutionStatus.js"
+export * as HealthApi from "./HealthApi.js"
+export * as Ids from "./Ids.js"
+export * as Injection from "./Injection.js"
+export * as JournalEvent from "./JournalEvent.js"
+export * as ProjectEntity from "./ProjectEntity.js"
+export * as ProjectState from "./ProjectState.js"
+export * as RepositoryApi from "./RepositoryApi.js"
+export * as RunnerApi from "./RunnerApi.js"
+export * as Task from "./Task.js"
+export * as TaskList from "./TaskList.js"
+export * as TaskListParser from "./TaskListParser.js"
+export * as TaskListRenderer from "./TaskListRenderer.js"
+export * as TasksApi from "./TasksApi.js"
+export * as TaskSelection from "./TaskSelection.js"
+export * as WsFrame from "./WsFrame.js"
