@@ -1,6 +1,19 @@
 import { branchName } from "@devteam/domain/Branch"
 import { TaskId } from "@devteam/domain/Ids"
 import * as Redaction from "@devteam/runtime/Redaction"
+import * as GitHttpServer from "@devteam/runtime/testing/GitHttpServer"
+import {
+  fileUrl,
+  git,
+  isAncestor,
+  makeBareRemote,
+  pushChange,
+  refsOf,
+  remoteFile,
+  remoteHead,
+  sampleTaskList,
+  tempDir
+} from "@devteam/runtime/testing/GitRemote"
 import { Workspace, type WorkspaceConfig } from "@devteam/runtime/Workspace"
 import * as WorkspaceModule from "@devteam/runtime/Workspace"
 import { assert, describe, it } from "@effect/vitest"
@@ -20,19 +33,6 @@ import {
 import { randomBytes } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import * as GitHttpServer from "./fixtures/git/gitHttpServer.js"
-import {
-  fileUrl,
-  git,
-  isAncestor,
-  makeBareRemote,
-  pushChange,
-  refsOf,
-  remoteFile,
-  remoteHead,
-  sampleTaskList,
-  tempDir
-} from "./fixtures/git/gitRemote.js"
 
 const author = { name: "DevTeam Test Runner", email: "runner@test.invalid" }
 
@@ -163,6 +163,36 @@ describe("Workspace", () => {
       assert.isTrue(healed.cloned)
       assert.strictEqual(healed.baseCommit, newBase)
       assert.strictEqual(workTreeStatus(healed.repoPath), "")
+    }))
+
+  it.scopedLive("sync clones or fetches without checking anything out, and sees the remote's new base", () =>
+    Effect.gen(function*() {
+      const { bare, url, ws } = yield* fixture()
+      const first = yield* ws.sync({ repoUrl: url })
+      assert.isTrue(first.cloned)
+      assert.strictEqual(first.baseBranch, "main")
+      assert.strictEqual(first.baseCommit, remoteHead(bare))
+      const text = yield* ws.readTaskList({
+        repoPath: first.repoPath,
+        baseBranch: "main",
+        path: "docs/DevTeam/tasks_list.md"
+      })
+      assert.strictEqual(Option.getOrNull(text), sampleTaskList)
+      const newBase = pushChange({
+        remote: bare,
+        files: { "docs/DevTeam/tasks_list.md": sampleTaskList + "- [ ] 1.3 More\n" }
+      })
+      const second = yield* ws.sync({ repoUrl: url, baseBranch: "main" })
+      assert.isFalse(second.cloned)
+      assert.strictEqual(second.baseCommit, newBase)
+      const updated = yield* ws.readTaskList({
+        repoPath: second.repoPath,
+        baseBranch: "main",
+        path: "docs/DevTeam/tasks_list.md"
+      })
+      assert.include(Option.getOrElse(updated, () => ""), "1.3 More")
+      const missing = yield* ws.sync({ repoUrl: url, baseBranch: "nope" }).pipe(Effect.flip)
+      assert.strictEqual(missing._tag, "BranchNotFound")
     }))
 
   it.scopedLive("branch names from hostile titles are created as data, never executed", () =>
