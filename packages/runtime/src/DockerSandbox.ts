@@ -1,0 +1,433 @@
+/**
+ * The `docker` sandbox (dockerode): one container per project per execution.
+ *
+ * - created idempotently under a name derived from (projectId, executionId); an existing container
+ *   with our labels is reused (a re-activated entity finds the one it started before a crash);
+ * - run with an init process (zombie reaping), the workspace bind-mounted at /workspace and no
+ *   other host path, as uid 1000, all capabilities dropped, no-new-privileges, CPU / memory (no
+ *   swap) / pids limits and the configured network mode (default `none`);
+ * - health-checked (`git --version && node --version`) before use;
+ * - torn down in the scope's finalizer (stop, remove, wait until gone; bounded by 60 s);
+ * - a sweeper removes this owner's labelled containers that no live handle holds, at start-up and
+ *   every `SANDBOX_SWEEP_INTERVAL`.
+ */
+import { SandboxUnavailable } from "@devteam/domain/Errors"
+import type Docker from "dockerode"
+import type { ConfigError, Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, Layer, Option, Queue, Schedule, Schema } from "effect"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import {
+  execWrapper,
+  healthCommand,
+  killScript,
+  makeClient,
+  makeDemuxer,
+  messageOf,
+  statusOf
+} from "./internal/dockerClient.js"
+import { drive, registerSecrets, validEnvName } from "./internal/sandboxExec.js"
+import type { RawChunk, StartedProcess } from "./internal/sandboxExec.js"
+import { Redactor } from "./Redaction.js"
+import type { AcquireOptions, ExecOptions, SandboxHandle, SandboxResources, SandboxSettings } from "./Sandbox.js"
+import { isSecretName, labels, resolveCwd, Sandbox, SandboxConfig } from "./Sandbox.js"
+
+const WORKDIR = "/workspace"
+const TMPDIR = "/tmp/devteam"
+
+const unavailable = (what: string) => (error: unknown) =>
+  new SandboxUnavailable({ message: `docker: ${what}: ${messageOf(error)}` })
+
+const tryDocker = <A>(what: string, f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: unavailable(what) })
+
+/** The container name for one project's execution (stable, so a crash-restarted step reuses it). */
+export const containerName = (projectId: string, executionId: string): string =>
+  `devteam-sbx-${createHash("sha256").update(`${projectId}\n${executionId}`).digest("hex").slice(0, 24)}`
+
+const startExec = (
+  container: Docker.Container,
+  argv: ReadonlyArray<string>,
+  cwd: string,
+  env: ReadonlyArray<string>,
+  docker: Docker
+): Effect.Effect<StartedProcess, SandboxUnavailable> =>
+  Effect.gen(function*() {
+    const pidfile = `${TMPDIR}/exec-${crypto.randomUUID()}.pid`
+    const exec = yield* tryDocker("exec create", () =>
+      container.exec({
+        Cmd: ["sh", "-c", execWrapper, "devteam-exec", pidfile, ...argv],
+        Env: [...env],
+        WorkingDir: cwd,
+        AttachStdout: true,
+        AttachStderr: true,
+        AttachStdin: false,
+        Tty: false
+      }))
+    const output = yield* Queue.unbounded<RawChunk | null>()
+    const ended = yield* Deferred.make<void>()
+    const stream = yield* tryDocker("exec start", () => exec.start({ hijack: true, stdin: false }))
+    const demux = makeDemuxer((s, text) => Queue.unsafeOffer(output, { stream: s, text }))
+    let closed = false
+    const close = () => {
+      if (closed) return
+      closed = true
+      demux.end()
+      Queue.unsafeOffer(output, null)
+      Deferred.unsafeDone(ended, Exit.void)
+    }
+    stream.on("data", (b: Buffer) => demux.push(b))
+    stream.on("end", close)
+    stream.on("close", close)
+    stream.on("error", close)
+    const exitCode = Effect.gen(function*() {
+      yield* Deferred.await(ended)
+      return yield* tryDocker("exec inspect", () => exec.inspect()).pipe(
+        Effect.flatMap((i) =>
+          !i.Running && i.ExitCode !== null
+            ? Effect.succeed(i.ExitCode)
+            : Effect.fail(new SandboxUnavailable({ message: "docker: exec did not report an exit code" }))
+        ),
+        Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 })
+      )
+    })
+    const kill = killGroup(container, pidfile, docker)
+    const wasOomKilled = (startedAt: number) => oomEventSince(docker, container.id, startedAt)
+    return { output, exit: exitCode, kill, wasOomKilled }
+  })
+
+/**
+ * Kills an exec's process group from inside the container. When that is impossible (a fork bomb
+ * holds every pid, so no helper process can start), the container is restarted: its processes all
+ * die, the workspace and the container stay.
+ */
+const killGroup = (container: Docker.Container, pidfile: string, docker: Docker): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const killed = yield* Effect.gen(function*() {
+      const exec = yield* tryDocker(
+        "kill exec",
+        () =>
+          container.exec({
+            Cmd: ["sh", "-c", killScript, "devteam-kill", pidfile],
+            AttachStdout: true,
+            AttachStderr: true
+          })
+      )
+      const stream = yield* tryDocker("kill exec start", () => exec.start({ hijack: true, stdin: false }))
+      yield* Effect.async<void>((resume) => {
+        stream.on("end", () => resume(Effect.void))
+        stream.on("close", () => resume(Effect.void))
+        stream.on("error", () => resume(Effect.void))
+        stream.resume()
+      })
+      const info = yield* tryDocker("kill exec inspect", () => exec.inspect())
+      return info.ExitCode === 0
+    }).pipe(
+      Effect.timeout(Duration.seconds(5)),
+      Effect.orElseSucceed(() => false)
+    )
+    if (!killed) {
+      yield* Effect.logWarning("could not kill an exec's process group from inside; restarting the container")
+      yield* tryDocker("restart", () => container.restart({ t: 0 })).pipe(Effect.ignoreLogged)
+      yield* tryDocker("mkdir tmp", () => ensureTmp(container, docker)).pipe(Effect.ignoreLogged)
+    }
+  })
+
+const ensureTmp = async (container: Docker.Container, _docker: Docker) => {
+  const exec = await container.exec({ Cmd: ["mkdir", "-p", TMPDIR], AttachStdout: false, AttachStderr: false })
+  await exec.start({ Detach: true })
+}
+
+const decodeEvent = Schema.decodeUnknownOption(
+  Schema.parseJson(Schema.Struct({ Action: Schema.String, timeNano: Schema.Number }))
+)
+
+/** Whether the engine reported an OOM kill in the container since `startedAt` (ms). */
+const oomEventSince = (docker: Docker, containerId: string, startedAt: number): Effect.Effect<boolean> =>
+  Effect.gen(function*() {
+    // The engine's OOM event can trail the exit by a moment.
+    yield* Effect.sleep("100 millis")
+    const stream = yield* tryDocker("events", () =>
+      docker.getEvents({
+        since: Math.floor(startedAt / 1000) - 1,
+        // A future `until` makes the engine wait for it: at most the rest of this second.
+        until: Math.ceil(Date.now() / 1000),
+        filters: { container: [containerId], event: ["oom"] }
+      }))
+    const body = yield* Effect.async<string>((resume) => {
+      let text = ""
+      stream.on("data", (b: Buffer) => {
+        text += b.toString("utf8")
+      })
+      stream.on("end", () => resume(Effect.succeed(text)))
+      stream.on("error", () => resume(Effect.succeed(text)))
+    })
+    // The query has whole-second bounds: keep the events of this exec only (by their nanosecond time).
+    return body.split("\n").some((line) => {
+      const event = decodeEvent(line)
+      return Option.isSome(event) && event.value.Action === "oom" && event.value.timeNano / 1e6 >= startedAt - 5
+    })
+  }).pipe(
+    Effect.timeout(Duration.seconds(5)),
+    Effect.orElseSucceed(() => false)
+  )
+
+const createOptions = (
+  name: string,
+  options: AcquireOptions,
+  image: string,
+  resources: SandboxResources,
+  owner: string
+): Docker.ContainerCreateOptions => ({
+  name,
+  Image: image,
+  Cmd: ["sleep", "infinity"],
+  User: "1000:1000",
+  WorkingDir: WORKDIR,
+  Env: ["HOME=/home/runner", "LANG=C.UTF-8"],
+  Labels: {
+    [labels.sandbox]: "1",
+    [labels.owner]: owner,
+    [labels.project]: options.projectId,
+    [labels.execution]: options.executionId
+  },
+  NetworkDisabled: resources.network === "none",
+  HostConfig: {
+    Init: true,
+    Mounts: [{ Type: "bind", Source: options.workspacePath, Target: WORKDIR, ReadOnly: false }],
+    NanoCpus: Math.round(resources.cpus * 1e9),
+    Memory: resources.memoryMiB * 1024 * 1024,
+    MemorySwap: resources.memoryMiB * 1024 * 1024,
+    PidsLimit: resources.pidsLimit,
+    NetworkMode: resources.network,
+    CapDrop: ["ALL"],
+    SecurityOpt: ["no-new-privileges"],
+    LogConfig: { Type: "none", Config: {} },
+    RestartPolicy: { Name: "no" }
+  }
+})
+
+/** The docker Sandbox service for the given settings. */
+export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], never, Redactor> =>
+  Effect.gen(function*() {
+    const redactor = yield* Redactor
+    const docker = makeClient(settings)
+    // Containers held by live handles of this process (name → holders); the sweeper spares them.
+    const active = new Map<string, number>()
+
+    const waitGone = (container: Docker.Container) =>
+      Effect.tryPromise({ try: () => container.inspect(), catch: (e) => e }).pipe(
+        Effect.matchEffect({
+          onFailure: (e) => statusOf(e) === 404 ? Effect.void : Effect.fail(e),
+          onSuccess: () => Effect.fail("still present" as const)
+        }),
+        Effect.retry(Schedule.spaced("50 millis")),
+        Effect.timeout(Duration.seconds(60))
+      )
+
+    const remove = (container: Docker.Container) =>
+      Effect.gen(function*() {
+        yield* Effect.tryPromise(() => container.stop({ t: 0 })).pipe(Effect.ignore)
+        yield* Effect.tryPromise({ try: () => container.remove({ force: true, v: true }), catch: (e) => e }).pipe(
+          Effect.catchAll((e) => statusOf(e) === 404 || statusOf(e) === 409 ? Effect.void : Effect.fail(e))
+        )
+        yield* waitGone(container)
+      })
+
+    const ensureStarted = (name: string, options: AcquireOptions, resources: SandboxResources) =>
+      Effect.gen(function*() {
+        const created = yield* Effect.tryPromise({
+          try: () => docker.createContainer(createOptions(name, options, settings.image, resources, settings.owner)),
+          catch: (e) => e
+        }).pipe(
+          Effect.catchAll((e) =>
+            statusOf(e) === 409
+              ? Effect.succeed(docker.getContainer(name))
+              : Effect.fail(unavailable(`create container from image ${settings.image}`)(e))
+          )
+        )
+        const info = yield* tryDocker("inspect", () => created.inspect())
+        const found = info.Config.Labels ?? {}
+        if (found[labels.sandbox] !== "1" || found[labels.project] !== options.projectId) {
+          return yield* new SandboxUnavailable({
+            message: `docker: container ${name} exists but is not this project's sandbox`
+          })
+        }
+        const container = docker.getContainer(info.Id)
+        if (!info.State.Running) {
+          yield* Effect.tryPromise({ try: () => container.start(), catch: (e) => e }).pipe(
+            Effect.catchAll((e) => statusOf(e) === 304 ? Effect.void : Effect.fail(unavailable("start container")(e)))
+          )
+        }
+        return container
+      })
+
+    const health = (container: Docker.Container) =>
+      Effect.gen(function*() {
+        const exec = yield* tryDocker("health exec", () =>
+          container.exec({
+            Cmd: ["sh", "-c", `mkdir -p ${TMPDIR} && ${healthCommand[2]}`],
+            AttachStdout: true,
+            AttachStderr: true
+          }))
+        const stream = yield* tryDocker("health exec start", () => exec.start({ hijack: true, stdin: false }))
+        const text = yield* Effect.async<string>((resume) => {
+          let out = ""
+          const demux = makeDemuxer((_s, t) => {
+            out += t
+          })
+          stream.on("data", (b: Buffer) => demux.push(b))
+          const done = () => {
+            demux.end()
+            resume(Effect.succeed(out))
+          }
+          stream.on("end", done)
+          stream.on("close", done)
+          stream.on("error", done)
+        })
+        const info = yield* tryDocker("health inspect", () => exec.inspect())
+        if (info.ExitCode !== 0) {
+          return yield* new SandboxUnavailable({
+            message:
+              `docker: sandbox health check failed (git and node must be on PATH in ${settings.image}): ${text.trim()}`
+          })
+        }
+      })
+
+    const acquire = Effect.fn("Sandbox.acquire")(function*(options: AcquireOptions) {
+      yield* Effect.annotateLogsScoped({ projectId: options.projectId, executionId: options.executionId })
+      const workspacePath = options.workspacePath
+      const isDir = yield* Effect.promise(() => fs.stat(workspacePath).then((s) => s.isDirectory(), () => false))
+      if (!path.isAbsolute(workspacePath) || !isDir) {
+        return yield* new SandboxUnavailable({
+          message: `workspace ${workspacePath} is not an existing absolute directory`
+        })
+      }
+      const resources: SandboxResources = { ...settings.resources, ...options.resources }
+      if (resources.network === "host") {
+        return yield* new SandboxUnavailable({ message: "host networking is not allowed for sandboxes" })
+      }
+      const name = containerName(options.projectId, options.executionId)
+      const container = yield* Effect.acquireRelease(
+        ensureStarted(name, options, resources).pipe(
+          // Interruptible so the start timeout can fire; a container left half-started is reused
+          // by the next acquire (same name) or removed by the sweeper.
+          Effect.interruptible,
+          Effect.timeoutFail({
+            duration: settings.startTimeout,
+            onTimeout: () => new SandboxUnavailable({ message: "docker: sandbox did not start in time" })
+          }),
+          Effect.tap(() => Effect.sync(() => active.set(name, (active.get(name) ?? 0) + 1)))
+        ),
+        (c) =>
+          Effect.suspend(() => {
+            const holders = (active.get(name) ?? 1) - 1
+            if (holders > 0) {
+              active.set(name, holders)
+              return Effect.void
+            }
+            return remove(c).pipe(
+              Effect.timeout(Duration.seconds(60)),
+              Effect.ensuring(Effect.sync(() => active.delete(name))),
+              Effect.tapError((e) => Effect.logWarning("sandbox teardown failed; the sweeper will retry", e)),
+              Effect.ignore,
+              Effect.withSpan("Sandbox.teardown")
+            )
+          })
+      )
+      yield* health(container).pipe(
+        Effect.retry({ times: 3, schedule: Schedule.spaced("100 millis") })
+      )
+      const exec = (opts: ExecOptions) =>
+        Effect.gen(function*() {
+          const cwd = yield* resolveCwd(WORKDIR, opts.cwd, path.posix.join)
+          const env = Object.entries(opts.env ?? {}).filter(([k]) => validEnvName(k)).map(([k, v]) => `${k}=${v}`)
+          yield* registerSecrets(redactor, opts.env, isSecretName)
+          return yield* drive(startExec(container, opts.command, cwd, env, docker), opts, redactor)
+        }).pipe(Effect.withSpan("Sandbox.exec", { attributes: { kind: "docker", command: opts.command[0] ?? "" } }))
+      const handle: SandboxHandle = {
+        kind: "docker",
+        id: container.id,
+        workspacePath,
+        workdir: WORKDIR,
+        tmpdir: TMPDIR,
+        exec
+      }
+      return handle
+    })
+
+    const sweep = () =>
+      Effect.gen(function*() {
+        const list = yield* tryDocker("list containers", () =>
+          docker.listContainers({
+            all: true,
+            filters: { label: [`${labels.sandbox}=1`, `${labels.owner}=${settings.owner}`] }
+          }))
+        const orphans = list.filter((c) => !c.Names.some((n) => active.has(n.replace(/^\//, ""))))
+        yield* Effect.forEach(orphans, (c) => remove(docker.getContainer(c.Id)).pipe(Effect.ignore), {
+          concurrency: 4,
+          discard: true
+        })
+        if (orphans.length > 0) yield* Effect.logInfo(`sandbox sweeper removed ${orphans.length} orphaned container(s)`)
+        return orphans.length
+      }).pipe(
+        Effect.tapError((e) => Effect.logWarning("sandbox sweep failed", e)),
+        Effect.orElseSucceed(() => 0),
+        Effect.withSpan("Sandbox.sweep")
+      )
+
+    const healthCheck = () =>
+      Effect.gen(function*() {
+        yield* tryDocker("ping", () => docker.ping())
+        yield* tryDocker(`image ${settings.image}`, () => docker.getImage(settings.image).inspect())
+        return {
+          kind: "docker" as const,
+          available: true,
+          isolation: true,
+          message: `docker sandbox: image ${settings.image}, network ${settings.resources.network}`,
+          image: settings.image
+        }
+      }).pipe(
+        Effect.timeout(Duration.seconds(5)),
+        Effect.catchAll((e) =>
+          Effect.succeed({
+            kind: "docker" as const,
+            available: false,
+            isolation: true,
+            message: e._tag === "TimeoutException" ? "docker: engine did not answer within 5 s" : e.message,
+            image: settings.image
+          })
+        )
+      )
+
+    return { kind: "docker", acquire, sweep, health: healthCheck } satisfies Sandbox["Type"]
+  })
+
+/** Whether a Docker engine answers at the configured address (within `timeout`). */
+export const engineAnswers = (
+  settings: Pick<SandboxSettings, "dockerHost" | "dockerSocket">,
+  timeout: Duration.DurationInput = "2 seconds"
+): Effect.Effect<boolean> =>
+  Effect.tryPromise(() => makeClient(settings).ping()).pipe(
+    Effect.as(true),
+    Effect.timeout(timeout),
+    Effect.orElseSucceed(() => false)
+  )
+
+/** `make` plus the sweeper, run at start-up and every `sweepInterval` for the life of the scope. */
+export const makeScoped = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], never, Redactor | Scope.Scope> =>
+  Effect.gen(function*() {
+    const sandbox = yield* make(settings)
+    yield* sandbox.sweep().pipe(Effect.repeat(Schedule.spaced(settings.sweepInterval)), Effect.forkScoped)
+    return sandbox
+  })
+
+/** The docker sandbox from `SandboxConfig`, with its sweeper. */
+export const layer: Layer.Layer<Sandbox, ConfigError.ConfigError, Redactor> = Layer.scoped(
+  Sandbox,
+  Effect.flatMap(SandboxConfig, makeScoped)
+)
+
+/** The docker sandbox for explicit settings (tests, benchmarks), with its sweeper. */
+export const layerWith = (settings: SandboxSettings): Layer.Layer<Sandbox, never, Redactor> =>
+  Layer.scoped(Sandbox, makeScoped(settings))

@@ -1,0 +1,176 @@
+/**
+ * The `local` sandbox: child processes in the workspace directory, same interface, timeouts and
+ * line streaming as the docker one. NOT isolation — commands run as the runner's user on the
+ * runner's machine (no limits, full network, full filesystem); `health()` says so. The runner's
+ * own environment (tokens, keys) is not inherited: a command sees PATH, HOME, LANG and what the
+ * caller passes.
+ */
+import { SandboxUnavailable } from "@devteam/domain/Errors"
+import { Deferred, Effect, Exit, Layer, Queue } from "effect"
+import { spawn } from "node:child_process"
+import { readdirSync, readFileSync } from "node:fs"
+import * as fs from "node:fs/promises"
+import * as os from "node:os"
+import * as path from "node:path"
+import { StringDecoder } from "node:string_decoder"
+import { drive, registerSecrets, validEnvName } from "./internal/sandboxExec.js"
+import type { RawChunk, StartedProcess } from "./internal/sandboxExec.js"
+import { Redactor } from "./Redaction.js"
+import type { AcquireOptions, ExecOptions, SandboxHandle } from "./Sandbox.js"
+import { isSecretName, resolveCwd, Sandbox } from "./Sandbox.js"
+
+const signalExitCode = (signal: NodeJS.Signals | null): number => {
+  const n = signal === null ? undefined : os.constants.signals[signal]
+  return 128 + (n ?? 9)
+}
+
+/** True while any live (non-zombie) process of the group `pgid` exists. */
+const groupAlive = (pgid: number): boolean => {
+  try {
+    process.kill(-pgid, 0)
+  } catch {
+    return false
+  }
+  // Zombies still count for kill(0); on Linux look at the members' states instead.
+  let entries: Array<string>
+  try {
+    entries = readdirSync("/proc").filter((e) => /^\d+$/.test(e))
+  } catch {
+    return true
+  }
+  return entries.some((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      return fields[2] === String(pgid) && fields[0] !== "Z"
+    } catch {
+      return false
+    }
+  })
+}
+
+const killGroup = (pgid: number): void => {
+  try {
+    process.kill(-pgid, "SIGKILL")
+  } catch {
+    // already gone
+  }
+}
+
+const startProcess = (
+  argv: ReadonlyArray<string>,
+  cwd: string,
+  env: Record<string, string>
+): Effect.Effect<StartedProcess> =>
+  Effect.gen(function*() {
+    const output = yield* Queue.unbounded<RawChunk | null>()
+    const exited = yield* Deferred.make<number>()
+    const [file, ...args] = argv
+    const finish = (code: number) => Deferred.unsafeDone(exited, Exit.succeed(code))
+    if (file === undefined || file === "") {
+      Queue.unsafeOffer(output, { stream: "stderr", text: "sandbox: empty command\n" })
+      Queue.unsafeOffer(output, null)
+      finish(127)
+      return { output, exit: Deferred.await(exited), kill: Effect.void, wasOomKilled: () => Effect.succeed(false) }
+    }
+    // detached: the child leads a new process group, so the whole tree can be killed at once.
+    const child = spawn(file, args, { cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] })
+    const pgid = child.pid
+    let open = 2
+    const closeOne = () => {
+      open -= 1
+      if (open === 0) Queue.unsafeOffer(output, null)
+    }
+    for (const stream of ["stdout", "stderr"] as const) {
+      const readable = child[stream]
+      const decoder = new StringDecoder("utf8")
+      readable.on("data", (b: Buffer) => Queue.unsafeOffer(output, { stream, text: decoder.write(b) }))
+      readable.on("close", () => {
+        const rest = decoder.end()
+        if (rest.length > 0) Queue.unsafeOffer(output, { stream, text: rest })
+        closeOne()
+      })
+    }
+    child.on("error", (error: NodeJS.ErrnoException) => {
+      const message = error.code === "ENOENT"
+        ? `sandbox: command not found: ${file}`
+        : `sandbox: cannot run ${file}: ${error.code ?? error.message}`
+      Queue.unsafeOffer(output, { stream: "stderr", text: `${message}\n` })
+      finish(error.code === "ENOENT" ? 127 : 126)
+    })
+    child.on("exit", (code, signal) => {
+      // The command's process group dies with it: leftovers of a finished command are killed.
+      if (pgid !== undefined) killGroup(pgid)
+      finish(code ?? signalExitCode(signal))
+    })
+    const kill = Effect.gen(function*() {
+      if (pgid === undefined) return
+      killGroup(pgid)
+      for (let i = 0; i < 200 && groupAlive(pgid); i++) {
+        yield* Effect.sleep("10 millis")
+        killGroup(pgid)
+      }
+    })
+    return { output, exit: Deferred.await(exited), kill, wasOomKilled: () => Effect.succeed(false) }
+  })
+
+/** The local Sandbox service. */
+export const make: Effect.Effect<Sandbox["Type"], never, Redactor> = Effect.gen(function*() {
+  const redactor = yield* Redactor
+
+  const acquire = Effect.fn("Sandbox.acquire")(function*(options: AcquireOptions) {
+    yield* Effect.annotateLogsScoped({ projectId: options.projectId, executionId: options.executionId })
+    const workspacePath = options.workspacePath
+    const isDir = yield* Effect.promise(() => fs.stat(workspacePath).then((s) => s.isDirectory(), () => false))
+    if (!path.isAbsolute(workspacePath) || !isDir) {
+      return yield* new SandboxUnavailable({
+        message: `workspace ${workspacePath} is not an existing absolute directory`
+      })
+    }
+    const tmpdir = yield* Effect.acquireRelease(
+      Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), "devteam-sandbox-"))),
+      (dir) => Effect.promise(() => fs.rm(dir, { recursive: true, force: true }))
+    )
+    const baseEnv: Record<string, string> = {
+      PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+      HOME: process.env.HOME ?? tmpdir,
+      LANG: "C.UTF-8",
+      TMPDIR: tmpdir
+    }
+    const exec = (opts: ExecOptions) =>
+      Effect.gen(function*() {
+        const cwd = yield* resolveCwd(workspacePath, opts.cwd, path.join)
+        const extra = Object.entries(opts.env ?? {}).filter(([k]) => validEnvName(k))
+        yield* registerSecrets(redactor, opts.env, isSecretName)
+        return yield* drive(
+          startProcess(opts.command, cwd, { ...baseEnv, ...Object.fromEntries(extra) }),
+          opts,
+          redactor
+        )
+      }).pipe(Effect.withSpan("Sandbox.exec", { attributes: { kind: "local", command: opts.command[0] ?? "" } }))
+    const handle: SandboxHandle = {
+      kind: "local",
+      id: workspacePath,
+      workspacePath,
+      workdir: workspacePath,
+      tmpdir,
+      exec
+    }
+    return handle
+  })
+
+  return {
+    kind: "local",
+    acquire,
+    sweep: () => Effect.succeed(0),
+    health: () =>
+      Effect.succeed({
+        kind: "local",
+        available: true,
+        isolation: false,
+        message: "local sandbox: commands run as child processes of the runner — no isolation, no resource limits"
+      })
+  } satisfies Sandbox["Type"]
+})
+
+export const layer: Layer.Layer<Sandbox, never, Redactor> = Layer.effect(Sandbox, make)

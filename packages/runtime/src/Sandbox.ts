@@ -1,0 +1,192 @@
+/**
+ * The sandbox port: where a project's commands run. One service interface, two adapters:
+ * `DockerSandbox` (one container per project per execution, the isolation we rely on) and
+ * `LocalSandbox` (child processes in the workspace, for development machines without a Docker
+ * engine — not isolation, and `health()` says so). `SandboxLayer.layer` picks one from `SANDBOX`.
+ *
+ * Every text an exec returns or streams has passed through the Redactor.
+ */
+import { SandboxUnavailable } from "@devteam/domain/Errors"
+import type { Scope } from "effect"
+import { Config, Context, Duration, Effect, Option } from "effect"
+import * as os from "node:os"
+
+export type SandboxKind = "docker" | "local"
+
+/** The image used when `SANDBOX_IMAGE` is unset: the registry-free test image of `scripts/build-sandbox-image.sh`. */
+export const defaultTestImage = "devteam-sandbox:test"
+/** The production image built from `docker/sandbox.Dockerfile` (Node 20, git, aider): set `SANDBOX_IMAGE` to it. */
+export const productionImage = "devteam-sandbox:latest"
+
+/** Labels every sandbox container carries; the sweeper finds orphans by them. */
+export const labels = {
+  sandbox: "devteam.sandbox",
+  owner: "devteam.sandbox.owner",
+  project: "devteam.project",
+  execution: "devteam.execution"
+} as const
+
+export interface SandboxResources {
+  /** vCPUs (fractions allowed). */
+  readonly cpus: number
+  readonly memoryMiB: number
+  readonly pidsLimit: number
+  /** Docker network mode: `none` (default) or a user network name; `host` is refused. */
+  readonly network: string
+}
+
+export interface SandboxSettings {
+  /** `SANDBOX`: none → docker when an engine answers, local otherwise. */
+  readonly kind: Option.Option<SandboxKind>
+  readonly image: string
+  readonly resources: SandboxResources
+  /** `DOCKER_HOST` (`unix:///…` or `tcp://host:port`); else `DOCKER_SOCKET` (default /var/run/docker.sock). */
+  readonly dockerHost: Option.Option<string>
+  readonly dockerSocket: string
+  /** Whose containers the sweeper may remove (`SANDBOX_OWNER`, default the host name). */
+  readonly owner: string
+  readonly sweepInterval: Duration.Duration
+  /** How long create+start+health may take before the sandbox counts as unavailable. */
+  readonly startTimeout: Duration.Duration
+}
+
+const networkConfig = Config.string("SANDBOX_NETWORK").pipe(
+  Config.withDefault("none"),
+  Config.validate({
+    message: "SANDBOX_NETWORK must be 'none' or a Docker network name ('host' is not allowed: it is no isolation)",
+    validation: (s) => s.length > 0 && s !== "host" && !s.startsWith("container:")
+  }),
+  Config.withDescription("Docker network mode of sandbox containers")
+)
+
+/** Sandbox configuration from the environment; every key has a default. */
+export const SandboxConfig: Config.Config<SandboxSettings> = Config.all({
+  kind: Config.option(
+    Config.literal("docker", "local")("SANDBOX").pipe(
+      Config.withDescription("sandbox implementation: docker or local (default: docker when an engine answers)")
+    )
+  ),
+  image: Config.string("SANDBOX_IMAGE").pipe(
+    Config.withDefault(defaultTestImage),
+    Config.withDescription(`sandbox image (production: ${productionImage} from docker/sandbox.Dockerfile)`)
+  ),
+  resources: Config.all({
+    cpus: Config.number("SANDBOX_CPUS").pipe(
+      Config.withDefault(1),
+      Config.validate({ message: "SANDBOX_CPUS must be > 0", validation: (n) => n > 0 })
+    ),
+    memoryMiB: Config.integer("SANDBOX_MEMORY_MIB").pipe(
+      Config.withDefault(2048),
+      Config.validate({ message: "SANDBOX_MEMORY_MIB must be ≥ 64", validation: (n) => n >= 64 })
+    ),
+    pidsLimit: Config.integer("SANDBOX_PIDS_LIMIT").pipe(
+      Config.withDefault(512),
+      Config.validate({ message: "SANDBOX_PIDS_LIMIT must be ≥ 16", validation: (n) => n >= 16 })
+    ),
+    network: networkConfig
+  }),
+  dockerHost: Config.option(Config.string("DOCKER_HOST")),
+  dockerSocket: Config.string("DOCKER_SOCKET").pipe(Config.withDefault("/var/run/docker.sock")),
+  owner: Config.string("SANDBOX_OWNER").pipe(
+    Config.withDefault(os.hostname()),
+    Config.validate({
+      message: "SANDBOX_OWNER may only contain letters, digits, '.', '_' and '-'",
+      validation: (s) => /^[A-Za-z0-9._-]{1,128}$/.test(s)
+    })
+  ),
+  sweepInterval: Config.duration("SANDBOX_SWEEP_INTERVAL").pipe(Config.withDefault(Duration.minutes(5))),
+  startTimeout: Config.duration("SANDBOX_START_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60)))
+})
+
+export interface OutputLine {
+  readonly stream: "stdout" | "stderr"
+  /** One whole line, redacted, without its line terminator. */
+  readonly text: string
+}
+
+export interface ExecOptions {
+  /** argv; no shell unless the caller passes `["sh", "-c", …]`. */
+  readonly command: ReadonlyArray<string>
+  /**
+   * Extra environment. Nothing of the runner's own environment reaches a command: the sandbox
+   * starts from a minimal one (PATH, HOME, LANG). Values of secret-named variables are registered
+   * with the Redactor.
+   */
+  readonly env?: Readonly<Record<string, string>>
+  /** Relative to the workspace root; must stay inside it. */
+  readonly cwd?: string
+  readonly timeout: Duration.DurationInput
+  /** Called for every complete line, in order per stream, before `exec` returns. */
+  readonly onLine?: (line: OutputLine) => Effect.Effect<void>
+}
+
+export interface ExecResult {
+  /** 128 + signal number when killed by a signal (137 = SIGKILL: timeout or OOM). */
+  readonly exitCode: number
+  /** Whole output (redacted, lines joined with "\n"); very long outputs keep their tail. */
+  readonly stdout: string
+  readonly stderr: string
+  readonly timedOut: boolean
+  /** The kernel's OOM killer ended the command (docker: memory limit). */
+  readonly oomKilled: boolean
+  /** Milliseconds. */
+  readonly duration: number
+}
+
+export interface SandboxHandle {
+  readonly kind: SandboxKind
+  /** Container id (docker) or workspace path (local). */
+  readonly id: string
+  /** The workspace on the host. */
+  readonly workspacePath: string
+  /** The workspace as commands see it (`/workspace` in docker). */
+  readonly workdir: string
+  /** A scratch directory outside the workspace, as commands see it (history files, prompts). */
+  readonly tmpdir: string
+  readonly exec: (options: ExecOptions) => Effect.Effect<ExecResult, SandboxUnavailable>
+}
+
+export interface AcquireOptions {
+  readonly projectId: string
+  readonly executionId: string
+  /** Absolute host path; the only host path the sandbox sees. */
+  readonly workspacePath: string
+  readonly resources?: Partial<SandboxResources>
+}
+
+export interface SandboxHealth {
+  readonly kind: SandboxKind
+  readonly available: boolean
+  /** false for `local`: commands run as the runner's user on the runner's machine. */
+  readonly isolation: boolean
+  readonly message: string
+  readonly image?: string
+}
+
+export class Sandbox extends Context.Tag("@devteam/runtime/Sandbox")<Sandbox, {
+  readonly kind: SandboxKind
+  /** A started, health-checked sandbox for the workspace; torn down when the scope closes. */
+  readonly acquire: (options: AcquireOptions) => Effect.Effect<SandboxHandle, SandboxUnavailable, Scope.Scope>
+  /** Removes orphaned sandboxes of this owner (those no live handle holds); returns how many. */
+  readonly sweep: () => Effect.Effect<number>
+  readonly health: () => Effect.Effect<SandboxHealth>
+}>() {}
+
+/** Resolves a command's `cwd` (relative to the workspace) against `root`; refuses escapes. */
+export const resolveCwd = (
+  root: string,
+  cwd: string | undefined,
+  join: (a: string, b: string) => string
+): Effect.Effect<string, SandboxUnavailable> => {
+  if (cwd === undefined || cwd === "" || cwd === ".") return Effect.succeed(root)
+  const parts = cwd.split("/").filter((p) => p !== "" && p !== ".")
+  if (cwd.startsWith("/") || parts.includes("..") || cwd.includes("\0")) {
+    return Effect.fail(
+      new SandboxUnavailable({ message: `cwd must be a path inside the workspace, got ${JSON.stringify(cwd)}` })
+    )
+  }
+  return Effect.succeed(join(root, parts.join("/")))
+}
+
+/** Names whose values are secrets: never logged, registered with the Redactor when passed in `env`. */
+export const isSecretName = (name: string): boolean => /KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL/i.test(name)

@@ -1,0 +1,97 @@
+/**
+ * What a tool changed in the workspace: `git diff` against HEAD including untracked files,
+ * computed in the sandbox with a throwaway copy of the index (the real index is left untouched).
+ */
+import { ToolFailed } from "@devteam/domain/Errors"
+import { Effect } from "effect"
+import type { SandboxHandle } from "../Sandbox.js"
+
+export interface WorkspaceChanges {
+  readonly diff: string
+  readonly filesModified: ReadonlyArray<string>
+  readonly linesChanged: number
+}
+
+const marker = "@@DEVTEAM-DIFF@@"
+
+const script = [
+  "set -e",
+  "git rev-parse --git-dir >/dev/null",
+  "idx=\"$1/changes-index-$$\"",
+  "trap 'rm -f \"$idx\"' EXIT",
+  "src=$(git rev-parse --git-path index)",
+  "if [ -f \"$src\" ]; then cp \"$src\" \"$idx\"; fi",
+  "base=$(git rev-parse --verify -q HEAD || git hash-object -t tree /dev/null)",
+  "export GIT_INDEX_FILE=\"$idx\"",
+  "git add -A .",
+  "git -c core.quotePath=false diff --cached --no-renames --numstat \"$base\"",
+  `echo "${marker}"`,
+  "git -c core.quotePath=false diff --cached --no-renames --no-color --no-ext-diff \"$base\""
+].join("\n")
+
+/** Undoes git's C-style quoting of a path (`"a\\tb"`). */
+const unquote = (p: string): string => {
+  if (!(p.startsWith("\"") && p.endsWith("\""))) return p
+  const body = p.slice(1, -1)
+  const bytes: Array<number> = []
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i] ?? ""
+    if (c !== "\\") {
+      bytes.push(...Buffer.from(c, "utf8"))
+      continue
+    }
+    const next = body[i + 1] ?? ""
+    if (/[0-7]/.test(next)) {
+      bytes.push(parseInt(body.slice(i + 1, i + 4), 8))
+      i += 3
+    } else {
+      const map: Record<string, string> = {
+        n: "\n",
+        t: "\t",
+        "\"": "\"",
+        "\\": "\\",
+        a: "\x07",
+        b: "\b",
+        f: "\f",
+        r: "\r",
+        v: "\v"
+      }
+      bytes.push(...Buffer.from(map[next] ?? next, "utf8"))
+      i += 1
+    }
+  }
+  return Buffer.from(bytes).toString("utf8")
+}
+
+export const parse = (stdout: string): WorkspaceChanges => {
+  const at = stdout.indexOf(marker)
+  const numstat = at < 0 ? stdout : stdout.slice(0, at)
+  const diff = at < 0 ? "" : stdout.slice(at + marker.length).replace(/^\n/, "")
+  const files: Array<string> = []
+  let lines = 0
+  for (const line of numstat.split("\n")) {
+    const m = /^(\d+|-)\t(\d+|-)\t(.+)$/.exec(line)
+    if (m === null) continue
+    files.push(unquote(m[3] ?? ""))
+    lines += (m[1] === "-" ? 0 : Number(m[1])) + (m[2] === "-" ? 0 : Number(m[2]))
+  }
+  return { diff, filesModified: files, linesChanged: lines }
+}
+
+/** Diff, files and changed lines of the workspace against HEAD (untracked files included). */
+export const collect = (handle: SandboxHandle, tool: string): Effect.Effect<WorkspaceChanges, ToolFailed> =>
+  handle.exec({
+    command: ["sh", "-c", script, "devteam-changes", handle.tmpdir],
+    env: { GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "safe.directory", GIT_CONFIG_VALUE_0: "*" },
+    timeout: "120 seconds"
+  }).pipe(
+    Effect.mapError((e) => new ToolFailed({ message: `cannot read the workspace's changes: ${e.message}`, tool })),
+    Effect.flatMap((r) =>
+      r.exitCode === 0
+        ? Effect.succeed(parse(r.stdout))
+        : Effect.fail(
+          new ToolFailed({ message: `git diff failed (exit ${r.exitCode}): ${r.stderr.slice(-2000)}`, tool })
+        )
+    ),
+    Effect.withSpan("Tool.collectChanges")
+  )

@@ -1,0 +1,243 @@
+/**
+ * VERIFY on small throwaway npm projects (no dependencies, a lockfile: `npm ci` works offline),
+ * on both sandboxes: a passing project, a failing build (retries recorded, then failure),
+ * coverage below the threshold (node's built-in coverage), tsc errors counted (the repository's
+ * own TypeScript copied into the project).
+ */
+import { TaskId } from "@devteam/domain/Ids"
+import { Task } from "@devteam/domain/Task"
+import type { TaskCriteria } from "@devteam/domain/Task"
+import { Sandbox } from "@devteam/runtime/Sandbox"
+import * as Verifier from "@devteam/runtime/Verifier"
+import { assert, describe, layer } from "@effect/vitest"
+import { Duration, Effect, Layer } from "effect"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import {
+  dockerLayer,
+  localLayer,
+  newIds,
+  redactor,
+  repoRoot,
+  tempWorkspace,
+  uniqueOwner
+} from "./fixtures/sandboxes.js"
+
+const task = (criteria: TaskCriteria) =>
+  new Task({
+    id: TaskId.make("3.1.1"),
+    title: "Verify me",
+    description: "",
+    type: "atomic",
+    dependencies: [],
+    files: [],
+    criteria,
+    phase: 3,
+    status: "pending"
+  })
+
+const packageJson = (scripts: Record<string, string>) =>
+  JSON.stringify({ name: "vp", version: "1.0.0", private: true, scripts }, null, 2)
+const lockfile = JSON.stringify({
+  name: "vp",
+  version: "1.0.0",
+  lockfileVersion: 3,
+  requires: true,
+  packages: { "": { name: "vp", version: "1.0.0" } }
+})
+
+const buildOk = "node -e \"require('fs').writeFileSync('built.txt', 'ok')\""
+
+const project = (files: Record<string, string>) =>
+  Effect.gen(function*() {
+    const dir = yield* tempWorkspace("devteam-verify-")
+    yield* Effect.promise(async () => {
+      for (const [name, content] of Object.entries(files)) {
+        await fs.mkdir(path.dirname(path.join(dir, name)), { recursive: true })
+        await fs.writeFile(path.join(dir, name), content)
+      }
+    })
+    execFileSync("chmod", ["-R", "a+rwX", dir])
+    return dir
+  })
+
+/** The repository's TypeScript (compiler + lib files only), installed as the project's `tsc`. */
+const installTypeScript = (dir: string) =>
+  Effect.promise(async () => {
+    const from = path.join(repoRoot, "node_modules/typescript")
+    const to = path.join(dir, "node_modules/typescript")
+    await fs.mkdir(path.join(to, "lib"), { recursive: true })
+    await fs.mkdir(path.join(to, "bin"), { recursive: true })
+    await fs.copyFile(path.join(from, "package.json"), path.join(to, "package.json"))
+    await fs.copyFile(path.join(from, "bin/tsc"), path.join(to, "bin/tsc"))
+    for (const f of await fs.readdir(path.join(from, "lib"))) {
+      if (f === "tsc.js" || f === "_tsc.js" || /^lib\..*\.d\.ts$/.test(f)) {
+        await fs.copyFile(path.join(from, "lib", f), path.join(to, "lib", f))
+      }
+    }
+    await fs.mkdir(path.join(dir, "node_modules/.bin"), { recursive: true })
+    await fs.symlink("../typescript/bin/tsc", path.join(dir, "node_modules/.bin/tsc"))
+    execFileSync("chmod", ["-R", "a+rwX", dir])
+  })
+
+const verifierLayer = Verifier.layerWith({ commandTimeout: Duration.minutes(2), retries: 2 }).pipe(
+  Layer.provide(redactor)
+)
+
+const verify = (dir: string, options: Omit<Verifier.VerifyOptions, "sandbox">) =>
+  Effect.gen(function*() {
+    const sandbox = yield* Sandbox
+    const handle = yield* sandbox.acquire({ ...newIds(), workspacePath: dir })
+    const verifier = yield* Verifier.Verifier
+    return yield* verifier.verify({ sandbox: handle, ...options })
+  })
+
+const suite = (name: string, sandboxLayer: Layer.Layer<Sandbox>) =>
+  layer(Layer.merge(sandboxLayer, verifierLayer), { timeout: "180 seconds", excludeTestServices: true })(
+    `Verifier on ${name}`,
+    (it) => {
+      it.scoped("a passing project: npm ci + build, coverage, doc.updated; no secrets in the environment", () =>
+        Effect.gen(function*() {
+          const dir = yield* project({
+            "package.json": packageJson({
+              build: buildOk,
+              test:
+                "node -e \"console.log(Object.keys(process.env).filter((k) => /TOKEN|KEY/.test(k)).join(',') || 'no secrets')\" && node --test --experimental-test-coverage"
+            }),
+            "package-lock.json": lockfile,
+            "lib.mjs": "export const add = (a, b) => a + b\n",
+            "test/lib.test.mjs":
+              "import { test } from 'node:test'\nimport assert from 'node:assert'\nimport { add } from '../lib.mjs'\ntest('add', () => assert.strictEqual(add(1, 2), 3))\n"
+          })
+          process.env.GIT_TOKEN = "ghp_verifyMustNotSeeThis000000001"
+          yield* Effect.addFinalizer(() => Effect.sync(() => delete process.env.GIT_TOKEN))
+          const result = yield* verify(dir, {
+            task: task({ "test.coverage": "≥80%", "doc.updated": "task_outcomes.md", "acceptance.1": "free text" }),
+            diffFiles: ["lib.mjs", "docs/DevTeam/task_outcomes.md"]
+          })
+          assert.isTrue(result.success, JSON.stringify(result.attempts.map((a) => a.log)))
+          assert.strictEqual(result.attempts.length, 1)
+          assert.deepStrictEqual(Object.keys(result.results).sort(), ["doc.updated", "test.coverage"])
+          assert.strictEqual(result.results["test.coverage"]?.actual, "100%")
+          assert.strictEqual(result.results["test.coverage"]?.required, "≥80%")
+          assert.deepStrictEqual(result.results["doc.updated"]?.files, ["docs/DevTeam/task_outcomes.md"])
+          assert.include(result.artifacts.buildOutput, "$ npm ci")
+          assert.include(result.artifacts.buildOutput, "$ npm run build --if-present")
+          assert.include(result.artifacts.testOutput ?? "", "no secrets")
+          assert.include(result.artifacts.coverageReport ?? "", "all files")
+          assert.strictEqual(yield* Effect.promise(() => fs.readFile(path.join(dir, "built.txt"), "utf8")), "ok")
+        }))
+
+      it.scoped("a failing build is retried twice, every attempt's log kept, then fails", () =>
+        Effect.gen(function*() {
+          const dir = yield* project({
+            "package.json": packageJson({
+              build:
+                "node -e \"const n = require('fs').readdirSync('.').filter((f) => f.startsWith('try-')).length; require('fs').writeFileSync('try-' + n, ''); console.error('build broke on try ' + n); process.exit(2)\""
+            }),
+            "package-lock.json": lockfile
+          })
+          const result = yield* verify(dir, { task: task({ "type.strict": "0 errors" }), diffFiles: [] })
+          assert.isFalse(result.success)
+          assert.deepStrictEqual(result.attempts.map((a) => [a.attempt, a.success]), [[1, false], [2, false], [
+            3,
+            false
+          ]])
+          for (const [i, a] of result.attempts.entries()) assert.include(a.log, `build broke on try ${i}`)
+          assert.isFalse(result.results["type.strict"]?.passed)
+          assert.include(result.results["type.strict"]?.actual ?? "", "build failed")
+          assert.include(result.artifacts.buildOutput, "[exit 2]")
+        }))
+
+      it.scoped("coverage below the threshold fails with the measured figure", () =>
+        Effect.gen(function*() {
+          const dir = yield* project({
+            "package.json": packageJson({ test: "node --test --experimental-test-coverage" }),
+            "package-lock.json": lockfile,
+            "lib.mjs":
+              "export const add = (a, b) => a + b\nexport const sub = (a, b) => {\n  const r = a - b\n  return r\n}\nexport const mul = (a, b) => {\n  const r = a * b\n  return r\n}\n",
+            "test/lib.test.mjs":
+              "import { test } from 'node:test'\nimport assert from 'node:assert'\nimport { add } from '../lib.mjs'\ntest('add', () => assert.strictEqual(add(1, 2), 3))\n"
+          })
+          const result = yield* verify(dir, { task: task({ "test.coverage": "≥80%" }), diffFiles: [], retries: 0 })
+          assert.isFalse(result.success)
+          assert.strictEqual(result.attempts.length, 1)
+          const coverage = result.results["test.coverage"]
+          assert.isFalse(coverage?.passed)
+          assert.match(coverage?.actual ?? "", /^\d+(\.\d+)?%$/)
+          assert.isBelow(Number((coverage?.actual ?? "").replace("%", "")), 80)
+        }))
+
+      it.scoped("a json-summary coverage report is read when present", () =>
+        Effect.gen(function*() {
+          const dir = yield* project({
+            "package.json": packageJson({
+              test:
+                "node -e \"require('fs').mkdirSync('coverage', { recursive: true }); require('fs').writeFileSync('coverage/coverage-summary.json', JSON.stringify({ total: { lines: { total: 10, covered: 9, pct: 90 } } }))\""
+            }),
+            "package-lock.json": lockfile
+          })
+          const result = yield* verify(dir, { task: task({ "test.coverage": "≥85%" }), diffFiles: [] })
+          assert.isTrue(result.success)
+          assert.strictEqual(result.results["test.coverage"]?.actual, "90%")
+        }))
+
+      it.scoped("tsc errors are counted against type.strict", () =>
+        Effect.gen(function*() {
+          const dir = yield* project({
+            "package.json": packageJson({}),
+            "tsconfig.json": JSON.stringify({
+              compilerOptions: {
+                strict: true,
+                noEmit: true,
+                target: "ES2022",
+                lib: ["ES2022"],
+                types: [],
+                skipLibCheck: true
+              },
+              include: ["src"]
+            }),
+            "src/a.ts": "export const n: number = 'one'\nexport const f = (x) => x\n",
+            "src/b.ts": "export const ok: string = 'fine'\n"
+          })
+          yield* installTypeScript(dir)
+          const result = yield* verify(dir, {
+            task: task({ "type.strict": "0 errors" }),
+            commands: [],
+            diffFiles: [],
+            retries: 0
+          })
+          assert.isFalse(result.success)
+          assert.strictEqual(result.results["type.strict"]?.actual, "2 errors")
+          assert.include(result.artifacts.typeCheckOutput ?? "", "error TS2322")
+          yield* Effect.promise(() => fs.writeFile(path.join(dir, "src/a.ts"), "export const n: number = 1\n"))
+          const fixed = yield* verify(dir, {
+            task: task({ "type.strict": "0 errors" }),
+            commands: [],
+            diffFiles: [],
+            retries: 0
+          })
+          assert.isTrue(fixed.success)
+          assert.strictEqual(fixed.results["type.strict"]?.actual, "0 errors")
+        }))
+
+      it.scoped("doc.updated fails when the diff does not touch the doc; no package.json → no default commands", () =>
+        Effect.gen(function*() {
+          const dir = yield* project({ "README.md": "# x\n" })
+          const result = yield* verify(dir, {
+            task: task({ "doc.updated": "task_outcomes.md" }),
+            diffFiles: ["src/x.ts"],
+            retries: 0
+          })
+          assert.isFalse(result.success)
+          assert.deepStrictEqual(result.results["doc.updated"]?.files, [])
+          assert.strictEqual(result.artifacts.buildOutput, "")
+        }))
+    }
+  )
+
+describe("Verifier", () => {
+  suite("local", localLayer)
+  suite("docker", dockerLayer(uniqueOwner("verify")))
+})
