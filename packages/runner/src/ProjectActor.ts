@@ -1,0 +1,354 @@
+/**
+ * The `Project` entity's handlers: one actor per project.
+ *
+ * On activation the actor rebuilds its state from the journal (snapshot + later events). Every
+ * command is validated by the domain state machine (`decide`); its events are appended to the
+ * journal — the commit point — and only then applied in memory and answered. The running
+ * execution is a fiber owned by the entity's scope, so stop, passivation, shutdown or failover
+ * interrupt it and release everything it holds (queue slot, sandbox, workspace lock). An
+ * execution found running on activation resumes by itself: the in-flight step runs again.
+ */
+import { ControlResponse, InitializeResponse } from "@devteam/domain/AutomationApi"
+import { IllegalTransition, TaskNotFound } from "@devteam/domain/Errors"
+import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
+import type { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
+import { canRunSingleStep, decide, expectedStep } from "@devteam/domain/ExecutionMachine"
+import { isRunning } from "@devteam/domain/ExecutionStatus"
+import { type EventId, type ExecutionId, ProjectId } from "@devteam/domain/Ids"
+import { InjectedTask } from "@devteam/domain/Injection"
+import type { LogLine } from "@devteam/domain/JournalEvent"
+import { Project } from "@devteam/domain/ProjectEntity"
+import type { ProjectState } from "@devteam/domain/ProjectState"
+import { BlockedTask, DiagnosticView, PlanResponse, TasksResponse } from "@devteam/domain/RepositoryApi"
+import { NextTaskResponse } from "@devteam/domain/RunnerApi"
+import { Task } from "@devteam/domain/Task"
+import { summary, type TaskList } from "@devteam/domain/TaskList"
+import { InjectTaskResponse } from "@devteam/domain/TasksApi"
+import * as TaskSelection from "@devteam/domain/TaskSelection"
+import * as Correlation from "@devteam/runtime/Correlation"
+import { Journal } from "@devteam/runtime/Journal"
+import { Entity } from "@effect/cluster"
+import type { Sharding } from "@effect/cluster/Sharding"
+import { Array as Arr, DateTime, Duration, Effect, Either, FiberHandle, Schema, type Scope } from "effect"
+import { ExecutionQueue } from "./ExecutionQueue.js"
+import { SingleSteps } from "./SingleSteps.js"
+import { StepResult, StepRunner } from "./StepRunner.js"
+import { type TaskListError, TaskListSource } from "./TaskListSource.js"
+
+/** How long an idle project (no running execution) stays activated. */
+export const DEFAULT_MAX_IDLE_TIME = Duration.minutes(1)
+
+const now = Effect.map(DateTime.now, DateTime.formatIso)
+
+const noConfig = (state: ProjectState) =>
+  new IllegalTransition({
+    command: "readTaskList",
+    status: state.status,
+    message: "this project has never been initialized: its repository is unknown (call initialize first)"
+  })
+
+export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput } = {}) =>
+  Project.toLayer(
+    Effect.gen(function*() {
+      const address = yield* Entity.CurrentAddress
+      const projectId = yield* Schema.decodeUnknown(ProjectId)(address.entityId).pipe(Effect.orDie)
+      const journal = yield* Journal
+      const steps = yield* StepRunner
+      const queue = yield* ExecutionQueue
+      const taskLists = yield* TaskListSource
+      const singleSteps = yield* SingleSteps
+      // keepAlive needs the entity's address and the sharding service: captured once here.
+      const keepAliveContext = yield* Effect.context<Sharding | Entity.CurrentAddress>()
+      const keepAlive = (enabled: boolean) => Entity.keepAlive(enabled).pipe(Effect.provide(keepAliveContext))
+
+      const loaded = yield* journal.load(projectId)
+      let state = loaded.state
+      let lastSeq = loaded.lastSeq
+      const lock = yield* Effect.makeSemaphore(1)
+      const execution = yield* FiberHandle.make<void, never>()
+
+      /** decide → append (commit point) → apply. Serialised with the execution fiber's commits. */
+      const commit = (command: ExecutionCommand) =>
+        lock.withPermits(1)(
+          Effect.gen(function*() {
+            const decision = decide(state, command)
+            if (Either.isLeft(decision)) return yield* Effect.fail(decision.left)
+            if (!Arr.isNonEmptyReadonlyArray(decision.right)) return state
+            const correlationId = yield* Correlation.CurrentCorrelationId
+            const result = yield* journal.append({
+              projectId,
+              expectedSeq: lastSeq,
+              events: decision.right,
+              correlationId,
+              state
+            }).pipe(
+              Effect.catchTag("JournalFenced", (fenced) =>
+                // Another activation wrote first: this one is stale. Reload, stop working, refuse.
+                Effect.gen(function*() {
+                  const fresh = yield* journal.load(projectId)
+                  state = fresh.state
+                  lastSeq = fresh.lastSeq
+                  yield* Effect.logWarning("journal fenced: another activation of this project wrote first").pipe(
+                    Effect.annotateLogs({ seq: fenced.seq })
+                  )
+                  return yield* Effect.dieMessage(`project ${projectId}: fenced at seq ${fenced.seq}`)
+                }))
+            )
+            state = result.state
+            lastSeq += decision.right.length
+            return state
+          })
+        )
+
+      /** For commands whose decision can only be refused as an illegal transition. */
+      const commitControl = (command: ExecutionCommand) =>
+        commit(command).pipe(
+          Effect.catchTag("BadRequest", (error) => Effect.dieMessage(`unexpected BadRequest: ${error.message}`))
+        )
+
+      const appendLogs = (lines: ReadonlyArray<LogLine>) =>
+        Effect.flatMap(now, (at) =>
+          commit(ExecutionCommand.AppendLogs({
+            taskId: state.currentTask?.id ?? null,
+            step: state.cursor?.step ?? null,
+            lines,
+            at
+          }))).pipe(Effect.asVoid, Effect.catchAll(() => Effect.void))
+
+      /** One step: start it (journaled), run it, journal its outcome. */
+      const runStep = (executionScope: Scope.Scope) =>
+        Effect.gen(function*() {
+          const step = expectedStep(state)
+          yield* commit(ExecutionCommand.StartStep({ step, taskId: state.currentTask?.id ?? null, at: yield* now }))
+          const correlationId = yield* Correlation.CurrentCorrelationId
+          const result = yield* steps.run(step, { state, correlationId, log: appendLogs, executionScope }).pipe(
+            Effect.either
+          )
+          const at = yield* now
+          if (Either.isLeft(result)) {
+            return yield* commit(ExecutionCommand.FailStep({ error: result.left, at }))
+          }
+          return yield* StepResult.$match(result.right, {
+            Completed: ({ outcome }) => commit(ExecutionCommand.CompleteStep({ outcome })),
+            Finished: () => commit(ExecutionCommand.Finish({ at }))
+          })
+        })
+
+      /** The execution loop: waits for a queue slot, then runs steps until it pauses or ends. */
+      const loop = Effect.gen(function*() {
+        yield* queue.acquire(projectId)
+        const executionScope = yield* Effect.scope
+        while (isRunning(state.status)) {
+          if (state.pauseRequested && state.cursor?.phase !== "running") {
+            yield* commit(ExecutionCommand.PauseAtBoundary({ at: yield* now }))
+            break
+          }
+          yield* runStep(executionScope)
+        }
+      }).pipe(
+        Effect.scoped,
+        // A command that raced us (stop, pause) made our next move illegal: the loop just ends.
+        Effect.catchTag("IllegalTransition", "BadRequest", () => Effect.void),
+        Effect.ensuring(keepAlive(false)),
+        Correlation.withCorrelationId(`execution-${state.executionId ?? "none"}`),
+        Effect.annotateLogs({ projectId, executionId: state.executionId ?? "none" })
+      )
+
+      /** Starts the execution fiber when the state says the execution runs and none is running. */
+      const ensureRunning = Effect.gen(function*() {
+        if (!isRunning(state.status)) return
+        yield* keepAlive(true)
+        yield* FiberHandle.run(execution, loop, { onlyIfMissing: true })
+      })
+
+      const stopExecution = FiberHandle.clear(execution)
+
+      const control = (s: ProjectState) =>
+        new ControlResponse({
+          projectId,
+          executionId: s.executionId,
+          status: s.status,
+          pauseRequested: s.pauseRequested
+        })
+
+      const readList = Effect.suspend((): Effect.Effect<TaskList, TaskListError | IllegalTransition> => {
+        const config = state.config
+        return config === null ? Effect.fail(noConfig(state)) : taskLists.read(config)
+      })
+
+      // Resume whatever was in flight when this project was last active (crash, failover, wake).
+      yield* ensureRunning
+
+      const withContext = <A, E, R>(correlationId: string, effect: Effect.Effect<A, E, R>) =>
+        effect.pipe(Correlation.withCorrelationId(correlationId), Effect.annotateLogs({ projectId }))
+
+      const initialize = (payload: {
+        readonly correlationId: string
+        readonly executionId: ExecutionId
+        readonly eventId: EventId
+        readonly config: ExecutionConfig
+      }) =>
+        withContext(
+          payload.correlationId,
+          Effect.gen(function*() {
+            // A redelivered or retried initialize for the same event is answered, not re-applied.
+            if (state.eventId === payload.eventId && state.executionId === payload.executionId) {
+              return new InitializeResponse({
+                executionId: payload.executionId,
+                eventId: payload.eventId,
+                projectId,
+                status: state.status
+              })
+            }
+            yield* commitControl(ExecutionCommand.Initialize({
+              executionId: payload.executionId,
+              eventId: payload.eventId,
+              config: payload.config,
+              at: yield* now
+            }))
+            yield* ensureRunning
+            return new InitializeResponse({
+              executionId: payload.executionId,
+              eventId: payload.eventId,
+              projectId,
+              status: state.status
+            })
+          })
+        )
+
+      return {
+        Initialize: ({ payload }) => initialize(payload),
+        IngestEvent: ({ payload }) => initialize(payload),
+        Pause: ({ payload }) =>
+          withContext(
+            payload.correlationId,
+            Effect.gen(function*() {
+              const after = yield* commitControl(ExecutionCommand.Pause({ at: yield* now }))
+              // Paused at once (no step in flight): the fiber only waited for a slot; let it go.
+              if (after.status === "PAUSED") yield* stopExecution
+              return control(after)
+            })
+          ),
+        Resume: ({ payload }) =>
+          withContext(
+            payload.correlationId,
+            Effect.gen(function*() {
+              const after = yield* commitControl(ExecutionCommand.Resume({ at: yield* now }))
+              yield* ensureRunning
+              return control(after)
+            })
+          ),
+        Stop: ({ payload }) =>
+          withContext(
+            payload.correlationId,
+            Effect.gen(function*() {
+              const after = yield* commitControl(
+                ExecutionCommand.Stop({ reason: "stopped by request", at: yield* now })
+              )
+              // Interrupts the running step: the tool process is killed, its resources released.
+              yield* stopExecution
+              return control(after)
+            })
+          ),
+        InjectTask: ({ payload }) =>
+          withContext(
+            payload.correlationId,
+            Effect.gen(function*() {
+              const list = yield* readList
+              const placed = TaskSelection.placeInjection(list, state.injections, state.patches, payload.request)
+              if (Either.isLeft(placed)) return yield* Effect.fail(placed.left)
+              const injection = new InjectedTask({ ...placed.right.injection, order: state.injections.length + 1 })
+              yield* commit(ExecutionCommand.InjectTask({ injection, position: placed.right.position, at: yield* now }))
+              return new InjectTaskResponse({ taskId: injection.task.id, position: placed.right.position })
+            })
+          ),
+        UpdateTask: ({ payload }) =>
+          withContext(
+            payload.correlationId,
+            Effect.gen(function*() {
+              const list = yield* readList
+              const known = TaskSelection.effective(list, state.injections, state.patches).tasks.some((t) =>
+                t.id === payload.taskId
+              )
+              if (!known) {
+                return yield* new TaskNotFound({
+                  taskId: payload.taskId,
+                  message: `no task ${payload.taskId} in the task list`
+                })
+              }
+              yield* commitControl(
+                ExecutionCommand.UpdateTask({ taskId: payload.taskId, patch: payload.patch, at: yield* now })
+              )
+              const updated = TaskSelection.effective(list, state.injections, state.patches).tasks.find((t) =>
+                t.id === payload.taskId
+              )
+              return updated ?? (yield* new TaskNotFound({ taskId: payload.taskId, message: "task vanished" }))
+            })
+          ),
+        Prep: ({ payload }) =>
+          withContext(
+            payload.correlationId,
+            Effect.gen(function*() {
+              yield* canRunSingleStep(state, "prep")
+              return yield* singleSteps.prep(projectId, payload.request)
+            })
+          ),
+        Implement: ({ payload }) =>
+          withContext(
+            payload.correlationId,
+            Effect.gen(function*() {
+              yield* canRunSingleStep(state, "implement")
+              return yield* singleSteps.implement(projectId, payload.request)
+            })
+          ),
+        Verify: ({ payload }) =>
+          withContext(
+            payload.correlationId,
+            Effect.gen(function*() {
+              yield* canRunSingleStep(state, "verify")
+              return yield* singleSteps.verify(projectId, payload.request)
+            })
+          ),
+        NextTask: ({ payload }) =>
+          withContext(
+            payload.correlationId,
+            Effect.map(readList, (list) => {
+              const view = TaskSelection.nextTaskView(list, state.injections, state.patches)
+              return new NextTaskResponse({ ...view })
+            })
+          ),
+        GetTasks: ({ payload }) =>
+          withContext(
+            payload.correlationId,
+            Effect.map(readList, (list) => {
+              const tasks = TaskSelection.effective(list, state.injections, state.patches).tasks
+              const figures = summary(tasks)
+              return new TasksResponse({
+                tasks: tasks.map((t) => new Task(t)),
+                totalTasks: figures.totalTasks,
+                completedTasks: figures.completedTasks,
+                progress: figures.progress
+              })
+            })
+          ),
+        Plan: ({ payload }) =>
+          withContext(
+            payload.correlationId,
+            Effect.map(readList, (list) => {
+              const plan = TaskSelection.plan(list, state.injections, state.patches)
+              return new PlanResponse({
+                order: plan.order,
+                blocked: plan.blocked.map((b) => new BlockedTask({ taskId: b.taskId, waitingOn: b.waitingOn })),
+                diagnostics: plan.diagnostics.map((d) => new DiagnosticView({ line: d.line, message: d.message }))
+              })
+            })
+          ),
+        GetState: () => Effect.sync(() => state),
+        Wake: () => Effect.void
+      }
+    }),
+    {
+      maxIdleTime: options.maxIdleTime ?? DEFAULT_MAX_IDLE_TIME,
+      concurrency: 1
+    }
+  )

@@ -1,0 +1,29 @@
+/**
+ * The runner's share of a process: the `Project` entity with everything its steps drive, the
+ * per-runner execution queue and the wake-up loop. Needs the storage (journal) and a cluster layer.
+ */
+import * as Redaction from "@devteam/runtime/Redaction"
+import * as Workspace from "@devteam/runtime/Workspace"
+import { Duration, Layer } from "effect"
+import * as ExecutionQueue from "./ExecutionQueue.js"
+import * as ProjectActor from "./ProjectActor.js"
+import type { SingleSteps } from "./SingleSteps.js"
+import type { StepRunner } from "./StepRunner.js"
+import * as TaskListSource from "./TaskListSource.js"
+import * as Wakeup from "./Wakeup.js"
+
+export interface RunnerOptions {
+  readonly maxIdleTime?: Duration.DurationInput | undefined
+}
+
+/** The entity and wake-up loop over the given step driver and single steps. */
+export const layerWith = <E1, R1, E2, R2>(
+  steps: Layer.Layer<StepRunner, E1, R1>,
+  singleSteps: Layer.Layer<SingleSteps, E2, R2>,
+  options: RunnerOptions = {}
+) =>
+  Layer.mergeAll(ProjectActor.layer({ maxIdleTime: options.maxIdleTime ?? Duration.minutes(1) }), Wakeup.layer).pipe(
+    Layer.provide([ExecutionQueue.layerConfig, steps, singleSteps, TaskListSource.layer]),
+    Layer.provide(Workspace.layerConfig),
+    Layer.provide(Redaction.layer)
+  )

@@ -1,0 +1,1 @@
+export * as ExecutionQueue from "./ExecutionQueue.js"
