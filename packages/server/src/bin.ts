@@ -1,22 +1,31 @@
 /**
- * The service's entry point: `npm start`. ROLE=all (default) runs the gateway and the runner in
- * one process; ROLE=gateway runs the HTTP/WS edge only; ROLE=runner hosts entities only.
+ * The service's entry point (`npm start`, and every process of a deployment). ROLE selects what
+ * the process runs: all (default), gateway, runner, or migrate (run migrations and exit).
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer, Option } from "effect"
-import * as Gateway from "./Gateway.js"
 import * as Logging from "./Logging.js"
+import * as Main from "./Main.js"
 import * as ServerConfig from "./ServerConfig.js"
 
 const main = Effect.gen(function*() {
+  const role = yield* Main.MainRole
+  if (role === "migrate") {
+    yield* Effect.logInfo("running migrations")
+    return yield* Layer.build(Main.migrate).pipe(Effect.scoped)
+  }
   const config = yield* ServerConfig.load
-  if (Option.isNone(config.jwtSecret)) {
+  if (role !== "runner" && Option.isNone(config.jwtSecret)) {
     yield* Effect.logWarning(
       "AUTH_JWT_SECRET is unset: local-only mode — no authentication, every caller is an admin, loopback only"
     )
   }
-  yield* Effect.logInfo(`DevTeam Runner starting (role=${config.role}) on http://${config.host}:${config.port}`)
-  return yield* Layer.launch(Gateway.layer(config))
+  yield* Effect.logInfo(
+    role === "runner"
+      ? `DevTeam Runner starting (role=runner)`
+      : `DevTeam Runner starting (role=${config.role}) on http://${config.host}:${config.port}`
+  )
+  return yield* Layer.launch(Main.layer(config))
 })
 
 main.pipe(Effect.provide(Logging.layer), NodeRuntime.runMain({ disablePrettyLogger: true }))

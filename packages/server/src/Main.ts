@@ -1,0 +1,74 @@
+/**
+ * One entry point for every role, selected by ROLE:
+ *
+ * - `all` (default): gateway + runner in one process; embedded PGlite unless DATABASE_URL is set.
+ * - `gateway`: the HTTP/WS edge and a cluster client (needs DATABASE_URL).
+ * - `runner`: hosts `Project` entities (needs DATABASE_URL).
+ * - `migrate`: runs every module's migrations and exits (deployments run it once before the rest).
+ */
+import * as Cluster from "@devteam/runner/Cluster"
+import * as PlaceholderStepRunner from "@devteam/runner/PlaceholderStepRunner"
+import * as Runner from "@devteam/runner/Runner"
+import { SingleSteps } from "@devteam/runner/SingleSteps"
+import * as Database from "@devteam/runtime/Database"
+import * as Storage from "@devteam/runtime/Storage"
+import { Config, Duration, Effect, Layer, Option } from "effect"
+import * as Gateway from "./Gateway.js"
+import type * as ServerConfig from "./ServerConfig.js"
+
+export const MainRole = Config.literal("all", "gateway", "runner", "migrate")("ROLE").pipe(
+  Config.withDefault("all" as const)
+)
+
+/**
+ * The step driver. PLACEHOLDER until the pipeline lands: it only journals (see
+ * PlaceholderStepRunner). The single steps are not wired either: their routes answer 501.
+ */
+const steps = Layer.unwrapEffect(
+  Effect.map(
+    Config.all({
+      tasks: Config.integer("PLACEHOLDER_TASKS").pipe(Config.withDefault(3)),
+      stepMillis: Config.integer("PLACEHOLDER_STEP_MS").pipe(Config.withDefault(200))
+    }),
+    ({ stepMillis, tasks }) => PlaceholderStepRunner.layer({ tasks, stepDuration: Duration.millis(stepMillis) })
+  )
+)
+const singleSteps = Layer.succeed(SingleSteps, {
+  prep: () => Effect.dieMessage("single steps are not wired in this build"),
+  implement: () => Effect.dieMessage("single steps are not wired in this build"),
+  verify: () => Effect.dieMessage("single steps are not wired in this build")
+})
+
+/** Logged once the role's layers are up; the local cluster launcher waits for it. */
+const ready = (role: string) => Layer.effectDiscard(Effect.logInfo(`${role} ready`))
+
+export const layer = (config: ServerConfig.ServerConfig) =>
+  Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const database = yield* Database.DatabaseConfig
+      const embedded = Option.isNone(database.url)
+      yield* Cluster.checkTopology(config.role, database.url)
+      const cluster = Cluster.layer(config.role, embedded)
+      const runner = Runner.layerWith(steps, singleSteps)
+      switch (config.role) {
+        case "runner":
+          return Layer.mergeAll(runner, ready("runner")).pipe(
+            Layer.provideMerge(cluster),
+            Layer.provideMerge(Storage.layer)
+          )
+        case "gateway":
+          return Layer.mergeAll(Gateway.layer(config), ready("gateway")).pipe(
+            Layer.provideMerge(cluster),
+            Layer.provideMerge(Storage.layer)
+          )
+        case "all":
+          return Layer.mergeAll(Gateway.layer(config), runner, ready("runner")).pipe(
+            Layer.provideMerge(cluster),
+            Layer.provideMerge(Storage.layer)
+          )
+      }
+    })
+  )
+
+/** ROLE=migrate: building the storage layer runs every module's migrations. */
+export const migrate = Layer.mergeAll(Storage.layer, ready("migrate"))
