@@ -139,7 +139,8 @@ export const toExecutionState = (state: ProjectState, now: Timestamp): Execution
         errorId: state.error.errorId,
         message: state.error.message,
         step: state.error.step
-      })
+      }, true)
     }),
-    artifacts: new ExecutionArtifactsView({ repoPath: state.repoPath, logs: state.logs })
-  })
+    artifacts: new ExecutionArtifactsView({ repoPath: state.repoPath, logs: state.logs }, true)
+    // Every field comes from an already valid state: skip re-validation (hot path of every append).
+  }, true)

@@ -1,0 +1,74 @@
+/**
+ * Actor footprint: RSS growth per activated idle `Project` entity, with 10,000 entities hosted by
+ * the real sharding layer (single runner, embedded PGlite). Also the activation rate.
+ */
+import { Project } from "@devteam/domain/ProjectEntity"
+import * as ExecutionQueue from "@devteam/runner/ExecutionQueue"
+import * as PlaceholderStepRunner from "@devteam/runner/PlaceholderStepRunner"
+import * as ProjectActor from "@devteam/runner/ProjectActor"
+import { SingleSteps } from "@devteam/runner/SingleSteps"
+import { TaskListSource } from "@devteam/runner/TaskListSource"
+import * as Database from "@devteam/runtime/Database"
+import { EventBus } from "@devteam/runtime/EventBus"
+import * as Storage from "@devteam/runtime/Storage"
+import { SingleRunner } from "@effect/cluster"
+import { Effect, Layer } from "effect"
+
+const ENTITIES = 10_000
+
+const gc = () => {
+  const collect: unknown = Reflect.get(globalThis, "gc")
+  if (typeof collect === "function") collect()
+}
+
+export const run = () =>
+  Effect.gen(function*() {
+    const client = yield* Project.client
+    // Warm up (first activation builds shared structures), then measure.
+    yield* Effect.forEach(Array.from({ length: 200 }, (_, i) => `bench/warm-${i}`), (id) =>
+      client(id).GetState({ correlationId: "bench" }), { concurrency: 50, discard: true })
+    gc()
+    const before = process.memoryUsage()
+    const started = performance.now()
+    yield* Effect.forEach(
+      Array.from({ length: ENTITIES }, (_, i) =>
+        `bench/entity-${i}`),
+      (id) =>
+        client(id).GetState({ correlationId: "bench" }),
+      { concurrency: 100, discard: true }
+    )
+    const activationMs = performance.now() - started
+    gc()
+    const after = process.memoryUsage()
+    return {
+      entities: ENTITIES,
+      gcExposed: typeof Reflect.get(globalThis, "gc") === "function",
+      rssGrowthKiBPerEntity: Math.round(((after.rss - before.rss) / ENTITIES / 1024) * 100) / 100,
+      heapGrowthKiBPerEntity: Math.round(((after.heapUsed - before.heapUsed) / ENTITIES / 1024) * 100) / 100,
+      activationsPerSecond: Math.round(ENTITIES / (activationMs / 1000)),
+      targetKiB: 20
+    }
+  }).pipe(
+    Effect.provide(
+      ProjectActor.layer({ maxIdleTime: "1 hour" }).pipe(
+        Layer.provide([
+          PlaceholderStepRunner.layer({ tasks: 1, stepDuration: "1 millis" }),
+          ExecutionQueue.layer(5),
+          Layer.succeed(TaskListSource, {
+            read: () => Effect.dieMessage("unused")
+          }),
+          Layer.succeed(SingleSteps, {
+            prep: () => Effect.dieMessage("unused"),
+            implement: () => Effect.dieMessage("unused"),
+            verify: () => Effect.dieMessage("unused")
+          })
+        ]),
+        Layer.provideMerge(
+          SingleRunner.layer({ runnerStorage: "memory", shardingConfig: { entityMaxIdleTime: "1 hour" } })
+        ),
+        Layer.provideMerge(Storage.layerWith(Database.layerPglite(undefined), EventBus.layerMemory))
+      )
+    ),
+    Effect.scoped,
+    Effect.runPromise
+  )

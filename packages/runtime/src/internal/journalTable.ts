@@ -1,0 +1,84 @@
+/**
+ * The `journal` table: its DDL and the decoding of its rows, shared by `Journal` (which owns and
+ * writes it) and `Projections` (whose rebuild reads it).
+ */
+import type { ProjectId } from "@devteam/domain/Ids"
+import { JournalEntry, JournalEvent } from "@devteam/domain/JournalEvent"
+import { JournalFrame } from "@devteam/domain/WsFrame"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Effect, Schema } from "effect"
+import type { Migration } from "./migrations.js"
+import { DbNumber, DbTimestamp } from "./sqlValues.js"
+
+export const migrations: ReadonlyArray<Migration> = [
+  {
+    id: 1,
+    name: "journal",
+    statements: [
+      `CREATE TABLE IF NOT EXISTS journal (
+        project_id text NOT NULL,
+        seq bigint NOT NULL,
+        execution_id uuid,
+        type text NOT NULL,
+        v integer NOT NULL,
+        data jsonb NOT NULL,
+        frame jsonb,
+        correlation_id text NOT NULL,
+        created_at timestamptz NOT NULL,
+        PRIMARY KEY (project_id, seq)
+      )`,
+      `CREATE INDEX IF NOT EXISTS journal_execution_id_idx ON journal (execution_id) WHERE execution_id IS NOT NULL`
+    ]
+  }
+]
+
+const EntryRow = Schema.Struct({
+  seq: DbNumber,
+  execution_id: Schema.NullOr(Schema.String),
+  correlation_id: Schema.String,
+  created_at: DbTimestamp,
+  data: Schema.Unknown
+})
+
+const decodeRow = Schema.decodeUnknown(EntryRow)
+const decodeJournalEntry = Schema.decodeUnknown(JournalEntry)
+
+/** A row of `SELECT seq, execution_id, correlation_id, created_at, data FROM journal` → entry (defect if corrupt). */
+export const decodeEntry = (row: unknown): Effect.Effect<JournalEntry> =>
+  decodeRow(row).pipe(
+    Effect.flatMap((r) =>
+      decodeJournalEntry({
+        seq: r.seq,
+        executionId: r.execution_id,
+        correlationId: r.correlation_id,
+        ts: r.created_at,
+        event: r.data
+      })
+    ),
+    Effect.orDie
+  )
+
+export const encodeEvent = Schema.encodeSync(JournalEvent)
+export const encodeFrame = Schema.encodeSync(JournalFrame)
+const decodeFrameRow = Schema.decodeUnknown(Schema.Struct({ frame: JournalFrame }))
+
+export const decodeFrame = (row: unknown): Effect.Effect<JournalFrame> =>
+  Effect.orDie(Effect.map(decodeFrameRow(row), (r) => r.frame))
+
+/** Entries of a project after `after` (exclusive), oldest first, at most `limit`. */
+export const readEntries = (
+  projectId: ProjectId,
+  after: number,
+  limit: number,
+  options?: { readonly skipLogBatches?: boolean }
+): Effect.Effect<ReadonlyArray<JournalEntry>, SqlError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = options?.skipLogBatches === true
+      ? yield* sql`SELECT seq, execution_id, correlation_id, created_at, data FROM journal
+          WHERE project_id = ${projectId} AND seq > ${after} AND type <> 'LogBatch' ORDER BY seq LIMIT ${limit}`
+      : yield* sql`SELECT seq, execution_id, correlation_id, created_at, data FROM journal
+          WHERE project_id = ${projectId} AND seq > ${after} ORDER BY seq LIMIT ${limit}`
+    return yield* Effect.forEach(rows, decodeEntry)
+  })
