@@ -15,7 +15,7 @@ import { BadRequest, IllegalTransition } from "./Errors.js"
 import type { ExecutionCommand } from "./ExecutionCommand.js"
 import { isActive, isRunning, nextStepAfter, statusOfStep, type Step } from "./ExecutionStatus.js"
 import type { Timestamp } from "./Ids.js"
-import { TaskPatch } from "./Injection.js"
+import { InjectedTask, TaskPatch } from "./Injection.js"
 import {
   ExecutionCompleted,
   ExecutionInitialized,
@@ -32,6 +32,7 @@ import {
   TaskUpdated
 } from "./JournalEvent.js"
 import { LOG_TAIL, ProjectState, StepCursor } from "./ProjectState.js"
+import { Task } from "./Task.js"
 
 export type DecideError = IllegalTransition | BadRequest
 
@@ -282,6 +283,14 @@ export const evolve = (state: ProjectState, event: JournalEvent): ProjectState =
       })
     case "TaskListUpdated":
       return update(state, {
+        // An injected task is not in the file: its completion lives in the journal only.
+        injections: state.injections.some((i) => i.task.id === event.taskId)
+          ? state.injections.map((i) =>
+            i.task.id === event.taskId
+              ? new InjectedTask({ ...i, task: new Task({ ...i.task, status: "completed" }, true) }, true)
+              : i
+          )
+          : state.injections,
         cursor: finishCursor(state, "done"),
         stepsDone: [],
         currentTask: null,
