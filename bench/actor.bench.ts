@@ -11,8 +11,9 @@ import { TaskListSource } from "@devteam/runner/TaskListSource"
 import * as Database from "@devteam/runtime/Database"
 import { EventBus } from "@devteam/runtime/EventBus"
 import * as Storage from "@devteam/runtime/Storage"
-import { SingleRunner } from "@effect/cluster"
-import { Effect, Layer } from "effect"
+import { Entity, SingleRunner } from "@effect/cluster"
+import { Rpc } from "@effect/rpc"
+import { Effect, Layer, Schema } from "effect"
 
 const ENTITIES = 10_000
 
@@ -21,7 +22,45 @@ const gc = () => {
   if (typeof collect === "function") collect()
 }
 
-export const run = () =>
+const runnerLayer = SingleRunner.layer({ runnerStorage: "memory", shardingConfig: { entityMaxIdleTime: "1 hour" } })
+
+/** The cluster's own floor: a trivial one-RPC entity, measured the same way. */
+const Trivial = Entity.make("Trivial", [Rpc.make("Ping", { success: Schema.Number })])
+
+const baseline = Effect.gen(function*() {
+  const client = yield* Trivial.client
+  yield* Effect.forEach(Array.from({ length: 200 }, (_, i) => `warm-${i}`), (id) => client(id).Ping(), {
+    concurrency: 50,
+    discard: true
+  })
+  gc()
+  const before = process.memoryUsage()
+  yield* Effect.forEach(Array.from({ length: ENTITIES }, (_, i) => `e-${i}`), (id) => client(id).Ping(), {
+    concurrency: 100,
+    discard: true
+  })
+  gc()
+  const after = process.memoryUsage()
+  return {
+    rssKiBPerEntity: Math.round(((after.rss - before.rss) / ENTITIES / 1024) * 100) / 100,
+    heapKiBPerEntity: Math.round(((after.heapUsed - before.heapUsed) / ENTITIES / 1024) * 100) / 100
+  }
+}).pipe(
+  Effect.provide(
+    Trivial.toLayer(Effect.succeed({ Ping: () => Effect.succeed(1) }), { maxIdleTime: "1 hour" }).pipe(
+      Layer.provideMerge(runnerLayer),
+      Layer.provide(Database.layerPglite(undefined))
+    )
+  ),
+  Effect.scoped
+)
+
+export const run = async () => ({
+  ...(await project()),
+  clusterBaselineTrivialEntity: await Effect.runPromise(baseline)
+})
+
+const project = () =>
   Effect.gen(function*() {
     const client = yield* Project.client
     // Warm up (first activation builds shared structures), then measure.
