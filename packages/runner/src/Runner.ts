@@ -23,7 +23,9 @@ export const layerWith = <E1, R1, E2, R2>(
   options: RunnerOptions = {}
 ) =>
   Layer.mergeAll(ProjectActor.layer({ maxIdleTime: options.maxIdleTime ?? Duration.minutes(1) }), Wakeup.layer).pipe(
-    Layer.provide([ExecutionQueue.layerConfig, steps, singleSteps, TaskListSource.layer]),
+    Layer.provide([ExecutionQueue.layerConfig, steps, singleSteps]),
+    // The actor and the pipeline's SELECT both read task lists.
+    Layer.provide(TaskListSource.layer),
     Layer.provide(Workspace.layerConfig),
     Layer.provide(Redaction.layer)
   )

@@ -7,9 +7,10 @@
  * - `migrate`: runs every module's migrations and exits (deployments run it once before the rest).
  */
 import * as Cluster from "@devteam/runner/Cluster"
+import * as PipelineSingleSteps from "@devteam/runner/PipelineSingleSteps"
+import * as PipelineStepRunner from "@devteam/runner/PipelineStepRunner"
 import * as PlaceholderStepRunner from "@devteam/runner/PlaceholderStepRunner"
 import * as Runner from "@devteam/runner/Runner"
-import { SingleSteps } from "@devteam/runner/SingleSteps"
 import * as Database from "@devteam/runtime/Database"
 import * as Storage from "@devteam/runtime/Storage"
 import { Config, Duration, Effect, Layer, Option } from "effect"
@@ -21,10 +22,15 @@ export const MainRole = Config.literal("all", "gateway", "runner", "migrate")("R
 )
 
 /**
- * The step driver. PLACEHOLDER until the pipeline lands: it only journals (see
- * PlaceholderStepRunner). The single steps are not wired either: their routes answer 501.
+ * The step driver: the real pipeline. `DEVTEAM_STEP_DRIVER=placeholder` swaps in the placeholder
+ * that only journals (PLACEHOLDER_TASKS synthetic tasks, PLACEHOLDER_STEP_MS per step) — for the
+ * actor and failover tests, which exercise the cluster and not git/sandboxes.
  */
-const steps = Layer.unwrapEffect(
+const StepDriver = Config.literal("pipeline", "placeholder")("DEVTEAM_STEP_DRIVER").pipe(
+  Config.withDefault("pipeline" as const)
+)
+
+const placeholder = Layer.unwrapEffect(
   Effect.map(
     Config.all({
       tasks: Config.integer("PLACEHOLDER_TASKS").pipe(Config.withDefault(3)),
@@ -33,11 +39,18 @@ const steps = Layer.unwrapEffect(
     ({ stepMillis, tasks }) => PlaceholderStepRunner.layer({ tasks, stepDuration: Duration.millis(stepMillis) })
   )
 )
-const singleSteps = Layer.succeed(SingleSteps, {
-  prep: () => Effect.dieMessage("single steps are not wired in this build"),
-  implement: () => Effect.dieMessage("single steps are not wired in this build"),
-  verify: () => Effect.dieMessage("single steps are not wired in this build")
-})
+
+// One set of ports (sandbox, tools, verifier) for the pipeline and the single steps: a second
+// docker sandbox instance would run a second sweeper.
+const ports = PipelineStepRunner.portsLayer
+
+const steps = Layer.unwrapEffect(
+  Effect.map(
+    StepDriver,
+    (driver) => driver === "placeholder" ? placeholder : PipelineStepRunner.layer.pipe(Layer.provide(ports))
+  )
+)
+const singleSteps = PipelineSingleSteps.layer.pipe(Layer.provide(ports))
 
 /** Logged once the role's layers are up; the local cluster launcher waits for it. */
 const ready = (role: string) => Layer.effectDiscard(Effect.logInfo(`${role} ready`))

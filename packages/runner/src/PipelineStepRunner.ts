@@ -1,0 +1,732 @@
+/**
+ * The real pipeline behind the `StepRunner` port: SELECT → PREP → IMPLEMENT → VERIFY → MERGE → PUSH
+ * → UPDATE_TASKLIST on the runtime's ports (Workspace, Sandbox, Tools, Verifier, TaskListSource).
+ *
+ * - Every step is idempotent (pipeline.md): the Workspace detects work already done (branch exists,
+ *   already merged, already pushed, already ticked); IMPLEMENT does not run the tool again when the
+ *   task branch already holds the change, and cleans an interrupted run's leftovers before a retry.
+ * - The sandbox is acquired once per execution, in the execution's scope (the container lives
+ *   across steps and is removed when the execution loop ends), and reused by IMPLEMENT and VERIFY.
+ * - Secrets are scoped per step: git credentials stay inside the Workspace, the model key reaches
+ *   only IMPLEMENT's tool, the verify commands get neither.
+ * - Transient infrastructure failures (sandbox unavailable, a git network operation failing) are
+ *   retried inside the step with exponential backoff (default 2 retries); typed domain failures
+ *   (merge conflict, push rejected after its own rebase, verify failure, tool did nothing) are not.
+ * - Every failure becomes a redacted `ExecutionError` record (category tool / verify / git /
+ *   infrastructure / blocked-by-dependencies); sandbox and tool output lines go to the execution
+ *   log through a `LogBatcher`. Interruption (stop) is never caught: scoped resources kill the
+ *   running command.
+ */
+import { OperationArtifact, OperationOutputs, VerificationResult } from "@devteam/domain/Artifacts"
+import type {
+  BadRequest,
+  BranchNotFound,
+  GitOperationFailed,
+  InvalidRepoUrl,
+  MergeConflict,
+  PushRejected,
+  RepositoryAccessDenied,
+  SandboxUnavailable,
+  TaskListNotFound,
+  TaskNotFound,
+  ToolFailed
+} from "@devteam/domain/Errors"
+import type { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
+import { type ErrorCategory, ExecutionError } from "@devteam/domain/ExecutionError"
+import type { Step } from "@devteam/domain/ExecutionStatus"
+import { ErrorId, type ExecutionId } from "@devteam/domain/Ids"
+import { TaskPatch } from "@devteam/domain/Injection"
+import {
+  ImplementCompleted,
+  LogLine,
+  MergeCompleted,
+  PrepCompleted,
+  PushCompleted,
+  TaskListUpdated,
+  TaskSelected,
+  VerifyCompleted
+} from "@devteam/domain/JournalEvent"
+import type { Task } from "@devteam/domain/Task"
+import { summary } from "@devteam/domain/TaskList"
+import { markCompleted } from "@devteam/domain/TaskListRenderer"
+import * as TaskSelection from "@devteam/domain/TaskSelection"
+import * as AiderTool from "@devteam/runtime/AiderTool"
+import * as Redaction from "@devteam/runtime/Redaction"
+import { type OutputLine, Sandbox, type SandboxHandle, type SandboxResources } from "@devteam/runtime/Sandbox"
+import * as SandboxLayer from "@devteam/runtime/SandboxLayer"
+import * as ScriptTool from "@devteam/runtime/ScriptTool"
+import * as Tool from "@devteam/runtime/Tool"
+import { Tools } from "@devteam/runtime/Tool"
+import * as VerifierModule from "@devteam/runtime/Verifier"
+import { Verifier } from "@devteam/runtime/Verifier"
+import { Workspace } from "@devteam/runtime/Workspace"
+import {
+  Config,
+  type ConfigError,
+  Data,
+  DateTime,
+  Duration,
+  Effect,
+  ExecutionStrategy,
+  Exit,
+  Layer,
+  Option,
+  Redacted,
+  Schedule,
+  Schema,
+  Scope
+} from "effect"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import * as LogBatcher from "./LogBatcher.js"
+import { type StepContext, StepResult, StepRunner } from "./StepRunner.js"
+import { TaskListSource } from "./TaskListSource.js"
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------------------------
+
+/** The model API keys aider understands (the `*_API_KEY` names the Redactor knows). */
+export const modelKeyEnvNames: ReadonlyArray<string> = Redaction.secretEnvNames.filter((n) => n.endsWith("_API_KEY"))
+
+export interface PipelineSettings {
+  /** The model key(s) passed to IMPLEMENT's tool, and to nothing else. */
+  readonly modelEnv: Readonly<Record<string, Redacted.Redacted<string>>>
+  /** Retries of a transient infrastructure failure inside one step (default 2). */
+  readonly infraRetries: number
+  /** First backoff delay; doubled on each retry (default 500 ms). */
+  readonly retryBase: Duration.Duration
+  /** Execution-log flush interval while output flows (default 100 ms). */
+  readonly logInterval: Duration.Duration
+}
+
+/** The model keys present in the environment (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, …), as Redacted. */
+export const ModelEnvConfig: Config.Config<Readonly<Record<string, Redacted.Redacted<string>>>> = Config.all(
+  modelKeyEnvNames.map((name) =>
+    Config.option(Config.redacted(name)).pipe(Config.map((value) => [name, value] as const))
+  )
+).pipe(
+  Config.map((entries) => {
+    const env: Record<string, Redacted.Redacted<string>> = {}
+    for (const [name, value] of entries) if (Option.isSome(value)) env[name] = value.value
+    return env
+  })
+)
+
+export const PipelineConfig: Config.Config<PipelineSettings> = Config.all({
+  modelEnv: ModelEnvConfig,
+  infraRetries: Config.integer("PIPELINE_INFRA_RETRIES").pipe(
+    Config.withDefault(2),
+    Config.validate({ message: "PIPELINE_INFRA_RETRIES must be between 0 and 5", validation: (n) => n >= 0 && n <= 5 }),
+    Config.withDescription("Retries of a transient infrastructure failure (sandbox, git network) inside one step")
+  ),
+  retryBase: Config.duration("PIPELINE_RETRY_BASE").pipe(
+    Config.withDefault(Duration.millis(500)),
+    Config.withDescription("First backoff delay of those retries (doubled each time)")
+  ),
+  logInterval: Config.duration("PIPELINE_LOG_INTERVAL").pipe(
+    Config.withDefault(LogBatcher.DEFAULT_INTERVAL),
+    Config.withDescription("Execution-log flush interval while output flows")
+  )
+})
+
+export const defaultSettings: PipelineSettings = {
+  modelEnv: {},
+  infraRetries: 2,
+  retryBase: Duration.millis(500),
+  logInterval: LogBatcher.DEFAULT_INTERVAL
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failures
+// ---------------------------------------------------------------------------------------------
+
+/** A failure the pipeline itself decides on (tool did nothing, verify failed, blocked…). */
+export class PipelineFailure extends Data.TaggedError("PipelineFailure")<{
+  readonly category: ErrorCategory
+  readonly message: string
+  readonly details: unknown
+  readonly logs: ReadonlyArray<string>
+  /** Attempts made inside the port (the Verifier's own retries), when more than the step's. */
+  readonly attempts?: number
+}> {}
+
+export type StepFailure =
+  | PipelineFailure
+  | BadRequest
+  | BranchNotFound
+  | GitOperationFailed
+  | InvalidRepoUrl
+  | MergeConflict
+  | PushRejected
+  | RepositoryAccessDenied
+  | SandboxUnavailable
+  | TaskListNotFound
+  | TaskNotFound
+  | ToolFailed
+
+/** git operations that talk to the remote: their failures may be the network's. */
+const networkOperations = new Set(["clone", "fetch", "push", "ls-remote"])
+
+/** Whether a failure is worth retrying inside the step (infrastructure, not a verdict). */
+export const isTransient = (error: StepFailure): boolean =>
+  error._tag === "SandboxUnavailable" ||
+  (error._tag === "GitOperationFailed" && networkOperations.has(error.operation))
+
+export const categoryOf = (error: StepFailure): ErrorCategory => {
+  switch (error._tag) {
+    case "PipelineFailure":
+      return error.category
+    case "SandboxUnavailable":
+      return "infrastructure"
+    case "ToolFailed":
+      return error.message.startsWith("sandbox unavailable") ? "infrastructure" : "tool"
+    default:
+      return "git"
+  }
+}
+
+const detailsOf = (error: StepFailure): unknown => {
+  switch (error._tag) {
+    case "PipelineFailure":
+      return error.details
+    case "MergeConflict":
+      return { branch: error.branch, files: [...error.files] }
+    case "PushRejected":
+    case "BranchNotFound":
+      return { branch: error.branch }
+    case "GitOperationFailed":
+      return { operation: error.operation }
+    case "TaskListNotFound":
+      return { path: error.path }
+    case "TaskNotFound":
+      return { taskId: error.taskId }
+    case "ToolFailed":
+      return { tool: error.tool }
+    default:
+      return { reason: error._tag }
+  }
+}
+
+/** Redacts every string inside a JSON-like value. */
+const redactDeep = (redact: (s: string) => string, value: unknown, depth = 0): unknown => {
+  if (typeof value === "string") return redact(value)
+  if (depth > 20 || value === null || typeof value !== "object") return value
+  if (Array.isArray(value)) return value.map((v) => redactDeep(redact, v, depth + 1))
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(value)) out[k] = redactDeep(redact, v, depth + 1)
+  return out
+}
+
+/** The last `n` non-empty lines of a text. */
+const lastLines = (text: string, n = 50): Array<string> => text.split("\n").filter((l) => l.trim().length > 0).slice(-n)
+
+// ---------------------------------------------------------------------------------------------
+// The runner
+// ---------------------------------------------------------------------------------------------
+
+interface SandboxEntry {
+  readonly executionId: ExecutionId
+  readonly workspacePath: string
+  readonly handle: SandboxHandle
+  readonly scope: Scope.CloseableScope
+}
+
+interface Prepared {
+  readonly config: ExecutionConfig
+  readonly task: Task
+  readonly branch: string
+  readonly repoPath: string
+}
+
+const now = Effect.map(DateTime.now, DateTime.formatIso)
+
+const resourcesOf = (config: ExecutionConfig): Partial<SandboxResources> => ({
+  ...(config.resources?.cpus === undefined ? {} : { cpus: config.resources.cpus }),
+  ...(config.resources?.memoryMiB === undefined ? {} : { memoryMiB: config.resources.memoryMiB })
+})
+
+/** The commit message of a task's change on its branch. */
+export const commitMessage = (task: Pick<Task, "id" | "title">): string => `task ${task.id}: ${task.title}`
+
+export type PipelineRequirements = Workspace | Sandbox | Tools | Verifier | TaskListSource | Redaction.Redactor
+
+export const make = (
+  settings: PipelineSettings = defaultSettings
+): Effect.Effect<StepRunner["Type"], never, PipelineRequirements> =>
+  Effect.gen(function*() {
+    const workspace = yield* Workspace
+    const sandboxes = yield* Sandbox
+    const tools = yield* Tools
+    const verifier = yield* Verifier
+    const taskLists = yield* TaskListSource
+    const redactor = yield* Redaction.Redactor
+    const redact = redactor.redact
+    for (const value of Object.values(settings.modelEnv)) yield* redactor.register(value)
+
+    // One sandbox per execution, keyed by the execution's scope: a resumed execution runs in a new
+    // scope (the old container was removed when the previous loop ended) and gets a new one.
+    const acquired = new WeakMap<Scope.Scope, SandboxEntry>()
+
+    // No lock: the steps of one execution run one after the other (the actor's loop), and
+    // different executions never share an entry.
+    const sandboxFor = (context: StepContext, executionId: ExecutionId, prepared: Prepared) =>
+      Effect.gen(function*() {
+        const existing = acquired.get(context.executionScope)
+        if (
+          existing !== undefined && existing.executionId === executionId &&
+          existing.workspacePath === prepared.repoPath
+        ) {
+          return existing.handle
+        }
+        if (existing !== undefined) {
+          acquired.delete(context.executionScope)
+          yield* Scope.close(existing.scope, Exit.void)
+        }
+        const scope = yield* Scope.fork(context.executionScope, ExecutionStrategy.sequential)
+        const handle = yield* sandboxes.acquire({
+          projectId: context.state.projectId,
+          executionId,
+          workspacePath: prepared.repoPath,
+          resources: resourcesOf(prepared.config)
+        }).pipe(
+          Scope.extend(scope),
+          Effect.onError(() => Scope.close(scope, Exit.void))
+        )
+        acquired.set(context.executionScope, { executionId, workspacePath: prepared.repoPath, handle, scope })
+        return handle
+      })
+
+    /** Drops the execution's sandbox (it failed): the next use acquires a fresh one. */
+    const dropSandbox = (context: StepContext) =>
+      Effect.suspend(() => {
+        const existing = acquired.get(context.executionScope)
+        if (existing === undefined) return Effect.void
+        acquired.delete(context.executionScope)
+        return Scope.close(existing.scope, Exit.void)
+      })
+
+    const stepFor = (step: Step, context: StepContext, executionId: ExecutionId, logs: LogBatcher.LogBatcher) => {
+      const state = context.state
+      const info = (message: string) => logs.log("info", message)
+      const onLine = (line: OutputLine): Effect.Effect<void> =>
+        logs.offer(
+          new LogLine({
+            level: line.stream === "stderr" ? "warn" : "info",
+            message: line.text,
+            at: new Date().toISOString()
+          }, true)
+        )
+
+      const requireConfig = Effect.suspend(() =>
+        state.config === null
+          ? Effect.fail(
+            new PipelineFailure({
+              category: "infrastructure",
+              message: "the execution has no configuration (it was never initialized)",
+              details: {},
+              logs: []
+            })
+          )
+          : Effect.succeed(state.config)
+      )
+
+      const requireTask = Effect.suspend(() =>
+        state.currentTask === null
+          ? Effect.fail(
+            new PipelineFailure({
+              category: "infrastructure",
+              message: `${step} needs a selected task, and none is selected`,
+              details: {},
+              logs: []
+            })
+          )
+          : Effect.succeed(state.currentTask)
+      )
+
+      /** Config, task, branch and workspace of a step after PREP. */
+      const prepared = Effect.gen(function*() {
+        const config = yield* requireConfig
+        const task = yield* requireTask
+        if (state.branch === null || state.repoPath === null) {
+          return yield* new PipelineFailure({
+            category: "git",
+            message: `${step} for task ${task.id}: no prepared branch (PREP has not completed for this task)`,
+            details: {},
+            logs: []
+          })
+        }
+        return { config, task, branch: state.branch, repoPath: state.repoPath } satisfies Prepared
+      })
+
+      /** The workspace is a cache: after a failover to another runner it may be missing; PREP rebuilds it. */
+      const workspacePresent = (repoPath: string) =>
+        Effect.sync(() => Fs.existsSync(Path.join(repoPath, ".git", "HEAD")))
+
+      const prepareAgain = (p: Prepared) =>
+        workspace.prepare({
+          repoUrl: p.config.repoUrl,
+          baseBranch: p.config.baseBranch,
+          taskId: p.task.id,
+          title: p.task.title
+        })
+
+      const select = Effect.gen(function*() {
+        const config = yield* requireConfig
+        const list = yield* taskLists.read(config)
+        // Tasks this execution completed count as done even when the file lags (a crash before the tick).
+        const patches = [
+          ...state.patches,
+          ...state.completedInExecution.map((id) => [id, new TaskPatch({ status: "completed" }, true)] as const)
+        ]
+        const figures = summary(TaskSelection.effectiveTasks(list, state.injections, patches))
+        const selection = TaskSelection.select(list, state.injections, patches)
+        switch (selection._tag) {
+          case "Finished": {
+            yield* info(`SELECT: nothing left to do (${figures.completedTasks}/${figures.totalTasks} tasks done)`)
+            return StepResult.Finished()
+          }
+          case "Blocked": {
+            const blockers = selection.blockers.map((b) => ({ taskId: b.taskId, waitingOn: [...b.waitingOn] }))
+            const shown = blockers.slice(0, 20).map((b) => `${b.taskId} waits on ${b.waitingOn.join(", ") || "?"}`)
+            return yield* new PipelineFailure({
+              category: "blocked-by-dependencies",
+              message: `Blocked by dependencies: ${
+                figures.totalTasks - figures.completedTasks
+              } task(s) remain but none can run — ${shown.join("; ")}${
+                blockers.length > shown.length ? `; and ${blockers.length - shown.length} more` : ""
+              }. Complete, skip or edit the tasks they wait on.`,
+              details: { blockers },
+              logs: []
+            })
+          }
+          case "Selected": {
+            yield* info(`SELECT: ${selection.task.id} ${selection.task.title}`)
+            return StepResult.Completed({
+              outcome: new TaskSelected({
+                v: 1,
+                at: yield* now,
+                task: selection.task,
+                totalTasks: figures.totalTasks,
+                completedTasks: figures.completedTasks
+              })
+            })
+          }
+        }
+      })
+
+      const prep = Effect.gen(function*() {
+        const config = yield* requireConfig
+        const task = yield* requireTask
+        const result = yield* workspace.prepare({
+          repoUrl: config.repoUrl,
+          baseBranch: config.baseBranch,
+          taskId: task.id,
+          title: task.title
+        })
+        yield* info(
+          `PREP: branch ${result.branch} ${result.branchCreated ? "created" : "reused"}${
+            result.cloned ? " (repository cloned)" : ""
+          }`
+        )
+        return StepResult.Completed({
+          outcome: new PrepCompleted({
+            v: 1,
+            at: yield* now,
+            taskId: task.id,
+            branch: result.branch,
+            repoPath: result.repoPath,
+            cloned: result.cloned,
+            branchCreated: result.branchCreated
+          })
+        })
+      })
+
+      const implement = Effect.gen(function*() {
+        const p = yield* prepared
+        const { branch, config, repoPath, task } = p
+        const baseBranch = config.baseBranch
+        const message = commitMessage(task)
+        const attempt = state.cursor?.step === "IMPLEMENT" ? state.cursor.attempt : 1
+        const present = yield* workspacePresent(repoPath)
+        if (!present) {
+          yield* info("IMPLEMENT: the workspace is missing on this runner; preparing it again")
+          yield* prepareAgain(p)
+        }
+        // Idempotence: on a re-run (a crash, a resume) the task branch may already hold the change →
+        // report it, do not run the tool again. (A first attempt follows a PREP of this execution.)
+        const existing = attempt > 1 || !present
+          ? yield* workspace.diffSummary({ repoPath, branch, baseBranch })
+          : undefined
+        if (existing !== undefined && existing.filesModified.length > 0) {
+          const done = yield* workspace.commitAll({ repoPath, branch, baseBranch, message })
+          yield* info(`IMPLEMENT: ${branch} already holds the change (${done.commit.slice(0, 12)}); tool not run again`)
+          return StepResult.Completed({
+            outcome: new ImplementCompleted({
+              v: 1,
+              at: yield* now,
+              taskId: task.id,
+              commit: done.commit,
+              artifact: new OperationArtifact({
+                operation: "implement",
+                taskId: task.id,
+                tool: config.tool,
+                success: true,
+                duration: 0,
+                outputs: new OperationOutputs({
+                  diff: done.diff,
+                  stdout: "",
+                  stderr: "",
+                  filesModified: [...done.filesModified],
+                  linesChanged: done.linesChanged
+                })
+              })
+            })
+          })
+        }
+        // A re-run after an interrupted tool: start again from a clean task branch.
+        if (attempt > 1 && present) yield* prepareAgain(p)
+        const handle = yield* sandboxFor(context, executionId, p)
+        const tool = yield* tools.get(config.tool)
+        yield* info(`IMPLEMENT: running ${tool.name} for ${task.id}`)
+        const artifact = yield* tool.run({
+          sandbox: handle,
+          task,
+          workspacePath: repoPath,
+          env: settings.modelEnv,
+          onLine,
+          ...(config.script === undefined ? {} : { command: config.script })
+        })
+        if (!artifact.success) {
+          const reason = artifact.failureReason ?? `${tool.name} did not succeed`
+          return yield* new PipelineFailure({
+            category: "tool",
+            message: `${tool.name} failed for task ${task.id}: ${reason}`,
+            details: {
+              tool: artifact.tool,
+              failureReason: reason,
+              filesModified: [...artifact.outputs.filesModified],
+              linesChanged: artifact.outputs.linesChanged,
+              duration: artifact.duration,
+              ...(artifact.promptHash === undefined ? {} : { promptHash: artifact.promptHash })
+            },
+            logs: [...lastLines(artifact.outputs.stdout), ...lastLines(artifact.outputs.stderr)]
+          })
+        }
+        const committed = yield* workspace.commitAll({ repoPath, branch, baseBranch, message })
+        yield* info(
+          `IMPLEMENT: ${committed.committed ? "committed" : "nothing new to commit at"} ${
+            committed.commit.slice(0, 12)
+          } (${committed.filesModified.length} files, ${committed.linesChanged} lines)`
+        )
+        return StepResult.Completed({
+          outcome: new ImplementCompleted({ v: 1, at: yield* now, taskId: task.id, artifact, commit: committed.commit })
+        })
+      })
+
+      const verify = Effect.gen(function*() {
+        const p = yield* prepared
+        const { branch, config, repoPath, task } = p
+        const criteria = { ...task.criteria, ...config.verify?.criteria }
+        // Only `doc.updated` looks at the diff: spare the git processes otherwise.
+        const diffFiles = "doc.updated" in criteria
+          ? (yield* workspace.diffSummary({ repoPath, branch, baseBranch: config.baseBranch })).filesModified
+          : []
+        const handle = yield* sandboxFor(context, executionId, p)
+        yield* info(`VERIFY: ${task.id}`)
+        const commands = config.verify?.commands
+        const result = yield* verifier.verify({
+          sandbox: handle,
+          task,
+          criteria,
+          ...(commands === undefined ? {} : { commands }),
+          diffFiles,
+          onLine
+        })
+        if (!result.success) {
+          const failed = Object.entries(result.results).filter(([, r]) => !r.passed).map(([k]) => k)
+          return yield* new PipelineFailure({
+            category: "verify",
+            message: `Verification failed for task ${task.id} after ${result.attempts.length} attempt(s)${
+              failed.length > 0 ? `: ${failed.join(", ")} not met` : ": the build/verify commands failed"
+            }`,
+            details: Schema.encodeSync(VerificationResult)(result),
+            logs: result.attempts.map((a) => a.log),
+            attempts: result.attempts.length
+          })
+        }
+        return StepResult.Completed({ outcome: new VerifyCompleted({ v: 1, at: yield* now, taskId: task.id, result }) })
+      })
+
+      const merge = Effect.gen(function*() {
+        const { branch, config, repoPath, task } = yield* prepared
+        const result = yield* workspace.merge({ repoPath, branch, baseBranch: config.baseBranch })
+        yield* info(
+          `MERGE: ${branch} ${result.alreadyMerged ? "already merged into" : "merged into"} ${config.baseBranch}`
+        )
+        return StepResult.Completed({
+          outcome: new MergeCompleted({
+            v: 1,
+            at: yield* now,
+            taskId: task.id,
+            mergeCommit: result.mergeCommit,
+            alreadyMerged: result.alreadyMerged
+          })
+        })
+      })
+
+      const push = Effect.gen(function*() {
+        const { config, repoPath, task } = yield* prepared
+        const result = yield* workspace.push({ repoPath, baseBranch: config.baseBranch })
+        yield* info(
+          `PUSH: ${config.baseBranch} ${result.alreadyPushed ? "already pushed" : "pushed"} at ${
+            result.pushedCommit.slice(0, 12)
+          }${result.rebased ? " (after a rebase onto the remote)" : ""}`
+        )
+        return StepResult.Completed({
+          outcome: new PushCompleted({
+            v: 1,
+            at: yield* now,
+            taskId: task.id,
+            commit: result.pushedCommit,
+            alreadyPushed: result.alreadyPushed
+          })
+        })
+      })
+
+      const updateTaskList = Effect.gen(function*() {
+        const { config, repoPath, task } = yield* prepared
+        let note = ""
+        const render = (source: string): string => {
+          const marked = markCompleted(source, task.id)
+          switch (marked._tag) {
+            case "Updated":
+              return marked.source
+            case "AlreadyCompleted":
+              note = "already ticked in the file"
+              return source
+            case "NotInFile":
+              note = "not in the file (injected): completion kept in the journal"
+              return source
+            case "NotMarkable":
+              note = `not markable: ${marked.reason}`
+              return source
+          }
+        }
+        const result = yield* workspace.markTaskCompleted({
+          repoPath,
+          baseBranch: config.baseBranch,
+          path: config.taskListPath,
+          taskId: task.id,
+          render
+        })
+        yield* info(`UPDATE_TASKLIST: ${task.id} ${result.committed ? "ticked and pushed" : note || "unchanged"}`)
+        const totalTasks = state.totalTasks
+        return StepResult.Completed({
+          outcome: new TaskListUpdated({
+            v: 1,
+            at: yield* now,
+            taskId: task.id,
+            commit: result.committed ? result.commit : null,
+            completedTasks: Math.min(state.completedTasks + 1, totalTasks),
+            totalTasks
+          })
+        })
+      })
+
+      const steps: Record<Step, Effect.Effect<StepResult, StepFailure>> = {
+        SELECT: select,
+        PREP: prep,
+        IMPLEMENT: implement,
+        VERIFY: verify,
+        MERGE: merge,
+        PUSH: push,
+        UPDATE_TASKLIST: updateTaskList
+      }
+      return steps[step]
+    }
+
+    const toExecutionError = (
+      step: Step,
+      context: StepContext,
+      executionId: ExecutionId,
+      error: StepFailure,
+      attempts: number
+    ) =>
+      Effect.map(now, (occurredAt) =>
+        new ExecutionError({
+          errorId: ErrorId.make(crypto.randomUUID()),
+          executionId,
+          projectId: context.state.projectId,
+          taskId: step === "SELECT" ? null : (context.state.currentTask?.id ?? null),
+          step,
+          category: categoryOf(error),
+          message: redact(error.message),
+          details: redactDeep(redact, detailsOf(error)),
+          logs: (error._tag === "PipelineFailure" ? error.logs : []).map(redact),
+          attempts: Math.max(1, attempts, error._tag === "PipelineFailure" ? (error.attempts ?? 0) : 0),
+          occurredAt
+        }))
+
+    const retrySchedule = Schedule.exponential(settings.retryBase, 2).pipe(
+      Schedule.intersect(Schedule.recurs(settings.infraRetries))
+    )
+
+    const run = (step: Step, context: StepContext): Effect.Effect<StepResult, ExecutionError> =>
+      Effect.gen(function*() {
+        const executionId = context.state.executionId
+        if (executionId === null) return yield* Effect.dieMessage(`${step} outside an execution`)
+        const logs = yield* LogBatcher.make({ sink: context.log, redact, interval: settings.logInterval })
+        let attempts = 0
+        const body = stepFor(step, context, executionId, logs)
+        return yield* Effect.suspend(() => {
+          attempts++
+          return body
+        }).pipe(
+          Effect.tapError((error) =>
+            isTransient(error) && attempts <= settings.infraRetries
+              ? Effect.zipRight(
+                logs.log("warn", `${step}: ${error.message} — retrying (attempt ${attempts + 1})`),
+                error._tag === "SandboxUnavailable" ? dropSandbox(context) : Effect.void
+              )
+              : Effect.void
+          ),
+          Effect.retry({ schedule: retrySchedule, while: isTransient }),
+          Effect.catchAll((error) =>
+            Effect.zipRight(
+              logs.log("error", `${step} failed: ${error.message}`),
+              Effect.flatMap(toExecutionError(step, context, executionId, error, attempts), Effect.fail)
+            )
+          )
+        )
+      }).pipe(
+        Effect.scoped,
+        Effect.withSpan(`PipelineStepRunner.${step}`),
+        Effect.annotateLogs({ step, taskId: context.state.currentTask?.id ?? "none" })
+      )
+
+    return StepRunner.of({ run })
+  })
+
+/**
+ * The sandbox (SANDBOX…), the tools (aider from AIDER_*, script from SCRIPT_TOOL_*) and the
+ * Verifier (VERIFY_*) from the environment. Provide this one value to both the pipeline and
+ * `PipelineSingleSteps` (layers are shared by reference): a second docker Sandbox instance would
+ * run a second sweeper that does not know the first one's containers.
+ */
+export const portsLayer: Layer.Layer<Sandbox | Tools | Verifier, ConfigError.ConfigError, Redaction.Redactor> = Layer
+  .mergeAll(
+    SandboxLayer.layer,
+    Tool.layer([AiderTool.makeConfig, ScriptTool.makeConfig]),
+    VerifierModule.layer
+  )
+
+/** The pipeline with explicit settings. */
+export const layerWith = (settings: PipelineSettings): Layer.Layer<StepRunner, never, PipelineRequirements> =>
+  Layer.effect(StepRunner, make(settings))
+
+/** The pipeline with `PipelineConfig` from the environment (model keys, retries). */
+export const layer: Layer.Layer<StepRunner, ConfigError.ConfigError, PipelineRequirements> = Layer.effect(
+  StepRunner,
+  Effect.flatMap(PipelineConfig, make)
+)

@@ -1,0 +1,484 @@
+import { branchName } from "@devteam/domain/Branch"
+import { TaskId } from "@devteam/domain/Ids"
+import { InjectedTask } from "@devteam/domain/Injection"
+import { Task } from "@devteam/domain/Task"
+import * as GitHttpServer from "@devteam/runtime/testing/GitHttpServer"
+import {
+  git,
+  isAncestor,
+  makeBareRemote,
+  pushChange,
+  remoteFile,
+  remoteHead,
+  tempDir
+} from "@devteam/runtime/testing/GitRemote"
+import { Workspace } from "@devteam/runtime/Workspace"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Redacted, Scope } from "effect"
+import { execFileSync } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import {
+  canarySecret,
+  ensureImage,
+  executionConfig,
+  expectOutcome,
+  makeDriver,
+  makeRemote,
+  modelKey,
+  outcomeOf,
+  pipelineLayer,
+  projectFiles,
+  taskList
+} from "./fixtures/Pipeline.js"
+
+const quiet = Logger.minimumLogLevel(LogLevel.Warning)
+
+/** Runs `body` with the pipeline over a fresh remote (files) and workspace dir. */
+const withPipeline = <A, E, R>(
+  files: Record<string, string>,
+  body: (remote: { readonly url: string; readonly bare: string; readonly workspaceDir: string }) => Effect.Effect<
+    A,
+    E,
+    R
+  >,
+  sandbox: Parameters<typeof pipelineLayer>[1] = "local"
+) =>
+  Effect.gen(function*() {
+    const remote = yield* makeRemote(files)
+    return yield* body(remote).pipe(Effect.provide(Layer.merge(pipelineLayer(remote.workspaceDir, sandbox), quiet)))
+  })
+
+const mergesOn = (bare: string) => git(bare, ["rev-list", "--merges", "main"]).split("\n").filter((l) => l !== "")
+
+const subjectOf = (repo: string, rev: string) => git(repo, ["log", "-1", "--format=%s", rev]).trim()
+
+const processCommandLines = (): Array<string> =>
+  Fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p)).flatMap((pid) => {
+    try {
+      return [Fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ")]
+    } catch {
+      return []
+    }
+  })
+
+describe("PipelineStepRunner", () => {
+  it.scopedLive("a full task SELECT → UPDATE_TASKLIST, then the next one, then Finished", () =>
+    withPipeline(projectFiles(), ({ bare, url }) =>
+      Effect.gen(function*() {
+        const driver = yield* makeDriver(executionConfig(url))
+        const outcomes = yield* driver.task
+
+        const selected = outcomeOf(outcomes, "TaskSelected")
+        assert.strictEqual(selected.task.id, "1.1.1")
+        assert.strictEqual(selected.totalTasks, 2)
+        assert.strictEqual(selected.completedTasks, 0)
+
+        const prep = outcomeOf(outcomes, "PrepCompleted")
+        const expectedBranch = branchName(TaskId.make("1.1.1"), "Create the project skeleton")
+        assert.strictEqual(prep.branch, expectedBranch)
+        assert.strictEqual(prep.branch, "task/1-1-1-create-the-project-skeleton")
+        assert.isTrue(prep.branchCreated)
+
+        const implement = outcomeOf(outcomes, "ImplementCompleted")
+        assert.isTrue(implement.artifact.success)
+        assert.strictEqual(implement.artifact.tool, "script")
+        assert.deepStrictEqual([...implement.artifact.outputs.filesModified], ["notes/task-1.1.1.txt"])
+        assert.isNotNull(implement.commit)
+
+        const verify = outcomeOf(outcomes, "VerifyCompleted")
+        assert.isTrue(verify.result.success)
+        assert.include(verify.result.artifacts.buildOutput, "$ npm ci")
+        assert.include(verify.result.artifacts.buildOutput, "build ok")
+
+        const merge = outcomeOf(outcomes, "MergeCompleted")
+        assert.isFalse(merge.alreadyMerged)
+        const push = outcomeOf(outcomes, "PushCompleted")
+        assert.isFalse(push.alreadyPushed)
+        const updated = outcomeOf(outcomes, "TaskListUpdated")
+        assert.isNotNull(updated.commit)
+        assert.strictEqual(updated.completedTasks, 1)
+        assert.strictEqual(updated.totalTasks, 2)
+
+        // The remote: one --no-ff merge of the task commit, then the tick, pushed.
+        const merges = mergesOn(bare)
+        assert.strictEqual(merges.length, 1)
+        const parents = git(bare, ["rev-list", "--parents", "-n", "1", merges[0] ?? ""]).trim().split(" ")
+        assert.strictEqual(parents.length, 3)
+        assert.strictEqual(parents[2], implement.commit)
+        assert.strictEqual(subjectOf(bare, implement.commit ?? ""), "task 1.1.1: Create the project skeleton")
+        assert.strictEqual(remoteHead(bare), updated.commit)
+        assert.include(remoteFile(bare, "docs/DevTeam/tasks_list.md"), "- [x] 1.1.1 Create the project skeleton")
+        assert.include(remoteFile(bare, "docs/DevTeam/tasks_list.md"), "- [ ] 1.1.2 Add a README")
+        assert.strictEqual(remoteFile(bare, "notes/task-1.1.1.txt"), "done 1.1.1\n")
+
+        // Execution logs: tool/sandbox lines and step messages, in batches of at most 200.
+        const messages = driver.logs.map((l) => l.message)
+        assert.isTrue(messages.some((m) => m.includes("build ok")))
+        assert.isTrue(messages.some((m) => m.startsWith("PREP: branch task/1-1-1")))
+        assert.isTrue(driver.batches.every((n) => n > 0 && n <= 200))
+
+        // The next task, then nothing left.
+        const second = yield* driver.task
+        assert.strictEqual(outcomeOf(second, "TaskSelected").task.id, "1.1.2")
+        assert.strictEqual(outcomeOf(second, "TaskSelected").completedTasks, 1)
+        assert.strictEqual(outcomeOf(second, "TaskListUpdated").completedTasks, 2)
+        assert.strictEqual(mergesOn(bare).length, 2)
+        const finished = yield* driver.attempt("SELECT")
+        assert.strictEqual(finished._tag, "Finished")
+        driver.record(finished)
+        assert.strictEqual(driver.state().status, "COMPLETED")
+      })))
+
+  it.scopedLive("every step re-run after its work is done (a crash before the journal) is a no-op", () =>
+    withPipeline(projectFiles(), ({ bare, url }) =>
+      Effect.gen(function*() {
+        const workspace = yield* Workspace
+        const driver = yield* makeDriver(executionConfig(url, { verifyCommands: ["npm run build"] }))
+        const select = yield* driver.stepTwice("SELECT")
+        assert.strictEqual(expectOutcome(select.first, "TaskSelected").task.id, "1.1.1")
+        assert.deepStrictEqual(
+          expectOutcome(select.second, "TaskSelected").task,
+          expectOutcome(select.first, "TaskSelected").task
+        )
+
+        const prep = yield* driver.stepTwice("PREP")
+        const prepFirst = expectOutcome(prep.first, "PrepCompleted")
+        assert.isTrue(prepFirst.branchCreated)
+        const prepSecond = expectOutcome(prep.second, "PrepCompleted")
+        assert.isFalse(prepSecond.branchCreated)
+        const repoPath = prepSecond.repoPath
+        const branch = prepSecond.branch
+
+        const implement = yield* driver.stepTwice("IMPLEMENT")
+        const implementFirst = expectOutcome(implement.first, "ImplementCompleted")
+        const implementSecond = expectOutcome(implement.second, "ImplementCompleted")
+        assert.strictEqual(implementSecond.commit, implementFirst.commit)
+        assert.deepStrictEqual([...implementSecond.artifact.outputs.filesModified], ["notes/task-1.1.1.txt"])
+        // One commit ahead of the base, and the tool ran once.
+        assert.strictEqual(git(repoPath, ["rev-list", "--count", `main..${branch}`]).trim(), "1")
+        assert.strictEqual(Fs.readFileSync(`${repoPath}/notes/task-1.1.1.txt`, "utf8"), "done 1.1.1\n")
+        assert.isTrue(driver.logs.some((l) => l.message.includes("tool not run again")))
+        const diff = yield* workspace.diffSummary({ repoPath, branch, baseBranch: "main" })
+        assert.strictEqual(diff.linesChanged, 1)
+
+        const verify = yield* driver.stepTwice("VERIFY")
+        const verifySecond = expectOutcome(verify.second, "VerifyCompleted")
+        assert.isTrue(verifySecond.result.success)
+
+        const merge = yield* driver.stepTwice("MERGE")
+        const mergeFirst = expectOutcome(merge.first, "MergeCompleted")
+        assert.isFalse(mergeFirst.alreadyMerged)
+        const mergeSecond = expectOutcome(merge.second, "MergeCompleted")
+        assert.isTrue(mergeSecond.alreadyMerged)
+        assert.strictEqual(mergeSecond.mergeCommit, mergeFirst.mergeCommit)
+
+        const push = yield* driver.stepTwice("PUSH")
+        const pushFirst = expectOutcome(push.first, "PushCompleted")
+        assert.isFalse(pushFirst.alreadyPushed)
+        const pushSecond = expectOutcome(push.second, "PushCompleted")
+        assert.isTrue(pushSecond.alreadyPushed)
+
+        const tick = yield* driver.stepTwice("UPDATE_TASKLIST")
+        const tickFirst = expectOutcome(tick.first, "TaskListUpdated")
+        assert.isNotNull(tickFirst.commit)
+        const tickSecond = expectOutcome(tick.second, "TaskListUpdated")
+        assert.isNull(tickSecond.commit)
+        assert.strictEqual(tickSecond.completedTasks, 1)
+        assert.strictEqual(remoteHead(bare), tickFirst.commit)
+
+        assert.strictEqual(mergesOn(bare).length, 1)
+        const list = remoteFile(bare, "docs/DevTeam/tasks_list.md")
+        assert.strictEqual(list.split("[x]").length - 1, 1)
+        assert.strictEqual(driver.state().completedTasks, 1)
+      })))
+
+  it.scopedLive("a failing build is a verify error with every attempt's log", () =>
+    withPipeline(projectFiles(), ({ url }) =>
+      Effect.gen(function*() {
+        const driver = yield* makeDriver(
+          executionConfig(url, { script: "echo '// BROKEN' >> src/app.js", verifyCommands: ["npm run build"] })
+        )
+        yield* driver.step("SELECT")
+        yield* driver.step("PREP")
+        yield* driver.step("IMPLEMENT")
+        const error = yield* driver.fails("VERIFY")
+        assert.strictEqual(error.category, "verify")
+        assert.strictEqual(error.step, "VERIFY")
+        assert.strictEqual(error.taskId, "1.1.1")
+        assert.strictEqual(error.executionId, driver.state().executionId)
+        assert.strictEqual(error.projectId, driver.projectId)
+        assert.match(error.errorId, /^[0-9a-f-]{36}$/)
+        assert.strictEqual(error.attempts, 3)
+        assert.strictEqual(error.logs.length, 3)
+        for (const log of error.logs) assert.include(log, "build error: BROKEN marker")
+        assert.include(error.message, "after 3 attempt(s)")
+        const details = error.details
+        assert.isTrue(typeof details === "object" && details !== null && "success" in details && !details.success)
+        assert.strictEqual(driver.state().status, "FAILED")
+      })))
+
+  it.scopedLive("a merge conflict is a git error naming the files", () =>
+    withPipeline(projectFiles(), ({ bare, url }) =>
+      Effect.gen(function*() {
+        const workspace = yield* Workspace
+        const driver = yield* makeDriver(
+          executionConfig(url, { script: "echo 'console.log(\"task\")' > src/app.js", verifyCommands: ["true"] })
+        )
+        yield* driver.step("SELECT")
+        yield* driver.step("PREP")
+        yield* driver.step("IMPLEMENT")
+        yield* driver.step("VERIFY")
+        // The remote's base moved on with a conflicting edit, and the workspace fetched it.
+        pushChange({ remote: bare, files: { "src/app.js": "console.log(\"other\")\n" }, message: "other edit" })
+        yield* workspace.sync({ repoUrl: url, baseBranch: "main" })
+        const error = yield* driver.fails("MERGE")
+        assert.strictEqual(error.category, "git")
+        assert.include(error.message, "src/app.js")
+        assert.deepInclude(error.details, { files: ["src/app.js"] })
+        assert.strictEqual(error.attempts, 1)
+        assert.strictEqual(mergesOn(bare).length, 0)
+      })))
+
+  it.scopedLive("a list whose tasks wait on each other fails blocked-by-dependencies", () => {
+    const cyclic = `# Tasks
+
+Phase 1: A
+
+- 1.1 G (Dependencies: [2.1])
+  - [ ] 1.1.1 First
+Phase 2: B
+
+- 2.1 H (Dependencies: [1.1])
+  - [ ] 2.1.1 Second
+`
+    return withPipeline(projectFiles(cyclic), ({ url }) =>
+      Effect.gen(function*() {
+        const driver = yield* makeDriver(executionConfig(url))
+        const error = yield* driver.fails("SELECT")
+        assert.strictEqual(error.category, "blocked-by-dependencies")
+        assert.isNull(error.taskId)
+        assert.include(error.message, "1.1.1 waits on 2.1")
+        assert.include(error.message, "2.1.1 waits on 1.1")
+        assert.deepStrictEqual(error.details, {
+          blockers: [{ taskId: "1.1.1", waitingOn: ["2.1"] }, { taskId: "2.1.1", waitingOn: ["1.1"] }]
+        })
+      }))
+  })
+
+  it.scopedLive("nothing left to do → Finished", () =>
+    withPipeline(projectFiles(taskList.replaceAll("[ ]", "[x]")), ({ url }) =>
+      Effect.gen(function*() {
+        const driver = yield* makeDriver(executionConfig(url))
+        const result = yield* driver.attempt("SELECT")
+        assert.strictEqual(result._tag, "Finished")
+      })))
+
+  it.scopedLive("an injected task (not in the file) completes without a task-list commit", () =>
+    withPipeline(projectFiles(), ({ bare, url }) =>
+      Effect.gen(function*() {
+        const injection = new InjectedTask({
+          task: new Task({
+            id: TaskId.make("E1"),
+            title: "Hotfix",
+            description: "An urgent fix",
+            type: "atomic",
+            dependencies: [],
+            files: [],
+            criteria: {},
+            phase: 1,
+            status: "pending"
+          }),
+          mode: "priority",
+          order: 1
+        })
+        const driver = yield* makeDriver(executionConfig(url, { verifyCommands: ["true"] }), {
+          injections: [injection]
+        })
+        const outcomes = yield* driver.task
+        assert.strictEqual(outcomeOf(outcomes, "TaskSelected").task.id, "E1")
+        assert.strictEqual(outcomeOf(outcomes, "TaskSelected").totalTasks, 3)
+        assert.strictEqual(outcomeOf(outcomes, "PrepCompleted").branch, "task/E1-hotfix")
+        const updated = outcomeOf(outcomes, "TaskListUpdated")
+        assert.isNull(updated.commit)
+        assert.strictEqual(updated.completedTasks, 1)
+        assert.strictEqual(remoteFile(bare, "docs/DevTeam/tasks_list.md"), taskList)
+        assert.strictEqual(remoteHead(bare), outcomeOf(outcomes, "PushCompleted").commit)
+        assert.strictEqual(mergesOn(bare).length, 1)
+        assert.strictEqual(remoteFile(bare, "notes/task-E1.txt"), "done E1\n")
+        // The next SELECT moves on to the file's first task.
+        const next = expectOutcome(yield* driver.step("SELECT"), "TaskSelected")
+        assert.strictEqual(next.task.id, "1.1.1")
+        assert.strictEqual(next.completedTasks, 1)
+      })))
+
+  it.scopedLive("aider gets the model key (redacted everywhere), git and verify commands do not", () =>
+    withPipeline(projectFiles(), ({ url }) =>
+      Effect.gen(function*() {
+        const injection = new InjectedTask({
+          task: new Task({
+            id: TaskId.make("E2"),
+            title: "Write notes",
+            description: "Write the notes. FAKE_AIDER_MODE: leak",
+            type: "atomic",
+            dependencies: [],
+            files: ["docs/notes.md"],
+            criteria: {},
+            phase: 1,
+            status: "pending"
+          }),
+          mode: "priority",
+          order: 1
+        })
+        const driver = yield* makeDriver(executionConfig(url, { tool: "aider", verifyCommands: ["env"] }), {
+          injections: [injection]
+        })
+        yield* driver.step("SELECT")
+        yield* driver.step("PREP")
+        const implement = expectOutcome(yield* driver.step("IMPLEMENT"), "ImplementCompleted")
+        assert.deepStrictEqual([...implement.artifact.outputs.filesModified], ["docs/notes.md"])
+        assert.include(implement.artifact.outputs.stdout, "using key [REDACTED]")
+        assert.include(implement.artifact.outputs.stdout, "git credential in env: no")
+        assert.include(implement.artifact.outputs.stdout, "model: fake-model")
+        const verify = expectOutcome(yield* driver.step("VERIFY"), "VerifyCompleted")
+        const verifyLog = verify.result.attempts.map((a) => a.log).join("\n")
+        assert.include(verifyLog, "CI=true")
+        assert.notInclude(verifyLog, "OPENAI_API_KEY")
+        assert.notInclude(verifyLog, modelKey)
+        assert.isTrue(driver.logs.some((l) => l.message.includes("using key [REDACTED]")))
+        assert.isFalse(driver.logs.some((l) => l.message.includes(modelKey)))
+      })))
+
+  it.scopedLive("a tool run that changes nothing is a tool error", () =>
+    withPipeline(projectFiles(), ({ url }) =>
+      Effect.gen(function*() {
+        const driver = yield* makeDriver(executionConfig(url, { script: "echo nothing to do" }))
+        yield* driver.step("SELECT")
+        yield* driver.step("PREP")
+        const error = yield* driver.fails("IMPLEMENT")
+        assert.strictEqual(error.category, "tool")
+        assert.include(error.message, "changed nothing")
+        assert.include(error.logs.join("\n"), "nothing to do")
+        assert.strictEqual(error.attempts, 1)
+      })))
+
+  it.scopedLive("interrupting IMPLEMENT (stop) kills the tool's process", () =>
+    withPipeline(projectFiles(), ({ url }) =>
+      Effect.gen(function*() {
+        const marker = `devteam-stop-${Math.random().toString(36).slice(2, 8)}`
+        const driver = yield* makeDriver(executionConfig(url, { script: `echo started; sleep 30 # ${marker}` }))
+        yield* driver.step("SELECT")
+        yield* driver.step("PREP")
+        const fiber = yield* Effect.fork(driver.attempt("IMPLEMENT"))
+        for (let i = 0; i < 200 && !processCommandLines().some((c) => c.includes(marker)); i++) {
+          yield* Effect.sleep("25 millis")
+        }
+        assert.isTrue(processCommandLines().some((c) => c.includes(marker)), "the tool did not start")
+        yield* Effect.sleep("200 millis")
+        yield* Fiber.interrupt(fiber)
+        assert.isFalse(processCommandLines().some((c) => c.includes(marker)), "the tool survived the stop")
+        // Lines the tool printed before the stop were still flushed.
+        assert.isTrue(driver.logs.some((l) => l.message === "started"))
+      })))
+})
+
+describe("PipelineStepRunner (crash mid-tool)", () => {
+  it.scopedLive("IMPLEMENT re-run after an interrupted tool starts from a clean branch (no leftovers committed)", () =>
+    withPipeline(projectFiles(), ({ url }) =>
+      Effect.gen(function*() {
+        const marker = Path.join(Os.tmpdir(), `devteam-crash-${Math.random().toString(36).slice(2, 10)}`)
+        yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(marker, { force: true })))
+        // First run: writes its change, then hangs (we "crash" it); the second run completes.
+        const script = `mkdir -p notes && echo "done $DEVTEAM_TASK_ID" >> notes/once.txt && ` +
+          `if [ ! -f ${marker} ]; then touch ${marker}; sleep 30; fi`
+        const driver = yield* makeDriver(executionConfig(url, { script, verifyCommands: ["true"] }))
+        yield* driver.step("SELECT")
+        const prep = expectOutcome(yield* driver.step("PREP"), "PrepCompleted")
+        const fiber = yield* Effect.fork(driver.attempt("IMPLEMENT"))
+        for (let i = 0; i < 200 && !Fs.existsSync(marker); i++) yield* Effect.sleep("25 millis")
+        assert.isTrue(Fs.existsSync(marker), "the tool did not start")
+        yield* Fiber.interrupt(fiber)
+        assert.strictEqual(Fs.readFileSync(Path.join(prep.repoPath, "notes/once.txt"), "utf8"), "done 1.1.1\n")
+        const implement = expectOutcome(yield* driver.step("IMPLEMENT"), "ImplementCompleted")
+        assert.strictEqual(driver.state().cursor?.attempt, 2)
+        assert.isNotNull(implement.commit)
+        assert.strictEqual(git(prep.repoPath, ["show", `${implement.commit ?? ""}:notes/once.txt`]), "done 1.1.1\n")
+        assert.strictEqual(git(prep.repoPath, ["rev-list", "--count", `main..${prep.branch}`]).trim(), "1")
+      })))
+})
+
+describe("PipelineStepRunner (transient failures)", () => {
+  it.scopedLive("a git network failure is retried inside the step with backoff; a remote that stays down fails with attempts", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir("devteam-pipeline-http-")
+      makeBareRemote({ root: Path.join(root, "served"), name: "project.git", files: projectFiles() })
+      let failuresLeft = 2
+      const server = yield* GitHttpServer.make({
+        root: Path.join(root, "served"),
+        username: "runner",
+        password: canarySecret,
+        beforeServe: () => {
+          if (failuresLeft <= 0) return Promise.resolve()
+          failuresLeft--
+          return Promise.reject(new Error("remote unavailable"))
+        }
+      })
+      const url = server.url("project.git")
+      const layer = pipelineLayer(Path.join(root, "workspaces"), "local", {
+        gitUsername: Option.some("runner"),
+        gitToken: Option.some(Redacted.make(canarySecret))
+      })
+      yield* Effect.gen(function*() {
+        const driver = yield* makeDriver(executionConfig(url))
+        // Two 503s, then the third try of SELECT's fetch succeeds.
+        const selected = expectOutcome(yield* driver.step("SELECT"), "TaskSelected")
+        assert.strictEqual(selected.task.id, "1.1.1")
+        assert.strictEqual(failuresLeft, 0)
+        assert.strictEqual(driver.logs.filter((l) => l.message.includes("retrying")).length, 2)
+        // Now the remote stays down: PREP gives up after 1 + 2 tries.
+        failuresLeft = 1_000
+        const error = yield* driver.fails("PREP")
+        assert.strictEqual(error.category, "git")
+        assert.strictEqual(error.attempts, 3)
+        assert.include(error.message, "503")
+        assert.notInclude(JSON.stringify(error), canarySecret)
+        assert.isFalse(driver.logs.some((l) => l.message.includes(canarySecret)))
+      }).pipe(Effect.provide(Layer.merge(layer, quiet)))
+    }))
+})
+
+describe("PipelineStepRunner (docker sandbox)", () => {
+  it.scopedLive(
+    "a full task in one container per execution, removed when the execution ends",
+    () =>
+      Effect.gen(function*() {
+        ensureImage()
+        // The workspace must be writable by the sandbox user (uid 1000): files git creates here are too.
+        const previous = process.umask(0)
+        yield* Effect.addFinalizer(() => Effect.sync(() => process.umask(previous)))
+        const owner = `test-pipeline-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+        return yield* withPipeline(projectFiles(), ({ bare, url }) =>
+          Effect.gen(function*() {
+            const driver = yield* makeDriver(executionConfig(url))
+            const containers = () =>
+              execFileSync("docker", ["ps", "-a", "-q", "--filter", `label=devteam.project=${driver.projectId}`], {
+                encoding: "utf8"
+              }).split("\n").filter((l) => l !== "")
+            const outcomes = yield* driver.task
+            assert.isTrue(outcomeOf(outcomes, "ImplementCompleted").artifact.success)
+            const verify = outcomeOf(outcomes, "VerifyCompleted")
+            assert.isTrue(verify.result.success)
+            assert.include(verify.result.artifacts.buildOutput, "build ok")
+            assert.strictEqual(mergesOn(bare).length, 1)
+            assert.include(remoteFile(bare, "docs/DevTeam/tasks_list.md"), "- [x] 1.1.1")
+            assert.isTrue(isAncestor(bare, outcomeOf(outcomes, "ImplementCompleted").commit ?? "", remoteHead(bare)))
+            // IMPLEMENT and VERIFY shared one container, still there until the execution ends.
+            assert.strictEqual(containers().length, 1)
+            yield* Scope.close(driver.executionScope, Exit.void)
+            assert.strictEqual(containers().length, 0)
+          }), { docker: owner })
+      }),
+    { timeout: 120_000 }
+  )
+})
