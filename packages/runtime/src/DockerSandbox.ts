@@ -41,9 +41,15 @@ const unavailable = (what: string) => (error: unknown) =>
 
 const tryDocker = <A>(what: string, f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: unavailable(what) })
 
-/** The container name for one project's execution (stable, so a crash-restarted step reuses it). */
-export const containerName = (projectId: string, executionId: string): string =>
-  `devteam-sbx-${createHash("sha256").update(`${projectId}\n${executionId}`).digest("hex").slice(0, 24)}`
+/**
+ * The container name for one project's execution on one workspace: stable, so a crash-restarted
+ * step reuses it, and specific to the mounted workspace, so after a failover a runner with another
+ * workspace directory never reuses a container that mounts the dead runner's work tree.
+ */
+export const containerName = (projectId: string, executionId: string, workspacePath: string): string =>
+  `devteam-sbx-${
+    createHash("sha256").update(`${projectId}\n${executionId}\n${workspacePath}`).digest("hex").slice(0, 24)
+  }`
 
 const startExec = (
   container: Docker.Container,
@@ -307,7 +313,7 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
       if (resources.network === "host") {
         return yield* new SandboxUnavailable({ message: "host networking is not allowed for sandboxes" })
       }
-      const name = containerName(options.projectId, options.executionId)
+      const name = containerName(options.projectId, options.executionId, workspacePath)
       const container = yield* Effect.acquireRelease(
         ensureStarted(name, options, resources).pipe(
           // Interruptible so the start timeout can fire; a container left half-started is reused

@@ -188,6 +188,24 @@ describe("DockerSandbox", () => {
         yield* Scope.close(thirdScope, Exit.void)
       }))
 
+    it.effect("a container is reused only for the same workspace: after a failover another work tree gets its own", () =>
+      Effect.gen(function*() {
+        const keep = yield* Scope.make()
+        const ids = newIds()
+        const deadRunnerTree = yield* tempWorkspace().pipe(Scope.extend(keep))
+        const survivorTree = yield* tempWorkspace().pipe(Scope.extend(keep))
+        const first = yield* Scope.make()
+        const a = yield* acquireIn(first, { ...ids, workspacePath: deadRunnerTree })
+        const second = yield* Scope.make()
+        const b = yield* acquireIn(second, { ...ids, workspacePath: survivorTree })
+        assert.notStrictEqual(a.id, b.id)
+        const mounts = yield* Effect.promise(() => docker.getContainer(b.id).inspect())
+        assert.deepStrictEqual(mounts.Mounts.map((m) => m.Source), [survivorTree])
+        yield* Scope.close(second, Exit.void)
+        yield* Scope.close(first, Exit.void)
+        yield* Scope.close(keep, Exit.void)
+      }))
+
     it.effect("the sweeper removes this owner's orphans, not live sandboxes nor others' containers", () =>
       Effect.gen(function*() {
         const sandbox = yield* Sandbox
