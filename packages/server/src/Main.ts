@@ -12,6 +12,7 @@ import * as PipelineStepRunner from "@devteam/runner/PipelineStepRunner"
 import * as PlaceholderStepRunner from "@devteam/runner/PlaceholderStepRunner"
 import * as Runner from "@devteam/runner/Runner"
 import * as Database from "@devteam/runtime/Database"
+import { EventBus } from "@devteam/runtime/EventBus"
 import * as Storage from "@devteam/runtime/Storage"
 import { Config, Duration, Effect, Layer, Option } from "effect"
 import * as Gateway from "./Gateway.js"
@@ -83,5 +84,5 @@ export const layer = (config: ServerConfig.ServerConfig) =>
     })
   )
 
-/** ROLE=migrate: building the storage layer runs every module's migrations. */
-export const migrate = Layer.mergeAll(Storage.layer, ready("migrate"))
+/** ROLE=migrate: building the storage layer runs every module's migrations (no event bus needed). */
+export const migrate = Layer.mergeAll(Storage.layerWith(Database.layer, EventBus.layerNoop), ready("migrate"))
