@@ -442,6 +442,17 @@ export const make = (
         })
       })
 
+      /** Merges the remote base into the task branch when it moved (no-op otherwise). */
+      const refreshFromBase = (p: { readonly branch: string; readonly config: ExecutionConfig }, step: string) =>
+        Effect.gen(function*() {
+          const refreshed = yield* workspace.refreshBranch({
+            repoUrl: p.config.repoUrl,
+            branch: p.branch,
+            baseBranch: p.config.baseBranch
+          })
+          if (refreshed.updated) yield* info(`${step}: brought the updated ${p.config.baseBranch} into ${p.branch}`)
+        })
+
       const implement = Effect.gen(function*() {
         const p = yield* prepared
         const { branch, config, repoPath, task } = p
@@ -484,8 +495,12 @@ export const make = (
             })
           })
         }
-        // A re-run after an interrupted tool: start again from a clean task branch.
-        if (attempt > 1 && present) yield* prepareAgain(p)
+        // A re-run after an interrupted tool: start again from a clean task branch, with whatever
+        // was pushed to the base meanwhile (a fix for the failure that made us re-run).
+        if (attempt > 1 && present) {
+          yield* prepareAgain(p)
+          yield* refreshFromBase(p, "IMPLEMENT")
+        }
         const handle = yield* sandboxFor(context, executionId, p)
         const tool = yield* tools.get(config.tool)
         yield* info(`IMPLEMENT: running ${tool.name} for ${task.id}`)
@@ -527,6 +542,10 @@ export const make = (
       const verify = Effect.gen(function*() {
         const p = yield* prepared
         const { branch, config, repoPath, task } = p
+        // Resumed after a failed verify (or re-run after a crash): a fix may have been pushed to
+        // the base branch meanwhile; the task branch must include it before verifying again.
+        const attempt = state.cursor?.step === "VERIFY" ? state.cursor.attempt : 1
+        if (attempt > 1) yield* refreshFromBase(p, "VERIFY")
         const criteria = { ...task.criteria, ...config.verify?.criteria }
         // Only `doc.updated` looks at the diff: spare the git processes otherwise.
         const diffFiles = "doc.updated" in criteria

@@ -135,7 +135,8 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
         })
 
       /** The execution loop: waits for a queue slot, then runs steps until it pauses or ends. */
-      const loop = Effect.gen(function*() {
+      /** One run of the execution: waits for a queue slot, then runs steps until it pauses or ends. */
+      const runOnce = Effect.gen(function*() {
         yield* queue.acquire(projectId)
         const executionScope = yield* Effect.scope
         while (isRunning(state.status)) {
@@ -146,19 +147,50 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           yield* runStep(executionScope)
         }
       }).pipe(
+        // The slot, the sandbox and every per-execution resource are released here.
         Effect.scoped,
-        // A command that raced us (stop, pause) made our next move illegal: the loop just ends.
-        Effect.catchTag("IllegalTransition", "BadRequest", () => Effect.void),
-        Effect.ensuring(keepAlive(false)),
+        // A command that raced us (stop, pause) made our next move illegal: this run just ends.
+        Effect.catchTag("IllegalTransition", "BadRequest", () => Effect.void)
+      )
+
+      // Whether an execution fiber owns the loop. Read and written under the commit lock only, so
+      // that "the loop ends" and "a command made the execution run again" cannot miss each other.
+      let loopActive = false
+
+      /** Ends the loop's ownership; under the lock so a new loop's keepAlive(true) always comes after. */
+      const release = Effect.gen(function*() {
+        loopActive = false
+        yield* keepAlive(false)
+      })
+
+      /** Decides, atomically with commits, whether the loop must run again or may end. */
+      const continueOrEnd = lock.withPermits(1)(Effect.gen(function*() {
+        if (isRunning(state.status)) return true
+        yield* release
+        return false
+      }))
+
+      const loop = Effect.gen(function*() {
+        do {
+          yield* runOnce
+        } while (yield* continueOrEnd)
+      }).pipe(
+        // Interrupted (stop, pause while queued, passivation) or died: give up ownership too.
+        Effect.onError(() => lock.withPermits(1)(release)),
         Correlation.withCorrelationId(`execution-${state.executionId ?? "none"}`),
         Effect.annotateLogs({ projectId, executionId: state.executionId ?? "none" })
       )
 
-      /** Starts the execution fiber when the state says the execution runs and none is running. */
+      /** Starts the execution fiber when the state says the execution runs and no fiber owns the loop. */
       const ensureRunning = Effect.gen(function*() {
-        if (!isRunning(state.status)) return
+        const start = yield* lock.withPermits(1)(Effect.sync(() => {
+          if (loopActive || !isRunning(state.status)) return false
+          loopActive = true
+          return true
+        }))
+        if (!start) return
         yield* keepAlive(true)
-        yield* FiberHandle.run(execution, loop, { onlyIfMissing: true })
+        yield* FiberHandle.run(execution, loop)
       })
 
       const stopExecution = FiberHandle.clear(execution)
@@ -344,7 +376,9 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
             })
           ),
         GetState: () => Effect.sync(() => state),
-        Wake: () => Effect.void
+        // Activation already resumed an execution in flight; a wake also restarts a loop that
+        // should run but does not (belt and braces for the wake-up loop).
+        Wake: () => ensureRunning
       }
     }),
     {

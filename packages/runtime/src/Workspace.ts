@@ -118,6 +118,20 @@ export interface SyncResult {
   readonly cloned: boolean
 }
 
+export interface RefreshBranchOptions {
+  readonly repoUrl: string
+  readonly branch: string
+  readonly baseBranch: string
+  readonly token?: Redacted.Redacted<string> | undefined
+}
+
+export interface RefreshBranchResult {
+  /** The task branch's head after the refresh. */
+  readonly head: string
+  /** True when the remote base had moved and the task branch was rebased onto it. */
+  readonly updated: boolean
+}
+
 export interface PrepareResult {
   /** The work tree (`<WORKSPACE_DIR>/<repoKey>`), checked out on `branch`. */
   readonly repoPath: string
@@ -278,6 +292,14 @@ export class Workspace extends Context.Tag("@devteam/runtime/Workspace")<Workspa
   ) => Effect.Effect<DiffSummary, BadRequest | BranchNotFound | GitOperationFailed>
   /** Whether the branch exists locally or on the remote (as last fetched). */
   readonly branchExists: (options: BranchOptions) => Effect.Effect<boolean, BadRequest | GitOperationFailed>
+  /**
+   * Fetches and, when the remote base moved past the task branch's fork point, rebases the task
+   * branch onto it (so a fix pushed to the base while a task FAILED is seen on resume). Conflict →
+   * MergeConflict with the tree left clean.
+   */
+  readonly refreshBranch: (
+    options: RefreshBranchOptions
+  ) => Effect.Effect<RefreshBranchResult, InvalidRepoUrl | BadRequest | BranchNotFound | MergeConflict | RemoteError>
   /** `merge --no-ff` of the task branch into the local base branch; on conflict the tree is left clean. */
   readonly merge: (
     options: MergeOptions
@@ -818,6 +840,57 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
 
     // --- merge --------------------------------------------------------------------------------
 
+    const refreshBranch = Effect.fn("Workspace.refreshBranch")(function*(options: RefreshBranchOptions) {
+      const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })
+      yield* checkBranch(options.branch, "branch")
+      yield* checkBranch(options.baseBranch, "baseBranch")
+      const dir = Path.join(workspaceDir, repo.key)
+      const auth = yield* authConfig(repo, options.token)
+      const { baseBranch: base, branch } = options
+      return yield* withRepoLock(repo.key)(Effect.gen(function*() {
+        yield* ensureRepo(repo, dir, auth)
+        const baseCommit = yield* revParse(dir, remoteRef(base))
+        if (Option.isNone(baseCommit)) {
+          return yield* new BranchNotFound({
+            message: `Base branch '${base}' does not exist on the remote`,
+            branch: base
+          })
+        }
+        const tip = yield* revParse(dir, fullRef(branch))
+        if (Option.isNone(tip)) {
+          return yield* new BranchNotFound({ message: `Branch '${branch}' does not exist`, branch })
+        }
+        yield* gitOk(dir, ["checkout", "--quiet", "--force", branch, "--"])
+        if (yield* isAncestor(dir, baseCommit.value, tip.value)) {
+          yield* touch(dir)
+          return { head: tip.value, updated: false }
+        }
+        // Task branches are never pushed: rebasing them keeps one --no-ff merge per task on the base.
+        const r = yield* git(dir, ["rebase", "--no-autostash", remoteRef(base)])
+        if (r.exitCode !== 0) {
+          const unmerged = yield* git(dir, ["diff", "--name-only", "--diff-filter=U", "-z"])
+          const files = unmerged.stdout.split("\0").filter((f) => f.length > 0)
+          yield* git(dir, ["rebase", "--abort"])
+          yield* cleanState(dir)
+          if (files.length > 0 || /conflict/i.test(r.stdout + r.stderr)) {
+            return yield* new MergeConflict({
+              message: redact(
+                `Bringing '${base}' into '${branch}' conflicts in ${files.length} file(s): ${files.join(", ")}. ` +
+                  "The work tree was left clean; resolve the conflict on the task branch and retry."
+              ),
+              branch,
+              files
+            })
+          }
+          return yield* failure("refresh branch", r)
+        }
+        const head = (yield* gitOk(dir, ["rev-parse", "HEAD"])).trim()
+        yield* touch(dir)
+        yield* Effect.logInfo(`Workspace rebased ${branch} onto ${base}`)
+        return { head, updated: true }
+      }))
+    })
+
     const merge = Effect.fn("Workspace.merge")(function*(options: MergeOptions) {
       const { dir, key } = yield* checkRepoPath(options.repoPath)
       yield* checkBranch(options.branch, "branch")
@@ -1172,6 +1245,7 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
       merge,
       push,
       readTaskList,
+      refreshBranch,
       sync,
       markTaskCompleted,
       validate,

@@ -351,6 +351,44 @@ describe("Workspace", () => {
       assert.strictEqual(git(a.repoPath, ["rev-parse", "refs/heads/main"]).trim(), before)
     }))
 
+  it.scopedLive("refreshBranch rebases the task branch onto a moved base (a fix pushed while it FAILED); a conflict leaves it clean", () =>
+    Effect.gen(function*() {
+      const { bare, url, ws } = yield* fixture()
+      const a = yield* ws.prepare({ repoUrl: url, baseBranch: "main", taskId: id("3.1"), title: "Add a file" })
+      Fs.writeFileSync(Path.join(a.repoPath, "task.txt"), "task\n")
+      const taskCommit = yield* ws.commitAll({
+        repoPath: a.repoPath,
+        branch: a.branch,
+        baseBranch: "main",
+        message: "task 3.1"
+      })
+      const unchanged = yield* ws.refreshBranch({ repoUrl: url, branch: a.branch, baseBranch: "main" })
+      assert.isFalse(unchanged.updated)
+      assert.strictEqual(unchanged.head, taskCommit.commit)
+      const fix = pushChange({ remote: bare, files: { "fix.txt": "fixed\n" } })
+      const refreshed = yield* ws.refreshBranch({ repoUrl: url, branch: a.branch, baseBranch: "main" })
+      assert.isTrue(refreshed.updated)
+      assert.strictEqual(
+        git(a.repoPath, ["rev-parse", `${refreshed.head}~1`]).trim(),
+        fix,
+        "the task commit now sits on the fix"
+      )
+      assert.isTrue(Fs.existsSync(Path.join(a.repoPath, "fix.txt")))
+      assert.isTrue(Fs.existsSync(Path.join(a.repoPath, "task.txt")))
+      assert.strictEqual(
+        git(a.repoPath, ["rev-list", "--merges", "--count", refreshed.head]).trim(),
+        "0",
+        "no merge commit"
+      )
+      // a base change that conflicts with the task commit: typed error, branch untouched, tree clean
+      pushChange({ remote: bare, files: { "task.txt": "upstream\n" } })
+      const error = yield* Effect.flip(ws.refreshBranch({ repoUrl: url, branch: a.branch, baseBranch: "main" }))
+      if (error._tag !== "MergeConflict") return assert.fail(`expected MergeConflict, got ${error._tag}`)
+      assert.deepStrictEqual([...error.files], ["task.txt"])
+      assert.strictEqual(git(a.repoPath, ["rev-parse", `refs/heads/${a.branch}`]).trim(), refreshed.head)
+      assert.strictEqual(workTreeStatus(a.repoPath), "")
+    }))
+
   it.scopedLive("a push that loses the race is rebased once and retried; an unrebasable one is PushRejected", () =>
     Effect.gen(function*() {
       const { bare, url, ws } = yield* fixture()

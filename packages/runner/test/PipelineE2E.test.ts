@@ -1,0 +1,436 @@
+/**
+ * The pipeline end to end, in-process: the real `Project` entity (journal as commit point,
+ * execution fiber, pause/stop/resume, injections) driving the real pipeline (git workspace, local
+ * or docker sandbox, script tool, verifier) against real bare remotes, on a real (in-memory
+ * PGlite) journal with its projections. The multi-process crash cases are in
+ * packages/server/test/PipelineCrash.test.ts.
+ */
+import { branchName } from "@devteam/domain/Branch"
+import { TaskId } from "@devteam/domain/Ids"
+import { InjectTaskRequest, InjectTaskSpec } from "@devteam/domain/TasksApi"
+import { Journal } from "@devteam/runtime/Journal"
+import { pushChange, remoteFile, remoteHead } from "@devteam/runtime/testing/GitRemote"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Option } from "effect"
+import { execFileSync } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import {
+  actorLayer,
+  checkedLines,
+  commitSubjects,
+  e2eConfig,
+  fourTaskList,
+  fourTasks,
+  initializePayload,
+  mergedCommits,
+  mergesOn,
+  mergeSubjects,
+  newProjectId,
+  poll,
+  processesWith,
+  projectClient,
+  subjectOf
+} from "./fixtures/E2E.js"
+import { appendScript, ensureImage, makeRemote, projectFiles, type SandboxChoice } from "./fixtures/Pipeline.js"
+
+const LIST = "docs/DevTeam/tasks_list.md"
+const get = { correlationId: "e2e-probe" }
+
+/** The 4-task run, asserted on the remote, the journal, the status projection and task_context. */
+const fourTaskRun = (sandbox: SandboxChoice) =>
+  Effect.gen(function*() {
+    const remote = yield* makeRemote(projectFiles(fourTaskList))
+    return yield* Effect.gen(function*() {
+      const journal = yield* Journal
+      const projectId = newProjectId("four")
+      const project = yield* projectClient(projectId)
+      const payload = initializePayload(
+        e2eConfig(remote.url, { script: appendScript, verifyCommands: ["npm run build"] })
+      )
+      const started = yield* project.Initialize(payload)
+      assert.strictEqual(started.status, "QUEUED")
+      const final = yield* poll(project.GetState(get), (s) => s.status === "COMPLETED" || s.status === "FAILED")
+      assert.strictEqual(final.status, "COMPLETED", final.error?.message ?? "")
+      assert.deepStrictEqual(final.completedInExecution.map(String), fourTasks.map((t) => t.id))
+      assert.strictEqual(final.completedTasks, 4)
+      assert.strictEqual(final.totalTasks, 4)
+
+      // The remote: one --no-ff merge per task, in order, each merging that task's single commit.
+      const bare = remote.bare
+      assert.strictEqual(mergesOn(bare).length, 4)
+      const merged = mergedCommits(bare)
+      const subjects = mergeSubjects(bare)
+      fourTasks.forEach((task, i) => {
+        assert.strictEqual(branchName(TaskId.make(task.id), task.title), task.branch)
+        assert.include(subjects[i] ?? "", task.branch, "the merge names the spec's branch")
+        assert.strictEqual(subjectOf(bare, merged[i] ?? ""), `task ${task.id}: ${task.title}`)
+        assert.strictEqual(remoteFile(bare, `notes/task-${task.id}.txt`), `done ${task.id}\n`)
+      })
+      // Every task commit and every tick exactly once on the base branch.
+      const plain = commitSubjects(bare)
+      for (const task of fourTasks) {
+        assert.strictEqual(plain.filter((s) => s === `task ${task.id}: ${task.title}`).length, 1)
+        assert.strictEqual(plain.filter((s) => s.startsWith(`${task.id}:`)).length, 1, `one tick for ${task.id}`)
+      }
+      const list = remoteFile(bare, LIST)
+      assert.deepStrictEqual(checkedLines(list), fourTasks.map((t) => `- [x] ${t.id} ${t.title}`))
+      assert.notInclude(list, "[ ]")
+
+      // The journal: seqs 1..N, every step once (no retries), 7 steps × 4 tasks + the final SELECT.
+      const entries = yield* journal.read(projectId, 0, 10_000)
+      assert.deepStrictEqual(entries.map((e) => e.seq), entries.map((_, i) => i + 1))
+      const events = entries.map((e) => e.event)
+      const started_ = events.filter((e) => e._tag === "StepStarted")
+      assert.strictEqual(started_.length, 4 * 7 + 1)
+      assert.isTrue(started_.every((e) => e._tag === "StepStarted" && e.attempt === 1))
+      assert.strictEqual(events.filter((e) => e._tag === "TaskListUpdated").length, 4)
+      assert.deepStrictEqual(
+        events.flatMap((e) => e._tag === "PrepCompleted" ? [e.branch] : []),
+        fourTasks.map((t) => t.branch)
+      )
+      assert.strictEqual(events.filter((e) => e._tag === "ExecutionCompleted").length, 1)
+      assert.strictEqual(events.at(-1)?._tag, "ExecutionCompleted")
+      const pushes = events.flatMap((e) => e._tag === "TaskListUpdated" ? [e.commit] : [])
+      assert.strictEqual(pushes.at(-1), remoteHead(bare), "the last tick is the remote's head")
+
+      // The journal folds to the actor's state; the status projection and task_context agree.
+      const reloaded = yield* journal.load(projectId)
+      assert.deepStrictEqual(reloaded.state, final)
+      const status = yield* journal.status(projectId)
+      assert.isTrue(Option.isSome(status))
+      if (Option.isSome(status)) {
+        assert.strictEqual(status.value.status, "COMPLETED")
+        assert.strictEqual(status.value.executionId, payload.executionId)
+        assert.strictEqual(status.value.completedTasks, 4)
+        assert.strictEqual(status.value.totalTasks, 4)
+        assert.strictEqual(status.value.progress, 100)
+      }
+      const record = yield* journal.eventRecord(payload.eventId)
+      assert.isTrue(Option.isSome(record), "the execution's event record (task_context) exists")
+      if (Option.isSome(record)) {
+        const context = record.value.task_context
+        assert.strictEqual(context.metadata.executionId, payload.executionId)
+        assert.strictEqual(context.metadata.projectId, projectId)
+        const nodes = Object.entries(context.nodes)
+        assert.strictEqual(nodes.length, 7)
+        for (const [name, node] of nodes) assert.strictEqual(node?.status, "completed", name)
+        assert.deepInclude(context.nodes.UpdateTaskListNode?.output, { taskId: "2.1.2" })
+        assert.deepInclude(context.nodes.MergeNode?.output, { taskId: "2.1.2" })
+      }
+      const detail = yield* journal.execution(payload.executionId)
+      assert.isTrue(Option.isSome(detail))
+      if (Option.isSome(detail)) {
+        assert.deepStrictEqual(detail.value.tasks.map((t) => String(t.taskId)), fourTasks.map((t) => t.id))
+      }
+      return { projectId, bare }
+    }).pipe(Effect.provide(actorLayer(remote.workspaceDir, sandbox)))
+  })
+
+describe("Pipeline end to end (in-process actor, local sandbox)", () => {
+  it.scopedLive(
+    "4 tasks across 2 phases run to COMPLETED: merges, ticks, branches, journal and projections agree",
+    () => fourTaskRun("local"),
+    { timeout: 90_000 }
+  )
+
+  it.scopedLive(
+    "a failing build FAILS (retrievable verify error, nothing merged); fixed on the remote, resume completes",
+    () =>
+      Effect.gen(function*() {
+        const broken = { ...projectFiles(), "src/app.js": "console.log(\"app\") // BROKEN\n" }
+        const remote = yield* makeRemote(broken)
+        yield* Effect.gen(function*() {
+          const journal = yield* Journal
+          const projectId = newProjectId("broken")
+          const project = yield* projectClient(projectId)
+          const payload = initializePayload(
+            e2eConfig(remote.url, { script: appendScript, verifyCommands: ["npm run build"] })
+          )
+          yield* project.Initialize(payload)
+          const failed = yield* poll(project.GetState(get), (s) => s.status === "FAILED" || s.status === "COMPLETED")
+          assert.strictEqual(failed.status, "FAILED")
+          const error = failed.error
+          assert.isNotNull(error)
+          if (error === null) return
+          assert.strictEqual(error.category, "verify")
+          assert.strictEqual(error.step, "VERIFY")
+          assert.strictEqual(error.taskId, "1.1.1")
+          const stored = yield* journal.error(payload.executionId, error.errorId)
+          assert.isTrue(Option.isSome(stored), "the error is retrievable by execution and error id")
+          if (Option.isSome(stored)) {
+            assert.strictEqual(stored.value.category, "verify")
+            assert.strictEqual(stored.value.attempts, 3)
+            assert.strictEqual(stored.value.logs.length, 3)
+            for (const log of stored.value.logs) assert.include(log, "build error: BROKEN marker")
+          }
+          // Stop-on-error: nothing merged, pushed or ticked; no later step started.
+          assert.strictEqual(mergesOn(remote.bare).length, 0)
+          assert.notInclude(remoteFile(remote.bare, LIST), "[x]")
+          const entries = yield* journal.read(projectId, 0, 10_000)
+          assert.strictEqual(entries.at(-1)?.event._tag, "StepFailed")
+          assert.isFalse(entries.some((e) => e.event._tag === "StepStarted" && e.event.step === "MERGE"))
+          const status = yield* journal.status(projectId)
+          assert.strictEqual(Option.isSome(status) ? status.value.status : "none", "FAILED")
+          assert.strictEqual(Option.isSome(status) ? status.value.error?.errorId : "none", error.errorId)
+
+          // The repository is fixed on the remote's base branch; resume re-runs the failed step, which
+          // must verify the task on the fixed base. (Fails today: VERIFY re-runs on the task branch as
+          // PREP left it, forked from the broken base — see the suite's report.)
+          pushChange({ remote: remote.bare, files: { "src/app.js": "console.log(\"app\")\n" }, message: "fix build" })
+          // Let the failed execution's fiber wind down first (see the next case for a resume right away).
+          yield* Effect.sleep("1500 millis")
+          const resumed = yield* project.Resume(get)
+          assert.notStrictEqual(resumed.status, "FAILED")
+          const final = yield* poll(project.GetState(get), (s) => s.status === "COMPLETED" || s.status === "FAILED")
+          assert.strictEqual(final.status, "COMPLETED", final.error?.message ?? "")
+          assert.deepStrictEqual(final.completedInExecution.map(String), ["1.1.1", "1.1.2"])
+          assert.strictEqual(mergesOn(remote.bare).length, 2)
+          assert.strictEqual(checkedLines(remoteFile(remote.bare, LIST)).length, 2)
+          assert.notInclude(remoteFile(remote.bare, "src/app.js"), "BROKEN")
+        }).pipe(Effect.provide(actorLayer(remote.workspaceDir)))
+      }),
+    { timeout: 90_000 }
+  )
+
+  // Fails today: a Resume that reaches the actor while the failed loop's fiber is still winding
+  // down (< 100 ms) is journaled, but `FiberHandle.run(..., { onlyIfMissing: true })` keeps the dying
+  // fiber and no loop starts: QUEUED forever (`Wake` does not restart it either).
+  it.scopedLive(
+    "a resume sent right after FAILED is not lost: the failed step runs again and the execution completes",
+    () =>
+      Effect.gen(function*() {
+        const remote = yield* makeRemote(projectFiles())
+        const marker = Path.join(Os.tmpdir(), `devteam-e2e-once-${Math.random().toString(36).slice(2, 10)}`)
+        yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(marker, { force: true })))
+        yield* Effect.gen(function*() {
+          const journal = yield* Journal
+          const projectId = newProjectId("resume-now")
+          const project = yield* projectClient(projectId)
+          // The first tool run changes nothing (a tool error); every later run does the work.
+          const script = `if [ -f ${marker} ]; then ${appendScript}; else touch ${marker}; echo nothing to do; fi`
+          yield* project.Initialize(initializePayload(e2eConfig(remote.url, { script, verifyCommands: ["true"] })))
+          const failed = yield* poll(project.GetState(get), (s) => s.status === "FAILED" || s.status === "COMPLETED")
+          assert.strictEqual(failed.status, "FAILED")
+          assert.strictEqual(failed.error?.category, "tool")
+          const resumed = yield* project.Resume(get)
+          assert.strictEqual(resumed.status, "QUEUED")
+          const final = yield* poll(
+            project.GetState(get),
+            (s) => s.status === "COMPLETED" || s.status === "FAILED",
+            "10 seconds"
+          )
+          assert.strictEqual(final.status, "COMPLETED", final.error?.message ?? "")
+          const entries = yield* journal.read(projectId, 0, 10_000)
+          const implementAttempts = entries.flatMap((e) =>
+            e.event._tag === "StepStarted" && e.event.step === "IMPLEMENT" ? [e.event.attempt] : []
+          )
+          assert.deepStrictEqual(implementAttempts, [1, 2, 1], "IMPLEMENT of 1.1.1 re-run once, then 1.1.2")
+          assert.strictEqual(mergesOn(remote.bare).length, 2)
+        }).pipe(Effect.provide(actorLayer(remote.workspaceDir)))
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "pause mid-step takes effect at the next step boundary; resume continues to COMPLETED",
+    () =>
+      Effect.gen(function*() {
+        const remote = yield* makeRemote(projectFiles())
+        yield* Effect.gen(function*() {
+          const journal = yield* Journal
+          const projectId = newProjectId("pause")
+          const project = yield* projectClient(projectId)
+          const payload = initializePayload(
+            e2eConfig(remote.url, { script: `sleep 1; ${appendScript}`, verifyCommands: ["true"] })
+          )
+          yield* project.Initialize(payload)
+          yield* poll(project.GetState(get), (s) => s.status === "IMPLEMENTING")
+          const pausing = yield* project.Pause(get)
+          assert.strictEqual(pausing.status, "IMPLEMENTING", "the step in flight is not interrupted")
+          assert.isTrue(pausing.pauseRequested)
+          const paused = yield* poll(project.GetState(get), (s) => s.status === "PAUSED")
+          assert.strictEqual(paused.cursor?.step, "IMPLEMENT")
+          assert.strictEqual(paused.cursor?.phase, "done", "IMPLEMENT finished before the pause")
+          const seq = yield* journal.lastSeq(projectId)
+          const entries = yield* journal.read(projectId, 0, 10_000)
+          const tags = entries.map((e) => e.event._tag)
+          assert.strictEqual(tags.at(-1), "ExecutionPaused")
+          assert.include(tags.slice(-4), "ImplementCompleted")
+          assert.isFalse(entries.some((e) => e.event._tag === "StepStarted" && e.event.step === "VERIFY"))
+          // Nothing runs while paused.
+          yield* Effect.sleep("400 millis")
+          assert.strictEqual(yield* journal.lastSeq(projectId), seq)
+          assert.strictEqual(mergesOn(remote.bare).length, 0)
+          const status = yield* journal.status(projectId)
+          assert.strictEqual(Option.isSome(status) ? status.value.status : "none", "PAUSED")
+
+          yield* project.Resume(get)
+          const final = yield* poll(project.GetState(get), (s) => s.status === "COMPLETED" || s.status === "FAILED")
+          assert.strictEqual(final.status, "COMPLETED", final.error?.message ?? "")
+          const after = yield* journal.read(projectId, seq, 10_000)
+          assert.strictEqual(after[0]?.event._tag, "ExecutionResumed")
+          const next = after.find((e) => e.event._tag === "StepStarted")
+          assert.isTrue(
+            next?.event._tag === "StepStarted" && next.event.step === "VERIFY",
+            "resume continues at VERIFY"
+          )
+          assert.strictEqual(mergesOn(remote.bare).length, 2)
+          assert.strictEqual(checkedLines(remoteFile(remote.bare, LIST)).length, 2)
+        }).pipe(Effect.provide(actorLayer(remote.workspaceDir)))
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "stop mid-IMPLEMENT: STOPPED quickly, the tool's process is gone, nothing merged",
+    () =>
+      Effect.gen(function*() {
+        const remote = yield* makeRemote(projectFiles())
+        const marker = `devteam-e2e-stop-${Math.random().toString(36).slice(2, 10)}`
+        yield* Effect.gen(function*() {
+          const journal = yield* Journal
+          const projectId = newProjectId("stop")
+          const project = yield* projectClient(projectId)
+          yield* project.Initialize(initializePayload(
+            e2eConfig(remote.url, { script: `echo started; sleep 30 # ${marker}`, verifyCommands: ["true"] })
+          ))
+          yield* poll(Effect.sync(() => processesWith(marker)), (pids) => pids.length > 0, "30 seconds")
+          yield* Effect.sleep("300 millis") // the tool's first line is out
+          const t0 = Date.now()
+          const stopped = yield* project.Stop(get)
+          const stopMs = Date.now() - t0
+          assert.strictEqual(stopped.status, "STOPPED")
+          assert.deepStrictEqual(processesWith(marker), [], "no tool process left alive")
+          assert.isBelow(stopMs, 3_000, `stop took ${stopMs} ms`)
+          const state = yield* project.GetState(get)
+          assert.strictEqual(state.status, "STOPPED")
+          yield* Effect.sleep("300 millis")
+          const entries = yield* journal.read(projectId, 0, 10_000)
+          const stopAt = entries.findIndex((e) => e.event._tag === "ExecutionStopped")
+          assert.isAbove(stopAt, 0)
+          // After the stop only the tool's last output lines may still be flushed; no step moves on.
+          assert.deepStrictEqual(
+            entries.slice(stopAt + 1).map((e) => e.event._tag).filter((t) => t !== "LogBatch"),
+            []
+          )
+          assert.isTrue(
+            entries.some((e) => e.event._tag === "LogBatch" && e.event.lines.some((l) => l.message === "started"))
+          )
+          assert.strictEqual(mergesOn(remote.bare).length, 0)
+          assert.notInclude(remoteFile(remote.bare, LIST), "[x]")
+          console.log(`[e2e] stop mid-IMPLEMENT answered STOPPED in ${stopMs} ms`)
+        }).pipe(Effect.provide(actorLayer(remote.workspaceDir)))
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "stopPoint completes right after its task; injected tasks (priority, replace, positional) run in place",
+    () =>
+      Effect.gen(function*() {
+        const remote = yield* makeRemote(projectFiles(fourTaskList))
+        yield* Effect.gen(function*() {
+          const journal = yield* Journal
+          const projectId = newProjectId("inject")
+          const project = yield* projectClient(projectId)
+          const config = (stopPoint?: string) =>
+            e2eConfig(remote.url, {
+              script: appendScript,
+              verifyCommands: ["true"],
+              ...(stopPoint === undefined ? {} : { stopPoint })
+            })
+
+          // 1. stopPoint 1.1.1: COMPLETED right after it, later tasks untouched.
+          const first = initializePayload(config("1.1.1"))
+          yield* project.Initialize(first)
+          const stoppedAt = yield* poll(project.GetState(get), (s) => s.status === "COMPLETED" || s.status === "FAILED")
+          assert.strictEqual(stoppedAt.status, "COMPLETED", stoppedAt.error?.message ?? "")
+          assert.deepStrictEqual(stoppedAt.completedInExecution.map(String), ["1.1.1"])
+          const firstEntries = yield* journal.read(projectId, 0, 10_000)
+          const last = firstEntries.at(-1)?.event
+          assert.isTrue(last?._tag === "ExecutionCompleted" && last.reason === "stop-point")
+          assert.strictEqual(firstEntries.at(-2)?.event._tag, "TaskListUpdated")
+          assert.strictEqual(
+            firstEntries.filter((e) => e.event._tag === "StepStarted" && e.event.step === "SELECT").length,
+            1,
+            "no SELECT after the stop point"
+          )
+          assert.strictEqual(mergesOn(remote.bare).length, 1)
+          assert.deepStrictEqual(checkedLines(remoteFile(remote.bare, LIST)), [
+            "- [x] 1.1.1 Create the project skeleton"
+          ])
+
+          // 2. Three injections, one per mode.
+          const inject = (request: Omit<ConstructorParameters<typeof InjectTaskRequest>[0], "projectId">) =>
+            project.InjectTask({ ...get, request: new InjectTaskRequest({ projectId, ...request }) })
+          const priority = yield* inject({
+            mode: "priority",
+            task: new InjectTaskSpec({ id: TaskId.make("E1"), title: "Urgent hotfix", description: "Fix it first" })
+          })
+          const replace = yield* inject({
+            mode: "replace",
+            replaceTaskId: TaskId.make("2.1.1"),
+            task: new InjectTaskSpec({ id: TaskId.make("E2"), title: "Add a better greeting", description: "Instead" })
+          })
+          const positional = yield* inject({
+            mode: "positional",
+            afterTaskId: TaskId.make("1.1.2"),
+            task: new InjectTaskSpec({ id: TaskId.make("E3"), title: "Write a changelog", description: "After 1.1.2" })
+          })
+          assert.deepStrictEqual([priority.taskId, replace.taskId, positional.taskId].map(String), ["E1", "E2", "E3"])
+          const plan = yield* project.Plan(get)
+          assert.deepStrictEqual(plan.order.map(String), ["E1", "1.1.2", "E3", "E2", "2.1.2"])
+
+          // 3. A new execution runs them in place; the replaced task is skipped.
+          const second = initializePayload(config())
+          yield* project.Initialize(second)
+          const final = yield* poll(project.GetState(get), (s) => s.status === "COMPLETED" || s.status === "FAILED")
+          assert.strictEqual(final.status, "COMPLETED", final.error?.message ?? "")
+          assert.deepStrictEqual(final.completedInExecution.map(String), ["E1", "1.1.2", "E3", "E2", "2.1.2"])
+          assert.strictEqual(mergesOn(remote.bare).length, 6)
+          const list = remoteFile(remote.bare, LIST)
+          assert.deepStrictEqual(checkedLines(list), [
+            "- [x] 1.1.1 Create the project skeleton",
+            "- [x] 1.1.2 Add a README",
+            "- [x] 2.1.2 Document the greeting"
+          ])
+          assert.include(list, "- [ ] 2.1.1 Add the greeting", "the replaced task is not ticked")
+          const merged = mergedCommits(remote.bare).map((c) => subjectOf(remote.bare, c))
+          assert.deepStrictEqual(merged, [
+            "task 1.1.1: Create the project skeleton",
+            "task E1: Urgent hotfix",
+            "task 1.1.2: Add a README",
+            "task E3: Write a changelog",
+            "task E2: Add a better greeting",
+            "task 2.1.2: Document the greeting"
+          ])
+          assert.isFalse(commitSubjects(remote.bare).some((s) => s.startsWith("task 2.1.1")), "2.1.1 never ran")
+        }).pipe(Effect.provide(actorLayer(remote.workspaceDir)))
+      }),
+    { timeout: 90_000 }
+  )
+})
+
+describe("Pipeline end to end (in-process actor, docker sandbox)", () => {
+  it.scopedLive(
+    "4 tasks across 2 phases run to COMPLETED in one container, removed afterwards",
+    () =>
+      Effect.gen(function*() {
+        ensureImage()
+        // The workspace must be writable by the sandbox user (uid 1000): files git creates here are too.
+        const previous = process.umask(0)
+        yield* Effect.addFinalizer(() => Effect.sync(() => process.umask(previous)))
+        const { projectId } = yield* fourTaskRun({
+          docker: `test-e2e-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+        })
+        const containers = () =>
+          execFileSync("docker", ["ps", "-a", "-q", "--filter", `label=devteam.project=${projectId}`], {
+            encoding: "utf8"
+          }).split("\n").filter((l) => l !== "")
+        yield* poll(Effect.sync(containers), (ids) => ids.length === 0, "20 seconds", "200 millis")
+      }),
+    { timeout: 150_000 }
+  )
+})

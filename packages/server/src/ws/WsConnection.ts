@@ -1,0 +1,271 @@
+/**
+ * One WebSocket connection: its subscriptions (several projects), the replay → live switch, the
+ * client messages (subscribe / unsubscribe / ping, rate-limited, malformed → error frame) and the
+ * bounded outbox (close 1013 for a consumer that cannot keep up).
+ *
+ * Replay → live, per subscription: the subscription joins the project's shared feed first (frames
+ * are ignored while replaying), then pages through the journal from `since`, waiting for the
+ * outbox to drain between pages. After each page it checks, synchronously, whether it has reached
+ * the feed's cursor; when it has, it turns live in that same tick and sends `replay-complete`.
+ * From then on the feed (gap-free) hands it every frame after its cursor; frames at or below the
+ * cursor (already read from the journal) are skipped. Nothing can slip between the last journal
+ * page and the first live frame, and nothing is sent twice.
+ */
+import * as Auth from "@devteam/domain/Auth"
+import type { ProjectId } from "@devteam/domain/Ids"
+import { ClientMessage, type JournalFrame } from "@devteam/domain/WsFrame"
+import type { JournalService } from "@devteam/runtime/Journal"
+import { Effect, Either, Exit, Fiber, ParseResult, Schema, Scope } from "effect"
+import type { WebSocket } from "ws"
+import * as Metrics from "../Metrics.js"
+import * as Outbox from "./Outbox.js"
+import type { ProjectFeeds } from "./ProjectFeeds.js"
+import { frameJson } from "./ProjectFeeds.js"
+
+export interface ConnectionLimits extends Outbox.OutboxLimits {
+  /** Projects one connection may follow at once. */
+  readonly maxSubscriptions: number
+  /** Client messages per second (token bucket; burst twice that). */
+  readonly messagesPerSecond: number
+  /** Messages dropped over the rate within 10 s that close the connection (1008). */
+  readonly floodCloseAfter: number
+  /** After a 1013/1008 close, how long the peer gets to read its close frame before the socket is cut. */
+  readonly closeGraceMillis: number
+}
+
+export const CloseCodes = {
+  policy: 1008,
+  tooBig: 1009,
+  tryAgainLater: 1013
+} as const
+
+const REPLAY_PAGE = 500
+const FLOOD_WINDOW_MILLIS = 10_000
+/** Replay waits for the outbox to drain to this many frames before reading the next page. */
+const REPLAY_LOW_WATER = 64
+
+const decodeMessage = Schema.decodeUnknownEither(Schema.parseJson(ClientMessage))
+
+type Run = <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
+
+interface Subscription {
+  readonly projectId: ProjectId
+  cursor: number
+  live: boolean
+  fiber: Fiber.RuntimeFiber<void> | undefined
+}
+
+export interface Connection {
+  readonly subscribe: (projectId: ProjectId, since: number | undefined) => void
+  readonly onMessage: (data: string, isBinary: boolean) => void
+  readonly onClose: () => void
+  readonly stats: () => Outbox.OutboxStats & { readonly subscriptions: number }
+}
+
+const now = () => new Date().toISOString()
+
+const truncate = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text)
+
+export const make = (options: {
+  readonly ws: WebSocket
+  readonly principal: Auth.Principal
+  readonly journal: JournalService
+  readonly feeds: ProjectFeeds
+  readonly limits: ConnectionLimits
+  readonly run: Run
+  readonly onOverflow: (reason: string) => void
+}): Connection => {
+  const { feeds, journal, limits, principal, run, ws } = options
+  const subscriptions = new Map<ProjectId, Subscription>()
+  let closed = false
+  let closeTimer: ReturnType<typeof setTimeout> | undefined
+
+  const closeWith = (code: number, reason: string) => {
+    if (closed) return
+    closed = true
+    outbox.close()
+    for (const sub of subscriptions.values()) stop(sub)
+    subscriptions.clear()
+    ws.close(code, reason)
+    // a peer that does not read never completes the closing handshake: cut it after a grace period
+    closeTimer = setTimeout(() => ws.terminate(), limits.closeGraceMillis)
+    closeTimer.unref()
+  }
+
+  const outbox: Outbox.Outbox = Outbox.make({
+    send: (data, done) => {
+      Metrics.wsFramesSent.inc()
+      ws.send(data, () => done())
+    },
+    overflow: (reason) => {
+      options.onOverflow(reason)
+      closeWith(CloseCodes.tryAgainLater, "consumer too slow")
+    }
+  }, limits)
+
+  const control = (frame: Record<string, unknown>) => outbox.pushControl(JSON.stringify({ ...frame, ts: now() }))
+
+  const sendError = (message: string, projectId?: string) =>
+    control({ type: "error", payload: projectId === undefined ? { message } : { message, projectId } })
+
+  const stop = (sub: Subscription) => {
+    sub.live = false
+    if (sub.fiber !== undefined) run(Fiber.interrupt(sub.fiber))
+    outbox.purge(sub.projectId)
+  }
+
+  const deliver = (sub: Subscription, frame: JournalFrame, json: string) => {
+    if (frame.seq <= sub.cursor) return
+    sub.cursor = frame.seq
+    outbox.pushFrame(sub.projectId, frame, json)
+  }
+
+  const waitForRoom = Effect.async<void>((resume) => {
+    const cancel = outbox.whenBelow(REPLAY_LOW_WATER, () => resume(Effect.void))
+    return Effect.sync(cancel)
+  })
+
+  const follow = (sub: Subscription, since: number | undefined) =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
+      const feed = yield* Scope.extend(
+        feeds.join(sub.projectId, (frame, json) => {
+          if (sub.live) deliver(sub, frame, json)
+        }),
+        scope
+      )
+      yield* feed.ready
+      const lastSeq = yield* journal.lastSeq(sub.projectId)
+      sub.cursor = since === undefined ? lastSeq : Math.min(since, lastSeq)
+      control({ type: "subscribed", projectId: sub.projectId, payload: { projectId: sub.projectId, lastSeq } })
+      while (true) {
+        // the switch: checked and made in one synchronous step, so no feed frame can interleave
+        const switched = yield* Effect.sync(() => {
+          if (sub.cursor < feed.cursor()) return false
+          sub.live = true
+          control({
+            type: "replay-complete",
+            projectId: sub.projectId,
+            payload: { projectId: sub.projectId, lastSeq: sub.cursor }
+          })
+          return true
+        })
+        if (switched) break
+        const page = yield* journal.readFrames(sub.projectId, sub.cursor, REPLAY_PAGE)
+        if (page.length === 0) {
+          // the feed dispatched a frame the journal read did not see yet: read again shortly
+          yield* Effect.sleep("5 millis")
+          continue
+        }
+        for (const frame of page) deliver(sub, frame, frameJson(frame))
+        yield* waitForRoom
+      }
+      return yield* Effect.never
+    }).pipe(
+      Effect.scoped,
+      Effect.catchAllCause((cause) =>
+        Effect.logWarning("WebSocket subscription failed", cause).pipe(
+          Effect.zipRight(Effect.sync(() => {
+            sendError("subscription failed; subscribe again", sub.projectId)
+            if (subscriptions.get(sub.projectId) === sub) subscriptions.delete(sub.projectId)
+          }))
+        )
+      ),
+      Effect.annotateLogs({ projectId: sub.projectId })
+    )
+
+  const subscribe = (projectId: ProjectId, since: number | undefined) => {
+    if (closed) return
+    if (!Auth.canAccessProject(principal, projectId)) {
+      sendError(`not allowed to follow project ${projectId}`, projectId)
+      return
+    }
+    const existing = subscriptions.get(projectId)
+    if (existing !== undefined) {
+      // a new subscribe restarts the subscription (e.g. with another `since`)
+      subscriptions.delete(projectId)
+      stop(existing)
+    } else if (subscriptions.size >= limits.maxSubscriptions) {
+      sendError(`at most ${limits.maxSubscriptions} projects per connection`, projectId)
+      return
+    }
+    const sub: Subscription = { projectId, cursor: 0, live: false, fiber: undefined }
+    subscriptions.set(projectId, sub)
+    sub.fiber = run(follow(sub, since))
+  }
+
+  const unsubscribe = (projectId: ProjectId) => {
+    const sub = subscriptions.get(projectId)
+    if (sub === undefined) return
+    subscriptions.delete(projectId)
+    stop(sub)
+  }
+
+  // token bucket; drops are counted per 10 s window and too many of them close the connection
+  let tokens = limits.messagesPerSecond * 2
+  let refilled = Date.now()
+  let dropped = 0
+  let windowStart = 0
+  const admit = (): boolean => {
+    const t = Date.now()
+    tokens = Math.min(limits.messagesPerSecond * 2, tokens + ((t - refilled) / 1000) * limits.messagesPerSecond)
+    refilled = t
+    if (tokens >= 1) {
+      tokens -= 1
+      return true
+    }
+    if (t - windowStart > FLOOD_WINDOW_MILLIS) {
+      windowStart = t
+      dropped = 0
+    }
+    dropped++
+    if (dropped === 1) sendError(`too many messages: at most ${limits.messagesPerSecond} per second; dropped`)
+    if (dropped >= limits.floodCloseAfter) closeWith(CloseCodes.policy, "message flood")
+    return false
+  }
+
+  const onMessage = (data: string, isBinary: boolean) => {
+    if (closed || !admit()) return
+    if (isBinary) {
+      sendError("binary messages are not supported: send JSON text")
+      return
+    }
+    const decoded = decodeMessage(data)
+    if (Either.isLeft(decoded)) {
+      sendError(
+        `malformed message (expected {"type":"subscribe"|"unsubscribe"|"ping",...}): ${
+          truncate(ParseResult.TreeFormatter.formatErrorSync(decoded.left), 300)
+        }`
+      )
+      return
+    }
+    const message = decoded.right
+    switch (message.type) {
+      case "ping":
+        control({ type: "pong" })
+        return
+      case "subscribe":
+        subscribe(message.projectId, message.since)
+        return
+      case "unsubscribe":
+        unsubscribe(message.projectId)
+        return
+    }
+  }
+
+  const onClose = () => {
+    if (closeTimer !== undefined) clearTimeout(closeTimer)
+    closed = true
+    outbox.close()
+    for (const sub of subscriptions.values()) stop(sub)
+    subscriptions.clear()
+  }
+
+  return {
+    subscribe,
+    onMessage,
+    onClose,
+    stats: () => ({ ...outbox.stats(), subscriptions: subscriptions.size })
+  }
+}
