@@ -1,5 +1,5 @@
-import js from "@eslint/js"
 import * as effectEslint from "@effect/eslint-plugin"
+import js from "@eslint/js"
 import tseslint from "typescript-eslint"
 
 // One linter and one formatter for the whole repository: typescript-eslint for correctness,
@@ -31,7 +31,10 @@ export default tseslint.config(
       "@typescript-eslint/no-namespace": "off",
       "@typescript-eslint/no-empty-object-type": "off",
       "no-restricted-imports": ["error", {
-        patterns: [{ group: ["@devteam/*/internal/*", "**/../../*/src/*"], message: "Import another package through its public subpaths." }]
+        patterns: [{
+          group: ["@devteam/*/internal/*", "**/../../*/src/*"],
+          message: "Import another package through its public subpaths."
+        }]
       }],
       "no-console": ["error", { allow: ["error"] }]
     }

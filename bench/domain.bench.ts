@@ -3,8 +3,8 @@
  * dominated by folding its journal).
  */
 import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
-import { decide, evolve, expectedStep, fold } from "@devteam/domain/ExecutionMachine"
 import { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
+import { decide, evolve, expectedStep, fold } from "@devteam/domain/ExecutionMachine"
 import { CustomerId, EventId, ExecutionId, ProjectId, TaskId } from "@devteam/domain/Ids"
 import type { JournalEvent } from "@devteam/domain/JournalEvent"
 import { LogLine } from "@devteam/domain/JournalEvent"
@@ -41,7 +41,14 @@ export const run = async () => {
   const commands = 20_000
   for (let i = 0; i < commands; i++) {
     if (i % 2 === 0) {
-      apply(ExecutionCommand.AppendLogs({ taskId: null, step: null, lines: [new LogLine({ level: "info", message: `line ${i}`, at })], at }))
+      apply(
+        ExecutionCommand.AppendLogs({
+          taskId: null,
+          step: null,
+          lines: [new LogLine({ level: "info", message: `line ${i}`, at })],
+          at
+        })
+      )
     } else {
       // a step start/restart of the expected step keeps the machine in a legal state
       const step = expectedStep(state)

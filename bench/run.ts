@@ -3,9 +3,9 @@
  * writes the figures to `bench/results/latest.json` and a timestamped copy, so runs can be compared.
  */
 import { mkdir, readdir, writeFile } from "node:fs/promises"
+import { cpus, totalmem } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
-import { cpus, totalmem } from "node:os"
 
 type Bench = { readonly run: () => Promise<Record<string, unknown>> }
 
@@ -37,7 +37,11 @@ for (const file of files) {
 
 const report = {
   at: new Date().toISOString(),
-  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", memoryGiB: Math.round(totalmem() / 2 ** 30) },
+  machine: {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? "unknown",
+    memoryGiB: Math.round(totalmem() / 2 ** 30)
+  },
   node: process.version,
   results
 }

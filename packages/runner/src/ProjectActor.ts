@@ -62,6 +62,8 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
       const keepAlive = (enabled: boolean) => Entity.keepAlive(enabled).pipe(Effect.provide(keepAliveContext))
 
       const loaded = yield* journal.load(projectId)
+      // Which runner holds which project, for operators (LOG_LEVEL=debug) and the failover tests.
+      yield* Effect.logDebug("project activated").pipe(Effect.annotateLogs({ projectId, lastSeq: loaded.lastSeq }))
       let state = loaded.state
       let lastSeq = loaded.lastSeq
       const lock = yield* Effect.makeSemaphore(1)
@@ -383,6 +385,9 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
     }),
     {
       maxIdleTime: options.maxIdleTime ?? DEFAULT_MAX_IDLE_TIME,
-      concurrency: 1
+      concurrency: 1,
+      // A defect in a handler is answered to its caller (→ 500) instead of restarting the entity
+      // and redelivering the same message forever.
+      disableFatalDefects: true
     }
   )

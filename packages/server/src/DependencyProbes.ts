@@ -1,6 +1,7 @@
 /**
  * The real checks behind `/health`. Each is interruptible (the health timeout kills a hung probe).
  */
+import type * as SqlClient from "@effect/sql/SqlClient"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import { mkdir, rm, writeFile } from "node:fs/promises"
@@ -104,4 +105,19 @@ export const filesystem = (dataDir: string): DependencyCheck => ({
 export const disabled = (detail: string): DependencyCheck => ({
   required: false,
   check: Effect.succeed({ status: "disabled" as const, detail })
+})
+
+/** `SELECT 1` through the service's own SqlClient (Postgres, or the embedded PGlite). */
+export const postgres = (
+  sql: SqlClient.SqlClient,
+  database: { readonly kind: string; readonly location: string }
+): DependencyCheck => ({
+  required: true,
+  check: sql`SELECT 1 AS ok`.pipe(
+    Effect.as({ status: "available" as const, detail: `${database.kind} (${database.location})` }),
+    Effect.orElseSucceed(() => ({
+      status: "unavailable" as const,
+      detail: `${database.kind} (${database.location}) does not answer`
+    }))
+  )
 })

@@ -3,37 +3,70 @@
  * bounded health checks and authentication, served by the Node HTTP server.
  */
 import { DevTeamApi } from "@devteam/domain/Api"
+import * as Database from "@devteam/runtime/Database"
+import * as Redaction from "@devteam/runtime/Redaction"
+import * as Workspace from "@devteam/runtime/Workspace"
 import { HttpApiScalar, HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Layer } from "effect"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import * as Authentication from "./Authentication.js"
 import * as DependencyProbes from "./DependencyProbes.js"
 import * as HealthCheck from "./HealthCheck.js"
+import * as AdminHandlers from "./http/AdminHandlers.js"
+import * as AutomationHandlers from "./http/AutomationHandlers.js"
 import * as CorrelationMiddleware from "./http/CorrelationMiddleware.js"
+import * as ErrorMiddleware from "./http/ErrorMiddleware.js"
+import * as ErrorsHandlers from "./http/ErrorsHandlers.js"
+import * as EventsHandlers from "./http/EventsHandlers.js"
+import * as ExecutionsHandlers from "./http/ExecutionsHandlers.js"
 import * as HealthHandlers from "./http/HealthHandlers.js"
-import * as PendingHandlers from "./http/PendingHandlers.js"
+import * as MetricsMiddleware from "./http/MetricsMiddleware.js"
+import * as RepositoryHandlers from "./http/RepositoryHandlers.js"
+import * as RunnerHandlers from "./http/RunnerHandlers.js"
+import * as TasksHandlers from "./http/TasksHandlers.js"
 import type { ServerConfig } from "./ServerConfig.js"
+import * as WsGateway from "./ws/WsGateway.js"
 
 export const routes = (config: ServerConfig) =>
   Layer.mergeAll(
     HttpLayerRouter.addHttpApi(DevTeamApi, { openapiPath: "/openapi.json" }).pipe(
-      Layer.provide([HealthHandlers.layer, PendingHandlers.layer]),
-      Layer.provide(Authentication.layer(config))
+      Layer.provide([
+        HealthHandlers.layer,
+        EventsHandlers.layer,
+        RunnerHandlers.layer,
+        AutomationHandlers.layer,
+        RepositoryHandlers.layer,
+        TasksHandlers.layer,
+        ExecutionsHandlers.layer,
+        ErrorsHandlers.layer,
+        AdminHandlers.layer
+      ]),
+      Layer.provide(Authentication.layer(config)),
+      Layer.provide(Workspace.layerConfig),
+      Layer.provide(Redaction.layer)
     ),
     HttpApiScalar.layerHttpLayerRouter({ api: DevTeamApi, path: "/docs" }),
-    CorrelationMiddleware.layer
+    WsGateway.layer(config),
+    CorrelationMiddleware.layer,
+    MetricsMiddleware.layer,
+    ErrorMiddleware.layer
   )
 
 export const healthChecks = (config: ServerConfig) =>
-  HealthCheck.layer({
-    git: DependencyProbes.git,
-    aider: DependencyProbes.aider(process.env.AIDER_PATH ?? "aider"),
-    docker: DependencyProbes.docker,
-    postgres: DependencyProbes.disabled("journal storage not wired in this build yet"),
-    redis: DependencyProbes.redis(process.env.REDIS_URL),
-    filesystem: DependencyProbes.filesystem(config.dataDir)
-  }, config.role)
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const database = yield* Database.Database
+    return HealthCheck.layer({
+      git: DependencyProbes.git,
+      aider: DependencyProbes.aider(process.env.AIDER_PATH ?? "aider"),
+      docker: DependencyProbes.docker,
+      postgres: DependencyProbes.postgres(sql, database),
+      redis: DependencyProbes.redis(process.env.REDIS_URL),
+      filesystem: DependencyProbes.filesystem(config.dataDir)
+    }, config.role)
+  }))
 
 /** The HTTP server on `host:port`. */
 export const layer = (config: ServerConfig) =>

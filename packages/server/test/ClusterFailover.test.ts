@@ -71,7 +71,13 @@ describe("cluster failover (multi-process, real Postgres)", () => {
           gatewayPort: 18_000 + Math.floor(Math.random() * 1000),
           runnerPorts: [34_501, 34_502],
           logDir,
-          env: { DEVTEAM_STEP_DRIVER: "placeholder", PLACEHOLDER_TASKS: "3", PLACEHOLDER_STEP_MS: "400", WAKEUP_INTERVAL: "2 seconds", LOG_LEVEL: "info" },
+          env: {
+            DEVTEAM_STEP_DRIVER: "placeholder",
+            PLACEHOLDER_TASKS: "3",
+            PLACEHOLDER_STEP_MS: "400",
+            WAKEUP_INTERVAL: "2 seconds",
+            LOG_LEVEL: "info"
+          },
           readyTimeoutMs: 90_000
         })
         const client = yield* Project.client

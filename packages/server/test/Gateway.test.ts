@@ -1,37 +1,15 @@
-import { Gateway, ServerConfig } from "@devteam/server"
-import { HttpLayerRouter, HttpServer } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
+import { ServerConfig } from "@devteam/server"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
+import { ConfigProvider, Effect } from "effect"
 import { SignJWT } from "jose"
-import { mkdtempSync } from "node:fs"
-import { createServer } from "node:http"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import * as H from "./fixtures/GatewayHarness.js"
 
-const SECRET = "test-secret-test-secret-test-secret-0123456789"
+const SECRET = H.SECRET
 
-/** The real gateway on an ephemeral port; resolves its base URL. */
-const serve = (config: ServerConfig.ServerConfig) =>
-  HttpLayerRouter.serve(Gateway.routes(config), { disableLogger: true }).pipe(
-    Layer.provide(Gateway.healthChecks(config)),
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
-  )
+/** The real gateway (with runner, cluster and embedded storage) on an ephemeral port. */
+const serve = (options: { readonly jwt: boolean }) => H.layer(options)
 
-const baseUrl = Effect.map(
-  HttpServer.HttpServer,
-  (server) => server.address._tag === "TcpAddress" ? `http://127.0.0.1:${server.address.port}` : ""
-)
-
-const dataDir = mkdtempSync(join(tmpdir(), "devteam-gw-"))
-
-const localConfig: ServerConfig.ServerConfig = {
-  role: "all",
-  host: "127.0.0.1",
-  port: 0,
-  jwtSecret: Option.none(),
-  dataDir
-}
+const baseUrl = Effect.map(H.TestServer, (server) => server.url)
 
 // Every path of api.md, as it must appear in /openapi.json.
 const contractPaths = [
@@ -66,7 +44,7 @@ const contractPaths = [
 ]
 
 describe("Gateway (local-only mode)", () => {
-  layer(serve(localConfig))((it) => {
+  layer(serve({ jwt: false }), { timeout: 60_000, excludeTestServices: true })((it) => {
     it.effect("GET /health reports every dependency within 500 ms", () =>
       Effect.gen(function*() {
         const url = yield* baseUrl
@@ -112,16 +90,16 @@ describe("Gateway (local-only mode)", () => {
         assert.include(html, "DevTeam Runner API")
       }))
 
-    it.effect("routes that have not landed answer 501 NotImplemented (never a fake success), with a URL-encoded projectId", () =>
+    it.effect("no route answers 501; a URL-encoded projectId reaches the handler (unknown project → 404)", () =>
       Effect.gen(function*() {
         const url = yield* baseUrl
         const res = yield* Effect.promise(() =>
           fetch(`${url}/api/devteam/automation/pause/customer-123%2Fproject-abc`, { method: "POST" })
         )
         const body = yield* Effect.promise(() => res.json())
-        assert.strictEqual(res.status, 501)
-        assert.strictEqual(body._tag, "NotImplemented")
-        assert.isString(body.message)
+        assert.strictEqual(res.status, 404)
+        assert.strictEqual(body._tag, "ProjectNotFound")
+        assert.strictEqual(body.projectId, "customer-123/project-abc")
       }))
 
     it.effect("echoes x-correlation-id, generates one otherwise", () =>
@@ -156,13 +134,12 @@ describe("Gateway (local-only mode)", () => {
 })
 
 describe("Gateway (JWT)", () => {
-  const config: ServerConfig.ServerConfig = { ...localConfig, jwtSecret: Option.some(Redacted.make(SECRET)) }
   const sign = (claims: Record<string, unknown>, secret = SECRET) =>
     new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuedAt().setExpirationTime("5m").sign(
       new TextEncoder().encode(secret)
     )
 
-  layer(serve(config))((it) => {
+  layer(serve({ jwt: true }), { timeout: 60_000, excludeTestServices: true })((it) => {
     it.effect("no token → 401, forged token → 401, valid token passes authentication", () =>
       Effect.gen(function*() {
         const url = yield* baseUrl
@@ -179,7 +156,7 @@ describe("Gateway (JWT)", () => {
         )
         const valid = yield* Effect.promise(() => sign({ sub: "u1", roles: ["admin"], projects: ["*"] }))
         const ok = yield* Effect.promise(() => fetch(target, { headers: { authorization: `Bearer ${valid}` } }))
-        assert.strictEqual(ok.status, 501)
+        assert.strictEqual(ok.status, 200)
       }))
 
     it.effect("/health needs no token", () =>

@@ -1,0 +1,52 @@
+/**
+ * Authorisation at the edge: per-project access (`Auth.canAccessProject`), the admin role, the
+ * caller's own user id, and "is this project known" (a projection row exists) — read from the
+ * projections, never by waking an entity.
+ */
+import * as Auth from "@devteam/domain/Auth"
+import { Forbidden, ProjectNotFound } from "@devteam/domain/Errors"
+import type { ProjectId } from "@devteam/domain/Ids"
+import type { ExecutionState } from "@devteam/domain/ProjectState"
+import { Journal } from "@devteam/runtime/Journal"
+import { Effect, Option } from "effect"
+
+export const principal = Auth.CurrentPrincipal
+
+/** 403 unless the caller may touch `projectId`. */
+export const requireProject = (projectId: ProjectId) =>
+  Effect.flatMap(Auth.CurrentPrincipal, (caller) =>
+    Auth.canAccessProject(caller, projectId)
+      ? Effect.void
+      : Effect.fail(new Forbidden({ message: `not allowed to access project ${projectId}` })))
+
+/** 403 unless the caller has the admin role (local-only mode: everyone). */
+export const requireAdmin = Effect.flatMap(Auth.CurrentPrincipal, (caller) =>
+  Auth.isAdmin(caller)
+    ? Effect.void
+    : Effect.fail(new Forbidden({ message: "this route needs the admin role" })))
+
+/** 403 unless `userId` is the caller's own id (or the caller is an admin). */
+export const requireUser = (userId: string) =>
+  Effect.flatMap(Auth.CurrentPrincipal, (caller) =>
+    Auth.isAdmin(caller) || caller.userId === userId
+      ? Effect.void
+      : Effect.fail(new Forbidden({ message: "a user may only list their own executions" })))
+
+/** The project's status projection, or 404 ProjectNotFound when it has never been written. */
+export const knownProject = (projectId: ProjectId): Effect.Effect<ExecutionState, ProjectNotFound, Journal> =>
+  Effect.flatMap(Journal, (journal) => journal.status(projectId)).pipe(
+    Effect.flatMap(Option.match({
+      onNone: () =>
+        Effect.fail(
+          new ProjectNotFound({
+            projectId,
+            message: `unknown project ${projectId} (initialize it, or POST /events, first)`
+          })
+        ),
+      onSome: Effect.succeed
+    }))
+  )
+
+/** Authorised and known: the order matters (a caller without access learns nothing about existence). */
+export const accessKnownProject = (projectId: ProjectId) =>
+  Effect.zipRight(requireProject(projectId), knownProject(projectId))

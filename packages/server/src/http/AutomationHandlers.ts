@@ -1,0 +1,102 @@
+/**
+ * `/api/devteam/automation/*`: initialize (a new execution, 202), status (the projection — never
+ * wakes the entity), pause / resume / stop (commands to the project's entity).
+ */
+import { DevTeamApi } from "@devteam/domain/Api"
+import * as Auth from "@devteam/domain/Auth"
+import { ControlResponse, InitializeResponse } from "@devteam/domain/AutomationApi"
+import {
+  DEFAULT_BASE_BRANCH,
+  DEFAULT_TASK_LIST_PATH,
+  DEFAULT_TOOL,
+  ExecutionConfig
+} from "@devteam/domain/ExecutionConfig"
+import { customerIdOf, type ProjectId } from "@devteam/domain/Ids"
+import { Project } from "@devteam/domain/ProjectEntity"
+import * as Correlation from "@devteam/runtime/Correlation"
+import * as RepoUrl from "@devteam/runtime/RepoUrl"
+import { Workspace } from "@devteam/runtime/Workspace"
+import { HttpApiBuilder } from "@effect/platform"
+import { Effect } from "effect"
+import * as Access from "./Access.js"
+import { deliver } from "./Delivery.js"
+import { callerUserId, eventDataOf, newEventId, newExecutionId, recordEvent } from "./Executions.js"
+import { idempotent, keyOf } from "./Idempotency.js"
+
+export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =>
+  Effect.gen(function*() {
+    const client = yield* Project.client
+    const workspace = yield* Workspace
+    const allowFile = workspace.config.allowFile
+
+    const control = (
+      route: string,
+      command: "Pause" | "Resume" | "Stop"
+    ) =>
+    (
+      { headers, path }: {
+        readonly path: { readonly projectId: ProjectId }
+        readonly headers: { readonly "idempotency-key"?: string | undefined }
+      }
+    ) =>
+      Effect.gen(function*() {
+        yield* Access.accessKnownProject(path.projectId)
+        return yield* deliver((correlationId) => client(path.projectId)[command]({ correlationId }))
+      }).pipe(
+        idempotent({
+          route,
+          key: headers["idempotency-key"],
+          request: { projectId: path.projectId },
+          success: ControlResponse,
+          status: 200
+        })
+      )
+
+    return handlers
+      .handle("initialize", ({ headers, payload }) =>
+        Effect.gen(function*() {
+          yield* Access.requireProject(payload.projectId)
+          const caller = yield* Auth.CurrentPrincipal
+          yield* RepoUrl.validate(payload.repoUrl, { allowFile })
+          const userId = payload.userId ?? callerUserId(caller)
+          const config = new ExecutionConfig({
+            repoUrl: payload.repoUrl.trim(),
+            baseBranch: payload.baseBranch ?? DEFAULT_BASE_BRANCH,
+            taskListPath: payload.taskListPath ?? DEFAULT_TASK_LIST_PATH,
+            tool: payload.tool ?? DEFAULT_TOOL,
+            ...(payload.script === undefined ? {} : { script: payload.script }),
+            ...(payload.stopPoint === undefined ? {} : { stopPoint: payload.stopPoint }),
+            ...(payload.verify === undefined ? {} : { verify: payload.verify }),
+            ...(payload.resources === undefined ? {} : { resources: payload.resources }),
+            ...(userId === undefined ? {} : { userId }),
+            customerId: payload.customerId ?? customerIdOf(payload.projectId)
+          })
+          const executionId = newExecutionId()
+          const eventId = newEventId()
+          const correlationId = yield* Correlation.CurrentCorrelationId
+          yield* recordEvent({
+            eventId,
+            executionId,
+            projectId: payload.projectId,
+            correlationId,
+            data: eventDataOf(payload.projectId, config)
+          })
+          const response = yield* deliver((correlationId) =>
+            client(payload.projectId).Initialize({ correlationId, executionId, eventId, config })
+          )
+          return new InitializeResponse({ ...response })
+        }).pipe(
+          idempotent({
+            route: "POST /api/devteam/automation/initialize",
+            key: keyOf(headers["idempotency-key"], payload.idempotencyKey),
+            request: payload,
+            success: InitializeResponse,
+            status: 202
+          })
+        ))
+      .handle("status", ({ path }) =>
+        Effect.zipRight(Access.requireProject(path.projectId), Access.knownProject(path.projectId)))
+      .handle("pause", control("POST /api/devteam/automation/pause/{projectId}", "Pause"))
+      .handle("resume", control("POST /api/devteam/automation/resume/{projectId}", "Resume"))
+      .handle("stop", control("POST /api/devteam/automation/stop/{projectId}", "Stop"))
+  }))

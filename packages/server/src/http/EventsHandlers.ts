@@ -1,0 +1,138 @@
+/**
+ * `POST /events` (the seeds' primary path) and `GET /events/{eventId}`.
+ *
+ * Ingest: only `DEVTEAM_AUTOMATION` (else 400); the ExecutionConfig is built from `data`
+ * (repoUrl required for a project's first execution, then the previous one's is reused; defaults
+ * base branch `main`, task list `docs/DevTeam/tasks_list.md`, tool `aider`, stopPoint from
+ * options); the Event record is persisted first, then the persisted `IngestEvent` command is stored
+ * for the entity (deduplicated by event id, redelivered after a crash) → 202 `{ task_id, event_id }`
+ * without waiting for the entity. A project with an active execution → 409 (checked on the
+ * projection first; a race that slips through is refused by the entity, and the event's
+ * task_context then stays empty).
+ */
+import { DevTeamApi } from "@devteam/domain/Api"
+import * as Auth from "@devteam/domain/Auth"
+import { BadRequest, EventNotFound, IllegalTransition } from "@devteam/domain/Errors"
+import { EventData } from "@devteam/domain/EventRecord"
+import { IngestEventResponse } from "@devteam/domain/EventsApi"
+import {
+  DEFAULT_BASE_BRANCH,
+  DEFAULT_TASK_LIST_PATH,
+  DEFAULT_TOOL,
+  ExecutionConfig
+} from "@devteam/domain/ExecutionConfig"
+import { isActive } from "@devteam/domain/ExecutionStatus"
+import { customerIdOf, TaskId, UserId } from "@devteam/domain/Ids"
+import { Project } from "@devteam/domain/ProjectEntity"
+import * as Correlation from "@devteam/runtime/Correlation"
+import { Journal } from "@devteam/runtime/Journal"
+import * as RepoUrl from "@devteam/runtime/RepoUrl"
+import { Workspace } from "@devteam/runtime/Workspace"
+import { HttpApiBuilder } from "@effect/platform"
+import { Effect, Option, Schema } from "effect"
+import * as Access from "./Access.js"
+import { deliver } from "./Delivery.js"
+import { callerUserId, newEventId, newExecutionId, recordEvent } from "./Executions.js"
+import { idempotent, keyOf } from "./Idempotency.js"
+
+const decodeOption = <A, I>(schema: Schema.Schema<A, I>, value: unknown) =>
+  Option.getOrUndefined(Schema.decodeUnknownOption(schema)(value))
+
+export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
+  Effect.gen(function*() {
+    const client = yield* Project.client
+    const workspace = yield* Workspace
+    const allowFile = workspace.config.allowFile
+
+    return handlers
+      .handle("ingest", ({ headers, payload }) =>
+        Effect.gen(function*() {
+          if (payload.workflow_type !== "DEVTEAM_AUTOMATION") {
+            return yield* new BadRequest({
+              message: `workflow_type: unknown workflow ${
+                JSON.stringify(payload.workflow_type.slice(0, 100))
+              } (only DEVTEAM_AUTOMATION is supported)`
+            })
+          }
+          const data = payload.data
+          const projectId = data.projectId
+          yield* Access.requireProject(projectId)
+          const caller = yield* Auth.CurrentPrincipal
+          const journal = yield* Journal
+          // the entity refuses a second active execution; the command is sent without waiting for
+          // its answer, so the usual case is answered here (409) before anything is persisted
+          const current = yield* journal.status(projectId)
+          if (Option.isSome(current) && isActive(current.value.status)) {
+            return yield* new IllegalTransition({
+              command: "initialize",
+              status: current.value.status,
+              message: `an execution is already ${current.value.status} for this project; stop it first`
+            })
+          }
+          const previous = data.repoUrl === undefined ? (yield* journal.load(projectId)).state.config : null
+          const repoUrl = data.repoUrl ?? previous?.repoUrl
+          if (repoUrl === undefined) {
+            return yield* new BadRequest({
+              message: `data.repoUrl: required for the first execution of project ${projectId}`
+            })
+          }
+          yield* RepoUrl.validate(repoUrl, { allowFile })
+          const stopPointInput = data.options?.stopPoint
+          const stopPoint = stopPointInput === undefined || stopPointInput === null
+            ? undefined
+            : decodeOption(TaskId, stopPointInput)
+          if (stopPointInput !== undefined && stopPointInput !== null && stopPoint === undefined) {
+            return yield* new BadRequest({ message: "data.options.stopPoint: must be a task id such as 1.2.3" })
+          }
+          const userId = data.userId === undefined ? callerUserId(caller) : decodeOption(UserId, data.userId)
+          if (data.userId !== undefined && userId === undefined) {
+            return yield* new BadRequest({ message: "data.userId: must not contain control characters or '/'" })
+          }
+          const config = new ExecutionConfig({
+            repoUrl: repoUrl.trim(),
+            baseBranch: previous?.baseBranch ?? DEFAULT_BASE_BRANCH,
+            taskListPath: previous?.taskListPath ?? DEFAULT_TASK_LIST_PATH,
+            tool: previous?.tool ?? DEFAULT_TOOL,
+            ...(previous?.script === undefined ? {} : { script: previous.script }),
+            ...(previous?.verify === undefined ? {} : { verify: previous.verify }),
+            ...(previous?.resources === undefined ? {} : { resources: previous.resources }),
+            ...(stopPoint === undefined ? {} : { stopPoint }),
+            ...(userId === undefined ? {} : { userId }),
+            customerId: previous?.customerId ?? customerIdOf(projectId)
+          })
+          const executionId = newExecutionId()
+          const eventId = newEventId()
+          const correlationId = yield* Correlation.CurrentCorrelationId
+          yield* recordEvent({
+            eventId,
+            executionId,
+            projectId,
+            correlationId,
+            data: new EventData({ ...data, repoUrl: config.repoUrl })
+          })
+          // 202-then-route: answered once the persisted command is stored; the entity runs it
+          // at least once (deduplicated by event id), also after a crash
+          yield* deliver<void, never, never>((correlationId) =>
+            client(projectId).IngestEvent({ correlationId, executionId, eventId, config }, { discard: true })
+          )
+          return new IngestEventResponse({ task_id: executionId, event_id: eventId })
+        }).pipe(
+          idempotent({
+            route: "POST /events",
+            key: keyOf(headers["idempotency-key"], payload.data.options?.idempotencyKey),
+            request: payload,
+            success: IngestEventResponse,
+            status: 202
+          })
+        ))
+      .handle("get", ({ path }) =>
+        Effect.gen(function*() {
+          const journal = yield* Journal
+          const record = yield* journal.eventRecord(path.eventId)
+          if (Option.isNone(record)) {
+            return yield* new EventNotFound({ eventId: path.eventId, message: `no event ${path.eventId}` })
+          }
+          yield* Access.requireProject(record.value.data.projectId)
+          return record.value
+        }))
+  }))

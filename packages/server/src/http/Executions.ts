@@ -1,0 +1,58 @@
+/**
+ * Starting an execution, shared by `POST /events` and `POST /api/devteam/automation/initialize`:
+ * the Event record is persisted first (so `GET /events/{eventId}` works at once), then the
+ * command goes to the project's entity.
+ */
+import type { Principal } from "@devteam/domain/Auth"
+import { EventData, EventRecord, TaskContext, TaskContextMetadata } from "@devteam/domain/EventRecord"
+import type { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
+import { EventId, ExecutionId, type ProjectId, UserId } from "@devteam/domain/Ids"
+import { Journal } from "@devteam/runtime/Journal"
+import { DateTime, Effect, Option, Schema } from "effect"
+import { randomUUID } from "node:crypto"
+
+export const newExecutionId = () => ExecutionId.make(randomUUID())
+export const newEventId = () => EventId.make(randomUUID())
+
+/** The caller's user id when it is a valid `UserId` (executions are listed per user). */
+export const callerUserId = (caller: Principal): UserId | undefined =>
+  Option.getOrUndefined(Schema.decodeUnknownOption(UserId)(caller.userId))
+
+/** Persists the seed's Event record for a new execution (task_context starts empty). */
+export const recordEvent = (input: {
+  readonly eventId: EventId
+  readonly executionId: ExecutionId
+  readonly projectId: ProjectId
+  readonly correlationId: string
+  readonly data: EventData
+}) =>
+  Effect.gen(function*() {
+    const journal = yield* Journal
+    const now = DateTime.formatIso(yield* DateTime.now)
+    yield* journal.insertEventRecord(
+      new EventRecord({
+        id: input.eventId,
+        workflow_type: "DEVTEAM_AUTOMATION",
+        data: input.data,
+        task_context: new TaskContext({
+          nodes: {},
+          metadata: new TaskContextMetadata({
+            correlationId: input.correlationId,
+            executionId: input.executionId,
+            projectId: input.projectId
+          })
+        }),
+        created_at: now,
+        updated_at: now
+      })
+    )
+  })
+
+/** The Event record's `data` for an `initialize` request. */
+export const eventDataOf = (projectId: ProjectId, config: ExecutionConfig): EventData =>
+  new EventData({
+    projectId,
+    repoUrl: config.repoUrl,
+    ...(config.userId === undefined ? {} : { userId: config.userId }),
+    ...(config.stopPoint === undefined ? {} : { options: { stopPoint: config.stopPoint } })
+  })

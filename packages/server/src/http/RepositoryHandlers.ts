@@ -1,0 +1,94 @@
+/**
+ * `/api/devteam/repository/*`: validate (runtime `Workspace.validate` + the domain's parser;
+ * never writes to the repository), the task list and the plan (through the project's entity,
+ * which owns the project's configuration and injections), and task edits.
+ */
+import { DevTeamApi } from "@devteam/domain/Api"
+import { Project } from "@devteam/domain/ProjectEntity"
+import { DiagnosticView, ValidateResponse } from "@devteam/domain/RepositoryApi"
+import { Task } from "@devteam/domain/Task"
+import { summary } from "@devteam/domain/TaskList"
+import { parse } from "@devteam/domain/TaskListParser"
+import * as RepoUrl from "@devteam/runtime/RepoUrl"
+import { Workspace } from "@devteam/runtime/Workspace"
+import { HttpApiBuilder } from "@effect/platform"
+import { Effect } from "effect"
+import * as Access from "./Access.js"
+import { deliver } from "./Delivery.js"
+import { respond } from "./ErrorMiddleware.js"
+import { idempotent } from "./Idempotency.js"
+
+export const layer = HttpApiBuilder.group(DevTeamApi, "repository", (handlers) =>
+  Effect.gen(function*() {
+    const client = yield* Project.client
+    const workspace = yield* Workspace
+    const allowFile = workspace.config.allowFile
+
+    return handlers
+      .handle("validate", ({ payload }) =>
+        Effect.gen(function*() {
+          yield* RepoUrl.validate(payload.repoUrl, { allowFile })
+          const result = yield* workspace.validate({
+            repoUrl: payload.repoUrl.trim(),
+            baseBranch: payload.baseBranch,
+            taskListPath: payload.taskListPath
+          })
+          const list = result.taskList.text === undefined ? undefined : parse(result.taskList.text)
+          const figures = list === undefined ? undefined : summary(list.tasks)
+          return new ValidateResponse({
+            valid: result.reachable && result.baseBranchExists && result.taskList.found,
+            reachable: result.reachable,
+            defaultBranch: result.defaultBranch,
+            taskList: {
+              found: result.taskList.found,
+              path: result.taskList.path,
+              totalTasks: figures?.totalTasks ?? 0,
+              completedTasks: figures?.completedTasks ?? 0,
+              errors: (list?.diagnostics ?? []).map((d) => new DiagnosticView({ line: d.line, message: d.message }))
+            }
+          })
+        }))
+      .handle("tasks", ({ path }) =>
+        Effect.gen(function*() {
+          yield* Access.accessKnownProject(path.projectId)
+          return yield* deliver((correlationId) => client(path.projectId).GetTasks({ correlationId })).pipe(
+            Effect.catchTags({
+              InvalidRepoUrl: (error) => Effect.succeed(respond(error)),
+              RepositoryAccessDenied: (error) => Effect.succeed(respond(error)),
+              IllegalTransition: (error) => Effect.succeed(respond(error))
+            })
+          )
+        }))
+      .handle("plan", ({ path }) =>
+        Effect.gen(function*() {
+          yield* Access.accessKnownProject(path.projectId)
+          return yield* deliver((correlationId) => client(path.projectId).Plan({ correlationId })).pipe(
+            Effect.catchTags({
+              InvalidRepoUrl: (error) => Effect.succeed(respond(error)),
+              RepositoryAccessDenied: (error) => Effect.succeed(respond(error)),
+              IllegalTransition: (error) => Effect.succeed(respond(error))
+            })
+          )
+        }))
+      .handle("updateTask", ({ headers, path, payload }) =>
+        Effect.gen(function*() {
+          yield* Access.accessKnownProject(path.projectId)
+          return yield* deliver((correlationId) =>
+            client(path.projectId).UpdateTask({ correlationId, taskId: path.taskId, patch: payload })
+          ).pipe(
+            Effect.catchTags({
+              InvalidRepoUrl: (error) => Effect.succeed(respond(error)),
+              RepositoryAccessDenied: (error) => Effect.succeed(respond(error)),
+              BranchNotFound: (error) => Effect.succeed(respond(error))
+            })
+          )
+        }).pipe(
+          idempotent({
+            route: "PUT /api/devteam/repository/tasks/{projectId}/{taskId}",
+            key: headers["idempotency-key"],
+            request: { projectId: path.projectId, taskId: path.taskId, patch: payload },
+            success: Task,
+            status: 200
+          })
+        ))
+  }))

@@ -1,0 +1,120 @@
+/**
+ * The core runner API: `/prep`, `/implement`, `/verify` (one step through the project's entity,
+ * serialised with automation) and `GET /tasks/next`.
+ */
+import { DevTeamApi } from "@devteam/domain/Api"
+import { BadRequest, ProjectNotFound } from "@devteam/domain/Errors"
+import { ProjectId } from "@devteam/domain/Ids"
+import { Project } from "@devteam/domain/ProjectEntity"
+import { ImplementResponse, PrepRequest, PrepResponse, VerifyResponse } from "@devteam/domain/RunnerApi"
+import { Journal } from "@devteam/runtime/Journal"
+import * as RepoUrl from "@devteam/runtime/RepoUrl"
+import { Workspace } from "@devteam/runtime/Workspace"
+import { HttpApiBuilder } from "@effect/platform"
+import { Effect } from "effect"
+import { createHash } from "node:crypto"
+import * as Access from "./Access.js"
+import { deliver, STEP_TIMEOUT } from "./Delivery.js"
+import { respond } from "./ErrorMiddleware.js"
+import { idempotent, keyOf } from "./Idempotency.js"
+
+/** `adhoc/<first 16 hex of sha256(normalised repoUrl)>`: the project of a `/prep` without projectId. */
+export const adhocProjectId = (repo: RepoUrl.RepoUrl): ProjectId =>
+  ProjectId.make(`adhoc/${createHash("sha256").update(repo.identity, "utf8").digest("hex").slice(0, 16)}`)
+
+export const layer = HttpApiBuilder.group(DevTeamApi, "runner", (handlers) =>
+  Effect.gen(function*() {
+    const client = yield* Project.client
+    const workspace = yield* Workspace
+    const allowFile = workspace.config.allowFile
+
+    return handlers
+      .handle("prep", ({ headers, payload }) =>
+        Effect.gen(function*() {
+          const repo = yield* RepoUrl.validate(payload.repoUrl, { allowFile })
+          const projectId = payload.projectId ?? adhocProjectId(repo)
+          yield* Access.requireProject(projectId)
+          const request = new PrepRequest({ ...payload, projectId, repoUrl: payload.repoUrl.trim() })
+          return yield* deliver(
+            (correlationId) => client(projectId).Prep({ correlationId, request }),
+            STEP_TIMEOUT
+          ).pipe(Effect.catchTag("TaskNotFound", (error) => Effect.succeed(respond(error))))
+        }).pipe(
+          idempotent({
+            route: "POST /prep",
+            key: keyOf(headers["idempotency-key"], payload.idempotencyKey),
+            request: payload,
+            success: PrepResponse,
+            status: 200
+          })
+        ))
+      .handle("implement", ({ headers, payload }) =>
+        Effect.gen(function*() {
+          yield* Access.accessKnownProject(payload.projectId)
+          return yield* deliver(
+            (correlationId) => client(payload.projectId).Implement({ correlationId, request: payload }),
+            STEP_TIMEOUT
+          )
+        }).pipe(
+          idempotent({
+            route: "POST /implement",
+            key: keyOf(headers["idempotency-key"], payload.idempotencyKey),
+            request: payload,
+            success: ImplementResponse,
+            status: 200
+          })
+        ))
+      .handle("verify", ({ headers, payload }) =>
+        Effect.gen(function*() {
+          yield* Access.accessKnownProject(payload.projectId)
+          return yield* deliver(
+            (correlationId) => client(payload.projectId).Verify({ correlationId, request: payload }),
+            STEP_TIMEOUT
+          ).pipe(Effect.catchTag("GitOperationFailed", (error) => Effect.succeed(respond(error))))
+        }).pipe(
+          idempotent({
+            route: "POST /verify",
+            key: keyOf(headers["idempotency-key"], payload.idempotencyKey),
+            request: payload,
+            success: VerifyResponse,
+            status: 200
+          })
+        ))
+      .handle("nextTask", ({ urlParams }) =>
+        Effect.gen(function*() {
+          const journal = yield* Journal
+          let projectId: ProjectId
+          if (urlParams.projectId !== undefined) {
+            projectId = urlParams.projectId
+          } else if (urlParams.customerId !== undefined) {
+            const customerId = urlParams.customerId
+            const projects = (yield* journal.projects).filter((p) => p.customerId === customerId)
+            const [only] = projects
+            if (only === undefined) {
+              return yield* new ProjectNotFound({
+                projectId: "",
+                message: `customer ${customerId} has no project`
+              })
+            }
+            if (projects.length > 1) {
+              return yield* new BadRequest({
+                message: `customerId: customer ${customerId} has ${projects.length} projects; pass projectId`
+              })
+            }
+            projectId = only.projectId
+          } else {
+            return yield* new BadRequest({ message: "projectId: required (or customerId with exactly one project)" })
+          }
+          yield* Access.accessKnownProject(projectId)
+          return yield* deliver((correlationId) =>
+            client(projectId).NextTask({ correlationId, excludeCompleted: urlParams.excludeCompleted ?? true })
+          ).pipe(
+            Effect.catchTags({
+              InvalidRepoUrl: (error) => Effect.succeed(respond(error)),
+              RepositoryAccessDenied: (error) => Effect.succeed(respond(error)),
+              BranchNotFound: (error) => Effect.succeed(respond(error)),
+              IllegalTransition: (error) => Effect.succeed(respond(error))
+            })
+          )
+        }))
+  }))

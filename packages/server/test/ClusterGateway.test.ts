@@ -1,0 +1,134 @@
+/**
+ * The process cluster of `npm run cluster` (gateway + 2 runners, real Postgres) driven only
+ * through the gateway's HTTP API: an execution of the real pipeline runs; the runner holding the
+ * project is SIGKILLed mid-execution; the execution still completes, each task merged and ticked
+ * exactly once on the remote.
+ */
+import * as Database from "@devteam/runtime/Database"
+import { makeBareRemote, refsOf, remoteFile, tempDir } from "@devteam/runtime/testing/GitRemote"
+import * as LocalCluster from "@devteam/server/LocalCluster"
+import { SqlClient } from "@effect/sql"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Redacted } from "effect"
+import { execFileSync } from "node:child_process"
+import { randomUUID } from "node:crypto"
+import { mkdtempSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+const ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
+const dbName = `devteam_gw_${randomUUID().replaceAll("-", "").slice(0, 12)}`
+const dbUrl = ADMIN_URL.replace(/\/[^/]*$/, `/${dbName}`)
+
+const freshDatabase = Layer.scopedDiscard(
+  Effect.acquireRelease(
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE DATABASE ${dbName}`)),
+    () =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)).pipe(
+        Effect.ignore
+      )
+  )
+).pipe(Layer.provide(Database.layerPostgres(Redacted.make(ADMIN_URL), { maxConnections: 1 })))
+
+const taskList = `# Tasks
+
+Phase 1: Notes
+
+- 1.1 Notes (Dependencies: [])
+  - [ ] 1.1.1 First note
+  - [ ] 1.1.2 Second note
+  - [ ] 1.1.3 Third note
+`
+
+const projectId = "acme/cluster-gateway"
+
+const http = (url: string, init?: RequestInit) =>
+  Effect.promise(async () => {
+    const res = await fetch(url, init)
+    return { status: res.status, body: await res.json().catch(() => null) }
+  })
+
+describe("npm run cluster topology through the gateway", () => {
+  it.live(
+    "an execution completes through the gateway although the runner holding it is SIGKILLed mid-execution",
+    () =>
+      Effect.gen(function*() {
+        const root = yield* tempDir("devteam-cluster-remote-")
+        const bare = makeBareRemote({
+          root,
+          files: {
+            "docs/DevTeam/tasks_list.md": taskList,
+            "package.json": JSON.stringify({ name: "n", version: "1.0.0", scripts: { build: "node -e 1" } }) + "\n",
+            "package-lock.json": JSON.stringify({
+              name: "n",
+              version: "1.0.0",
+              lockfileVersion: 3,
+              requires: true,
+              packages: { "": { name: "n", version: "1.0.0" } }
+            }) + "\n"
+          }
+        })
+        const logDir = mkdtempSync(join(tmpdir(), "devteam-cluster-gw-"))
+        const cluster = yield* LocalCluster.start({
+          databaseUrl: dbUrl,
+          gatewayPort: 19_000 + Math.floor(Math.random() * 1000),
+          runnerPorts: [34_611, 34_612],
+          logDir,
+          env: { REPO_ALLOW_FILE: "true", SANDBOX: "local", LOG_LEVEL: "debug", WAKEUP_INTERVAL: "2 seconds" },
+          readyTimeoutMs: 90_000
+        })
+        const api = `${cluster.gatewayUrl}/api/devteam/automation`
+        const started = yield* http(`${api}/initialize`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            projectId,
+            repoUrl: `file://${bare}`,
+            tool: "script",
+            // slow enough to be caught mid-IMPLEMENT
+            script: "sleep 2; echo note >> notes.txt"
+          })
+        })
+        assert.strictEqual(started.status, 202, JSON.stringify(started.body))
+        const status = () => http(`${api}/status/${encodeURIComponent(projectId)}`)
+
+        // Wait until the first task is being implemented, then kill the runner that holds the project.
+        const deadline = Date.now() + 60_000
+        while (Date.now() < deadline) {
+          const s = yield* status()
+          if (s.body?.status === "IMPLEMENTING") break
+          yield* Effect.sleep("100 millis")
+        }
+        const holder = cluster.runners.find((r) =>
+          readFileSync(r.logFile, "utf8").split("\n").some((line) =>
+            line.includes("project activated") && line.includes(`"projectId":"${projectId}"`)
+          )
+        )
+        assert.isDefined(holder, "one runner logged the project's activation")
+        if (holder === undefined) return
+        yield* holder.kill("SIGKILL")
+
+        let final: { status: number; body: { status?: string; completedTasks?: number } | null } = {
+          status: 0,
+          body: null
+        }
+        const end = Date.now() + 120_000
+        while (Date.now() < end) {
+          final = yield* status()
+          if (final.body?.status === "COMPLETED" || final.body?.status === "FAILED") break
+          yield* Effect.sleep("250 millis")
+        }
+        assert.strictEqual(final.body?.status, "COMPLETED", JSON.stringify(final.body))
+        assert.strictEqual(final.body?.completedTasks, 3)
+
+        // On the remote: three --no-ff merges, three ticks, each once.
+        const merges = execFileSync("git", ["--git-dir", bare, "rev-list", "--merges", "main"], { encoding: "utf8" })
+          .trim().split("\n").filter((l) => l.length > 0)
+        assert.strictEqual(merges.length, 3)
+        const list = remoteFile(bare, "docs/DevTeam/tasks_list.md")
+        assert.strictEqual((list.match(/- \[x\] 1\.1\.\d/g) ?? []).length, 3)
+        assert.include(refsOf(bare), "refs/heads/main")
+      }).pipe(Effect.scoped, Effect.provide(freshDatabase)),
+    { timeout: 300_000 }
+  )
+})

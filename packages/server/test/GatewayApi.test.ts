@@ -1,0 +1,573 @@
+/**
+ * Every REST route over a real socket, against the real gateway + runner + cluster (`all` mode,
+ * embedded PGlite, placeholder step driver), with JWT authentication: success and error codes,
+ * the authorisation matrix, idempotency (replay, mismatch, concurrent duplicates), body limits,
+ * malformed JSON, error bodies, metrics and the admin routes.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import { Effect } from "effect"
+import { request as httpRequest } from "node:http"
+import * as H from "./fixtures/GatewayHarness.js"
+
+const PROJECT = "acme/app"
+const ENCODED = encodeURIComponent(PROJECT)
+
+const tokens = Effect.promise(async () => ({
+  admin: await H.sign({ sub: "root", roles: ["admin"], projects: ["*"] }),
+  user: await H.sign({ sub: "alice", projects: [PROJECT, "acme/ctl", "acme/idem", "acme/conc"] }),
+  customer: await H.sign({ sub: "bob", customerId: "acme" }),
+  other: await H.sign({ sub: "mallory", projects: ["evil/x"] })
+}))
+
+/** Polls the status projection until `done` holds (or 20 s pass). */
+const waitFor = (url: string, token: string, projectId: string, done: (status: string) => boolean) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + 20_000
+    while (Date.now() < deadline) {
+      const res = yield* H.request(`${url}/api/devteam/automation/status/${encodeURIComponent(projectId)}`, { token })
+      const status = H.field(res.body, "status")
+      if (res.status === 200 && typeof status === "string" && done(status)) return status
+      yield* Effect.sleep("50 millis")
+    }
+    return yield* Effect.dieMessage(`${projectId} did not reach the expected status`)
+  })
+
+const lastSeq = (url: string, token: string, projectId: string) =>
+  Effect.gen(function*() {
+    const res = yield* H.request(`${url}/admin/projects`, { token })
+    const list = Array.isArray(res.body) ? res.body : []
+    const row: unknown = list.find((p) => H.field(p, "projectId") === projectId)
+    const seq = H.field(row, "lastSeq")
+    return typeof seq === "number" ? seq : 0
+  })
+
+/** Sends a body without Content-Length (chunked), which fetch cannot do. */
+const chunkedPost = (url: string, token: string, chunks: ReadonlyArray<string>) =>
+  Effect.async<number>((resume) => {
+    let status = -1
+    const req = httpRequest(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}`, "transfer-encoding": "chunked" }
+    }, (res) => {
+      status = res.statusCode ?? 0
+      res.resume()
+      res.on("end", () => resume(Effect.succeed(status)))
+    })
+    // the server may answer 413 and close while the client still writes
+    req.on("error", () => setTimeout(() => resume(Effect.succeed(status)), 200))
+    const write = (i: number): void => {
+      const chunk = chunks[i]
+      if (chunk === undefined) return void req.end()
+      req.write(chunk, () => setTimeout(() => write(i + 1), 2))
+    }
+    write(0)
+  })
+
+describe("Gateway REST (JWT, embedded PGlite)", () => {
+  layer(H.layer({ jwt: true, stepDuration: "30 millis" }), { timeout: 120_000, excludeTestServices: true })((it) => {
+    it.effect("automation: initialize 202, status, pause / resume / stop, illegal transitions 409, unknown 404", () =>
+      Effect.gen(function*() {
+        const { repoUrl, url } = yield* H.TestServer
+        const t = yield* tokens
+        const init = yield* H.request(`${url}/api/devteam/automation/initialize`, {
+          method: "POST",
+          token: t.user,
+          body: { projectId: PROJECT, repoUrl, userId: "alice" },
+          headers: { "x-correlation-id": "corr-init-1" }
+        })
+        assert.strictEqual(init.status, 202, init.text)
+        assert.strictEqual(init.headers.get("x-correlation-id"), "corr-init-1")
+        assert.strictEqual(H.field(init.body, "projectId"), PROJECT)
+        assert.match(String(H.field(init.body, "executionId")), /^[0-9a-f-]{36}$/)
+        // a second initialize while the first runs → 409
+        const again = yield* H.request(`${url}/api/devteam/automation/initialize`, {
+          method: "POST",
+          token: t.user,
+          body: { projectId: PROJECT, repoUrl }
+        })
+        assert.strictEqual(again.status, 409, again.text)
+        assert.strictEqual(H.field(again.body, "_tag"), "IllegalTransition")
+        yield* waitFor(url, t.user, PROJECT, (s) => s === "COMPLETED")
+
+        // control on a fresh execution
+        const ctl = "acme/ctl"
+        const started = yield* H.request(`${url}/api/devteam/automation/initialize`, {
+          method: "POST",
+          token: t.user,
+          body: { projectId: ctl, repoUrl }
+        })
+        assert.strictEqual(started.status, 202)
+        const pause = yield* H.request(`${url}/api/devteam/automation/pause/${encodeURIComponent(ctl)}`, {
+          method: "POST",
+          token: t.user
+        })
+        assert.strictEqual(pause.status, 200, pause.text)
+        assert.isTrue(H.field(pause.body, "pauseRequested") === true || H.field(pause.body, "status") === "PAUSED")
+        yield* waitFor(url, t.user, ctl, (s) => s === "PAUSED")
+        const pauseAgain = yield* H.request(`${url}/api/devteam/automation/pause/${encodeURIComponent(ctl)}`, {
+          method: "POST",
+          token: t.user
+        })
+        assert.strictEqual(pauseAgain.status, 409)
+        const resume = yield* H.request(`${url}/api/devteam/automation/resume/${encodeURIComponent(ctl)}`, {
+          method: "POST",
+          token: t.user
+        })
+        assert.strictEqual(resume.status, 200, resume.text)
+        const stop = yield* H.request(`${url}/api/devteam/automation/stop/${encodeURIComponent(ctl)}`, {
+          method: "POST",
+          token: t.user
+        })
+        assert.strictEqual(stop.status, 200, stop.text)
+        assert.strictEqual(H.field(stop.body, "status"), "STOPPED")
+        const stopAgain = yield* H.request(`${url}/api/devteam/automation/stop/${encodeURIComponent(ctl)}`, {
+          method: "POST",
+          token: t.user
+        })
+        assert.strictEqual(stopAgain.status, 409)
+        assert.strictEqual(H.field(stopAgain.body, "_tag"), "IllegalTransition")
+
+        // unknown project → 404, for reads and commands alike
+        for (const path of ["status", "pause", "resume", "stop"]) {
+          const res = yield* H.request(`${url}/api/devteam/automation/${path}/acme%2Fnone`, {
+            method: path === "status" ? "GET" : "POST",
+            token: t.admin
+          })
+          assert.strictEqual(res.status, 404, path)
+          assert.strictEqual(H.field(res.body, "_tag"), "ProjectNotFound")
+        }
+        // bad repoUrl → 400 InvalidRepoUrl, hostile one is not executed
+        const badUrl = yield* H.request(`${url}/api/devteam/automation/initialize`, {
+          method: "POST",
+          token: t.admin,
+          body: { projectId: "acme/bad", repoUrl: "--upload-pack=touch /tmp/pwned" }
+        })
+        assert.strictEqual(badUrl.status, 400)
+        assert.strictEqual(H.field(badUrl.body, "_tag"), "InvalidRepoUrl")
+      }))
+
+    it.effect("events: POST /events 202 + GET /events/{id}; unknown workflow 400; repoUrl required first; 404", () =>
+      Effect.gen(function*() {
+        const { repoUrl, url } = yield* H.TestServer
+        const t = yield* tokens
+        const unknown = yield* H.request(`${url}/events`, {
+          method: "POST",
+          token: t.admin,
+          body: { workflow_type: "OTHER", data: { projectId: "ev/one", repoUrl } }
+        })
+        assert.strictEqual(unknown.status, 400)
+        assert.include(String(H.field(unknown.body, "message")), "workflow_type")
+        const noRepo = yield* H.request(`${url}/events`, {
+          method: "POST",
+          token: t.admin,
+          body: { workflow_type: "DEVTEAM_AUTOMATION", data: { projectId: "ev/one" } }
+        })
+        assert.strictEqual(noRepo.status, 400)
+        assert.include(String(H.field(noRepo.body, "message")), "repoUrl")
+        const ok = yield* H.request(`${url}/events`, {
+          method: "POST",
+          token: t.admin,
+          body: {
+            workflow_type: "DEVTEAM_AUTOMATION",
+            data: { projectId: "ev/one", repoUrl, options: { stopPoint: "1.1.2" } }
+          }
+        })
+        assert.strictEqual(ok.status, 202, ok.text)
+        const eventId = String(H.field(ok.body, "event_id"))
+        const taskId = String(H.field(ok.body, "task_id"))
+        const record = yield* H.request(`${url}/events/${eventId}`, { token: t.admin })
+        assert.strictEqual(record.status, 200, record.text)
+        assert.strictEqual(H.field(record.body, "workflow_type"), "DEVTEAM_AUTOMATION")
+        assert.strictEqual(H.field(H.field(H.field(record.body, "task_context"), "metadata"), "executionId"), taskId)
+        yield* waitFor(url, t.admin, "ev/one", (s) => s === "COMPLETED")
+        // a later event reuses the project's repoUrl
+        const second = yield* H.request(`${url}/events`, {
+          method: "POST",
+          token: t.admin,
+          body: { workflow_type: "DEVTEAM_AUTOMATION", data: { projectId: "ev/one" } }
+        })
+        assert.strictEqual(second.status, 202, second.text)
+        const missing = yield* H.request(`${url}/events/00000000-0000-4000-8000-000000000000`, { token: t.admin })
+        assert.strictEqual(missing.status, 404)
+        assert.strictEqual(H.field(missing.body, "_tag"), "EventNotFound")
+      }))
+
+    it.effect("repository + tasks + runner: validate, tasks, plan, update, inject, next; single steps through the entity", () =>
+      Effect.gen(function*() {
+        const { repoUrl, url } = yield* H.TestServer
+        const t = yield* tokens
+        yield* waitFor(url, t.user, PROJECT, (s) => s === "COMPLETED")
+        const validate = yield* H.request(`${url}/api/devteam/repository/validate`, {
+          method: "POST",
+          token: t.user,
+          body: { repoUrl }
+        })
+        assert.strictEqual(validate.status, 200, validate.text)
+        assert.strictEqual(H.field(validate.body, "valid"), true)
+        assert.strictEqual(H.field(H.field(validate.body, "taskList"), "totalTasks"), 3)
+        const unreachable = yield* H.request(`${url}/api/devteam/repository/validate`, {
+          method: "POST",
+          token: t.user,
+          body: { repoUrl: `${repoUrl}-missing` }
+        })
+        assert.strictEqual(unreachable.status, 200)
+        assert.strictEqual(H.field(unreachable.body, "reachable"), false)
+        const tasks = yield* H.request(`${url}/api/devteam/repository/tasks/${ENCODED}`, { token: t.user })
+        assert.strictEqual(tasks.status, 200, tasks.text)
+        assert.strictEqual(H.field(tasks.body, "totalTasks"), 3)
+        const plan = yield* H.request(`${url}/api/devteam/repository/plan/${ENCODED}`, { token: t.user })
+        assert.strictEqual(plan.status, 200, plan.text)
+        assert.isArray(H.field(plan.body, "order"))
+        const update = yield* H.request(`${url}/api/devteam/repository/tasks/${ENCODED}/1.2.1`, {
+          method: "PUT",
+          token: t.user,
+          body: { title: "Add the login page" }
+        })
+        assert.strictEqual(update.status, 200, update.text)
+        assert.strictEqual(H.field(update.body, "title"), "Add the login page")
+        const noTask = yield* H.request(`${url}/api/devteam/repository/tasks/${ENCODED}/9.9.9`, {
+          method: "PUT",
+          token: t.user,
+          body: { status: "skipped" }
+        })
+        assert.strictEqual(noTask.status, 404)
+        assert.strictEqual(H.field(noTask.body, "_tag"), "TaskNotFound")
+        const inject = yield* H.request(`${url}/api/devteam/tasks/inject`, {
+          method: "POST",
+          token: t.user,
+          body: { projectId: PROJECT, task: { title: "Hotfix", description: "fix it" }, mode: "priority" }
+        })
+        assert.strictEqual(inject.status, 200, inject.text)
+        assert.isString(H.field(inject.body, "taskId"))
+        const next = yield* H.request(`${url}/tasks/next?projectId=${ENCODED}`, { token: t.user })
+        assert.strictEqual(next.status, 200, next.text)
+        assert.strictEqual(H.field(H.field(next.body, "task"), "title"), "Hotfix")
+        const noParam = yield* H.request(`${url}/tasks/next`, { token: t.user })
+        assert.strictEqual(noParam.status, 400)
+        const prep = yield* H.request(`${url}/prep`, {
+          method: "POST",
+          token: t.user,
+          body: { projectId: PROJECT, repoUrl, taskId: "1.1.1" }
+        })
+        assert.strictEqual(prep.status, 200, prep.text)
+        assert.strictEqual(H.field(prep.body, "branch"), "task/1-1-1")
+        // without projectId: the ad-hoc project of the repository
+        const adhoc = yield* H.request(`${url}/prep`, {
+          method: "POST",
+          token: t.admin,
+          body: { repoUrl, taskId: "1.1.1" }
+        })
+        assert.strictEqual(adhoc.status, 200, adhoc.text)
+        assert.match(String(H.field(adhoc.body, "projectId")), /^adhoc\/[0-9a-f]{16}$/)
+        const noBranch = yield* H.request(`${url}/implement`, {
+          method: "POST",
+          token: t.user,
+          body: { projectId: PROJECT, taskId: "1.1.1", branch: "task/x", criteria: { description: "d" } }
+        })
+        assert.strictEqual(noBranch.status, 404, noBranch.text)
+        assert.strictEqual(H.field(noBranch.body, "_tag"), "BranchNotFound")
+        const verify = yield* H.request(`${url}/verify`, {
+          method: "POST",
+          token: t.user,
+          body: { projectId: PROJECT, taskId: "1.1.1", branch: "task/x" }
+        })
+        assert.strictEqual(verify.status, 422, verify.text)
+        assert.strictEqual(H.field(verify.body, "success"), false)
+        const implement = yield* H.request(`${url}/implement`, {
+          method: "POST",
+          token: t.admin,
+          body: { projectId: "acme/none", taskId: "1.1.1", branch: "task/x", criteria: { description: "d" } }
+        })
+        assert.strictEqual(implement.status, 404)
+      }))
+
+    it.effect("executions, errors, admin: own history, other users' 403, journal paging, cluster, metrics", () =>
+      Effect.gen(function*() {
+        const { url } = yield* H.TestServer
+        const t = yield* tokens
+        yield* waitFor(url, t.user, PROJECT, (s) => s === "COMPLETED")
+        const active = yield* H.request(`${url}/api/devteam/executions/active/alice`, { token: t.user })
+        assert.strictEqual(active.status, 200)
+        const history = yield* H.request(`${url}/api/devteam/executions/history/alice?limit=5`, { token: t.user })
+        assert.strictEqual(history.status, 200, history.text)
+        assert.isTrue(Array.isArray(history.body) && history.body.length >= 1)
+        const mine = (Array.isArray(history.body) ? history.body : []).find((e) => H.field(e, "projectId") === PROJECT)
+        const executionId = String(H.field(mine, "executionId"))
+        const others = yield* H.request(`${url}/api/devteam/executions/history/alice`, { token: t.other })
+        assert.strictEqual(others.status, 403)
+        const asAdmin = yield* H.request(`${url}/api/devteam/executions/history/alice`, { token: t.admin })
+        assert.strictEqual(asAdmin.status, 200)
+        const badLimit = yield* H.request(`${url}/api/devteam/executions/history/alice?limit=500`, { token: t.user })
+        assert.strictEqual(badLimit.status, 400)
+        assert.include(String(H.field(badLimit.body, "message")), "limit")
+        const detail = yield* H.request(`${url}/api/devteam/executions/${executionId}`, { token: t.user })
+        assert.strictEqual(detail.status, 200, detail.text)
+        assert.strictEqual(H.field(detail.body, "projectId"), PROJECT)
+        assert.isAbove(H.list(detail.body, "tasks").length, 0)
+        assert.strictEqual(
+          (yield* H.request(`${url}/api/devteam/executions/${executionId}`, { token: t.other })).status,
+          403
+        )
+        const noError = yield* H.request(
+          `${url}/api/devteam/errors/${executionId}/00000000-0000-4000-8000-000000000000`,
+          { token: t.user }
+        )
+        assert.strictEqual(noError.status, 404)
+        assert.strictEqual(H.field(noError.body, "_tag"), "ErrorNotFound")
+
+        const projects = yield* H.request(`${url}/admin/projects`, { token: t.admin })
+        assert.strictEqual(projects.status, 200)
+        const journal = yield* H.request(`${url}/admin/projects/${ENCODED}/journal?after=0&limit=3`, { token: t.admin })
+        assert.strictEqual(journal.status, 200, journal.text)
+        const events = H.list(journal.body, "events")
+        assert.deepStrictEqual(events.map((e) => H.field(e, "seq")), [1, 2, 3])
+        assert.strictEqual(H.field(events[0], "type"), "ExecutionInitialized")
+        assert.strictEqual(H.field(journal.body, "nextAfter"), 3)
+        const page2 = yield* H.request(`${url}/admin/projects/${ENCODED}/journal?after=3&limit=1000`, {
+          token: t.admin
+        })
+        assert.strictEqual(H.field(H.list(page2.body, "events")[0], "seq"), 4)
+        assert.strictEqual(H.field(page2.body, "nextAfter"), null)
+        const cluster = yield* H.request(`${url}/admin/cluster`, { token: t.admin })
+        assert.strictEqual(cluster.status, 200, cluster.text)
+        assert.strictEqual(H.list(cluster.body, "runners").length, 1)
+        const metrics = yield* H.request(`${url}/metrics`, { token: t.admin })
+        assert.strictEqual(metrics.status, 200)
+        assert.match(metrics.headers.get("content-type") ?? "", /text\/plain/)
+        assert.match(
+          metrics.text,
+          /devteam_http_request_duration_seconds_bucket\{route="\/api\/devteam\/automation\/status\/:projectId",method="GET",status="200",le="\+Inf"\} \d+/
+        )
+        assert.match(metrics.text, /devteam_executions\{status="COMPLETED"\} \d+/)
+        assert.match(metrics.text, /devteam_step_duration_seconds_count\{step="IMPLEMENT"\} \d+/)
+        assert.include(metrics.text, "devteam_ws_connections")
+        assert.include(metrics.text, "devteam_queue_depth")
+      }))
+
+    it.effect("authorisation matrix: every route × no token / other project / plain user / admin", () =>
+      Effect.gen(function*() {
+        const { repoUrl, url } = yield* H.TestServer
+        const t = yield* tokens
+        yield* waitFor(url, t.user, PROJECT, (s) => s === "COMPLETED")
+        const history = yield* H.request(`${url}/api/devteam/executions/history/alice`, { token: t.user })
+        const mine = (Array.isArray(history.body) ? history.body : []).find((e) => H.field(e, "projectId") === PROJECT)
+        const executionId = String(H.field(mine, "executionId"))
+        const events = yield* H.request(`${url}/events`, {
+          method: "POST",
+          token: t.user,
+          body: { workflow_type: "DEVTEAM_AUTOMATION", data: { projectId: PROJECT } }
+        })
+        assert.strictEqual(events.status, 202, events.text)
+        const eventId = String(H.field(events.body, "event_id"))
+        yield* waitFor(url, t.user, PROJECT, (s) => s === "COMPLETED")
+        type Who = "none" | "other" | "user" | "admin"
+        interface Route {
+          readonly method: string
+          readonly path: string
+          readonly body?: unknown
+          /** Expected for the caller without access ("other"): 403 unless stated. */
+          readonly other?: ReadonlyArray<number>
+          readonly adminOnly?: boolean
+        }
+        const routes: ReadonlyArray<Route> = [
+          {
+            method: "POST",
+            path: "/events",
+            body: { workflow_type: "DEVTEAM_AUTOMATION", data: { projectId: PROJECT } }
+          },
+          { method: "GET", path: `/events/${eventId}` },
+          { method: "POST", path: "/prep", body: { projectId: PROJECT, repoUrl, taskId: "1.1.1" } },
+          {
+            method: "POST",
+            path: "/implement",
+            body: { projectId: PROJECT, taskId: "1.1.1", branch: "task/x", criteria: { description: "d" } }
+          },
+          { method: "POST", path: "/verify", body: { projectId: PROJECT, taskId: "1.1.1", branch: "task/x" } },
+          { method: "GET", path: `/tasks/next?projectId=${ENCODED}` },
+          { method: "POST", path: "/api/devteam/automation/initialize", body: { projectId: PROJECT, repoUrl } },
+          { method: "GET", path: `/api/devteam/automation/status/${ENCODED}` },
+          { method: "POST", path: `/api/devteam/automation/pause/${ENCODED}` },
+          { method: "POST", path: `/api/devteam/automation/resume/${ENCODED}` },
+          { method: "POST", path: `/api/devteam/automation/stop/${ENCODED}` },
+          { method: "POST", path: "/api/devteam/repository/validate", body: { repoUrl }, other: [200] },
+          { method: "GET", path: `/api/devteam/repository/tasks/${ENCODED}` },
+          { method: "GET", path: `/api/devteam/repository/plan/${ENCODED}` },
+          { method: "PUT", path: `/api/devteam/repository/tasks/${ENCODED}/1.1.2`, body: { description: "more" } },
+          {
+            method: "POST",
+            path: "/api/devteam/tasks/inject",
+            body: { projectId: PROJECT, task: { title: "T", description: "" }, mode: "priority" }
+          },
+          { method: "GET", path: "/api/devteam/executions/active/alice" },
+          { method: "GET", path: "/api/devteam/executions/history/alice" },
+          { method: "GET", path: `/api/devteam/executions/${executionId}` },
+          {
+            method: "GET",
+            path: `/api/devteam/errors/${executionId}/00000000-0000-4000-8000-000000000000`,
+            other: [404]
+          },
+          { method: "GET", path: "/admin/projects", adminOnly: true },
+          { method: "GET", path: `/admin/projects/${ENCODED}/journal`, adminOnly: true },
+          { method: "GET", path: "/admin/cluster", adminOnly: true },
+          { method: "GET", path: "/metrics", adminOnly: true }
+        ]
+        const tokenOf: Record<Who, string | undefined> = {
+          none: undefined,
+          other: t.other,
+          user: t.user,
+          admin: t.admin
+        }
+        const seqBefore = yield* lastSeq(url, t.admin, PROJECT)
+        // refused callers first: nothing they send may change the project
+        for (const who of ["none", "other"] as const) {
+          for (const route of routes) {
+            const res = yield* H.request(`${url}${route.path}`, {
+              method: route.method,
+              token: tokenOf[who],
+              body: route.body
+            })
+            const expected = who === "none" ? [401] : route.other ?? [403]
+            assert.include(expected, res.status, `${who} ${route.method} ${route.path}: ${res.text}`)
+            if (res.status >= 400) {
+              assert.isString(H.field(res.body, "_tag"), `${who} ${route.method} ${route.path}: ${res.text}`)
+            }
+          }
+        }
+        assert.strictEqual(yield* lastSeq(url, t.admin, PROJECT), seqBefore)
+        // a customer token reaches its customer's projects
+        const customer = yield* H.request(`${url}/api/devteam/automation/status/${ENCODED}`, { token: t.customer })
+        assert.strictEqual(customer.status, 200)
+        for (const who of ["user", "admin"] as const) {
+          for (const route of routes) {
+            const res = yield* H.request(`${url}${route.path}`, {
+              method: route.method,
+              token: tokenOf[who],
+              body: route.body
+            })
+            const refused = who === "user" && route.adminOnly === true
+            if (refused) assert.strictEqual(res.status, 403, `${who} ${route.method} ${route.path}`)
+            else assert.notInclude([401, 403], res.status, `${who} ${route.method} ${route.path}: ${res.text}`)
+          }
+        }
+        // /health needs no token
+        assert.include([200, 503], (yield* H.request(`${url}/health`)).status)
+      }))
+
+    it.effect("idempotency: replay with header, 422 on a different body, concurrent duplicates → one execution", () =>
+      Effect.gen(function*() {
+        const { repoUrl, url } = yield* H.TestServer
+        const t = yield* tokens
+        const project = "acme/idem"
+        const body = { projectId: project, repoUrl, idempotencyKey: "init-key-1" }
+        const first = yield* H.request(`${url}/api/devteam/automation/initialize`, {
+          method: "POST",
+          token: t.user,
+          body
+        })
+        assert.strictEqual(first.status, 202, first.text)
+        assert.isNull(first.headers.get("idempotent-replayed"))
+        const replay = yield* H.request(`${url}/api/devteam/automation/initialize`, {
+          method: "POST",
+          token: t.user,
+          body
+        })
+        assert.strictEqual(replay.status, 202)
+        assert.strictEqual(replay.headers.get("idempotent-replayed"), "true")
+        assert.deepStrictEqual(replay.body, first.body)
+        const mismatch = yield* H.request(`${url}/api/devteam/automation/initialize`, {
+          method: "POST",
+          token: t.user,
+          body: { ...body, baseBranch: "develop" }
+        })
+        assert.strictEqual(mismatch.status, 422)
+        assert.strictEqual(H.field(mismatch.body, "_tag"), "IdempotencyKeyMismatch")
+        // header key on a control command: the replay does nothing again
+        const pause = yield* H.request(`${url}/api/devteam/automation/pause/${encodeURIComponent(project)}`, {
+          method: "POST",
+          token: t.user,
+          headers: { "idempotency-key": "pause-1" }
+        })
+        assert.strictEqual(pause.status, 200, pause.text)
+        yield* waitFor(url, t.user, project, (s) => s === "PAUSED")
+        const seq = yield* lastSeq(url, t.admin, project)
+        const pauseReplay = yield* H.request(`${url}/api/devteam/automation/pause/${encodeURIComponent(project)}`, {
+          method: "POST",
+          token: t.user,
+          headers: { "idempotency-key": "pause-1" }
+        })
+        assert.strictEqual(pauseReplay.status, 200)
+        assert.strictEqual(pauseReplay.headers.get("idempotent-replayed"), "true")
+        assert.deepStrictEqual(pauseReplay.body, pause.body)
+        assert.strictEqual(yield* lastSeq(url, t.admin, project), seq)
+        // keys are scoped per caller: the same key from another caller is a different request
+        const otherCaller = yield* H.request(`${url}/api/devteam/automation/pause/${encodeURIComponent(project)}`, {
+          method: "POST",
+          token: t.admin,
+          headers: { "idempotency-key": "pause-1" }
+        })
+        assert.strictEqual(otherCaller.status, 409)
+
+        // concurrent duplicates of POST /events: one execution, every answer the same
+        const conc = "acme/conc"
+        const send = H.request(`${url}/events`, {
+          method: "POST",
+          token: t.user,
+          headers: { "idempotency-key": "event-conc-1" },
+          body: { workflow_type: "DEVTEAM_AUTOMATION", data: { projectId: conc, repoUrl } }
+        })
+        const replies = yield* Effect.all(Array.from({ length: 8 }, () => send), { concurrency: "unbounded" })
+        const statuses = replies.map((r) => r.status)
+        assert.deepStrictEqual([...new Set(statuses)], [202], JSON.stringify(replies.map((r) => r.text)))
+        assert.strictEqual(new Set(replies.map((r) => H.field(r.body, "task_id"))).size, 1)
+        assert.strictEqual(replies.filter((r) => r.headers.get("idempotent-replayed") === null).length, 1)
+        const journal = yield* H.request(`${url}/admin/projects/${encodeURIComponent(conc)}/journal?limit=1000`, {
+          token: t.admin
+        })
+        const initialized = H.list(journal.body, "events").filter((e) => H.field(e, "type") === "ExecutionInitialized")
+        assert.strictEqual(initialized.length, 1)
+      }))
+
+    it.effect("bad input: 413 over 1 MiB (with and without Content-Length), malformed JSON 400, schema path in message", () =>
+      Effect.gen(function*() {
+        const { url } = yield* H.TestServer
+        const t = yield* tokens
+        const big = yield* H.request(`${url}/api/devteam/automation/initialize`, {
+          method: "POST",
+          token: t.admin,
+          rawBody: JSON.stringify({ projectId: "a/b", repoUrl: "x".repeat(1024 * 1024) })
+        })
+        assert.strictEqual(big.status, 413)
+        assert.strictEqual(H.field(big.body, "_tag"), "PayloadTooLarge")
+        const chunk = "x".repeat(64 * 1024)
+        const chunked = yield* chunkedPost(`${url}/api/devteam/automation/initialize`, t.admin, [
+          `{"projectId":"a/b","repoUrl":"`,
+          ...Array.from({ length: 17 }, () => chunk),
+          `"}`
+        ])
+        // the reader stops at the limit: 413, or the connection is closed while the client still writes
+        assert.include([413, -1], chunked)
+        assert.strictEqual(
+          (yield* H.request(`${url}/api/devteam/automation/status/a%2Fb`, { token: t.admin })).status,
+          404
+        )
+        const malformed = yield* H.request(`${url}/api/devteam/tasks/inject`, {
+          method: "POST",
+          token: t.admin,
+          rawBody: "{\"projectId\": "
+        })
+        assert.strictEqual(malformed.status, 400)
+        assert.deepStrictEqual(Object.keys(malformed.body ?? {}).sort(), ["_tag", "message"])
+        const schema = yield* H.request(`${url}/api/devteam/tasks/inject`, {
+          method: "POST",
+          token: t.admin,
+          body: { projectId: PROJECT, task: { title: 5, description: "" }, mode: "priority" }
+        })
+        assert.strictEqual(schema.status, 400)
+        assert.isString(H.field(schema.body, "_tag"))
+        assert.include(String(H.field(schema.body, "message")), "title")
+        const unknownRoute = yield* H.request(`${url}/api/devteam/nothing`, { token: t.admin })
+        assert.strictEqual(unknownRoute.status, 404)
+        assert.strictEqual(H.field(unknownRoute.body, "_tag"), "NotFound")
+      }))
+  })
+})
