@@ -356,7 +356,10 @@ export const make = (
             logs: []
           })
         }
-        return { config, task, branch: state.branch, repoPath: state.repoPath } satisfies Prepared
+        // The journaled repoPath is where PREP ran — after a failover, another runner's disk. Every
+        // runner derives its own work tree from the repository URL.
+        const repoPath = Path.join(workspace.config.workspaceDir, yield* workspace.repoKey(config.repoUrl))
+        return { config, task, branch: state.branch, repoPath } satisfies Prepared
       })
 
       /** The workspace is a cache: after a failover to another runner it may be missing; PREP rebuilds it. */
