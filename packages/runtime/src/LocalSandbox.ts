@@ -110,6 +110,8 @@ const startProcess = (
         yield* Effect.sleep("10 millis")
         killGroup(pgid)
       }
+      // Until node has reaped the child it is a zombie that `kill -0` still finds: wait for its exit.
+      yield* Deferred.await(exited).pipe(Effect.timeout("5 seconds"), Effect.ignore)
     })
     return { output, exit: Deferred.await(exited), kill, wasOomKilled: () => Effect.succeed(false) }
   })
