@@ -5,7 +5,13 @@
 import { HttpApi, OpenApi } from "@effect/platform"
 import { AdminApi } from "./AdminApi.js"
 import { AutomationApi } from "./AutomationApi.js"
-import { InternalError, NotImplemented, PayloadTooLarge, ServiceUnavailable } from "./Errors.js"
+import {
+  IdempotencyKeyInProgress,
+  IdempotencyKeyMismatch,
+  InternalError,
+  PayloadTooLarge,
+  ServiceUnavailable
+} from "./Errors.js"
 import { ErrorsApi } from "./ErrorsApi.js"
 import { EventsApi } from "./EventsApi.js"
 import { ExecutionsApi } from "./ExecutionsApi.js"
@@ -50,7 +56,8 @@ export class DevTeamApi extends HttpApi.make("devteam")
   .add(AdminApi)
   .addError(PayloadTooLarge)
   .addError(ServiceUnavailable)
-  .addError(NotImplemented)
+  .addError(IdempotencyKeyMismatch)
+  .addError(IdempotencyKeyInProgress)
   .addError(InternalError)
   .annotateContext(OpenApi.annotations({
     title: "DevTeam Runner API",

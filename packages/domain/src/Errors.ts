@@ -103,6 +103,13 @@ export class PushRejected extends Schema.TaggedError<PushRejected>()(
   HttpApiSchema.annotations({ status: 409 })
 ) {}
 
+/** Another request with the same Idempotency-Key is still being processed; retry shortly. */
+export class IdempotencyKeyInProgress extends Schema.TaggedError<IdempotencyKeyInProgress>()(
+  "IdempotencyKeyInProgress",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 409 })
+) {}
+
 export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()(
   "PayloadTooLarge",
   { message: Schema.String },
@@ -142,13 +149,6 @@ export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()
   "ServiceUnavailable",
   { message: Schema.String },
   HttpApiSchema.annotations({ status: 503 })
-) {}
-
-/** A route whose implementation has not landed yet. Never a fake success. */
-export class NotImplemented extends Schema.TaggedError<NotImplemented>()(
-  "NotImplemented",
-  { message: Schema.String },
-  HttpApiSchema.annotations({ status: 501 })
 ) {}
 
 export class InternalError extends Schema.TaggedError<InternalError>()(
