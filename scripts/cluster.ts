@@ -23,16 +23,11 @@ const ensureDatabase = Effect.gen(function*() {
   const name = url.pathname.slice(1)
   if (!/^[A-Za-z0-9_]+$/.test(name)) return yield* Effect.dieMessage(`unsupported database name ${name}`)
   url.pathname = "/postgres"
-  yield* Effect.flatMap(
-    SqlClient.SqlClient,
-    (sql) =>
-      Effect.flatMap(
-        sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_database WHERE datname = ${name}`,
-        (rows) => (rows[0]?.n ?? 0) > 0 ? Effect.void : sql.unsafe(`CREATE DATABASE ${name}`)
-      )
-  ).pipe(
-    Effect.provide(Database.layerPostgres(Redacted.make(url.toString()), { maxConnections: 1 }))
-  )
+  yield* Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_database WHERE datname = ${name}`
+    if ((rows[0]?.n ?? 0) === 0) yield* sql.unsafe(`CREATE DATABASE ${name}`)
+  }).pipe(Effect.provide(Database.layerPostgres(Redacted.make(url.toString()), { maxConnections: 1 })))
 })
 
 const main = Effect.gen(function*() {
