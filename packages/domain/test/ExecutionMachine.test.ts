@@ -1,6 +1,6 @@
 import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
 import { decide, evolve, expectedStep, fold } from "@devteam/domain/ExecutionMachine"
-import { type ExecutionStatus, type Step, steps } from "@devteam/domain/ExecutionStatus"
+import { type ExecutionStatus, statusOfStep, type Step, steps } from "@devteam/domain/ExecutionStatus"
 import { TaskId } from "@devteam/domain/Ids"
 import { InjectedTask, TaskPatch } from "@devteam/domain/Injection"
 import { JournalEvent, LogLine } from "@devteam/domain/JournalEvent"
@@ -32,7 +32,7 @@ const stateIn = (status: ExecutionStatus): ProjectState => {
     case "MERGING":
     case "PUSHING":
     case "UPDATING_TASKLIST": {
-      const target = steps.find((s) => statusOfStepName(s) === status) ?? "PREP"
+      const target = steps.find((s) => statusOfStep[s] === status) ?? "PREP"
       const cmds = [...running]
       for (const s of steps.slice(1, steps.indexOf(target))) {
         cmds.push(start(s, "1.1", 4), ExecutionCommand.CompleteStep({ outcome: outcome(s, "1.1", 5) }))
@@ -54,17 +54,6 @@ const stateIn = (status: ExecutionStatus): ProjectState => {
       return reach([initialize(1), start("SELECT", null, 2), ExecutionCommand.Finish({ at: at(3) })]).state
   }
 }
-
-const statusOfStepName = (step: Step): ExecutionStatus =>
-  ({
-    SELECT: "SELECTING",
-    PREP: "PREPARING",
-    IMPLEMENT: "IMPLEMENTING",
-    VERIFY: "VERIFYING",
-    MERGE: "MERGING",
-    PUSH: "PUSHING",
-    UPDATE_TASKLIST: "UPDATING_TASKLIST"
-  } as const)[step]
 
 const allStatuses: ReadonlyArray<ExecutionStatus> = [
   "IDLE",

@@ -4,31 +4,19 @@
  * project is SIGKILLed mid-execution; the execution still completes, each task merged and ticked
  * exactly once on the remote.
  */
-import * as Database from "@devteam/runtime/Database"
 import { makeBareRemote, refsOf, remoteFile, tempDir } from "@devteam/runtime/testing/GitRemote"
 import * as LocalCluster from "@devteam/server/LocalCluster"
-import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
-import { randomUUID } from "node:crypto"
 import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as FreshDatabase from "./fixtures/FreshDatabase.js"
 
-const ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
-const dbName = `devteam_gw_${randomUUID().replaceAll("-", "").slice(0, 12)}`
-const dbUrl = ADMIN_URL.replace(/\/[^/]*$/, `/${dbName}`)
-
-const freshDatabase = Layer.scopedDiscard(
-  Effect.acquireRelease(
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE DATABASE ${dbName}`)),
-    () =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)).pipe(
-        Effect.ignore
-      )
-  )
-).pipe(Layer.provide(Database.layerPostgres(Redacted.make(ADMIN_URL), { maxConnections: 1 })))
+const database = FreshDatabase.make("devteam_gw")
+const dbUrl = database.url
+const freshDatabase = database.layer
 
 const taskList = `# Tasks
 
