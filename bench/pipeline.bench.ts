@@ -1,3 +1,4 @@
+import { git } from "@devteam/runtime/testing/GitRemote"
 /**
  * Pipeline overhead per task (quality.md: ≤ 250 ms local sandbox, ≤ 1 s docker): the wall time of
  * the 7 steps SELECT → UPDATE_TASKLIST of one task minus the time spent inside the tool's command
@@ -41,22 +42,6 @@ const image = process.env.SANDBOX_IMAGE ?? defaultTestImage
 const steps: ReadonlyArray<Step> = ["SELECT", "PREP", "IMPLEMENT", "VERIFY", "MERGE", "PUSH", "UPDATE_TASKLIST"]
 const script = "echo \"done $DEVTEAM_TASK_ID\" > \"notes-$DEVTEAM_TASK_ID.txt\""
 const buildScript = "node -e \"console.log('build ok')\""
-
-const git = (cwd: string, args: ReadonlyArray<string>) =>
-  execFileSync("git", [...args], {
-    cwd,
-    encoding: "utf8",
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      GIT_CONFIG_NOSYSTEM: "1",
-      GIT_CONFIG_GLOBAL: "/dev/null",
-      GIT_AUTHOR_NAME: "bench",
-      GIT_AUTHOR_EMAIL: "bench@localhost",
-      GIT_COMMITTER_NAME: "bench",
-      GIT_COMMITTER_EMAIL: "bench@localhost"
-    }
-  })
 
 /** A bare remote: a trivial npm project and a task list of `tasks` independent tasks. */
 const makeRemote = (root: string, tasks: number): string => {

@@ -1,3 +1,4 @@
+import { git } from "@devteam/runtime/testing/GitRemote"
 /**
  * Workspace: the `/prep`-equivalent (`Workspace.prepare`) against a local `file://` bare repository
  * of a small project (≈100 files, 20 commits):
@@ -10,7 +11,6 @@ import { TaskId } from "@devteam/domain/Ids"
 import * as Redaction from "@devteam/runtime/Redaction"
 import * as Workspace from "@devteam/runtime/Workspace"
 import { Duration, Effect, Logger, LogLevel, Option } from "effect"
-import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -18,22 +18,6 @@ import { performance } from "node:perf_hooks"
 import { summarize } from "./stats.js"
 
 const runs = 15
-
-const git = (cwd: string, args: ReadonlyArray<string>) =>
-  execFileSync("git", [...args], {
-    cwd,
-    encoding: "utf8",
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      GIT_CONFIG_NOSYSTEM: "1",
-      GIT_CONFIG_GLOBAL: "/dev/null",
-      GIT_AUTHOR_NAME: "bench",
-      GIT_AUTHOR_EMAIL: "bench@localhost",
-      GIT_COMMITTER_NAME: "bench",
-      GIT_COMMITTER_EMAIL: "bench@localhost"
-    }
-  })
 
 /** A bare repository with ≈100 small source files over 20 commits. */
 const smallRemote = (root: string): string => {

@@ -1,6 +1,12 @@
 import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
 import { decide, evolve, expectedStep, fold } from "@devteam/domain/ExecutionMachine"
-import { type ExecutionStatus, statusOfStep, type Step, steps } from "@devteam/domain/ExecutionStatus"
+import {
+  type ExecutionStatus,
+  ExecutionStatus as ExecutionStatusSchema,
+  statusOfStep,
+  type Step,
+  steps
+} from "@devteam/domain/ExecutionStatus"
 import { TaskId } from "@devteam/domain/Ids"
 import { InjectedTask, TaskPatch } from "@devteam/domain/Injection"
 import { JournalEvent, LogLine } from "@devteam/domain/JournalEvent"
@@ -55,21 +61,7 @@ const stateIn = (status: ExecutionStatus): ProjectState => {
   }
 }
 
-const allStatuses: ReadonlyArray<ExecutionStatus> = [
-  "IDLE",
-  "QUEUED",
-  "SELECTING",
-  "PREPARING",
-  "IMPLEMENTING",
-  "VERIFYING",
-  "MERGING",
-  "PUSHING",
-  "UPDATING_TASKLIST",
-  "PAUSED",
-  "STOPPED",
-  "FAILED",
-  "COMPLETED"
-]
+const allStatuses: ReadonlyArray<ExecutionStatus> = ExecutionStatusSchema.literals
 
 const accepted = (state: ProjectState, command: ExecutionCommand) => Either.isRight(decide(state, command))
 
