@@ -40,7 +40,8 @@ export default tseslint.config(
     }
   },
   {
-    files: ["**/test/**", "bench/**", "scripts/**", "**/*.config.ts", "vitest.workspace.ts"],
+    // tests, tools and runnable examples print to the console by design
+    files: ["**/test/**", "**/examples/**", "bench/**", "scripts/**", "**/*.config.ts", "vitest.workspace.ts"],
     rules: { "no-console": "off" }
   }
 )

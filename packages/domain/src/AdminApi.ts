@@ -58,7 +58,7 @@ export class ClusterView extends Schema.Class<ClusterView>("ClusterView")({
   activeEntities: Schema.Array(Schema.Struct({ projectId: Schema.String, runner: Schema.NullOr(Schema.String) }))
 }) {}
 
-export class AdminApi extends HttpApiGroup.make("admin", { topLevel: true })
+export class AdminApi extends HttpApiGroup.make("admin")
   .add(HttpApiEndpoint.get("projects", "/admin/projects").addSuccess(Schema.Array(AdminProject)))
   .add(
     HttpApiEndpoint.get("journal")`/admin/projects/${projectIdParam}/journal`

@@ -3,7 +3,7 @@
  */
 import { HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
-import { ExecutionId, ProjectId, TaskId } from "./Ids.js"
+import { ErrorId, EventId, ExecutionId, ProjectId, TaskId, UserId } from "./Ids.js"
 
 /** `Idempotency-Key`: any printable token up to 200 chars (UUIDs recommended). */
 export const IdempotencyKey = Schema.String.pipe(
@@ -18,6 +18,25 @@ export const IdempotencyHeaders = Schema.Struct({
   "idempotency-key": Schema.optional(IdempotencyKey)
 })
 
-export const projectIdParam = HttpApiSchema.param("projectId", ProjectId)
-export const taskIdParam = HttpApiSchema.param("taskId", TaskId)
-export const executionIdParam = HttpApiSchema.param("executionId", ExecutionId)
+/**
+ * A path parameter whose encoded form is percent-encoded. `HttpApiClient` puts encoded path values
+ * into the URL verbatim and project ids contain `/`, so encoding here makes every client derived
+ * from this API build correct URLs. On the server the router has already decoded the segment:
+ * decoding leaves it as it is and the id's own schema validates it.
+ */
+const pathParam = <Name extends string, A>(name: Name, schema: Schema.Schema<A, string>) =>
+  HttpApiSchema.param(
+    name,
+    Schema.transform(Schema.String.annotations({ description: `${name}, URL-encoded` }), schema, {
+      strict: true,
+      decode: (segment) => segment,
+      encode: (value) => encodeURIComponent(value)
+    })
+  )
+
+export const projectIdParam = pathParam("projectId", ProjectId)
+export const taskIdParam = pathParam("taskId", TaskId)
+export const executionIdParam = pathParam("executionId", ExecutionId)
+export const userIdParam = pathParam("userId", UserId)
+export const eventIdParam = pathParam("eventId", EventId)
+export const errorIdParam = pathParam("errorId", ErrorId)

@@ -2,9 +2,9 @@
  * Event ingestion, the seeds' primary path: `POST /events` persists the event and routes it to the
  * project's entity (same effect as `initialize`); `GET /events/{eventId}` returns the Event record.
  */
-import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
+import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Schema } from "effect"
-import { IdempotencyHeaders } from "./ApiCommon.js"
+import { eventIdParam, IdempotencyHeaders } from "./ApiCommon.js"
 import { Authentication } from "./Auth.js"
 import { BadRequest, EventNotFound, IllegalTransition, InvalidRepoUrl, ProjectNotFound } from "./Errors.js"
 import { EventData, EventRecord } from "./EventRecord.js"
@@ -21,7 +21,7 @@ export class IngestEventResponse extends Schema.Class<IngestEventResponse>("Inge
   event_id: EventId
 }) {}
 
-export class EventsApi extends HttpApiGroup.make("events", { topLevel: true })
+export class EventsApi extends HttpApiGroup.make("events")
   .add(
     HttpApiEndpoint.post("ingest", "/events")
       .setPayload(IngestEventRequest)
@@ -32,7 +32,7 @@ export class EventsApi extends HttpApiGroup.make("events", { topLevel: true })
       .addError(IllegalTransition)
   )
   .add(
-    HttpApiEndpoint.get("get")`/events/${HttpApiSchema.param("eventId", EventId)}`
+    HttpApiEndpoint.get("get")`/events/${eventIdParam}`
       .addSuccess(EventRecord)
       .addError(EventNotFound)
   )

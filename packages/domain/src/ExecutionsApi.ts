@@ -1,16 +1,16 @@
 /**
  * Executions per user (active and history) and one execution with its per-task artifacts.
  */
-import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
+import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Schema } from "effect"
-import { executionIdParam } from "./ApiCommon.js"
+import { executionIdParam, userIdParam } from "./ApiCommon.js"
 import { OperationArtifact, VerificationResult } from "./Artifacts.js"
 import { Authentication } from "./Auth.js"
 import { BadRequest, ExecutionNotFound } from "./Errors.js"
 import { ExecutionConfig } from "./ExecutionConfig.js"
 import { ExecutionError } from "./ExecutionError.js"
 import { ExecutionStatus } from "./ExecutionStatus.js"
-import { CustomerId, ExecutionId, ProjectId, TaskId, Timestamp, UserId } from "./Ids.js"
+import { CustomerId, ExecutionId, ProjectId, TaskId, Timestamp } from "./Ids.js"
 
 export class ActiveExecution extends Schema.Class<ActiveExecution>("ActiveExecution")({
   executionId: ExecutionId,
@@ -70,8 +70,6 @@ export class ExecutionDetails extends Schema.Class<ExecutionDetails>("ExecutionD
   tasks: Schema.Array(ExecutionTaskRecord),
   errors: Schema.Array(ExecutionError)
 }) {}
-
-const userIdParam = HttpApiSchema.param("userId", UserId)
 
 export class ExecutionsApi extends HttpApiGroup.make("executions")
   .add(

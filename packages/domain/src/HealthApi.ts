@@ -33,7 +33,7 @@ export class UnhealthyReport extends Schema.Class<UnhealthyReport>("UnhealthyRep
   HttpApiSchema.annotations({ status: 503 })
 ) {}
 
-export class HealthApi extends HttpApiGroup.make("health", { topLevel: true })
+export class HealthApi extends HttpApiGroup.make("health")
   .add(
     HttpApiEndpoint.get("health", "/health")
       .addSuccess(HealthReport)

@@ -130,7 +130,7 @@ export class NextTaskResponse extends Schema.Class<NextTaskResponse>("NextTaskRe
   progress: Schema.Number
 }) {}
 
-export class RunnerApi extends HttpApiGroup.make("runner", { topLevel: true })
+export class RunnerApi extends HttpApiGroup.make("runner")
   .add(
     HttpApiEndpoint.post("prep", "/prep")
       .setPayload(PrepRequest)

@@ -4,12 +4,13 @@
  */
 import { DevTeamApi } from "@devteam/domain/Api"
 import * as Database from "@devteam/runtime/Database"
+import { RedisConfig } from "@devteam/runtime/EventBusRedis"
 import * as Redaction from "@devteam/runtime/Redaction"
 import * as Workspace from "@devteam/runtime/Workspace"
 import { HttpApiScalar, HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option, Redacted } from "effect"
 import { createServer } from "node:http"
 import * as Authentication from "./Authentication.js"
 import * as DependencyProbes from "./DependencyProbes.js"
@@ -58,12 +59,14 @@ export const healthChecks = (config: ServerConfig) =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const database = yield* Database.Database
+    // the bus's own reading of REDIS_URL (unset or empty → in-process), so the probe agrees with it
+    const redisUrl = yield* RedisConfig
     return HealthCheck.layer({
       git: DependencyProbes.git,
       aider: DependencyProbes.aider(process.env.AIDER_PATH ?? "aider"),
       docker: DependencyProbes.docker,
       postgres: DependencyProbes.postgres(sql, database),
-      redis: DependencyProbes.redis(process.env.REDIS_URL),
+      redis: DependencyProbes.redis(Option.getOrUndefined(Option.map(redisUrl, Redacted.value))),
       filesystem: DependencyProbes.filesystem(config.dataDir)
     }, config.role)
   }))

@@ -50,7 +50,9 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "runner", (handlers) =>
         ))
       .handle("implement", ({ headers, payload }) =>
         Effect.gen(function*() {
-          yield* Access.accessKnownProject(payload.projectId)
+          // authorised is enough: a project that only ever had /prep (e.g. an ad-hoc one) has no
+          // journal, and the entity itself answers BranchNotFound when nothing was prepared
+          yield* Access.requireProject(payload.projectId)
           return yield* deliver(
             (correlationId) => client(payload.projectId).Implement({ correlationId, request: payload }),
             STEP_TIMEOUT
@@ -66,7 +68,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "runner", (handlers) =>
         ))
       .handle("verify", ({ headers, payload }) =>
         Effect.gen(function*() {
-          yield* Access.accessKnownProject(payload.projectId)
+          yield* Access.requireProject(payload.projectId)
           return yield* deliver(
             (correlationId) => client(payload.projectId).Verify({ correlationId, request: payload }),
             STEP_TIMEOUT
