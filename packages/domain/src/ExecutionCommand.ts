@@ -25,8 +25,8 @@ export type ExecutionCommand = Data.TaggedEnum<{
   UpdateTask: { readonly taskId: TaskId; readonly patch: TaskPatch; readonly at: Timestamp }
   StartStep: { readonly step: Step; readonly taskId: TaskId | null; readonly at: Timestamp }
   CompleteStep: { readonly outcome: StepOutcome }
-  /** SELECT found nothing left to do. */
-  Finish: { readonly at: Timestamp }
+  /** SELECT found nothing left to do; the list's figures when known (a list already complete). */
+  Finish: { readonly at: Timestamp; readonly totalTasks?: number; readonly completedTasks?: number }
   FailStep: { readonly error: ExecutionError; readonly at: Timestamp }
   /** The pipeline reached a step boundary with a pause pending. */
   PauseAtBoundary: { readonly at: Timestamp }

@@ -155,7 +155,15 @@ export const decide = (state: ProjectState, command: ExecutionCommand): Decision
       if (!isRunning(state.status) || state.cursor?.phase !== "running" || state.cursor.step !== "SELECT") {
         return illegal(state, "finish", "an execution finishes only from SELECT")
       }
-      return accept(new ExecutionCompleted({ v: 1, at: command.at, reason: "finished" }, true))
+      return accept(
+        new ExecutionCompleted({
+          v: 1,
+          at: command.at,
+          reason: "finished",
+          ...(command.totalTasks === undefined ? {} : { totalTasks: command.totalTasks }),
+          ...(command.completedTasks === undefined ? {} : { completedTasks: command.completedTasks })
+        }, true)
+      )
     }
     case "FailStep": {
       if (
@@ -333,6 +341,9 @@ export const evolve = (state: ProjectState, event: JournalEvent): ProjectState =
         cursor: finishCursor(state, "done"),
         currentTask: null,
         endTime: event.at,
+        // a list that was already complete: no TaskSelected ever set the figures
+        ...(event.totalTasks === undefined ? {} : { totalTasks: event.totalTasks }),
+        ...(event.completedTasks === undefined ? {} : { completedTasks: event.completedTasks }),
         ...withLog(
           state,
           event.at,

@@ -116,7 +116,10 @@ export type CompletionReason = typeof CompletionReason.Type
 
 export class ExecutionCompleted extends Schema.TaggedClass<ExecutionCompleted>()("ExecutionCompleted", {
   ...V1,
-  reason: CompletionReason
+  reason: CompletionReason,
+  /** The task list's figures as SELECT last saw them (absent in events written before they were added). */
+  totalTasks: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
+  completedTasks: Schema.optional(Schema.Int.pipe(Schema.nonNegative()))
 }) {}
 
 export class TaskInjected extends Schema.TaggedClass<TaskInjected>()("TaskInjected", {

@@ -221,6 +221,16 @@ describe("ExecutionMachine", () => {
     assert.isFalse(accepted(stateIn("PREPARING"), ExecutionCommand.Finish({ at: at(5) })))
   })
 
+  it("a list already complete at the first SELECT: COMPLETED with its figures, not 0/0", () => {
+    const state = reach([
+      initialize(1),
+      start("SELECT", null, 2),
+      ExecutionCommand.Finish({ at: at(3), totalTasks: 7, completedTasks: 7 })
+    ]).state
+    assert.strictEqual(state.status, "COMPLETED")
+    assert.deepStrictEqual([state.completedTasks, state.totalTasks], [7, 7])
+  })
+
   it("stop interrupts any non-final status and new executions start from STOPPED/COMPLETED/FAILED", () => {
     for (const status of ["QUEUED", "IMPLEMENTING", "PAUSED", "FAILED"] as const) {
       const stopped = reach([ExecutionCommand.Stop({ reason: "user", at: at(20) })], stateIn(status)).state

@@ -387,7 +387,7 @@ export const make = (
         switch (selection._tag) {
           case "Finished": {
             yield* info(`SELECT: nothing left to do (${figures.completedTasks}/${figures.totalTasks} tasks done)`)
-            return StepResult.Finished()
+            return StepResult.Finished({ totalTasks: figures.totalTasks, completedTasks: figures.completedTasks })
           }
           case "Blocked": {
             const blockers = selection.blockers.map((b) => ({ taskId: b.taskId, waitingOn: [...b.waitingOn] }))

@@ -52,7 +52,7 @@ export const make = (options: PlaceholderOptions) =>
         const state = context.state
         const done = state.completedTasks
         if (step === "SELECT") {
-          if (done >= options.tasks) return StepResult.Finished()
+          if (done >= options.tasks) return StepResult.Finished({})
           return StepResult.Completed({
             outcome: new TaskSelected({
               v: 1,

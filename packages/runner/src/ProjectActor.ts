@@ -132,7 +132,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           }
           return yield* StepResult.$match(result.right, {
             Completed: ({ outcome }) => commit(ExecutionCommand.CompleteStep({ outcome })),
-            Finished: () => commit(ExecutionCommand.Finish({ at }))
+            Finished: (figures) => commit(ExecutionCommand.Finish({ ...figures, at }))
           })
         })
 

@@ -16,8 +16,8 @@ import { Context, Data, type Effect, type Scope } from "effect"
 export type StepResult = Data.TaggedEnum<{
   /** The step succeeded with this outcome (journaled as is). */
   Completed: { readonly outcome: StepOutcome }
-  /** SELECT found nothing left to do: the execution completes. */
-  Finished: {}
+  /** SELECT found nothing left to do: the execution completes (with the list's figures when known). */
+  Finished: { readonly totalTasks?: number; readonly completedTasks?: number }
 }>
 export const StepResult = Data.taggedEnum<StepResult>()
 

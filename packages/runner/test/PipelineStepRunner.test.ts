@@ -273,6 +273,11 @@ Phase 2: B
         const driver = yield* makeDriver(executionConfig(url))
         const result = yield* driver.attempt("SELECT")
         assert.strictEqual(result._tag, "Finished")
+        // the figures of a list that was complete before the execution started
+        assert.deepStrictEqual(
+          result._tag === "Finished" ? [result.totalTasks, result.completedTasks] : [],
+          [2, 2]
+        )
       })))
 
   it.scopedLive("an injected task (not in the file) completes without a task-list commit", () =>
