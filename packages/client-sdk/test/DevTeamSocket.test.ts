@@ -372,6 +372,43 @@ describe("DevTeamSocket against the real service", () => {
     }
   })
 
+  it(
+    "an expiring token: the server closes with 1008 at expiry; a token function reconnects and resumes, a fixed one stops",
+    async () => {
+      const { frames, projectId } = await followExecution()
+      // exp has a one-second resolution: at least a second of validity
+      const shortLived = () => mintToken({ sub: "sdk-expiring", roles: ["admin"] }, { expiresInSeconds: 2 })
+      let calls = 0
+      const refreshing = connect(options({
+        token: () => {
+          calls++
+          return shortLived()
+        },
+        projects: [{ projectId, since: 0 }],
+        backoff: { initialDelayMs: 50, maxDelayMs: 200 }
+      }))
+      const fixed = connect(options({ token: shortLived(), projects: [{ projectId, since: 0 }] }))
+      const recorder = record(refreshing)
+      const fixedRecorder = record(fixed)
+      try {
+        await waitFor("a close at expiry", () => recorder.states.some((s) => s.code === 1008), 6_000)
+        await waitFor("open again", () => recorder.states.at(-1)?.state === "open", 5_000)
+        expect(calls).toBeGreaterThanOrEqual(2)
+        expect(recorder.states.find((s) => s.code === 1008)?.reason).toContain("token expired")
+        await waitFor("the fixed token's socket closed for good", () => fixed.state() === "closed", 6_000)
+        expect(fixedRecorder.states.at(-1)?.reason ?? "").toContain("expired")
+        // nothing lost or repeated on either side of the reconnect
+        await sleep(200)
+        expect(recorder.frames).toEqual(frames)
+        expect(fixedRecorder.frames).toEqual(frames)
+      } finally {
+        await refreshing.close()
+        await fixed.close()
+      }
+    },
+    30_000
+  )
+
   it("a token for another project: the server's error control frame is surfaced, no frames", async () => {
     const projectId = newProjectId()
     const other = mintToken({ sub: "someone", projects: ["other/project"] })

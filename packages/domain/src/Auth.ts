@@ -22,6 +22,8 @@ export interface Principal {
   readonly roles: ReadonlyArray<string>
   /** No AUTH_JWT_SECRET: local development, every caller is an admin. */
   readonly local: boolean
+  /** When the token stops being valid (epoch ms), if it says; long-lived connections end then. */
+  readonly expiresAt?: number | undefined
 }
 
 export class CurrentPrincipal extends Context.Tag("@devteam/domain/CurrentPrincipal")<CurrentPrincipal, Principal>() {}

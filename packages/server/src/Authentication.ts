@@ -39,7 +39,8 @@ export const verify = (secret: Uint8Array, token: string): Effect.Effect<Auth.Pr
       customerId: claims.customerId,
       projects: claims.projects,
       roles: claims.roles,
-      local: false
+      local: false,
+      expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : undefined
     }
   })
 

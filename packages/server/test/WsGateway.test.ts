@@ -49,6 +49,26 @@ describe("WsGateway (PGlite, in-process bus)", () => {
           assert.strictEqual(http.status, 426)
         }))
 
+      it.scoped("a connection ends with 1008 when its token expires (checked at the upgrade only otherwise)", () =>
+        Effect.gen(function*() {
+          const gw = yield* H.startGateway(H.config(H.SECRET))
+          const mine = H.projectId("expiry")
+          // `exp` has a one-second resolution: 2 s from now leaves at least a second of validity
+          const expiresAt = Math.floor(Date.now() / 1000) + 2
+          const token = yield* H.token({ projects: [mine] }, H.SECRET, expiresAt)
+          const c = yield* H.client(gw.url + q({ projectId: mine, token }))
+          assert.strictEqual(yield* H.promise(() => c.opened), "open")
+          yield* H.promise(() => c.waitFor((fs) => fs.some(H.isType("replay-complete"))))
+          const closed = yield* H.promise(() => c.closed)
+          const closedAt = Date.now()
+          assert.deepStrictEqual(closed, { code: 1008, reason: "token expired" })
+          assert.isAtLeast(closedAt, expiresAt * 1000 - 50)
+          assert.isAtMost(closedAt, expiresAt * 1000 + 1000)
+          // and it cannot come back with the same token
+          const again = yield* H.client(gw.url + q({ projectId: mine, token }))
+          assert.strictEqual(yield* H.promise(() => again.opened), 401)
+        }))
+
       it.scoped("replays after `since`, sends replay-complete, then live frames; several projects; unsubscribe", () =>
         Effect.gen(function*() {
           const journal = yield* Journal.Journal

@@ -79,10 +79,12 @@ export const make = (options: {
   const subscriptions = new Map<ProjectId, Subscription>()
   let closed = false
   let closeTimer: ReturnType<typeof setTimeout> | undefined
+  let expiryTimer: ReturnType<typeof setTimeout> | undefined
 
   const closeWith = (code: number, reason: string) => {
     if (closed) return
     closed = true
+    if (expiryTimer !== undefined) clearTimeout(expiryTimer)
     outbox.close()
     for (const sub of subscriptions.values()) stop(sub)
     subscriptions.clear()
@@ -254,8 +256,25 @@ export const make = (options: {
     }
   }
 
+  // the token was checked at the upgrade only: when it expires the connection ends (1008), and the
+  // client reconnects with a fresh one. (setTimeout's limit is ~24.8 days: longer waits are chained.)
+  const MAX_TIMER = 2 ** 31 - 1
+  const armExpiry = () => {
+    const expiresAt = principal.expiresAt
+    if (expiresAt === undefined || closed) return
+    const wait = expiresAt - Date.now()
+    if (wait <= 0) {
+      closeWith(CloseCodes.policy, "token expired")
+      return
+    }
+    expiryTimer = setTimeout(armExpiry, Math.min(wait, MAX_TIMER))
+    expiryTimer.unref()
+  }
+  armExpiry()
+
   const onClose = () => {
     if (closeTimer !== undefined) clearTimeout(closeTimer)
+    if (expiryTimer !== undefined) clearTimeout(expiryTimer)
     closed = true
     outbox.close()
     for (const sub of subscriptions.values()) stop(sub)
