@@ -7,6 +7,10 @@
  *   task branch already holds the change, and cleans an interrupted run's leftovers before a retry.
  * - The sandbox is acquired once per execution, in the execution's scope (the container lives
  *   across steps and is removed when the execution loop ends), and reused by IMPLEMENT and VERIFY.
+ * - Task branches are published to the remote after IMPLEMENT (and after every refresh): a runner
+ *   that takes a project over mid-task (failover, separate workspaces) restores the branch from
+ *   there in VERIFY / MERGE / PUSH, and PUSH merges it again when the dead runner's merge never
+ *   reached the remote. Work done is never redone and never lost.
  * - Secrets are scoped per step: git credentials stay inside the Workspace, the model key reaches
  *   only IMPLEMENT's tool, the verify commands get neither.
  * - Transient infrastructure failures (sandbox unavailable, a git network operation failing) are
@@ -446,14 +450,40 @@ export const make = (
       })
 
       /** Merges the remote base into the task branch when it moved (no-op otherwise). */
-      const refreshFromBase = (p: { readonly branch: string; readonly config: ExecutionConfig }, step: string) =>
+      const refreshFromBase = (
+        p: { readonly branch: string; readonly config: ExecutionConfig; readonly repoPath: string },
+        step: string
+      ) =>
         Effect.gen(function*() {
           const refreshed = yield* workspace.refreshBranch({
             repoUrl: p.config.repoUrl,
             branch: p.branch,
             baseBranch: p.config.baseBranch
           })
-          if (refreshed.updated) yield* info(`${step}: brought the updated ${p.config.baseBranch} into ${p.branch}`)
+          if (refreshed.updated) {
+            yield* info(`${step}: brought the updated ${p.config.baseBranch} into ${p.branch}`)
+            yield* publish(p.repoPath, p.branch)
+          }
+        })
+
+      /** The task branch's durable copy, for a runner that takes the project over. */
+      const publish = (repoPath: string, branch: string) =>
+        Effect.flatMap(
+          workspace.publishBranch({ repoPath, branch }),
+          (r) => r.alreadyPublished ? Effect.void : info(`published ${branch} at ${r.commit.slice(0, 12)}`)
+        )
+
+      /**
+       * The task branch on this runner: present when this runner made it; after a failover, taken
+       * from the published copy. True when it was restored (this runner did not have it).
+       */
+      const ensureTaskBranch = (p: Prepared, step: Step) =>
+        Effect.gen(function*() {
+          const result = yield* workspace.ensureTaskBranch({ repoUrl: p.config.repoUrl, branch: p.branch })
+          if (result.restored) {
+            yield* info(`${step}: ${p.branch} was not in this runner's workspace; restored from the remote`)
+          }
+          return result.restored
         })
 
       const implement = Effect.gen(function*() {
@@ -475,6 +505,7 @@ export const make = (
         if (existing !== undefined && existing.filesModified.length > 0) {
           const done = yield* workspace.commitAll({ repoPath, branch, baseBranch, message })
           yield* info(`IMPLEMENT: ${branch} already holds the change (${done.commit.slice(0, 12)}); tool not run again`)
+          yield* publish(repoPath, branch)
           return StepResult.Completed({
             outcome: new ImplementCompleted({
               v: 1,
@@ -537,6 +568,9 @@ export const make = (
             committed.commit.slice(0, 12)
           } (${committed.filesModified.length} files, ${committed.linesChanged} lines)`
         )
+        // IMPLEMENT completes only once its work is on the remote: a failover after this point
+        // finds it there
+        yield* publish(repoPath, branch)
         return StepResult.Completed({
           outcome: new ImplementCompleted({ v: 1, at: yield* now, taskId: task.id, artifact, commit: committed.commit })
         })
@@ -548,6 +582,7 @@ export const make = (
         // Resumed after a failed verify (or re-run after a crash): a fix may have been pushed to
         // the base branch meanwhile; the task branch must include it before verifying again.
         const attempt = state.cursor?.step === "VERIFY" ? state.cursor.attempt : 1
+        yield* ensureTaskBranch(p, "VERIFY")
         if (attempt > 1) yield* refreshFromBase(p, "VERIFY")
         const criteria = { ...task.criteria, ...config.verify?.criteria }
         // Only `doc.updated` looks at the diff: spare the git processes otherwise.
@@ -581,7 +616,9 @@ export const make = (
       })
 
       const merge = Effect.gen(function*() {
-        const { branch, config, repoPath, task } = yield* prepared
+        const p = yield* prepared
+        const { branch, config, repoPath, task } = p
+        yield* ensureTaskBranch(p, "MERGE")
         const result = yield* workspace.merge({ repoPath, branch, baseBranch: config.baseBranch })
         yield* info(
           `MERGE: ${branch} ${result.alreadyMerged ? "already merged into" : "merged into"} ${config.baseBranch}`
@@ -598,7 +635,14 @@ export const make = (
       })
 
       const push = Effect.gen(function*() {
-        const { config, repoPath, task } = yield* prepared
+        const p = yield* prepared
+        const { branch, config, repoPath, task } = p
+        if (yield* ensureTaskBranch(p, "PUSH")) {
+          // the merge was made on the runner that died: make it again here (a no-op when it did
+          // reach the remote) so that what is pushed holds the task
+          const merged = yield* workspace.merge({ repoPath, branch, baseBranch: config.baseBranch })
+          yield* info(`PUSH: ${merged.alreadyMerged ? "the remote already holds" : "merged again"} ${branch}`)
+        }
         const result = yield* workspace.push({ repoPath, baseBranch: config.baseBranch })
         yield* info(
           `PUSH: ${config.baseBranch} ${result.alreadyPushed ? "already pushed" : "pushed"} at ${
@@ -618,6 +662,10 @@ export const make = (
 
       const updateTaskList = Effect.gen(function*() {
         const { config, repoPath, task } = yield* prepared
+        if (!(yield* workspacePresent(repoPath))) {
+          yield* info("UPDATE_TASKLIST: the workspace is missing on this runner; fetching the repository")
+          yield* workspace.sync({ repoUrl: config.repoUrl, baseBranch: config.baseBranch })
+        }
         let note = ""
         const render = (source: string): string => {
           const marked = markCompleted(source, task.id)

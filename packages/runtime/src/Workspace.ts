@@ -146,6 +146,31 @@ export interface PrepareResult {
   readonly branchCreated: boolean
 }
 
+export interface PublishBranchOptions {
+  readonly repoPath: string
+  readonly branch: string
+  readonly token?: Redacted.Redacted<string> | undefined
+}
+
+export interface PublishBranchResult {
+  /** The task branch head, now on the remote. */
+  readonly commit: string
+  readonly alreadyPublished: boolean
+}
+
+export interface EnsureTaskBranchOptions {
+  readonly repoUrl: string
+  readonly branch: string
+  readonly token?: Redacted.Redacted<string> | undefined
+}
+
+export interface EnsureTaskBranchResult {
+  readonly repoPath: string
+  readonly head: string
+  /** True when this workspace did not have the branch and took the remote's published copy. */
+  readonly restored: boolean
+}
+
 export interface BranchOptions {
   readonly repoPath: string
   readonly branch: string
@@ -304,6 +329,22 @@ export class Workspace extends Context.Tag("@devteam/runtime/Workspace")<Workspa
   readonly merge: (
     options: MergeOptions
   ) => Effect.Effect<MergeResult, BadRequest | BranchNotFound | MergeConflict | GitOperationFailed>
+  /**
+   * Pushes the task branch (forced: task branches are the runner's own, and a refresh rebases
+   * them). The published copy is what another runner picks the task's work up from after a
+   * failover between IMPLEMENT and PUSH.
+   */
+  readonly publishBranch: (
+    options: PublishBranchOptions
+  ) => Effect.Effect<PublishBranchResult, BadRequest | BranchNotFound | PushRejected | RemoteError>
+  /**
+   * The task branch in this runner's workspace: as it is when present, else (a failover to this
+   * runner) cloned/fetched and checked out from the remote's published copy; BranchNotFound when
+   * it is on neither.
+   */
+  readonly ensureTaskBranch: (
+    options: EnsureTaskBranchOptions
+  ) => Effect.Effect<EnsureTaskBranchResult, InvalidRepoUrl | BadRequest | BranchNotFound | RemoteError>
   /** Pushes the base branch; on a non-fast-forward: fetch, rebase once, retry, then PushRejected. */
   readonly push: (
     options: PushOptions
@@ -865,7 +906,8 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
           yield* touch(dir)
           return { head: tip.value, updated: false }
         }
-        // Task branches are never pushed: rebasing them keeps one --no-ff merge per task on the base.
+        // Rebasing keeps one --no-ff merge per task on the base; the published copy of the task
+        // branch is then force-updated by publishBranch.
         const r = yield* git(dir, ["rebase", "--no-autostash", remoteRef(base)])
         if (r.exitCode !== 0) {
           const unmerged = yield* git(dir, ["diff", "--name-only", "--diff-filter=U", "-z"])
@@ -1015,6 +1057,71 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
             : `Workspace pushed ${result.pushedCommit}`
         )
         return result
+      }))
+    })
+
+    // --- task branches on the remote -------------------------------------------------------
+
+    const publishBranch = Effect.fn("Workspace.publishBranch")(function*(options: PublishBranchOptions) {
+      const { dir, key } = yield* checkRepoPath(options.repoPath)
+      yield* checkBranch(options.branch, "branch")
+      const { branch } = options
+      return yield* withRepoLock(key)(Effect.gen(function*() {
+        const local = yield* revParse(dir, fullRef(branch))
+        if (Option.isNone(local)) {
+          return yield* new BranchNotFound({ message: `Branch '${branch}' does not exist`, branch })
+        }
+        // a push updates the remote-tracking ref too: equal means this very commit was published
+        const published = yield* revParse(dir, remoteRef(branch))
+        if (Option.isSome(published) && published.value === local.value) {
+          return { commit: local.value, alreadyPublished: true }
+        }
+        const auth = yield* authConfig(yield* originOf(dir), options.token)
+        const r = yield* git(dir, [
+          "push",
+          "--porcelain",
+          "--no-verify",
+          "--force",
+          "origin",
+          `${fullRef(branch)}:${fullRef(branch)}`
+        ], { config: auth })
+        if (r.exitCode !== 0) {
+          if (/\[remote rejected\]/.test(r.stdout + r.stderr)) {
+            return yield* new PushRejected({
+              message: redact(`The remote refused the task branch '${branch}': ${tail(r.stdout + "\n" + r.stderr)}`),
+              branch
+            })
+          }
+          return yield* remoteFailure("push", r)
+        }
+        yield* touch(dir)
+        yield* Effect.logInfo(`Workspace published ${branch} at ${local.value}`)
+        return { commit: local.value, alreadyPublished: false }
+      }))
+    })
+
+    const ensureTaskBranch = Effect.fn("Workspace.ensureTaskBranch")(function*(options: EnsureTaskBranchOptions) {
+      const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })
+      yield* checkBranch(options.branch, "branch")
+      const dir = Path.join(workspaceDir, repo.key)
+      const { branch } = options
+      return yield* withRepoLock(repo.key)(Effect.gen(function*() {
+        if (yield* exists(Path.join(dir, ".git", "HEAD"))) {
+          const local = yield* revParse(dir, fullRef(branch))
+          if (Option.isSome(local)) return { repoPath: dir, head: local.value, restored: false }
+        }
+        yield* ensureRepo(repo, dir, yield* authConfig(repo, options.token))
+        const published = yield* revParse(dir, remoteRef(branch))
+        if (Option.isNone(published)) {
+          return yield* new BranchNotFound({
+            message: `Task branch '${branch}' is neither in this runner's workspace nor on the remote`,
+            branch
+          })
+        }
+        yield* gitOk(dir, ["checkout", "--quiet", "--force", "-B", branch, remoteRef(branch), "--"])
+        yield* touch(dir)
+        yield* Effect.logInfo(`Workspace restored ${branch} from the remote at ${published.value}`)
+        return { repoPath: dir, head: published.value, restored: true }
       }))
     })
 
@@ -1244,6 +1351,8 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
       branchExists,
       merge,
       push,
+      publishBranch,
+      ensureTaskBranch,
       readTaskList,
       refreshBranch,
       sync,

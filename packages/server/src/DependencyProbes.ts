@@ -21,6 +21,12 @@ const run = (file: string, args: ReadonlyArray<string>) =>
     )
   })
 
+/** A dependency this process does not use: reported as `disabled`, never a reason to degrade. */
+export const notUsed = (detail: string): DependencyCheck => ({
+  required: false,
+  check: Effect.succeed({ status: "disabled" as const, detail })
+})
+
 export const git: DependencyCheck = {
   required: true,
   check: run("git", ["--version"]).pipe(

@@ -61,10 +61,13 @@ export const healthChecks = (config: ServerConfig) =>
     const database = yield* Database.Database
     // the bus's own reading of REDIS_URL (unset or empty → in-process), so the probe agrees with it
     const redisUrl = yield* RedisConfig
+    // a gateway runs no pipeline: git, the coding tool and sandboxes are the runners' concern
+    const pipelineProbe = (probe: HealthCheck.DependencyCheck) =>
+      config.role === "gateway" ? DependencyProbes.notUsed("the gateway role runs no pipeline") : probe
     return HealthCheck.layer({
-      git: DependencyProbes.git,
-      aider: DependencyProbes.aider(process.env.AIDER_PATH ?? "aider"),
-      docker: DependencyProbes.docker,
+      git: pipelineProbe(DependencyProbes.git),
+      aider: pipelineProbe(DependencyProbes.aider(process.env.AIDER_PATH ?? "aider")),
+      docker: pipelineProbe(DependencyProbes.docker),
       postgres: DependencyProbes.postgres(sql, database),
       redis: DependencyProbes.redis(Option.getOrUndefined(Option.map(redisUrl, Redacted.value))),
       filesystem: DependencyProbes.filesystem(config.dataDir)

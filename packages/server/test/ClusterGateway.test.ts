@@ -65,6 +65,10 @@ describe("npm run cluster topology through the gateway", () => {
           env: { REPO_ALLOW_FILE: "true", SANDBOX: "local", LOG_LEVEL: "debug", WAKEUP_INTERVAL: "2 seconds" },
           readyTimeoutMs: 90_000
         })
+        // the gateway runs no pipeline: git, aider and docker are not its concern
+        const health = yield* Effect.promise(() => fetch(`${cluster.gatewayUrl}/health`).then((r) => r.json()))
+        assert.deepInclude(health, { role: "gateway" })
+        assert.deepInclude(health.dependencies, { git: "disabled", aider: "disabled", docker: "disabled" })
         const api = `${cluster.gatewayUrl}/api/devteam/automation`
         const started = yield* http(`${api}/initialize`, {
           method: "POST",
