@@ -220,6 +220,8 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
     const docker = makeClient(settings)
     // Containers held by live handles of this process (name → holders); the sweeper spares them.
     const active = new Map<string, number>()
+    // Containers this process created: any other with our name is an earlier incarnation's.
+    const createdHere = new Set<string>()
 
     const waitGone = (container: Docker.Container) =>
       Effect.tryPromise({ try: () => container.inspect(), catch: (e) => e }).pipe(
@@ -242,24 +244,35 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
 
     const ensureStarted = (name: string, options: AcquireOptions, resources: SandboxResources) =>
       Effect.gen(function*() {
-        const created = yield* Effect.tryPromise({
+        const create = Effect.tryPromise({
           try: () => docker.createContainer(createOptions(name, options, settings.image, resources, settings.owner)),
           catch: (e) => e
-        }).pipe(
+        })
+        const created = yield* create.pipe(
           Effect.catchAll((e) =>
             statusOf(e) === 409
-              ? Effect.succeed(docker.getContainer(name))
+              ? Effect.succeed(undefined)
               : Effect.fail(unavailable(`create container from image ${settings.image}`)(e))
           )
         )
-        const info = yield* tryDocker("inspect", () => created.inspect())
+        let container = created ?? docker.getContainer(name)
+        let info = yield* tryDocker("inspect", () => container.inspect())
         const found = info.Config.Labels ?? {}
         if (found[labels.sandbox] !== "1" || found[labels.project] !== options.projectId) {
           return yield* new SandboxUnavailable({
             message: `docker: container ${name} exists but is not this project's sandbox`
           })
         }
-        const container = docker.getContainer(info.Id)
+        if (created === undefined && !createdHere.has(name)) {
+          // Left by an earlier incarnation of this runner (a crash, a kill): the command of the
+          // step being re-run now may still be running in it. Start over in a fresh container.
+          yield* Effect.logInfo(`sandbox: replacing container ${name} left by an earlier runner process`)
+          yield* remove(container).pipe(Effect.mapError(unavailable("remove a stale container")))
+          container = yield* create.pipe(Effect.mapError(unavailable(`create container from image ${settings.image}`)))
+          info = yield* tryDocker("inspect", () => container.inspect())
+        }
+        createdHere.add(name)
+        container = docker.getContainer(info.Id)
         if (!info.State.Running) {
           yield* Effect.tryPromise({ try: () => container.start(), catch: (e) => e }).pipe(
             Effect.catchAll((e) => statusOf(e) === 304 ? Effect.void : Effect.fail(unavailable("start container")(e)))

@@ -4,6 +4,11 @@
  * runner's machine (no limits, full network, full filesystem); `health()` says so. The runner's
  * own environment (tokens, keys) is not inherited: a command sees PATH, HOME, LANG and what the
  * caller passes.
+ *
+ * Every command carries two markers in its environment (inherited by its children): the runner's
+ * pid and the workspace. A runner that dies leaves its commands running (they lead their own
+ * process groups); acquiring a sandbox for a workspace again kills whatever a dead runner left
+ * there, so that a re-run step never races the interrupted one.
  */
 import { SandboxUnavailable } from "@devteam/domain/Errors"
 import { Deferred, Effect, Exit, Layer, Queue } from "effect"
@@ -55,6 +60,54 @@ const killGroup = (pgid: number): void => {
   } catch {
     // already gone
   }
+}
+
+const OWNER_VAR = "DEVTEAM_SANDBOX_PID"
+const WORKSPACE_VAR = "DEVTEAM_SANDBOX_WORKSPACE"
+
+const pidAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: it exists, owned by someone else
+    return error instanceof Error && "code" in error && error.code === "EPERM"
+  }
+}
+
+/**
+ * Process groups of commands started by a runner process that is gone, in `workspace` (any
+ * workspace when undefined). Linux (/proc); elsewhere nothing is found.
+ */
+const orphanGroups = (workspace: string | undefined): ReadonlySet<number> => {
+  const groups = new Set<number>()
+  let entries: Array<string>
+  try {
+    entries = readdirSync("/proc").filter((e) => /^\d+$/.test(e))
+  } catch {
+    return groups
+  }
+  for (const pid of entries) {
+    try {
+      const environ = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")
+      const owner = environ.find((v) => v.startsWith(`${OWNER_VAR}=`))?.slice(OWNER_VAR.length + 1)
+      if (owner === undefined || Number(owner) === process.pid || pidAlive(Number(owner))) continue
+      if (workspace !== undefined && !environ.includes(`${WORKSPACE_VAR}=${workspace}`)) continue
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+      const pgid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2])
+      if (Number.isInteger(pgid) && pgid > 1) groups.add(pgid)
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return groups
+}
+
+/** Kills the orphans' process groups; how many groups there were. */
+const killOrphans = (workspace: string | undefined): number => {
+  const groups = orphanGroups(workspace)
+  for (const pgid of groups) killGroup(pgid)
+  return groups.size
 }
 
 const startProcess = (
@@ -133,11 +186,17 @@ export const make: Effect.Effect<Sandbox["Type"], never, Redactor> = Effect.gen(
       Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), "devteam-sandbox-"))),
       (dir) => Effect.promise(() => fs.rm(dir, { recursive: true, force: true }))
     )
+    const killed = killOrphans(workspacePath)
+    if (killed > 0) {
+      yield* Effect.logInfo(`sandbox: killed ${killed} command(s) a dead runner process left in ${workspacePath}`)
+    }
     const baseEnv: Record<string, string> = {
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
       HOME: process.env.HOME ?? tmpdir,
       LANG: "C.UTF-8",
-      TMPDIR: tmpdir
+      TMPDIR: tmpdir,
+      [OWNER_VAR]: String(process.pid),
+      [WORKSPACE_VAR]: workspacePath
     }
     const exec = (opts: ExecOptions) =>
       Effect.gen(function*() {
@@ -164,7 +223,7 @@ export const make: Effect.Effect<Sandbox["Type"], never, Redactor> = Effect.gen(
   return {
     kind: "local",
     acquire,
-    sweep: () => Effect.succeed(0),
+    sweep: () => Effect.sync(() => killOrphans(undefined)),
     health: () =>
       Effect.succeed({
         kind: "local",

@@ -176,16 +176,37 @@ describe("DockerSandbox", () => {
         const a = yield* acquireIn(first, ids)
         const b = yield* acquireIn(second, ids)
         assert.strictEqual(a.id, b.id)
-        // Another process (a re-activated entity) finds and reuses it too.
-        const other = yield* DockerSandbox.make(dockerSettings(owner)).pipe(Effect.provide(redactor))
-        const thirdScope = yield* Scope.make()
-        const c = yield* other.acquire(ids).pipe(Scope.extend(thirdScope))
-        assert.strictEqual(c.id, a.id)
         yield* Scope.close(second, Exit.void)
         assert.isNotNull(yield* inspectOrNull(a.id), "still held by the first scope")
         yield* Scope.close(first, Exit.void)
         assert.isNull(yield* inspectOrNull(a.id), "gone as soon as the finalizer returns")
-        yield* Scope.close(thirdScope, Exit.void)
+      }))
+
+    it.effect("a container left by an earlier runner process is replaced, with the command still running in it", () =>
+      Effect.gen(function*() {
+        const workspacePath = yield* tempWorkspace().pipe(Scope.extend(yield* Scope.make()))
+        const ids = { ...newIds(), workspacePath }
+        // the runner that dies: its container, with the interrupted step's command still running
+        const deadRunner = yield* DockerSandbox.make(dockerSettings(owner)).pipe(Effect.provide(redactor))
+        const a = yield* deadRunner.acquire(ids).pipe(Scope.extend(yield* Scope.make()))
+        yield* Effect.promise(async () => {
+          const exec = await docker.getContainer(a.id).exec({ Cmd: ["sleep", "1000"] })
+          await exec.start({ Detach: true })
+        })
+        const top = (id: string) =>
+          Effect.promise(() => docker.getContainer(id).top()).pipe(
+            Effect.map((t) => (t.Processes ?? []).map((p: ReadonlyArray<string>) => p.join(" ")).join("\n"))
+          )
+        assert.include(yield* top(a.id), "sleep 1000")
+        // the restarted runner re-runs the step
+        const restarted = yield* DockerSandbox.make(dockerSettings(owner)).pipe(Effect.provide(redactor))
+        const scope = yield* Scope.make()
+        const c = yield* restarted.acquire(ids).pipe(Scope.extend(scope))
+        assert.notStrictEqual(c.id, a.id)
+        assert.isNull(yield* inspectOrNull(a.id), "the old container and its command are gone")
+        assert.notInclude(yield* top(c.id), "sleep 1000")
+        yield* Scope.close(scope, Exit.void)
+        assert.isNull(yield* inspectOrNull(c.id))
       }))
 
     it.effect("a container is reused only for the same workspace: after a failover another work tree gets its own", () =>

@@ -8,6 +8,8 @@ import * as SandboxLayer from "@devteam/runtime/SandboxLayer"
 import { assert, describe, layer } from "@effect/vitest"
 import { ConfigProvider, Deferred, Effect, Fiber } from "effect"
 import type { Layer } from "effect"
+import { spawn, spawnSync } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { dockerLayer, localLayer, newIds, redactor, tempWorkspace, uniqueOwner } from "./fixtures/sandboxes.js"
 
 const withHandle = <A, E>(f: (handle: SandboxHandle) => Effect.Effect<A, E>) =>
@@ -169,8 +171,70 @@ const contract = (name: string, sandboxLayer: Layer.Layer<Sandbox>) =>
       }))
   })
 
+/** A live (non-zombie) process? */
+const running = (pid: number): boolean => {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8")
+    return !/^State:\s+Z/m.test(status)
+  } catch {
+    return false
+  }
+}
+
+/** What a runner process leaves behind when it dies mid-command: a detached process group with its markers. */
+const leftover = (owner: number, workspace: string): number => {
+  const child = spawn("sleep", ["1000"], {
+    detached: true,
+    stdio: "ignore",
+    env: { PATH: process.env.PATH, DEVTEAM_SANDBOX_PID: String(owner), DEVTEAM_SANDBOX_WORKSPACE: workspace }
+  })
+  child.unref()
+  if (child.pid === undefined) throw new Error("could not spawn sleep")
+  return child.pid
+}
+
+const waitUntil = (check: () => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 200 && !check(); i++) yield* Effect.sleep("10 millis")
+    return check()
+  })
+
 describe("Sandbox", () => {
   contract("local", localLayer)
+
+  layer(localLayer, { excludeTestServices: true })("LocalSandbox after a runner crash", (it) => {
+    it.scoped("acquiring a workspace again kills what a dead runner left running there, and nothing else", () =>
+      Effect.gen(function*() {
+        const sandbox = yield* Sandbox
+        const workspace = yield* tempWorkspace()
+        const otherWorkspace = yield* tempWorkspace()
+        // a pid that belonged to a process that has exited: the dead runner
+        const dead = spawnSync("true").pid
+        const orphan = leftover(dead, workspace)
+        const elsewhere = leftover(dead, otherWorkspace)
+        const liveOwners = leftover(process.ppid, workspace)
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            for (const pid of [orphan, elsewhere, liveOwners]) {
+              try {
+                process.kill(-pid, "SIGKILL")
+              } catch {
+                // gone
+              }
+            }
+          })
+        )
+        assert.isTrue(running(orphan) && running(elsewhere) && running(liveOwners))
+        yield* sandbox.acquire({ ...newIds(), workspacePath: workspace })
+        assert.isTrue(yield* waitUntil(() => !running(orphan)), "the dead runner's command in this workspace")
+        assert.isTrue(running(elsewhere), "another workspace's is left to its own acquire")
+        assert.isTrue(running(liveOwners), "a live runner's command is never touched")
+        // the sweeper takes every dead runner's leftovers, still not a live one's
+        assert.strictEqual(yield* sandbox.sweep(), 1)
+        assert.isTrue(yield* waitUntil(() => !running(elsewhere)))
+        assert.isTrue(running(liveOwners))
+      }))
+  })
   contract("docker", dockerLayer(uniqueOwner("contract")))
 
   layer(redactor, { excludeTestServices: true })("SandboxLayer", (it) => {

@@ -204,10 +204,11 @@ describe("pipeline crash at any point (service process SIGKILLed and restarted, 
             }
             return yield* Effect.dieMessage(`no push held during ${step}`)
           })
-        const restart = (name: string) =>
+        const restart = (name: string, options: { readonly leaveOrphans?: boolean } = {}) =>
           Effect.gen(function*() {
             yield* runner.kill("SIGKILL")
-            killPids(processesWith(marker)) // the killed process's orphaned tool, if any
+            // the killed process's orphaned tool, if any (as if the machine had died with it)
+            if (options.leaveOrphans !== true) killPids(processesWith(marker))
             releaseAll() // the held push reaches git-http-backend only now, from a dead client
             timings[`${name}RestartMs`] = yield* runner.start
           })
@@ -215,7 +216,19 @@ describe("pipeline crash at any point (service process SIGKILLed and restarted, 
         // 1. During IMPLEMENT of 1.1.1 (the tool is running).
         yield* waitFor("the tool to hang", Effect.sync(() => Fs.existsSync(marker)))
         assert.strictEqual(yield* lastStep, "IMPLEMENT")
-        yield* restart("implement")
+        // Only the service dies this time: its tool keeps running, orphaned. The restarted service
+        // must kill it before it runs IMPLEMENT again, or two tools would work on one tree.
+        assert.isNotEmpty(processesWith(marker))
+        yield* restart("implement", { leaveOrphans: true })
+        yield* waitFor(
+          "IMPLEMENT to run again",
+          Effect.map(
+            sql<{ n: number }>`SELECT count(*)::int AS n FROM journal
+              WHERE project_id = ${projectId} AND type = 'StepStarted' AND data->>'step' = 'IMPLEMENT'`,
+            (rows) => (rows[0]?.n ?? 0) >= 2
+          )
+        )
+        yield* waitFor("the orphaned tool to be killed", Effect.sync(() => processesWith(marker).length === 0), 5_000)
 
         // 2. Between MERGE and PUSH: MergeCompleted journaled, the push held at the remote.
         yield* holdPushDuring("PUSH")
