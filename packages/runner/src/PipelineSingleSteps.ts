@@ -95,6 +95,7 @@ export const make = (
         const title = request.title ?? (yield* titleFromTaskList(request))
         const result = yield* workspace.prepare({
           repoUrl: request.repoUrl,
+          project: projectId,
           baseBranch: request.baseBranch,
           taskId: request.taskId,
           title
@@ -149,6 +150,7 @@ export const make = (
         // prepare is idempotent: fetch, clean leftovers, check the (existing) task branch out.
         yield* workspace.prepare({
           repoUrl: repo.repoUrl,
+          project: projectId,
           baseBranch: repo.baseBranch,
           taskId: known.taskId,
           title: known.title

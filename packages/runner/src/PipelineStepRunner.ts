@@ -312,6 +312,8 @@ export const make = (
 
     const stepFor = (step: Step, context: StepContext, executionId: ExecutionId, logs: LogBatcher.LogBatcher) => {
       const state = context.state
+      // each project works in its own tree, even when several share a repository
+      const project = state.projectId
       const info = (message: string) => logs.log("info", message)
       const onLine = (line: OutputLine): Effect.Effect<void> =>
         logs.offer(
@@ -362,7 +364,7 @@ export const make = (
         }
         // The journaled repoPath is where PREP ran — after a failover, another runner's disk. Every
         // runner derives its own work tree from the repository URL.
-        const repoPath = Path.join(workspace.config.workspaceDir, yield* workspace.repoKey(config.repoUrl))
+        const repoPath = Path.join(workspace.config.workspaceDir, yield* workspace.repoKey(config.repoUrl, project))
         return { config, task, branch: state.branch, repoPath } satisfies Prepared
       })
 
@@ -373,6 +375,7 @@ export const make = (
       const prepareAgain = (p: Prepared) =>
         workspace.prepare({
           repoUrl: p.config.repoUrl,
+          project,
           baseBranch: p.config.baseBranch,
           taskId: p.task.id,
           title: p.task.title
@@ -427,6 +430,7 @@ export const make = (
         const task = yield* requireTask
         const result = yield* workspace.prepare({
           repoUrl: config.repoUrl,
+          project,
           baseBranch: config.baseBranch,
           taskId: task.id,
           title: task.title
@@ -457,6 +461,7 @@ export const make = (
         Effect.gen(function*() {
           const refreshed = yield* workspace.refreshBranch({
             repoUrl: p.config.repoUrl,
+            project,
             branch: p.branch,
             baseBranch: p.config.baseBranch
           })
@@ -479,7 +484,11 @@ export const make = (
        */
       const ensureTaskBranch = (p: Prepared, step: Step) =>
         Effect.gen(function*() {
-          const result = yield* workspace.ensureTaskBranch({ repoUrl: p.config.repoUrl, branch: p.branch })
+          const result = yield* workspace.ensureTaskBranch({
+            repoUrl: p.config.repoUrl,
+            project,
+            branch: p.branch
+          })
           if (result.restored) {
             yield* info(`${step}: ${p.branch} was not in this runner's workspace; restored from the remote`)
           }
@@ -664,7 +673,7 @@ export const make = (
         const { config, repoPath, task } = yield* prepared
         if (!(yield* workspacePresent(repoPath))) {
           yield* info("UPDATE_TASKLIST: the workspace is missing on this runner; fetching the repository")
-          yield* workspace.sync({ repoUrl: config.repoUrl, baseBranch: config.baseBranch })
+          yield* workspace.sync({ repoUrl: config.repoUrl, project, baseBranch: config.baseBranch })
         }
         let note = ""
         const render = (source: string): string => {

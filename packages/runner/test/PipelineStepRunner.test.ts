@@ -232,7 +232,7 @@ describe("PipelineStepRunner", () => {
         yield* driver.step("VERIFY")
         // The remote's base moved on with a conflicting edit, and the workspace fetched it.
         pushChange({ remote: bare, files: { "src/app.js": "console.log(\"other\")\n" }, message: "other edit" })
-        yield* workspace.sync({ repoUrl: url, baseBranch: "main" })
+        yield* workspace.sync({ repoUrl: url, project: driver.projectId, baseBranch: "main" })
         const error = yield* driver.fails("MERGE")
         assert.strictEqual(error.category, "git")
         assert.include(error.message, "src/app.js")

@@ -37,7 +37,7 @@ export const maxLength = 2048
 export const keyLength = 32
 
 /** Workspace directory names are exactly this shape; nothing else under WORKSPACE_DIR is a workspace. */
-export const isCacheKey = (name: string): boolean => /^[0-9a-f]{32}$/.test(name)
+export const isCacheKey = (name: string): boolean => /^[0-9a-f]{32}(?:-[0-9a-f]{16})?$/.test(name)
 
 export const cacheKey = (identity: string): string =>
   createHash("sha256").update(identity, "utf8").digest("hex").slice(0, keyLength)

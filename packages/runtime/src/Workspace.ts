@@ -27,7 +27,7 @@ import {
 } from "@devteam/domain/Errors"
 import type { TaskId } from "@devteam/domain/Ids"
 import { Config, type ConfigError, Context, Duration, Effect, Either, Layer, Option, Redacted } from "effect"
-import { randomBytes } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { checkBranchName, checkRepoFilePath } from "./internal/gitNames.js"
@@ -94,6 +94,12 @@ export const WorkspaceConfig: Config.Config<WorkspaceConfig> = Config.all({
 
 export interface PrepareOptions {
   readonly repoUrl: string
+  /**
+   * The project whose work tree this is: each project gets its own (two projects on one
+   * repository must not check branches out under each other's running tool). Without it, the
+   * repository's shared cache (reads only: task lists, validation).
+   */
+  readonly project?: string | undefined
   /** Default: the remote's default branch. */
   readonly baseBranch?: string | undefined
   readonly taskId: TaskId
@@ -104,6 +110,12 @@ export interface PrepareOptions {
 
 export interface SyncOptions {
   readonly repoUrl: string
+  /**
+   * The project whose work tree this is: each project gets its own (two projects on one
+   * repository must not check branches out under each other's running tool). Without it, the
+   * repository's shared cache (reads only: task lists, validation).
+   */
+  readonly project?: string | undefined
   /** Defaults to the remote's default branch. */
   readonly baseBranch?: string | undefined
   readonly token?: Redacted.Redacted<string> | undefined
@@ -120,6 +132,12 @@ export interface SyncResult {
 
 export interface RefreshBranchOptions {
   readonly repoUrl: string
+  /**
+   * The project whose work tree this is: each project gets its own (two projects on one
+   * repository must not check branches out under each other's running tool). Without it, the
+   * repository's shared cache (reads only: task lists, validation).
+   */
+  readonly project?: string | undefined
   readonly branch: string
   readonly baseBranch: string
   readonly token?: Redacted.Redacted<string> | undefined
@@ -160,6 +178,12 @@ export interface PublishBranchResult {
 
 export interface EnsureTaskBranchOptions {
   readonly repoUrl: string
+  /**
+   * The project whose work tree this is: each project gets its own (two projects on one
+   * repository must not check branches out under each other's running tool). Without it, the
+   * repository's shared cache (reads only: task lists, validation).
+   */
+  readonly project?: string | undefined
   readonly branch: string
   readonly token?: Redacted.Redacted<string> | undefined
 }
@@ -363,8 +387,8 @@ export class Workspace extends Context.Tag("@devteam/runtime/Workspace")<Workspa
   ) => Effect.Effect<ValidateResult, InvalidRepoUrl | BadRequest | GitOperationFailed>
   /** Removes workspaces unused for `olderThan` that are not active (and not locked right now). */
   readonly cleanup: (options: CleanupOptions) => Effect.Effect<CleanupResult, GitOperationFailed>
-  /** The cache key of a repoUrl (for `cleanup`'s active set). */
-  readonly repoKey: (repoUrl: string) => Effect.Effect<string, InvalidRepoUrl>
+  /** The directory name of a repository's work tree (per project, or the shared cache); for `cleanup`'s active set. */
+  readonly repoKey: (repoUrl: string, project?: string) => Effect.Effect<string, InvalidRepoUrl>
 }>() {}
 
 // ---------------------------------------------------------------------------------------------
@@ -502,6 +526,12 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
           Either.getOrElse(() => ({ usesHttpAuth: false }))
         )
       })
+
+    /** `<repository key>` (the shared cache) or `<repository key>-<16 hex of the project>` (a project's work tree). */
+    const keyFor = (repo: RepoUrl.RepoUrl, project: string | undefined): string =>
+      project === undefined
+        ? repo.key
+        : `${repo.key}-${createHash("sha256").update(project, "utf8").digest("hex").slice(0, 16)}`
 
     // --- locks --------------------------------------------------------------------------------
 
@@ -703,9 +733,10 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
     const sync = Effect.fn("Workspace.sync")(function*(options: SyncOptions) {
       const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })
       if (options.baseBranch !== undefined) yield* checkBranch(options.baseBranch, "baseBranch")
-      const dir = Path.join(workspaceDir, repo.key)
+      const key = keyFor(repo, options.project)
+      const dir = Path.join(workspaceDir, key)
       const auth = yield* authConfig(repo, options.token)
-      return yield* withRepoLock(repo.key)(Effect.gen(function*() {
+      return yield* withRepoLock(key)(Effect.gen(function*() {
         const { cloned } = yield* ensureRepo(repo, dir, auth)
         const base = options.baseBranch ?? (yield* remoteDefaultBranch(dir))
         const refs = yield* refsSnapshot(dir, [remoteRef(base)])
@@ -717,7 +748,7 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
           })
         }
         yield* touch(dir)
-        return { repoPath: dir, repoKey: repo.key, baseBranch: base, baseCommit, cloned }
+        return { repoPath: dir, repoKey: key, baseBranch: base, baseCommit, cloned }
       }))
     })
 
@@ -725,9 +756,10 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
       const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })
       if (options.baseBranch !== undefined) yield* checkBranch(options.baseBranch, "baseBranch")
       const branch = branchName(options.taskId, options.title)
-      const dir = Path.join(workspaceDir, repo.key)
+      const key = keyFor(repo, options.project)
+      const dir = Path.join(workspaceDir, key)
       const auth = yield* authConfig(repo, options.token)
-      return yield* withRepoLock(repo.key)(Effect.gen(function*() {
+      return yield* withRepoLock(key)(Effect.gen(function*() {
         const { cloned } = yield* ensureRepo(repo, dir, auth)
         const cached = !cloned
         const base = options.baseBranch ?? (yield* remoteDefaultBranch(dir))
@@ -768,7 +800,7 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
         )
         return {
           repoPath: dir,
-          repoKey: repo.key,
+          repoKey: key,
           branch,
           baseBranch: base,
           baseCommit,
@@ -885,10 +917,11 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
       const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })
       yield* checkBranch(options.branch, "branch")
       yield* checkBranch(options.baseBranch, "baseBranch")
-      const dir = Path.join(workspaceDir, repo.key)
+      const key = keyFor(repo, options.project)
+      const dir = Path.join(workspaceDir, key)
       const auth = yield* authConfig(repo, options.token)
       const { baseBranch: base, branch } = options
-      return yield* withRepoLock(repo.key)(Effect.gen(function*() {
+      return yield* withRepoLock(key)(Effect.gen(function*() {
         yield* ensureRepo(repo, dir, auth)
         const baseCommit = yield* revParse(dir, remoteRef(base))
         if (Option.isNone(baseCommit)) {
@@ -1103,9 +1136,10 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
     const ensureTaskBranch = Effect.fn("Workspace.ensureTaskBranch")(function*(options: EnsureTaskBranchOptions) {
       const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })
       yield* checkBranch(options.branch, "branch")
-      const dir = Path.join(workspaceDir, repo.key)
+      const key = keyFor(repo, options.project)
+      const dir = Path.join(workspaceDir, key)
       const { branch } = options
-      return yield* withRepoLock(repo.key)(Effect.gen(function*() {
+      return yield* withRepoLock(key)(Effect.gen(function*() {
         if (yield* exists(Path.join(dir, ".git", "HEAD"))) {
           const local = yield* revParse(dir, fullRef(branch))
           if (Option.isSome(local)) return { repoPath: dir, head: local.value, restored: false }
@@ -1340,8 +1374,8 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
       return { removed, kept }
     })
 
-    const repoKey = (repoUrl: string) =>
-      Effect.map(RepoUrl.validate(repoUrl, { allowFile: config.allowFile }), (r) => r.key)
+    const repoKey = (repoUrl: string, project?: string) =>
+      Effect.map(RepoUrl.validate(repoUrl, { allowFile: config.allowFile }), (r) => keyFor(r, project))
 
     return Workspace.of({
       config,
