@@ -1,6 +1,6 @@
 /**
  * The runner's share of a process: the `Project` entity with everything its steps drive, the
- * per-runner execution queue and the wake-up loop. Needs the storage (journal) and a cluster layer.
+ * per-runner execution queue, the wake-up loop and the work-tree cleanup. Needs the storage (journal) and a cluster layer.
  */
 import * as Redaction from "@devteam/runtime/Redaction"
 import * as Workspace from "@devteam/runtime/Workspace"
@@ -11,6 +11,7 @@ import type { SingleSteps } from "./SingleSteps.js"
 import type { StepRunner } from "./StepRunner.js"
 import * as TaskListSource from "./TaskListSource.js"
 import * as Wakeup from "./Wakeup.js"
+import * as WorkspaceJanitor from "./WorkspaceJanitor.js"
 
 export interface RunnerOptions {
   readonly maxIdleTime?: Duration.DurationInput | undefined
@@ -22,7 +23,11 @@ export const layerWith = <E1, R1, E2, R2>(
   singleSteps: Layer.Layer<SingleSteps, E2, R2>,
   options: RunnerOptions = {}
 ) =>
-  Layer.mergeAll(ProjectActor.layer({ maxIdleTime: options.maxIdleTime ?? Duration.minutes(1) }), Wakeup.layer).pipe(
+  Layer.mergeAll(
+    ProjectActor.layer({ maxIdleTime: options.maxIdleTime ?? Duration.minutes(1) }),
+    Wakeup.layer,
+    WorkspaceJanitor.layer
+  ).pipe(
     Layer.provide([ExecutionQueue.layerConfig, steps, singleSteps]),
     // The actor and the pipeline's SELECT both read task lists.
     Layer.provide(TaskListSource.layer),
