@@ -2,7 +2,7 @@
  * `npm run bench`: runs every `bench/*.bench.ts` (or those named on the command line) in turn and
  * writes the figures to `bench/results/latest.json` and a timestamped copy, so runs can be compared.
  */
-import { mkdir, readdir, writeFile } from "node:fs/promises"
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises"
 import { cpus, totalmem } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
@@ -35,6 +35,15 @@ for (const file of files) {
   console.log(`bench: ${name} done`, JSON.stringify(results[name]))
 }
 
+// a partial run (`npm run bench -- pipeline`) updates its entries and keeps the others' last figures
+const previous: unknown = only.length === 0
+  ? undefined
+  : await readFile(join(here, "results", "latest.json"), "utf8").then((text) => JSON.parse(text), () => undefined)
+const kept = typeof previous === "object" && previous !== null && "results" in previous &&
+    typeof previous.results === "object" && previous.results !== null
+  ? previous.results
+  : {}
+
 const report = {
   at: new Date().toISOString(),
   machine: {
@@ -43,7 +52,7 @@ const report = {
     memoryGiB: Math.round(totalmem() / 2 ** 30)
   },
   node: process.version,
-  results
+  results: { ...kept, ...results }
 }
 const out = join(here, "results")
 await mkdir(out, { recursive: true })

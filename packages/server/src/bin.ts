@@ -3,7 +3,7 @@
  * the process runs: all (default), gateway, runner, or migrate (run migrations and exit).
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer, Option } from "effect"
+import { Cause, Effect, Layer, Option } from "effect"
 import * as Logging from "./Logging.js"
 import * as Main from "./Main.js"
 import * as ServerConfig from "./ServerConfig.js"
@@ -28,4 +28,14 @@ const main = Effect.gen(function*() {
   return yield* Layer.launch(Main.layer(config))
 })
 
-main.pipe(Effect.provide(Logging.layer), NodeRuntime.runMain({ disablePrettyLogger: true }))
+/** A start-up failure in one readable line (invalid configuration lists every problem). */
+const reportFailure = (cause: Cause.Cause<unknown>) =>
+  Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError(
+    `cannot start: ${Option.match(Cause.failureOption(cause), { onNone: () => Cause.pretty(cause), onSome: String })}`
+  )
+
+main.pipe(
+  Effect.tapErrorCause(reportFailure),
+  Effect.provide(Logging.layer),
+  NodeRuntime.runMain({ disablePrettyLogger: true, disableErrorReporting: true })
+)
