@@ -273,8 +273,11 @@ describe("pipeline crash at any point (service process SIGKILLed and restarted, 
         assert.strictEqual(list.split("[x]").length - 1, 3)
         assert.notInclude(list, "[ ]")
 
-        // Each task branch (in the runner's workspace) holds exactly one task commit.
-        const repos = Fs.readdirSync(workspaceDir).filter((d) => Fs.existsSync(Path.join(workspaceDir, d, ".git")))
+        // Each task branch (in the project's work tree) holds exactly one task commit. (The other
+        // directory is the repository's shared cache, for task-list reads.)
+        const repos = Fs.readdirSync(workspaceDir).filter((d) =>
+          d.includes("-") && Fs.existsSync(Path.join(workspaceDir, d, ".git"))
+        )
         assert.strictEqual(repos.length, 1)
         const repo = Path.join(workspaceDir, repos[0] ?? "")
         for (const task of tasks) {
