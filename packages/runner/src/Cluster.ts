@@ -14,7 +14,7 @@ import type { Runners } from "@effect/cluster/Runners"
 import type { Sharding } from "@effect/cluster/Sharding"
 import { NodeClusterSocket } from "@effect/platform-node"
 import type { SocketServerError } from "@effect/platform/SocketServer"
-import type { SqlClient } from "@effect/sql/SqlClient"
+import { SqlClient } from "@effect/sql/SqlClient"
 import { ConfigError, Effect, Layer, Option } from "effect"
 import { ClusterConfig, shardingConfig } from "./ClusterConfig.js"
 
@@ -34,6 +34,31 @@ export const checkTopology = (role: Role, databaseUrl: Option.Option<unknown>) =
     )
     : Effect.void
 
+/** An arbitrary fixed key: "devteam cluster tables". */
+const CLUSTER_TABLES_LOCK_KEY = 4_242_017_002
+
+/**
+ * Builds `inner` (the cluster's SQL storage creates its tables as it starts) while holding a
+ * Postgres advisory lock, so that processes starting together on a fresh database do not race to
+ * create the same tables (`duplicate key … pg_type_typname_nsp_index`). The lock is released as
+ * soon as the layer is built; the layer itself lives as long as the caller's scope.
+ */
+const buildSerialized = <A, E, R>(inner: Layer.Layer<A, E, R>) =>
+  Layer.scopedContext(
+    Effect.gen(function*() {
+      const sql = yield* SqlClient
+      const outer = yield* Effect.scope
+      return yield* Effect.scoped(Effect.gen(function*() {
+        const connection = yield* Effect.orDie(sql.reserve)
+        yield* Effect.acquireRelease(
+          Effect.orDie(connection.executeRaw("SELECT pg_advisory_lock($1)", [CLUSTER_TABLES_LOCK_KEY])),
+          () => Effect.ignore(connection.executeRaw("SELECT pg_advisory_unlock($1)", [CLUSTER_TABLES_LOCK_KEY]))
+        )
+        return yield* Layer.buildWithScope(inner, outer)
+      }))
+    })
+  )
+
 export const layer = (
   role: Role,
   embedded: boolean
@@ -50,8 +75,10 @@ export const layer = (
         }
         return SingleRunner.layer({ runnerStorage: "memory", shardingConfig: sharding })
       }
-      return role === "gateway"
-        ? NodeClusterSocket.layer({ clientOnly: true, storage: "sql", shardingConfig: sharding })
-        : NodeClusterSocket.layer({ storage: "sql", shardingConfig: sharding })
+      return buildSerialized(
+        role === "gateway"
+          ? NodeClusterSocket.layer({ clientOnly: true, storage: "sql", shardingConfig: sharding })
+          : NodeClusterSocket.layer({ storage: "sql", shardingConfig: sharding })
+      )
     })
   )

@@ -3,7 +3,7 @@
  * the process runs: all (default), gateway, runner, or migrate (run migrations and exit).
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Cause, Effect, Layer, Option } from "effect"
+import { Cause, Effect, Layer, Option, Predicate } from "effect"
 import * as Logging from "./Logging.js"
 import * as Main from "./Main.js"
 import * as ServerConfig from "./ServerConfig.js"
@@ -28,10 +28,25 @@ const main = Effect.gen(function*() {
   return yield* Layer.launch(Main.layer(config))
 })
 
+/** An error and its causes, innermost last: "Failed to execute statement: duplicate key …". */
+const describe = (error: unknown): string => {
+  const parts: Array<string> = []
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && current !== undefined && current !== null; depth++) {
+    parts.push(
+      Predicate.hasProperty(current, "message") && typeof current.message === "string" && current.message !== ""
+        ? current.message
+        : String(current)
+    )
+    current = Predicate.hasProperty(current, "cause") ? current.cause : undefined
+  }
+  return parts.join(": ")
+}
+
 /** A start-up failure in one readable line (invalid configuration lists every problem). */
 const reportFailure = (cause: Cause.Cause<unknown>) =>
   Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError(
-    `cannot start: ${Option.match(Cause.failureOption(cause), { onNone: () => Cause.pretty(cause), onSome: String })}`
+    `cannot start: ${Option.match(Cause.failureOption(cause), { onNone: () => Cause.pretty(cause), onSome: describe })}`
   )
 
 main.pipe(
