@@ -28,14 +28,14 @@ export const ServerConfig: Config.Config<ServerConfig> = Config.all({
     Config.withDescription("address the gateway listens on")
   ),
   port: Config.port("DEVTEAM_RUNNER_PORT").pipe(Config.withDefault(8080), Config.withDescription("gateway port")),
-  jwtSecret: Config.option(
-    Config.redacted("AUTH_JWT_SECRET").pipe(
-      Config.validate({
-        message: "AUTH_JWT_SECRET must be at least 32 characters",
-        validation: (secret) => Redacted.value(secret).length >= 32
-      }),
-      Config.withDescription("HS256 secret for bearer JWTs; unset → local-only mode")
-    )
+  // empty counts as unset, like DATABASE_URL and REDIS_URL (an `.env` line `AUTH_JWT_SECRET=`)
+  jwtSecret: Config.option(Config.redacted("AUTH_JWT_SECRET")).pipe(
+    Config.map(Option.filter((secret) => Redacted.value(secret).length > 0)),
+    Config.validate({
+      message: "AUTH_JWT_SECRET must be at least 32 characters",
+      validation: Option.match({ onNone: () => true, onSome: (secret) => Redacted.value(secret).length >= 32 })
+    }),
+    Config.withDescription("HS256 secret for bearer JWTs; unset or empty → local-only mode")
   ),
   dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./.data"))
 }).pipe(
