@@ -38,6 +38,35 @@ export type ServerErrorTag =
   | Errors.ServiceUnavailable["_tag"]
   | Errors.InternalError["_tag"]
 
+/** Every server tag, once: a `Record` so that a tag missing here, or misspelt, fails to compile. */
+const serverErrorTags: Readonly<Record<ServerErrorTag, true>> = {
+  BadRequest: true,
+  InvalidRepoUrl: true,
+  Unauthorized: true,
+  Forbidden: true,
+  ProjectNotFound: true,
+  TaskNotFound: true,
+  TaskListNotFound: true,
+  BranchNotFound: true,
+  ExecutionNotFound: true,
+  ErrorNotFound: true,
+  EventNotFound: true,
+  IllegalTransition: true,
+  RepositoryAccessDenied: true,
+  MergeConflict: true,
+  PushRejected: true,
+  IdempotencyKeyInProgress: true,
+  PayloadTooLarge: true,
+  IdempotencyKeyMismatch: true,
+  GitOperationFailed: true,
+  ToolFailed: true,
+  SandboxUnavailable: true,
+  ServiceUnavailable: true,
+  InternalError: true
+}
+
+export const isServerErrorTag = (tag: string): tag is ServerErrorTag => Object.hasOwn(serverErrorTags, tag)
+
 export type ClientErrorTag = "NetworkError" | "UnexpectedResponse" | "Aborted"
 
 export type DevTeamErrorTag = ServerErrorTag | ClientErrorTag

@@ -40,7 +40,7 @@ import { InjectTaskRequest } from "@devteam/domain/TasksApi"
 import { FetchHttpClient, HttpApiSchema, HttpClientError } from "@effect/platform"
 import { Cause, Effect, Exit, Option, ParseResult, Predicate, Schema } from "effect"
 import { type Client, make as makeClient, RequestHeaders } from "./DevTeamClient.js"
-import { DevTeamError, type DevTeamErrorTag } from "./DevTeamError.js"
+import { DevTeamError, isServerErrorTag } from "./DevTeamError.js"
 
 export interface DevTeamClientConfig {
   /** Where the service listens, e.g. `https://devteam.example.com` (a path prefix is kept). */
@@ -240,7 +240,7 @@ const toDevTeamError = (cause: Cause.Cause<unknown>, correlationId: string): Dev
   }
   if (
     Predicate.isObject(error) && Predicate.hasProperty(error, "_tag") && typeof error._tag === "string" &&
-    Predicate.hasProperty(error, "message") && typeof error.message === "string" && isServerTag(error._tag)
+    Predicate.hasProperty(error, "message") && typeof error.message === "string" && isServerErrorTag(error._tag)
   ) {
     return new DevTeamError({
       ...common,
@@ -259,35 +259,6 @@ const toDevTeamError = (cause: Cause.Cause<unknown>, correlationId: string): Dev
     fromServer: false
   })
 }
-
-const serverTags: ReadonlySet<string> = new Set<DevTeamErrorTag>([
-  "BadRequest",
-  "InvalidRepoUrl",
-  "Unauthorized",
-  "Forbidden",
-  "ProjectNotFound",
-  "TaskNotFound",
-  "TaskListNotFound",
-  "BranchNotFound",
-  "ExecutionNotFound",
-  "ErrorNotFound",
-  "EventNotFound",
-  "IllegalTransition",
-  "RepositoryAccessDenied",
-  "MergeConflict",
-  "PushRejected",
-  "IdempotencyKeyInProgress",
-  "PayloadTooLarge",
-  "IdempotencyKeyMismatch",
-  "GitOperationFailed",
-  "ToolFailed",
-  "SandboxUnavailable",
-  "ServiceUnavailable",
-  "InternalError"
-])
-
-const isServerTag = (tag: string): tag is Exclude<DevTeamErrorTag, "NetworkError" | "UnexpectedResponse" | "Aborted"> =>
-  serverTags.has(tag)
 
 const newId = (): string => globalThis.crypto.randomUUID()
 

@@ -7,24 +7,13 @@ import { DevTeamError, isDevTeamError } from "@devteam/client-sdk/DevTeamError"
 import { createDevTeamClient, type DevTeamPromiseClient } from "@devteam/client-sdk/PromiseClient"
 import { DevTeamApi } from "@devteam/domain/Api"
 import type { ExecutionState } from "@devteam/domain/ProjectState"
-import { makeBareRemote, remoteFile } from "@devteam/runtime/testing/GitRemote"
+import { makeBareRemote, remoteFile, sampleTaskList } from "@devteam/runtime/testing/GitRemote"
 import { HttpApi } from "@effect/platform"
 import { randomUUID } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { adminToken, freePort, makeService, mintToken, type Service } from "./fixtures/Service.js"
-
-const taskList = `# Tasks
-
-Phase 1: Foundations
-
-- 1.1 Setup (Dependencies: [])
-  - [ ] 1.1.1 Create the project skeleton
-  - [ ] 1.1.2 Add a README
-- 1.2 Pages (Dependencies: [1.1])
-  - [ ] 1.2.1 Add login page
-`
 
 const script = "mkdir -p out && echo \"$DEVTEAM_TASK_ID\" >> \"out/t-$DEVTEAM_TASK_ID.txt\""
 
@@ -38,7 +27,7 @@ const newRemote = (name: string, files: Readonly<Record<string, string>> = {}) =
   makeBareRemote({
     root: remotes,
     name: `${name}-${randomUUID().slice(0, 8)}.git`,
-    files: { "README.md": "# Demo\n", "docs/DevTeam/tasks_list.md": taskList, ...files }
+    files: { "README.md": "# Demo\n", "docs/DevTeam/tasks_list.md": sampleTaskList, ...files }
   })
 
 /** Polls the status until `done` holds (the Promise client itself is what is polled). */

@@ -3,33 +3,22 @@
  * runner: each works in its own tree, so one project's PREP never checks a branch out under the
  * other's running tool.
  */
-import { TaskId } from "@devteam/domain/Ids"
-import { InjectedTask } from "@devteam/domain/Injection"
-import { Task } from "@devteam/domain/Task"
 import { remoteFile } from "@devteam/runtime/testing/GitRemote"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Logger, LogLevel } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { executionConfig, makeDriver, makeRemote, outcomeOf, pipelineLayer, projectFiles } from "./fixtures/Pipeline.js"
+import {
+  executionConfig,
+  hotfixInjection,
+  makeDriver,
+  makeRemote,
+  outcomeOf,
+  pipelineLayer,
+  projectFiles
+} from "./fixtures/Pipeline.js"
 
 const quiet = Logger.minimumLogLevel(LogLevel.Warning)
-
-const hotfix = new InjectedTask({
-  task: new Task({
-    id: TaskId.make("E1"),
-    title: "Hotfix",
-    description: "An urgent fix",
-    type: "atomic",
-    dependencies: [],
-    files: [],
-    criteria: {},
-    phase: 1,
-    status: "pending"
-  }),
-  mode: "priority",
-  order: 1
-})
 
 describe("projects sharing a repository", () => {
   it.live(
@@ -52,7 +41,9 @@ const sharing = (
     const slowScript = `while [ ! -f ${gate} ]; do sleep 0.05; done; ` +
       "mkdir -p notes && git rev-parse --abbrev-ref HEAD > \"notes/branch-$DEVTEAM_TASK_ID.txt\""
     const a = yield* makeDriver(executionConfig(remote.url, { script: slowScript, verifyCommands: ["true"] }))
-    const b = yield* makeDriver(executionConfig(remote.url, { verifyCommands: ["true"] }), { injections: [hotfix] })
+    const b = yield* makeDriver(executionConfig(remote.url, { verifyCommands: ["true"] }), {
+      injections: [hotfixInjection]
+    })
 
     yield* a.step("SELECT")
     const aPrep = outcomeOf([yield* a.step("PREP")], "PrepCompleted")

@@ -24,6 +24,7 @@ import {
   ensureImage,
   executionConfig,
   expectOutcome,
+  hotfixInjection,
   makeDriver,
   makeRemote,
   modelKey,
@@ -283,23 +284,8 @@ Phase 2: B
   it.scopedLive("an injected task (not in the file) completes without a task-list commit", () =>
     withPipeline(projectFiles(), ({ bare, url }) =>
       Effect.gen(function*() {
-        const injection = new InjectedTask({
-          task: new Task({
-            id: TaskId.make("E1"),
-            title: "Hotfix",
-            description: "An urgent fix",
-            type: "atomic",
-            dependencies: [],
-            files: [],
-            criteria: {},
-            phase: 1,
-            status: "pending"
-          }),
-          mode: "priority",
-          order: 1
-        })
         const driver = yield* makeDriver(executionConfig(url, { verifyCommands: ["true"] }), {
-          injections: [injection]
+          injections: [hotfixInjection]
         })
         const outcomes = yield* driver.task
         assert.strictEqual(outcomeOf(outcomes, "TaskSelected").task.id, "E1")

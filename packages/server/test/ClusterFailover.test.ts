@@ -7,37 +7,22 @@
 import { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
 import { CustomerId, EventId, ExecutionId, ProjectId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/domain/ProjectEntity"
-import { shardingConfig } from "@devteam/runner/ClusterConfig"
-import * as Database from "@devteam/runtime/Database"
 import * as LocalCluster from "@devteam/server/LocalCluster"
-import { NodeClusterSocket } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
+import { Effect, Option, Schedule } from "effect"
 import { randomUUID } from "node:crypto"
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
+import * as ClusterClient from "./fixtures/ClusterClient.js"
 import * as FreshDatabase from "./fixtures/FreshDatabase.js"
 
 const database = FreshDatabase.make("devteam_failover")
 const dbUrl = database.url
 const freshDatabase = database.layer
 
-const sharding = shardingConfig({
-  runnerHost: "127.0.0.1",
-  runnerPort: 34500,
-  runnerListenHost: Option.none(),
-  shardsPerGroup: 300,
-  shardLockExpiration: Duration.seconds(6),
-  shardLockRefreshInterval: Duration.seconds(2),
-  refreshAssignmentsInterval: Duration.seconds(1),
-  entityMaxIdleTime: Duration.minutes(1)
-})
-
-const clusterClient = NodeClusterSocket.layer({ clientOnly: true, storage: "sql", shardingConfig: sharding }).pipe(
-  Layer.provideMerge(Database.layerPostgres(Redacted.make(dbUrl), { maxConnections: 4 }))
-)
+const clusterClient = ClusterClient.layer(dbUrl, 34500)
 
 const config = new ExecutionConfig({
   repoUrl: "https://example.com/acme/app.git",

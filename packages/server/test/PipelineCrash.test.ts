@@ -9,51 +9,27 @@
 import { ExecutionConfig, VerifyConfig } from "@devteam/domain/ExecutionConfig"
 import { CustomerId, EventId, ExecutionId, ProjectId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/domain/ProjectEntity"
-import { shardingConfig } from "@devteam/runner/ClusterConfig"
-import * as Database from "@devteam/runtime/Database"
 import * as GitHttpServer from "@devteam/runtime/testing/GitHttpServer"
 import { git, makeBareRemote, remoteFile, tempDir } from "@devteam/runtime/testing/GitRemote"
-import { NodeClusterSocket } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
+import { Effect, Schedule } from "effect"
 import { randomUUID } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import * as ClusterClient from "./fixtures/ClusterClient.js"
+import * as FreshDatabase from "./fixtures/FreshDatabase.js"
+import { killPids, processesWith } from "./fixtures/Processes.js"
 import * as RunnerProcess from "./fixtures/RunnerProcess.js"
 
-const ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
-const dbName = `devteam_crash_${randomUUID().replaceAll("-", "").slice(0, 12)}`
-const dbUrl = ADMIN_URL.replace(/\/[^/]*$/, `/${dbName}`)
-
-/** A fresh database for this file, dropped afterwards. */
-const freshDatabase = Layer.scopedDiscard(
-  Effect.acquireRelease(
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE DATABASE ${dbName}`)),
-    () =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)).pipe(
-        Effect.ignore
-      )
-  )
-).pipe(Layer.provide(Database.layerPostgres(Redacted.make(ADMIN_URL), { maxConnections: 1 })))
+const database = FreshDatabase.make("devteam_crash")
+const dbUrl = database.url
+const freshDatabase = database.layer
 
 const runnerPort = 35_000 + Math.floor(Math.random() * 2_000)
 const httpPort = 19_000 + Math.floor(Math.random() * 1_000)
 
-const clusterClient = NodeClusterSocket.layer({
-  clientOnly: true,
-  storage: "sql",
-  shardingConfig: shardingConfig({
-    runnerHost: "127.0.0.1",
-    runnerPort: runnerPort + 1,
-    runnerListenHost: Option.none(),
-    shardsPerGroup: 300,
-    shardLockExpiration: Duration.seconds(6),
-    shardLockRefreshInterval: Duration.seconds(2),
-    refreshAssignmentsInterval: Duration.seconds(1),
-    entityMaxIdleTime: Duration.minutes(1)
-  })
-}).pipe(Layer.provideMerge(Database.layerPostgres(Redacted.make(dbUrl), { maxConnections: 4 })))
+const clusterClient = ClusterClient.layer(dbUrl, runnerPort + 1)
 
 const taskList = `# Tasks
 
@@ -71,26 +47,6 @@ const tasks = [
 ] as const
 
 const PASSWORD = "crash-test-password-5678"
-
-/** Pids of the processes whose command line holds `marker` (the tool's shell and its children). */
-const processesWith = (marker: string): Array<number> =>
-  Fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p)).flatMap((pid) => {
-    try {
-      return Fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(marker) ? [Number(pid)] : []
-    } catch {
-      return []
-    }
-  }).filter((pid) => pid !== process.pid)
-
-const killPids = (pids: ReadonlyArray<number>) => {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, "SIGKILL")
-    } catch {
-      // already gone
-    }
-  }
-}
 
 describe("pipeline crash at any point (service process SIGKILLed and restarted, real Postgres)", () => {
   it.live(

@@ -17,19 +17,18 @@ import { branchName } from "@devteam/domain/Branch"
 import { ExecutionConfig, VerifyConfig } from "@devteam/domain/ExecutionConfig"
 import { CustomerId, EventId, ExecutionId, ProjectId, TaskId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/domain/ProjectEntity"
-import { shardingConfig } from "@devteam/runner/ClusterConfig"
-import * as Database from "@devteam/runtime/Database"
 import * as GitHttpServer from "@devteam/runtime/testing/GitHttpServer"
 import { git, makeBareRemote, remoteFile, tempDir } from "@devteam/runtime/testing/GitRemote"
-import { NodeClusterSocket } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
+import { Duration, Effect, Schedule } from "effect"
 import { randomUUID } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as ClusterClient from "./fixtures/ClusterClient.js"
 import * as FreshDatabase from "./fixtures/FreshDatabase.js"
+import { killPids, processesWith } from "./fixtures/Processes.js"
 import * as RunnerProcess from "./fixtures/RunnerProcess.js"
 
 const MIN_KILLS = 20
@@ -61,20 +60,7 @@ const database = FreshDatabase.make("devteam_crashrnd")
 const runnerPort = 37_000 + Math.floor(Math.random() * 2_000)
 const httpPort = 20_000 + Math.floor(Math.random() * 1_000)
 
-const clusterClient = NodeClusterSocket.layer({
-  clientOnly: true,
-  storage: "sql",
-  shardingConfig: shardingConfig({
-    runnerHost: "127.0.0.1",
-    runnerPort: runnerPort + 1,
-    runnerListenHost: Option.none(),
-    shardsPerGroup: 300,
-    shardLockExpiration: Duration.seconds(6),
-    shardLockRefreshInterval: Duration.seconds(2),
-    refreshAssignmentsInterval: Duration.seconds(1),
-    entityMaxIdleTime: Duration.minutes(1)
-  })
-}).pipe(Layer.provideMerge(Database.layerPostgres(Redacted.make(database.url), { maxConnections: 4 })))
+const clusterClient = ClusterClient.layer(database.url, runnerPort + 1)
 
 const sections = [
   {
@@ -115,28 +101,6 @@ ${
 `
 
 const PASSWORD = "crash-random-password-9012"
-
-/** Pids of the processes whose command line or environment holds `marker` (the tool's shell and its children). */
-const processesWith = (marker: string): Array<number> =>
-  Fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p)).flatMap((pid) => {
-    try {
-      const cmdline = Fs.readFileSync(`/proc/${pid}/cmdline`, "utf8")
-      const environ = Fs.readFileSync(`/proc/${pid}/environ`, "utf8")
-      return cmdline.includes(marker) || environ.includes(marker) ? [Number(pid)] : []
-    } catch {
-      return []
-    }
-  }).filter((pid) => pid !== process.pid)
-
-const killPids = (pids: ReadonlyArray<number>) => {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, "SIGKILL")
-    } catch {
-      // already gone
-    }
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The journal, as the test reads it
