@@ -2,6 +2,7 @@
  * The seed's Operation Artifact (what a step produced) and Verification Result (what VERIFY found).
  */
 import { Schema } from "effect"
+import { EgressSummary } from "./Egress.js"
 import { TaskId } from "./Ids.js"
 
 export class OperationOutputs extends Schema.Class<OperationOutputs>("OperationOutputs")({
@@ -25,7 +26,9 @@ export class OperationArtifact extends Schema.Class<OperationArtifact>("Operatio
   promptHash: Schema.optional(Schema.String),
   promptTemplateVersion: Schema.optional(Schema.String),
   /** Why a run that exited 0 still failed (nothing changed, fatal marker…). */
-  failureReason: Schema.optional(Schema.String)
+  failureReason: Schema.optional(Schema.String),
+  /** What the step's commands reached through the egress proxy (absent in older journals). */
+  egress: Schema.optional(EgressSummary)
 }) {}
 
 /** One criterion's outcome: `{ passed, actual?, required?, files? }`. */
@@ -57,5 +60,7 @@ export class VerificationResult extends Schema.Class<VerificationResult>("Verifi
   success: Schema.Boolean,
   results: Schema.Record({ key: Schema.String, value: CriterionResult }),
   artifacts: VerificationArtifacts,
-  attempts: Schema.Array(VerifyAttempt)
+  attempts: Schema.Array(VerifyAttempt),
+  /** What the verify commands reached through the egress proxy (absent in older journals). */
+  egress: Schema.optional(EgressSummary)
 }) {}

@@ -31,7 +31,7 @@ import { drive, registerSecrets, validEnvName } from "./internal/sandboxExec.js"
 import type { RawChunk, StartedProcess } from "./internal/sandboxExec.js"
 import { Redactor } from "./Redaction.js"
 import type { AcquireOptions, ExecOptions, SandboxHandle, SandboxResources, SandboxSettings } from "./Sandbox.js"
-import { isSecretName, labels, resolveCwd, Sandbox, SandboxConfig } from "./Sandbox.js"
+import { isSecretName, labels, noEgress, resolveCwd, Sandbox, SandboxConfig } from "./Sandbox.js"
 
 const WORKDIR = "/workspace"
 const TMPDIR = "/tmp/devteam"
@@ -370,7 +370,8 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
         workspacePath,
         workdir: WORKDIR,
         tmpdir: TMPDIR,
-        exec
+        exec,
+        egress: noEgress(true)
       }
       return handle
     })

@@ -22,7 +22,7 @@ import { drive, registerSecrets, validEnvName } from "./internal/sandboxExec.js"
 import type { RawChunk, StartedProcess } from "./internal/sandboxExec.js"
 import { Redactor } from "./Redaction.js"
 import type { AcquireOptions, ExecOptions, SandboxHandle } from "./Sandbox.js"
-import { isSecretName, resolveCwd, Sandbox } from "./Sandbox.js"
+import { isSecretName, noEgress, resolveCwd, Sandbox } from "./Sandbox.js"
 
 const signalExitCode = (signal: NodeJS.Signals | null): number => {
   const n = signal === null ? undefined : os.constants.signals[signal]
@@ -215,7 +215,8 @@ export const make: Effect.Effect<Sandbox["Type"], never, Redactor> = Effect.gen(
       workspacePath,
       workdir: workspacePath,
       tmpdir,
-      exec
+      exec,
+      egress: noEgress(false)
     }
     return handle
   })

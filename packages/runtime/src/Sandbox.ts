@@ -6,6 +6,8 @@
  *
  * Every text an exec returns or streams has passed through the Redactor.
  */
+import type { EgressConnection, EgressSummary, HostPort } from "@devteam/domain/Egress"
+import { summarize } from "@devteam/domain/Egress"
 import { SandboxUnavailable } from "@devteam/domain/Errors"
 import type { Scope } from "effect"
 import { Config, Context, Duration, Effect, Option } from "effect"
@@ -48,6 +50,17 @@ export interface SandboxSettings {
   readonly sweepInterval: Duration.Duration
   /** How long create+start+health may take before the sandbox counts as unavailable. */
   readonly startTimeout: Duration.Duration
+  /**
+   * `EGRESS_SOCKET_DIR`: where the docker sandbox puts each container's egress-proxy socket
+   * directory (bind-mounted into the container; default `<tmpdir>/devteam-egress`).
+   */
+  readonly egressDir?: string
+  /**
+   * `EGRESS_HOSTS` (`name=address,…`): names the egress proxy connects to at a fixed address
+   * instead of resolving them (split DNS, and tests: `{ "model.test": "127.0.0.1" }`). The
+   * allow-list still applies to the name.
+   */
+  readonly egressHosts?: Readonly<Record<string, string>>
 }
 
 const networkConfig = Config.string("SANDBOX_NETWORK").pipe(
@@ -133,6 +146,57 @@ export interface ExecResult {
   readonly duration: number
 }
 
+/**
+ * The egress proxy of one sandbox. Every command's environment points at it (HTTPS_PROXY,
+ * HTTP_PROXY, their lower-case forms, npm_config_proxy / npm_config_https_proxy, NO_PROXY=localhost,
+ * 127.0.0.1). Nothing is reachable unless a window is open: `open` allows `allow` for the life of
+ * the scope (then everything is refused again and the window's connections are closed).
+ */
+export interface SandboxEgress {
+  /** The proxy as commands see it, e.g. `http://127.0.0.1:3128`. */
+  readonly proxyUrl: string
+  /** true when a command cannot bypass the proxy (docker, network none); false for `local`. */
+  readonly enforced: boolean
+  readonly open: (options: EgressWindowOptions) => Effect.Effect<EgressWindow, never, Scope.Scope>
+}
+
+export interface EgressWindowOptions {
+  /** The step the connections are attributed to (`IMPLEMENT`, `VERIFY`). */
+  readonly step: string
+  /** The only destinations reachable while the window is open. */
+  readonly allow: ReadonlyArray<HostPort>
+  /** Called as each connection ends (a refused one at once): for the step's log. */
+  readonly onConnection?: (connection: EgressConnection) => Effect.Effect<void>
+}
+
+export interface EgressWindow {
+  /** The connections made through this window so far, summarised (for the journal). */
+  readonly summary: Effect.Effect<EgressSummary>
+}
+
+/**
+ * An egress that reaches nothing and records nothing (no proxy: the commands have no route out
+ * through the runner). Windows summarise to zero connections.
+ */
+export const noEgress = (enforced: boolean): SandboxEgress => ({
+  proxyUrl: "",
+  enforced,
+  open: (options) => Effect.succeed({ summary: Effect.succeed(summarize(options.step, options.allow, enforced, [])) })
+})
+
+/** The proxy variables every command gets (`proxyUrl` like `http://127.0.0.1:3128`). */
+export const proxyEnv = (proxyUrl: string): Readonly<Record<string, string>> => ({
+  HTTPS_PROXY: proxyUrl,
+  HTTP_PROXY: proxyUrl,
+  https_proxy: proxyUrl,
+  http_proxy: proxyUrl,
+  NO_PROXY: "localhost,127.0.0.1",
+  no_proxy: "localhost,127.0.0.1",
+  npm_config_proxy: proxyUrl,
+  npm_config_https_proxy: proxyUrl,
+  npm_config_noproxy: "localhost,127.0.0.1"
+})
+
 export interface SandboxHandle {
   readonly kind: SandboxKind
   /** Container id (docker) or workspace path (local). */
@@ -144,6 +208,8 @@ export interface SandboxHandle {
   /** A scratch directory outside the workspace, as commands see it (history files, prompts). */
   readonly tmpdir: string
   readonly exec: (options: ExecOptions) => Effect.Effect<ExecResult, SandboxUnavailable>
+  /** Outbound traffic of the commands: only through this proxy, only to an open window's hosts. */
+  readonly egress: SandboxEgress
 }
 
 export interface AcquireOptions {
@@ -161,6 +227,8 @@ export interface SandboxHealth {
   readonly isolation: boolean
   readonly message: string
   readonly image?: string
+  /** Whether the egress allow-lists are enforced (docker: yes; local: the variables are set, not enforced). */
+  readonly egressEnforced?: boolean
 }
 
 export class Sandbox extends Context.Tag("@devteam/runtime/Sandbox")<Sandbox, {

@@ -6,6 +6,7 @@
  * means the tool could not be run at all (sandbox unavailable, executable missing).
  */
 import type { OperationArtifact } from "@devteam/domain/Artifacts"
+import type { HostPort } from "@devteam/domain/Egress"
 import { ToolFailed } from "@devteam/domain/Errors"
 import type { Task } from "@devteam/domain/Task"
 import type { Duration, Redacted } from "effect"
@@ -31,6 +32,12 @@ export interface ToolInput {
 
 export interface Tool {
   readonly name: string
+  /**
+   * The destinations this tool's agent must reach from the sandbox during IMPLEMENT (its model
+   * provider's API, from the tool's settings: agent, model, base URL). The pipeline allows these
+   * plus the operator's `EGRESS_ALLOW_IMPLEMENT`; none when absent.
+   */
+  readonly egress?: ReadonlyArray<HostPort>
   readonly run: (input: ToolInput) => Effect.Effect<OperationArtifact, ToolFailed>
 }
 
