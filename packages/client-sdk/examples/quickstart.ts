@@ -38,9 +38,9 @@ for await (const frame of socket.frames({ projectId })) {
   } else if (frame.type === "execution-error") {
     console.log(`#${frame.seq} error in ${frame.payload.step}: ${frame.payload.message}`)
   } else if (frame.type === "execution-completed") {
-    console.log(
-      `#${frame.seq} ${frame.payload.status}: ${frame.payload.completedTasks}/${frame.payload.totalTasks} tasks`
-    )
+    // every execution ends with exactly one: COMPLETED, FAILED (it waits for a fix and a resume) or STOPPED
+    const { completedTasks, reason, status, totalTasks } = frame.payload
+    console.log(`#${frame.seq} ${status} (${reason}): ${completedTasks}/${totalTasks} tasks`)
     break
   }
 }
@@ -56,3 +56,4 @@ for (const error of execution.errors) {
   console.log(`error ${details.step} (${details.category}): ${details.message}`)
 }
 console.log(`final status ${execution.status}`)
+if (execution.status !== "COMPLETED") process.exitCode = 1

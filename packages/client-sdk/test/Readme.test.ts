@@ -1,9 +1,10 @@
 /**
  * The README's quick start is `examples/quickstart.ts`, verbatim, and it runs: a child process
  * executes the file (through the package's public entry point) against the real service and a
- * real git remote, and must end with the execution COMPLETED and every task merged.
+ * real git remote, and must end with the execution COMPLETED and every task merged, or, on a
+ * task that fails, end too (the `execution-completed` frame with FAILED) and print the error.
  */
-import { makeBareRemote } from "@devteam/runtime/testing/GitRemote"
+import { defaultFiles, makeBareRemote } from "@devteam/runtime/testing/GitRemote"
 import { execFile } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import * as Fs from "node:fs"
@@ -17,7 +18,11 @@ const example = Path.join(sdkRoot, "examples/quickstart.ts")
 let service: Service
 
 beforeAll(async () => {
-  service = await makeService({ SCRIPT_TOOL_COMMAND: "echo \"$DEVTEAM_TASK_ID\" >> \"done-$DEVTEAM_TASK_ID.txt\"" })
+  // A repository with a `fail-<task id>` file makes that task's tool run fail.
+  service = await makeService({
+    SCRIPT_TOOL_COMMAND: "if [ -e \"fail-$DEVTEAM_TASK_ID\" ]; then echo \"task $DEVTEAM_TASK_ID is marked to fail\" >&2; " +
+      "exit 3; fi; echo \"$DEVTEAM_TASK_ID\" >> \"done-$DEVTEAM_TASK_ID.txt\""
+  })
   await service.start()
 }, 120_000)
 
@@ -57,7 +62,7 @@ describe("README quick start", () => {
     expect(stdout).toMatch(/^started [0-9a-f-]{36} \(QUEUED\)$/m)
     expect(stdout).toContain("[socket open]")
     expect(stdout).toMatch(/#\d+ IMPLEMENTING IMPLEMENT 1\.1\.1/)
-    expect(stdout).toMatch(/#\d+ COMPLETED: 3\/3 tasks/)
+    expect(stdout).toMatch(/#\d+ COMPLETED \(finished\): 3\/3 tasks/)
     for (const task of ["1.1.1", "1.1.2", "1.2.1"]) {
       expect(stdout).toMatch(new RegExp(`^${task.replaceAll(".", "\\.")} completed task/\\S+ merged [0-9a-f]{8}$`, "m"))
     }
@@ -68,6 +73,27 @@ describe("README quick start", () => {
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b))
     // the token never reached the output
     expect(stdout + stderr).not.toContain(token.split(".")[2])
+  }, 150_000)
+
+  it("a failing task: the quick start ends (execution-completed FAILED) and prints the error", async () => {
+    const remote = makeBareRemote({
+      root: Path.join(service.root, "remotes"),
+      name: `${randomUUID().slice(0, 8)}.git`,
+      files: { ...defaultFiles, "fail-1.1.2": "this task fails\n" }
+    })
+    const { code, stderr, stdout } = await runExample({
+      DEVTEAM_URL: service.baseUrl,
+      DEVTEAM_TOKEN: adminToken(),
+      PROJECT_ID: `sdk-readme/failing-${randomUUID().slice(0, 8)}`,
+      REPO_URL: remote,
+      DEVTEAM_TOOL: "script"
+    })
+    expect(code, stdout + stderr).toBe(1)
+    expect(stdout).toMatch(/#\d+ error in IMPLEMENT: .*/)
+    expect(stdout).toMatch(/#\d+ FAILED \(failed\): 1\/3 tasks/)
+    expect(stdout).toMatch(/^1\.1\.1 completed task\/\S+ merged [0-9a-f]{8}$/m)
+    expect(stdout).toMatch(/^error IMPLEMENT \(tool\): script failed for task 1\.1\.2: script exited with code 3$/m)
+    expect(stdout).toMatch(/final status FAILED$/m)
   }, 150_000)
 
   it("a refused start is reported with the server's typed error", async () => {

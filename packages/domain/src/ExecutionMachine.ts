@@ -18,6 +18,7 @@ import type { Timestamp } from "./Ids.js"
 import { InjectedTask, TaskPatch } from "./Injection.js"
 import {
   ExecutionCompleted,
+  ExecutionFailed,
   ExecutionInitialized,
   ExecutionPaused,
   ExecutionResumed,
@@ -171,7 +172,12 @@ export const decide = (state: ProjectState, command: ExecutionCommand): Decision
       ) {
         return illegal(state, "failStep", `${command.error.step} is not running`)
       }
-      return accept(new StepFailed({ v: 1, at: command.at, error: command.error }, true))
+      // StepFailed carries the error (an `execution-error` frame); ExecutionFailed is the terminal
+      // `execution-completed` frame every execution ends with.
+      return accept(
+        new StepFailed({ v: 1, at: command.at, error: command.error }, true),
+        new ExecutionFailed({ v: 1, at: command.at, errorId: command.error.errorId }, true)
+      )
     }
     case "PauseAtBoundary": {
       if (!isRunning(state.status) || !state.pauseRequested || state.cursor?.phase === "running") {
@@ -315,6 +321,8 @@ export const evolve = (state: ProjectState, event: JournalEvent): ProjectState =
         error: event.error,
         ...withLog(state, event.at, `${event.error.step} failed: ${event.error.message}`)
       })
+    case "ExecutionFailed":
+      return state
     case "PauseRequested":
       return update(state, { pauseRequested: true, ...withLog(state, event.at, "Pause requested") })
     case "ExecutionPaused":

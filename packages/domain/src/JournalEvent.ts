@@ -95,6 +95,15 @@ export class StepFailed extends Schema.TaggedClass<StepFailed>()("StepFailed", {
   error: ExecutionError
 }) {}
 
+/**
+ * The execution came to rest FAILED (always right after the `StepFailed` of the same decision): the
+ * terminal `execution-completed` frame of a failure. A resume reopens the execution.
+ */
+export class ExecutionFailed extends Schema.TaggedClass<ExecutionFailed>()("ExecutionFailed", {
+  ...V1,
+  errorId: Schema.String
+}) {}
+
 /** pause while a step runs: takes effect at the next step boundary. */
 export class PauseRequested extends Schema.TaggedClass<PauseRequested>()("PauseRequested", { ...V1 }) {}
 
@@ -178,6 +187,7 @@ export const JournalEvent = Schema.Union(
   PushCompleted,
   TaskListUpdated,
   StepFailed,
+  ExecutionFailed,
   PauseRequested,
   ExecutionPaused,
   ExecutionResumed,

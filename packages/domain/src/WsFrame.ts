@@ -47,9 +47,17 @@ export const ExecutionErrorPayload = Schema.Struct({
   status: ExecutionStatus
 })
 
+/**
+ * The end of an execution: `status` is COMPLETED, FAILED or STOPPED. A FAILED execution rests until
+ * someone resumes it (then it runs on and ends again with another `execution-completed`) or stops
+ * it (`execution-completed` STOPPED): the latest one of an execution is its outcome.
+ */
 export const ExecutionCompletedPayload = Schema.Struct({
   status: ExecutionStatus,
+  /** "finished" or "stop-point" (COMPLETED), "failed" (FAILED), the stop's reason (STOPPED). */
   reason: Schema.String,
+  /** FAILED: the error (`GET /api/devteam/errors/{executionId}/{errorId}`). */
+  errorId: Schema.optional(Schema.String),
   completedTasks: Schema.Int,
   totalTasks: Schema.Int,
   progress: Schema.Number
@@ -145,12 +153,25 @@ export const toFrame = (
         event: event._tag
       }
     })
+  // Every terminal status (COMPLETED, FAILED, STOPPED) has its own event, hence its own frame.
+  const completed = (reason: string, errorId?: string) =>
+    Option.some<JournalFrame>({
+      ...base,
+      type: "execution-completed",
+      payload: {
+        status: after.status,
+        reason,
+        ...(errorId === undefined ? {} : { errorId }),
+        completedTasks: after.completedTasks,
+        totalTasks: after.totalTasks,
+        progress: progressOf(after)
+      }
+    })
   switch (event._tag) {
     case "ExecutionInitialized":
     case "PauseRequested":
     case "ExecutionPaused":
     case "ExecutionResumed":
-    case "ExecutionStopped":
       return update(after.currentTask?.id ?? null, after.cursor?.step)
     case "StepStarted":
       return update(event.taskId, event.step)
@@ -182,17 +203,11 @@ export const toFrame = (
         }
       })
     case "ExecutionCompleted":
-      return Option.some({
-        ...base,
-        type: "execution-completed",
-        payload: {
-          status: after.status,
-          reason: event.reason,
-          completedTasks: after.completedTasks,
-          totalTasks: after.totalTasks,
-          progress: progressOf(after)
-        }
-      })
+      return completed(event.reason)
+    case "ExecutionFailed":
+      return completed("failed", event.errorId)
+    case "ExecutionStopped":
+      return completed(event.reason)
     case "TaskInjected":
       return Option.some({
         ...base,
