@@ -20,7 +20,8 @@ let service: Service
 beforeAll(async () => {
   // A repository with a `fail-<task id>` file makes that task's tool run fail.
   service = await makeService({
-    SCRIPT_TOOL_COMMAND: "if [ -e \"fail-$DEVTEAM_TASK_ID\" ]; then echo \"task $DEVTEAM_TASK_ID is marked to fail\" >&2; " +
+    SCRIPT_TOOL_COMMAND:
+      "if [ -e \"fail-$DEVTEAM_TASK_ID\" ]; then echo \"task $DEVTEAM_TASK_ID is marked to fail\" >&2; " +
       "exit 3; fi; echo \"$DEVTEAM_TASK_ID\" >> \"done-$DEVTEAM_TASK_ID.txt\""
   })
   await service.start()

@@ -4,9 +4,9 @@
  * wait for it. A FAILED execution may be resumed: it then ends again, with its own frame.
  */
 import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
+import { evolve } from "@devteam/domain/ExecutionMachine"
 import type { ExecutionStatus } from "@devteam/domain/ExecutionStatus"
 import { TaskId } from "@devteam/domain/Ids"
-import { evolve } from "@devteam/domain/ExecutionMachine"
 import { initial } from "@devteam/domain/ProjectState"
 import { type JournalFrame, toFrame } from "@devteam/domain/WsFrame"
 import { assert, describe, it } from "@effect/vitest"
