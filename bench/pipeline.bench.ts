@@ -120,7 +120,7 @@ const measure = (kind: "local" | "docker") =>
       workspaceDir: Path.join(root, "workspaces"),
       allowFile: true,
       gitUsername: Option.none(),
-      gitToken: Option.none(),
+      credentials: [],
       authorName: "DevTeam Runner",
       authorEmail: "devteam-runner@localhost",
       commandTimeout: Duration.minutes(2)

@@ -45,7 +45,7 @@ const config = (workspaceDir: string): Workspace.WorkspaceConfig => ({
   workspaceDir,
   allowFile: true,
   gitUsername: Option.none(),
-  gitToken: Option.none(),
+  credentials: [],
   authorName: "DevTeam Runner",
   authorEmail: "devteam-runner@localhost",
   commandTimeout: Duration.minutes(2)

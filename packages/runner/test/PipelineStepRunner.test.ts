@@ -418,7 +418,7 @@ describe("PipelineStepRunner (transient failures)", () => {
       const url = server.url("project.git")
       const layer = pipelineLayer(Path.join(root, "workspaces"), "local", {
         gitUsername: Option.some("runner"),
-        gitToken: Option.some(Redacted.make(canarySecret))
+        credentials: [{ host: server.host, username: "runner", token: Redacted.make(canarySecret) }]
       })
       yield* Effect.gen(function*() {
         const driver = yield* makeDriver(executionConfig(url))

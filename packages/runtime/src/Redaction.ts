@@ -14,6 +14,7 @@ export const REDACTED = "[REDACTED]"
 /** Environment variables whose values are secrets whenever they are set. */
 export const secretEnvNames: ReadonlyArray<string> = [
   "GIT_TOKEN",
+  "GIT_CREDENTIALS",
   "AUTH_JWT_SECRET",
   "OPENAI_API_KEY",
   "ANTHROPIC_API_KEY",

@@ -6,10 +6,12 @@
  *   touch one work tree at once; every operation first clears what a crash may have left behind
  *   (an in-progress merge or rebase, a stale index.lock, uncommitted leftovers) and detects work
  *   already done, so a re-run after a crash is a no-op.
- * - Credentials (GIT_TOKEN or a per-call token) reach git only for the commands that talk to the
- *   remote, as an `http.extraHeader` passed through GIT_CONFIG_COUNT/KEY/VALUE environment
- *   variables: never on the command line, in `.git/config`, the remote URL or a log line. Every
- *   message this module produces goes through the Redactor.
+ * - Credentials (the one configured for the remote's host — GitCredentials — or a per-call token)
+ *   reach git only for the commands that talk to that remote, as an `http.<scheme://host/>.extraHeader`
+ *   passed through GIT_CONFIG_COUNT/KEY/VALUE environment variables: never on the command line, in
+ *   `.git/config`, the remote URL or a log line, never to a host they are not configured for, and
+ *   never across a redirect (git follows none). Every message this module produces goes through the
+ *   Redactor.
  * - git runs without a shell, with hooks, credential helpers, fsmonitor and signing disabled, the
  *   user's global/system configuration ignored, transports restricted (GIT_ALLOW_PROTOCOL) and a
  *   timeout; a request's values only reach git after validation, after `--` or inside `<rev>:<path>`.
@@ -30,6 +32,7 @@ import { Config, type ConfigError, Context, Duration, Effect, Either, Layer, Opt
 import { createHash, randomBytes } from "node:crypto"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
+import * as GitCredentials from "./GitCredentials.js"
 import { checkBranchName, checkRepoFilePath } from "./internal/gitNames.js"
 import { type GitResult, runGit } from "./internal/gitProcess.js"
 import * as Redaction from "./Redaction.js"
@@ -44,16 +47,17 @@ export interface WorkspaceConfig {
   readonly workspaceDir: string
   /** Allow `file://` URLs and absolute local paths as repoUrl (tests, local development). */
   readonly allowFile: boolean
-  /** User name sent with a token over http(s); `x-access-token` when unset. */
+  /** User name sent with a per-call token; `x-access-token` when unset. */
   readonly gitUsername: Option.Option<string>
-  readonly gitToken: Option.Option<Redacted.Redacted<string>>
+  /** The credential of each configured http(s) host (GIT_TOKEN + GIT_HOSTS, GIT_CREDENTIALS). */
+  readonly credentials: ReadonlyArray<GitCredentials.GitCredential>
   readonly authorName: string
   readonly authorEmail: string
   /** Longest a single git command may run (clone/fetch/push of a large repository included). */
   readonly commandTimeout: Duration.Duration
 }
 
-/** WORKSPACE_DIR (default `$DATA_DIR/workspaces`, DATA_DIR default `./.data`), REPO_ALLOW_FILE, GIT_*. */
+/** WORKSPACE_DIR (default `$DATA_DIR/workspaces`, DATA_DIR default `./.data`), REPO_ALLOW_FILE, GIT_* (see GitCredentials). */
 export const WorkspaceConfig: Config.Config<WorkspaceConfig> = Config.all({
   dataDir: Config.string("DATA_DIR").pipe(
     Config.withDefault("./.data"),
@@ -69,9 +73,7 @@ export const WorkspaceConfig: Config.Config<WorkspaceConfig> = Config.all({
   gitUsername: Config.option(
     Config.string("GIT_USERNAME").pipe(Config.withDescription("User name for http(s) remotes"))
   ),
-  gitToken: Config.option(
-    Config.redacted("GIT_TOKEN").pipe(Config.withDescription("Token/password for http(s) remotes (secret)"))
-  ),
+  credentials: GitCredentials.CredentialsConfig,
   authorName: Config.string("GIT_AUTHOR_NAME").pipe(
     Config.withDefault("DevTeam Runner"),
     Config.withDescription("Author and committer name of every commit the runner makes")
@@ -430,7 +432,7 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
     const redact = redactor.redact
     const workspaceDir = Path.resolve(config.workspaceDir)
     const allowProtocols = ["https", "http", "ssh", "git", ...(config.allowFile ? ["file"] : [])]
-    if (Option.isSome(config.gitToken)) yield* redactor.register(config.gitToken.value)
+    for (const credential of config.credentials) yield* redactor.register(credential.token)
 
     // --- process helpers --------------------------------------------------------------------
 
@@ -508,22 +510,33 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
 
     // --- credentials ------------------------------------------------------------------------
 
-    const authConfig = (repo: { readonly usesHttpAuth: boolean }, token: Redacted.Redacted<string> | undefined) =>
+    /**
+     * The credential header for `repo`, scoped to its `scheme://host/` and only when one is
+     * configured for that host (or the caller passed a token for this very repository).
+     */
+    const authConfig = (
+      repo: { readonly usesHttpAuth: boolean; readonly url: string },
+      token: Redacted.Redacted<string> | undefined
+    ) =>
       Effect.gen(function*() {
-        const secret = token ?? Option.getOrUndefined(config.gitToken)
-        if (!repo.usesHttpAuth || secret === undefined) return []
-        const user = Option.getOrElse(config.gitUsername, () => "x-access-token")
-        const basic = Buffer.from(`${user}:${Redacted.value(secret)}`, "utf8").toString("base64")
+        const scope = GitCredentials.scopeOf(repo.url)
+        if (!repo.usesHttpAuth || Option.isNone(scope)) return []
+        const credential = token === undefined
+          ? GitCredentials.forUrl(config.credentials, repo.url)
+          : Option.some({ username: Option.getOrElse(config.gitUsername, () => "x-access-token"), token })
+        if (Option.isNone(credential)) return []
+        const { token: secret, username } = credential.value
+        const basic = Buffer.from(`${username}:${Redacted.value(secret)}`, "utf8").toString("base64")
         yield* redactor.register(secret)
         yield* redactor.register(basic)
-        return [["http.extraHeader", `Authorization: Basic ${basic}`] as const]
+        return [[`http.${scope.value}.extraHeader`, `Authorization: Basic ${basic}`] as const]
       })
 
     const originOf = (dir: string) =>
       Effect.gen(function*() {
         const url = (yield* gitOk(dir, ["config", "--get", "remote.origin.url"])).trim()
         return RepoUrl.parse(url, { allowFile: config.allowFile }).pipe(
-          Either.getOrElse(() => ({ usesHttpAuth: false }))
+          Either.getOrElse(() => ({ usesHttpAuth: false, url }))
         )
       })
 
@@ -1404,5 +1417,15 @@ export const layer = (config: WorkspaceConfig): Layer.Layer<Workspace, never, Re
 /** The Workspace over `WorkspaceConfig` read from the environment (requires a Redactor). */
 export const layerConfig: Layer.Layer<Workspace, ConfigError.ConfigError, Redaction.Redactor> = Layer.effect(
   Workspace,
-  Effect.flatMap(WorkspaceConfig, make)
+  Effect.gen(function*() {
+    const config = yield* WorkspaceConfig
+    const token = yield* Config.option(Config.redacted("GIT_TOKEN"))
+    const hosts = yield* Config.string("GIT_HOSTS").pipe(Config.withDefault(""))
+    if (Option.isSome(token) && hosts.trim() === "") {
+      yield* Effect.logWarning(
+        "GIT_TOKEN is set but GIT_HOSTS is empty: the token is sent to no host (list the hosts it belongs to in GIT_HOSTS)"
+      )
+    }
+    return yield* make(config)
+  })
 )

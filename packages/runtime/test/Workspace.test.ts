@@ -40,7 +40,7 @@ const baseConfig = (workspaceDir: string, overrides: Partial<WorkspaceConfig> = 
   workspaceDir,
   allowFile: true,
   gitUsername: Option.none(),
-  gitToken: Option.none(),
+  credentials: [],
   authorName: author.name,
   authorEmail: author.email,
   commandTimeout: Duration.seconds(60),
@@ -556,7 +556,7 @@ describe("Workspace", () => {
       const ws = yield* makeWorkspace(Path.join(root, "workspaces"), {
         allowFile: false,
         gitUsername: Option.some("runner"),
-        gitToken: Option.some(Redacted.make("right-password"))
+        credentials: [{ host: server.host, username: "runner", token: Redacted.make("right-password") }]
       })
       const prep = yield* ws.prepare({ repoUrl: url, baseBranch: "main", taskId: id("1.1.1"), title: "Over HTTP" })
       assert.isTrue(prep.cloned)
@@ -605,7 +605,7 @@ describe("Workspace", () => {
       const wrong = yield* makeWorkspace(Path.join(root, "workspaces-wrong"), {
         allowFile: false,
         gitUsername: Option.some("runner"),
-        gitToken: Option.some(Redacted.make("wrong-password"))
+        credentials: [{ host: server.host, username: "runner", token: Redacted.make("wrong-password") }]
       })
       const refused = yield* Effect.flip(
         wrong.prepare({ repoUrl: url, baseBranch: "main", taskId: id("1"), title: "t" })
@@ -651,7 +651,10 @@ describe("Workspace", () => {
       const ws = yield* makeWorkspace(Path.join(root, "workspaces"), {
         allowFile: false,
         gitUsername: Option.some("runner"),
-        gitToken: Option.some(Redacted.make(canary))
+        credentials: [
+          { host: server.host, username: "runner", token: Redacted.make(canary) },
+          { host: refusing.host, username: "runner", token: Redacted.make(canary) }
+        ]
       })
       const lines: Array<string> = []
       const outputs = yield* captureLogs(
@@ -817,7 +820,7 @@ describe("Workspace", () => {
       const ws = yield* makeWorkspace(Path.join(root, "workspaces"), {
         allowFile: false,
         gitUsername: Option.some("u"),
-        gitToken: Option.some(Redacted.make("p"))
+        credentials: [{ host: server.host, username: "u", token: Redacted.make("p") }]
       })
       const url = server.url("slow.git")
       const prep = yield* ws.prepare({ repoUrl: url, baseBranch: "main", taskId: id("1"), title: "slow" })
@@ -856,7 +859,7 @@ describe("Workspace", () => {
       const ws = yield* makeWorkspace(workspaceDir, {
         allowFile: false,
         gitUsername: Option.some("u"),
-        gitToken: Option.some(Redacted.make("p"))
+        credentials: [{ host: server.host, username: "u", token: Redacted.make("p") }]
       })
       const url = server.url("slow.git")
       const fiber = yield* Effect.fork(ws.prepare({ repoUrl: url, baseBranch: "main", taskId: id("1"), title: "t" }))
@@ -870,7 +873,7 @@ describe("Workspace", () => {
       const impatient = yield* makeWorkspace(workspaceDir, {
         allowFile: false,
         gitUsername: Option.some("u"),
-        gitToken: Option.some(Redacted.make("p")),
+        credentials: [{ host: server.host, username: "u", token: Redacted.make("p") }],
         commandTimeout: Duration.millis(300)
       })
       const timedOut = yield* Effect.flip(
@@ -893,7 +896,7 @@ describe("Workspace", () => {
       )
       assert.strictEqual(defaults.workspaceDir, Path.resolve(".data/workspaces"))
       assert.isFalse(defaults.allowFile)
-      assert.isTrue(Option.isNone(defaults.gitToken))
+      assert.deepStrictEqual(defaults.credentials, [])
       assert.strictEqual(defaults.authorName, "DevTeam Runner")
       assert.strictEqual(defaults.authorEmail, "devteam-runner@localhost")
 
@@ -910,6 +913,7 @@ describe("Workspace", () => {
             ["REPO_ALLOW_FILE", "true"],
             ["GIT_USERNAME", "bot"],
             ["GIT_TOKEN", "tok-123456"],
+            ["GIT_HOSTS", "git.example.com"],
             ["GIT_AUTHOR_NAME", "Bot"],
             ["GIT_AUTHOR_EMAIL", "bot@example.com"]
           ])
@@ -918,8 +922,9 @@ describe("Workspace", () => {
       assert.strictEqual(explicit.workspaceDir, "/var/cache/ws")
       assert.isTrue(explicit.allowFile)
       assert.deepStrictEqual(explicit.gitUsername, Option.some("bot"))
-      assert.strictEqual(Option.map(explicit.gitToken, Redacted.value).pipe(Option.getOrElse(() => "")), "tok-123456")
-      assert.notInclude(String(explicit.gitToken), "tok-123456")
+      assert.deepStrictEqual(explicit.credentials.map((c) => [c.host, c.username]), [["git.example.com", "bot"]])
+      assert.strictEqual(explicit.credentials.map((c) => Redacted.value(c.token)).join(), "tok-123456")
+      assert.notInclude(String(explicit.credentials[0]?.token), "tok-123456")
       assert.strictEqual(explicit.authorEmail, "bot@example.com")
 
       const ws = yield* Workspace.pipe(

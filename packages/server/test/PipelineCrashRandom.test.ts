@@ -271,6 +271,7 @@ describe("pipeline crash at random moments (service process SIGKILLed ≥ 20 tim
           SANDBOX: "local",
           GIT_USERNAME: "runner",
           GIT_TOKEN: PASSWORD,
+          GIT_HOSTS: server.host,
           WAKEUP_INTERVAL: "1 second",
           PIPELINE_RETRY_BASE: "100 millis",
           LOG_FORMAT: "json",

@@ -62,12 +62,17 @@ const passThrough = [
   "all_proxy"
 ]
 
-/** Applied to every command: no hooks, no credential helpers, no fsmonitor, no signing, no auto-gc. */
+/**
+ * Applied to every command: no hooks, no credential helpers, no fsmonitor, no signing, no auto-gc,
+ * and no http redirects (git would send the credential header to the redirect's host and connect
+ * wherever a remote points it).
+ */
 export const hardening: ReadonlyArray<readonly [string, string]> = [
   ["core.hooksPath", "/dev/null"],
   ["core.fsmonitor", "false"],
   ["core.askPass", ""],
   ["credential.helper", ""],
+  ["http.followRedirects", "false"],
   ["commit.gpgSign", "false"],
   ["tag.gpgSign", "false"],
   ["gc.auto", "0"],
