@@ -495,6 +495,19 @@ export const make = (
           return result.restored
         })
 
+      /**
+       * A re-run (a resume after FAILED): a fix pushed to the remote's task branch meanwhile wins
+       * over this workspace's stale copy. This, or a fix on the base branch, is how a failed task is
+       * fixed (docs/operations.md).
+       */
+      const pullFix = (p: Prepared, step: Step) =>
+        Effect.gen(function*() {
+          const result = yield* workspace.pullTaskBranch({ repoUrl: p.config.repoUrl, project, branch: p.branch })
+          if (result.pulled) {
+            yield* info(`${step}: took ${p.branch} from the remote at ${result.head.slice(0, 12)} (pushed meanwhile)`)
+          }
+        })
+
       const implement = Effect.gen(function*() {
         const p = yield* prepared
         const { branch, config, repoPath, task } = p
@@ -506,6 +519,7 @@ export const make = (
           yield* info("IMPLEMENT: the workspace is missing on this runner; preparing it again")
           yield* prepareAgain(p)
         }
+        if (attempt > 1 && present) yield* pullFix(p, "IMPLEMENT")
         // Idempotence: on a re-run (a crash, a resume) the task branch may already hold the change →
         // report it, do not run the tool again. (A first attempt follows a PREP of this execution.)
         const existing = attempt > 1 || !present
@@ -589,10 +603,14 @@ export const make = (
         const p = yield* prepared
         const { branch, config, repoPath, task } = p
         // Resumed after a failed verify (or re-run after a crash): a fix may have been pushed to
-        // the base branch meanwhile; the task branch must include it before verifying again.
+        // the task branch or the base branch meanwhile; the task branch must include it before
+        // verifying again.
         const attempt = state.cursor?.step === "VERIFY" ? state.cursor.attempt : 1
         yield* ensureTaskBranch(p, "VERIFY")
-        if (attempt > 1) yield* refreshFromBase(p, "VERIFY")
+        if (attempt > 1) {
+          yield* pullFix(p, "VERIFY")
+          yield* refreshFromBase(p, "VERIFY")
+        }
         const criteria = { ...task.criteria, ...config.verify?.criteria }
         // Only `doc.updated` looks at the diff: spare the git processes otherwise.
         const diffFiles = "doc.updated" in criteria

@@ -190,6 +190,13 @@ export interface EnsureTaskBranchOptions {
   readonly token?: Redacted.Redacted<string> | undefined
 }
 
+export interface PullTaskBranchResult {
+  /** The task branch's head afterwards. */
+  readonly head: string
+  /** True when the remote's copy had commits this workspace lacked and the branch moved to it. */
+  readonly pulled: boolean
+}
+
 export interface EnsureTaskBranchResult {
   readonly repoPath: string
   readonly head: string
@@ -371,6 +378,15 @@ export class Workspace extends Context.Tag("@devteam/runtime/Workspace")<Workspa
   readonly ensureTaskBranch: (
     options: EnsureTaskBranchOptions
   ) => Effect.Effect<EnsureTaskBranchResult, InvalidRepoUrl | BadRequest | BranchNotFound | RemoteError>
+  /**
+   * Fetches and, when the remote's task branch has commits this workspace lacks (a fix someone
+   * pushed to the task branch while the task FAILED), checks the task branch out at the remote's
+   * copy: the remote wins over the stale local one. A local branch at or ahead of the remote's
+   * (work not yet published) is kept. BranchNotFound when it is on neither.
+   */
+  readonly pullTaskBranch: (
+    options: EnsureTaskBranchOptions
+  ) => Effect.Effect<PullTaskBranchResult, InvalidRepoUrl | BadRequest | BranchNotFound | RemoteError>
   /** Pushes the base branch; on a non-fast-forward: fetch, rebase once, retry, then PushRejected. */
   readonly push: (
     options: PushOptions
@@ -1172,6 +1188,35 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
       }))
     })
 
+    const pullTaskBranch = Effect.fn("Workspace.pullTaskBranch")(function*(options: EnsureTaskBranchOptions) {
+      const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })
+      yield* checkBranch(options.branch, "branch")
+      const key = keyFor(repo, options.project)
+      const dir = Path.join(workspaceDir, key)
+      const { branch } = options
+      const auth = yield* authConfig(repo, options.token)
+      return yield* withRepoLock(key)(Effect.gen(function*() {
+        yield* ensureRepo(repo, dir, auth)
+        const refs = yield* refsSnapshot(dir, [fullRef(branch), remoteRef(branch)])
+        const local = refs.get(fullRef(branch))
+        const published = refs.get(remoteRef(branch))
+        if (published === undefined) {
+          if (local !== undefined) return { head: local, pulled: false }
+          return yield* new BranchNotFound({
+            message: `Task branch '${branch}' is neither in this runner's workspace nor on the remote`,
+            branch
+          })
+        }
+        if (local !== undefined && (local === published || (yield* isAncestor(dir, published, local)))) {
+          return { head: local, pulled: false }
+        }
+        yield* gitOk(dir, ["checkout", "--quiet", "--force", "-B", branch, remoteRef(branch), "--"])
+        yield* touch(dir)
+        yield* Effect.logInfo(`Workspace took ${branch} from the remote at ${published}`)
+        return { head: published, pulled: true }
+      }))
+    })
+
     // --- task list ------------------------------------------------------------------------
 
     /** `{ mode, blob }` of `path` at `rev`, None when absent; BadRequest when it is not a regular file. */
@@ -1400,6 +1445,7 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
       push,
       publishBranch,
       ensureTaskBranch,
+      pullTaskBranch,
       readTaskList,
       refreshBranch,
       sync,
