@@ -180,7 +180,9 @@ export const decide = (state: ProjectState, command: ExecutionCommand): Decision
       )
     }
     case "PauseAtBoundary": {
-      if (!isRunning(state.status) || !state.pauseRequested || state.cursor?.phase === "running") {
+      // Sent by the execution loop between steps. A cursor still "running" here is a step an earlier
+      // activation was interrupted in (crash, failover, database outage): it re-runs on resume.
+      if (!isRunning(state.status) || !state.pauseRequested) {
         return illegal(state, "pauseAtBoundary", "no pause is pending at a step boundary")
       }
       return accept(new ExecutionPaused({ v: 1, at: command.at }, true))
@@ -326,7 +328,13 @@ export const evolve = (state: ProjectState, event: JournalEvent): ProjectState =
     case "PauseRequested":
       return update(state, { pauseRequested: true, ...withLog(state, event.at, "Pause requested") })
     case "ExecutionPaused":
-      return update(state, { status: "PAUSED", pauseRequested: false, ...withLog(state, event.at, "Paused") })
+      return update(state, {
+        status: "PAUSED",
+        pauseRequested: false,
+        // an interrupted step (see PauseAtBoundary) is not running any more; resume re-runs it
+        cursor: state.cursor?.phase === "running" ? finishCursor(state, "failed") : state.cursor,
+        ...withLog(state, event.at, "Paused")
+      })
     case "ExecutionResumed":
       return update(state, {
         status: event.from === "PAUSED" || event.from === "FAILED" ? "QUEUED" : state.status,

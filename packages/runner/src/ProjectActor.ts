@@ -29,11 +29,29 @@ import * as Correlation from "@devteam/runtime/Correlation"
 import { Journal } from "@devteam/runtime/Journal"
 import { Entity } from "@effect/cluster"
 import type { Sharding } from "@effect/cluster/Sharding"
-import { Array as Arr, DateTime, Duration, Effect, Either, FiberHandle, Schema, type Scope } from "effect"
+import {
+  Array as Arr,
+  Cause,
+  DateTime,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  FiberHandle,
+  Schedule,
+  Schema,
+  type Scope
+} from "effect"
 import { ExecutionQueue } from "./ExecutionQueue.js"
 import { SingleSteps } from "./SingleSteps.js"
 import { StepResult, StepRunner } from "./StepRunner.js"
 import { type TaskListError, TaskListSource } from "./TaskListSource.js"
+
+/**
+ * The wait before the execution loop runs again after a run that journaled nothing (its next move
+ * was refused, or the database failed): exponential from 200 ms, capped at 30 s.
+ */
+export const NO_PROGRESS_BACKOFF = Schedule.union(Schedule.exponential("200 millis"), Schedule.spaced("30 seconds"))
 
 /** How long an idle project (no running execution) stays activated. */
 export const DEFAULT_MAX_IDLE_TIME = Duration.minutes(1)
@@ -66,13 +84,27 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
       yield* Effect.logDebug("project activated").pipe(Effect.annotateLogs({ projectId, lastSeq: loaded.lastSeq }))
       let state = loaded.state
       let lastSeq = loaded.lastSeq
+      // Set when an append ended without a result (the database went away mid-append, the caller
+      // was interrupted): it may or may not have been committed, so the in-memory state and lastSeq
+      // can no longer be trusted. The next commit reloads them from the journal before deciding.
+      let stale = false
+      // Successful appends by this activation: how the execution loop tells progress from spinning.
+      let commits = 0
       const lock = yield* Effect.makeSemaphore(1)
       const execution = yield* FiberHandle.make<void, never>()
+
+      const reload = Effect.gen(function*() {
+        const fresh = yield* journal.load(projectId)
+        state = fresh.state
+        lastSeq = fresh.lastSeq
+        stale = false
+      })
 
       /** decide → append (commit point) → apply. Serialised with the execution fiber's commits. */
       const commit = (command: ExecutionCommand) =>
         lock.withPermits(1)(
           Effect.gen(function*() {
+            if (stale) yield* reload
             const decision = decide(state, command)
             if (Either.isLeft(decision)) return yield* Effect.fail(decision.left)
             if (!Arr.isNonEmptyReadonlyArray(decision.right)) return state
@@ -84,12 +116,15 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
               correlationId,
               state
             }).pipe(
+              Effect.onExit((exit) =>
+                Effect.sync(() => {
+                  if (Exit.isFailure(exit)) stale = true
+                })
+              ),
               Effect.catchTag("JournalFenced", (fenced) =>
                 // Another activation wrote first: this one is stale. Reload, stop working, refuse.
                 Effect.gen(function*() {
-                  const fresh = yield* journal.load(projectId)
-                  state = fresh.state
-                  lastSeq = fresh.lastSeq
+                  yield* reload
                   yield* Effect.logWarning("journal fenced: another activation of this project wrote first").pipe(
                     Effect.annotateLogs({ seq: fenced.seq })
                   )
@@ -97,7 +132,8 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
                 }))
             )
             state = result.state
-            lastSeq += decision.right.length
+            lastSeq = result.lastSeq
+            commits++
             return state
           })
         )
@@ -115,7 +151,13 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
             step: state.cursor?.step ?? null,
             lines,
             at
-          }))).pipe(Effect.asVoid, Effect.catchAll(() => Effect.void))
+          }))).pipe(
+            Effect.asVoid,
+            // A log batch that cannot be journaled (database down) must not end the step it describes.
+            Effect.catchAllCause((cause) =>
+              Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.logWarning("log lines not journaled", cause)
+            )
+          )
 
       /** One step: start it (journaled), run it, journal its outcome. */
       const runStep = (executionScope: Scope.Scope) =>
@@ -136,13 +178,15 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           })
         })
 
-      /** The execution loop: waits for a queue slot, then runs steps until it pauses or ends. */
       /** One run of the execution: waits for a queue slot, then runs steps until it pauses or ends. */
       const runOnce = Effect.gen(function*() {
         yield* queue.acquire(projectId)
         const executionScope = yield* Effect.scope
         while (isRunning(state.status)) {
-          if (state.pauseRequested && state.cursor?.phase !== "running") {
+          // At the top of this loop no step of this run is in flight: either the last one ended, or
+          // the one the journal shows running was interrupted (crash, failover, database outage)
+          // and re-runs on resume. Either way this is a boundary where a pending pause applies.
+          if (state.pauseRequested) {
             yield* commit(ExecutionCommand.PauseAtBoundary({ at: yield* now }))
             break
           }
@@ -173,8 +217,17 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
       }))
 
       const loop = Effect.gen(function*() {
+        const backoff = yield* Schedule.driver(NO_PROGRESS_BACKOFF)
         do {
+          const before = commits
           yield* runOnce
+          if (commits === before) {
+            // A run that journaled nothing would fail the same way at once: never retry it hot.
+            yield* Effect.logWarning("execution loop made no progress; retrying after a backoff")
+            yield* backoff.next(undefined).pipe(Effect.ignore)
+          } else {
+            yield* backoff.reset
+          }
         } while (yield* continueOrEnd)
       }).pipe(
         // Interrupted (stop, pause while queued, passivation) or died: give up ownership too.

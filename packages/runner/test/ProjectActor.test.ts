@@ -206,6 +206,48 @@ describe("ProjectActor", () => {
       assert.deepStrictEqual(ticks, ["1.1", "1.2", "1.3"])
     }).pipe(Effect.provide(env({ stepDuration: "150 millis" }))))
 
+  // Issue 18's wedge: re-activated with the in-flight step interrupted and a pause pending, the loop
+  // could neither start the step (a pause is pending) nor pause (a step "runs"), and retried at once,
+  // forever, starving the event loop. Now the pause applies at this boundary; resume re-runs the step.
+  it.scopedLive("cut off mid-step with a pause pending: re-activation pauses (no spin), resume re-runs the step", () =>
+    Effect.gen(function*() {
+      const journal = yield* Journal
+      const first = yield* activate
+      const projectId = pid("pause-crash")
+      const project = yield* first.client(projectId)
+      yield* project.Initialize(initialize())
+      yield* poll(project.GetState({ correlationId: "t" }), (s) => s.status === "IMPLEMENTING")
+      const pending = yield* project.Pause({ correlationId: "t" })
+      assert.isTrue(pending.pauseRequested)
+      assert.strictEqual(pending.status, "IMPLEMENTING")
+      yield* first.close // the step is interrupted with the pause still pending
+      const cutAt = yield* journal.lastSeq(projectId)
+      const second = yield* activate
+      const again = yield* second.client(projectId)
+      yield* again.Wake({ correlationId: "wake" })
+      const paused = yield* poll(again.GetState({ correlationId: "t" }), (s) => s.status === "PAUSED", "5 seconds")
+      assert.isFalse(paused.pauseRequested)
+      assert.strictEqual(paused.cursor?.step, "IMPLEMENT")
+      assert.notStrictEqual(paused.cursor?.phase, "running")
+      // paused means idle: nothing more is journaled, and the event loop is free (timers fire on time)
+      const seq = yield* journal.lastSeq(projectId)
+      assert.strictEqual(seq, cutAt + 1, "only ExecutionPaused was appended")
+      const t0 = Date.now()
+      yield* Effect.sleep("200 millis")
+      assert.isBelow(Date.now() - t0, 1_000)
+      assert.strictEqual(yield* journal.lastSeq(projectId), seq)
+
+      yield* again.Resume({ correlationId: "t" })
+      const final = yield* poll(again.GetState({ correlationId: "t" }), (s) => s.status === "COMPLETED")
+      assert.strictEqual(final.completedTasks, 3)
+      const entries = yield* journal.read(projectId, 0, 1000)
+      const restarted = entries.filter((e) => e.seq > cutAt && e.event._tag === "StepStarted")[0]
+      if (restarted?.event._tag !== "StepStarted") return assert.fail("no step started after resume")
+      assert.strictEqual(restarted.event.step, "IMPLEMENT")
+      assert.strictEqual(restarted.event.attempt, 2)
+      assert.deepStrictEqual(entries.map((e) => e.seq), entries.map((_, i) => i + 1))
+    }).pipe(Effect.provide(env({ stepDuration: "300 millis" }))))
+
   it.scopedLive("stop interrupts the running step at once", () =>
     Effect.gen(function*() {
       const journal = yield* Journal
