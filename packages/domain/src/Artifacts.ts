@@ -31,15 +31,36 @@ export class OperationArtifact extends Schema.Class<OperationArtifact>("Operatio
   egress: Schema.optional(EgressSummary)
 }) {}
 
-/** One criterion's outcome: `{ passed, actual?, required?, files? }`. */
+/** A touched file's line coverage (`test.coverage` is judged on the files the task changed). */
+export class FileCoverage extends Schema.Class<FileCoverage>("FileCoverage")({
+  file: Schema.String,
+  /** Line coverage in percent; null when no test loaded the file. */
+  actual: Schema.NullOr(Schema.Number),
+  passed: Schema.Boolean
+}) {}
+
+/** One criterion's outcome: `{ passed, actual?, required?, files?, perFile? }`. */
 export class CriterionResult extends Schema.Class<CriterionResult>("CriterionResult")({
   passed: Schema.Boolean,
   actual: Schema.optional(Schema.String),
   required: Schema.optional(Schema.String),
-  files: Schema.optional(Schema.Array(Schema.String))
+  files: Schema.optional(Schema.Array(Schema.String)),
+  /** `test.coverage`: actual versus required per touched file. */
+  perFile: Schema.optional(Schema.Array(FileCoverage))
 }) {}
 
-/** The log of one verify attempt (the whole verify is retried up to 2 times). */
+/** The verify command that failed: which one, its exit code and the end of its output (redacted). */
+export class FailedCommand extends Schema.Class<FailedCommand>("FailedCommand")({
+  /** install, build, test, typecheck, coverage or `command N` (a configured one). */
+  name: Schema.String,
+  command: Schema.String,
+  exitCode: Schema.Int,
+  timedOut: Schema.Boolean,
+  /** The last lines of its output. */
+  tail: Schema.String
+}) {}
+
+/** The log of one verify run (a new attempt follows a new implementation: the fix loop). */
 export class VerifyAttempt extends Schema.Class<VerifyAttempt>("VerifyAttempt")({
   attempt: Schema.Int.pipe(Schema.positive()),
   success: Schema.Boolean,
@@ -62,5 +83,11 @@ export class VerificationResult extends Schema.Class<VerificationResult>("Verifi
   artifacts: VerificationArtifacts,
   attempts: Schema.Array(VerifyAttempt),
   /** What the verify commands reached through the egress proxy (absent in older journals). */
-  egress: Schema.optional(EgressSummary)
+  egress: Schema.optional(EgressSummary),
+  /** npm, pnpm or yarn (absent in results written before it was detected). */
+  packageManager: Schema.optional(Schema.String),
+  /** The first command that failed, when one did. */
+  failedCommand: Schema.optional(FailedCommand),
+  /** What the result should be read with (no lockfile, TypeScript missing…). */
+  warnings: Schema.optional(Schema.Array(Schema.String))
 }) {}

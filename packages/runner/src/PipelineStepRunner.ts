@@ -222,6 +222,30 @@ const redactDeep = (redact: (s: string) => string, value: unknown, depth = 0): u
   return out
 }
 
+/** One line: the failing command with its exit code, then the criteria not met with their figures. */
+export const verifyFailureSummary = (result: VerificationResult): string => {
+  const parts: Array<string> = []
+  const failed = result.failedCommand
+  if (failed !== undefined) {
+    parts.push(`${failed.name} \`${failed.command}\` ${failed.timedOut ? "timed out" : `exited ${failed.exitCode}`}`)
+  }
+  for (const [key, r] of Object.entries(result.results)) {
+    if (!r.passed) parts.push(`${key} not met (${r.actual ?? "?"}; required ${r.required ?? "?"})`)
+  }
+  return parts.length === 0 ? "the verify commands failed" : parts.join("; ")
+}
+
+/** The error record's details: what failed, once — the outputs stay in the journaled result. */
+const verifyFailureDetails = (result: VerificationResult) => {
+  const encoded = Schema.encodeSync(VerificationResult)(result)
+  return {
+    ...(encoded.failedCommand === undefined ? {} : { failedCommand: encoded.failedCommand }),
+    results: encoded.results,
+    ...(encoded.packageManager === undefined ? {} : { packageManager: encoded.packageManager }),
+    ...(encoded.warnings === undefined ? {} : { warnings: encoded.warnings })
+  }
+}
+
 /** The last `n` non-empty lines of a text. */
 const lastLines = (text: string, n = 50): Array<string> => text.split("\n").filter((l) => l.trim().length > 0).slice(-n)
 
@@ -612,10 +636,9 @@ export const make = (
           yield* refreshFromBase(p, "VERIFY")
         }
         const criteria = { ...task.criteria, ...config.verify?.criteria }
-        // Only `doc.updated` looks at the diff: spare the git processes otherwise.
-        const diffFiles = "doc.updated" in criteria
-          ? (yield* workspace.diffSummary({ repoPath, branch, baseBranch: config.baseBranch })).filesModified
-          : []
+        // doc.updated and the coverage scope (the touched files) look at the diff
+        const diffFiles = (yield* workspace.diffSummary({ repoPath, branch, baseBranch: config.baseBranch }))
+          .filesModified
         const handle = yield* sandboxFor(context, executionId, p)
         yield* info(`VERIFY: ${task.id}`)
         const commands = config.verify?.commands
@@ -628,15 +651,11 @@ export const make = (
           onLine
         })
         if (!result.success) {
-          const failed = Object.entries(result.results).filter(([, r]) => !r.passed).map(([k]) => k)
           return yield* new PipelineFailure({
             category: "verify",
-            message: `Verification failed for task ${task.id} after ${result.attempts.length} attempt(s)${
-              failed.length > 0 ? `: ${failed.join(", ")} not met` : ": the build/verify commands failed"
-            }`,
-            details: Schema.encodeSync(VerificationResult)(result),
-            logs: result.attempts.map((a) => a.log),
-            attempts: result.attempts.length
+            message: `Verification failed for task ${task.id}: ${verifyFailureSummary(result)}`,
+            details: verifyFailureDetails(result),
+            logs: result.failedCommand === undefined ? [] : result.failedCommand.tail.split("\n")
           })
         }
         return StepResult.Completed({ outcome: new VerifyCompleted({ v: 1, at: yield* now, taskId: task.id, result }) })

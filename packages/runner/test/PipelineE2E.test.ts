@@ -161,9 +161,10 @@ describe("Pipeline end to end (in-process actor, local sandbox)", () => {
           assert.isTrue(Option.isSome(stored), "the error is retrievable by execution and error id")
           if (Option.isSome(stored)) {
             assert.strictEqual(stored.value.category, "verify")
-            assert.strictEqual(stored.value.attempts, 3)
-            assert.strictEqual(stored.value.logs.length, 3)
-            for (const log of stored.value.logs) assert.include(log, "build error: BROKEN marker")
+            assert.strictEqual(stored.value.attempts, 1)
+            assert.include(stored.value.logs.join("\n"), "build error: BROKEN marker in src/app.js")
+            assert.isAtMost(stored.value.logs.length, 40, "the failing command's last lines, once")
+            assert.match(stored.value.message, /`npm run build` exited [1-9]/)
           }
           // Stop-on-error: nothing merged, pushed or ticked; no later step started.
           assert.strictEqual(mergesOn(remote.bare).length, 0)
@@ -219,7 +220,7 @@ describe("Pipeline end to end (in-process actor, local sandbox)", () => {
           const final = yield* poll(
             project.GetState(get),
             (s) => s.status === "COMPLETED" || s.status === "FAILED",
-            "10 seconds"
+            "40 seconds"
           )
           assert.strictEqual(final.status, "COMPLETED", final.error?.message ?? "")
           const entries = yield* journal.read(projectId, 0, 10_000)

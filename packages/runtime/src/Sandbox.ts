@@ -207,6 +207,11 @@ export interface SandboxHandle {
   readonly workdir: string
   /** A scratch directory outside the workspace, as commands see it (history files, prompts). */
   readonly tmpdir: string
+  /**
+   * A directory kept per project across tasks and executions, as commands see it (VERIFY's
+   * download caches). Absent: the package managers' own defaults.
+   */
+  readonly cacheDir?: string
   readonly exec: (options: ExecOptions) => Effect.Effect<ExecResult, SandboxUnavailable>
   /** Outbound traffic of the commands: only through this proxy, only to an open window's hosts. */
   readonly egress: SandboxEgress

@@ -1,25 +1,42 @@
 /**
- * VERIFY: in the project's sandbox, the project's verify commands (default `npm ci` then
- * `npm run build --if-present` when a package.json exists), then each machine-checked criterion
- * the task asks for:
+ * VERIFY: in the project's sandbox, the project's verify commands, then each machine-checked
+ * criterion the task asks for.
  *
- * - `test.coverage: "≥80%"` — runs the test command (default `npm test`) and reads the total line
- *   coverage from `coverage/coverage-summary.json` (istanbul's json-summary, written by
- *   c8/nyc/jest/vitest) or else from an "all files | <pct>" row of the output (istanbul's text
- *   table, node's `--experimental-test-coverage`);
- * - `type.strict: "0 errors"` — counts `error TS####` in the output of `tsc --noEmit`;
+ * Commands: `verify.commands` when the execution (or project) sets them; otherwise, for a Node
+ * project (a package.json), install with the package manager of the lockfile (npm, pnpm, yarn —
+ * see `NodeProject`; no lockfile → `install` and a warning in the result) → `build` if the script
+ * exists → `test` if the script exists → `tsc` if a tsconfig.json exists. The install is skipped
+ * when package.json and the lockfile are unchanged since the last successful install in this
+ * workspace, and downloads go to a cache kept per project (`SandboxHandle.cacheDir`): a warm
+ * VERIFY downloads nothing.
+ *
+ * Criteria:
+ * - `test.coverage: "≥80%"` — the repository's own test runner with coverage written as an
+ *   istanbul json-summary (vitest, jest: their options; c8, nyc: around the test script; else the
+ *   test script's own coverage table), judged per touched source file (`Coverage`);
+ * - `type.strict: "0 errors"` — the project's own TypeScript (`tsc -b` for a solution config,
+ *   `tsc --noEmit -p tsconfig.json` otherwise), counting `error TS####`;
  * - `doc.updated: "task_outcomes.md"` — the task's diff touches that doc.
  *
- * Free-text criteria (`acceptance.N`) are not machine-checked here. The whole verify is retried
- * up to 2 times on failure, each attempt's (redacted) log kept. The commands run code from the
- * customer's repository: their environment holds no git token and no model key — only CI and npm
- * settings (audit, fund and update checks off).
+ * A failed verification is not retried here with the same code: the pipeline's fix loop runs
+ * IMPLEMENT again with the failure. Only an install that failed on the network (infrastructure)
+ * is retried, with backoff. The first failing command is named in the result with its exit code.
+ * The commands run code from the customer's repository: their environment holds no git token and
+ * no model key — only CI and npm settings (audit, fund and update checks off).
  */
-import { CriterionResult, VerificationArtifacts, VerificationResult, VerifyAttempt } from "@devteam/domain/Artifacts"
+import {
+  CriterionResult,
+  FailedCommand,
+  VerificationArtifacts,
+  VerificationResult,
+  VerifyAttempt
+} from "@devteam/domain/Artifacts"
 import type { SandboxUnavailable } from "@devteam/domain/Errors"
 import type { Task, TaskCriteria } from "@devteam/domain/Task"
-import { Config, Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Config, Context, Data, Duration, Effect, Layer, Schedule } from "effect"
 import type { ConfigError } from "effect"
+import * as Coverage from "./Coverage.js"
+import * as NodeProject from "./NodeProject.js"
 import { Redactor } from "./Redaction.js"
 import type { ExecResult, OutputLine, SandboxHandle } from "./Sandbox.js"
 
@@ -28,25 +45,24 @@ export interface VerifyOptions {
   readonly task: Task
   /** Default: the task's criteria. */
   readonly criteria?: TaskCriteria
-  /** Shell commands; default `npm ci` + `npm run build --if-present` when package.json exists, else none. */
+  /** Shell commands replacing the defaults (install → build → test → typecheck). */
   readonly commands?: ReadonlyArray<string>
-  /** Files the task's diff touched (for `doc.updated`). */
+  /** Files the task's diff touched (`doc.updated`, the coverage scope). */
   readonly diffFiles: ReadonlyArray<string>
-  /** For `test.coverage`; default `npm test`. */
+  /** For `test.coverage`: a command writing `coverage-summary.json` to `$COVERAGE_DIR` (default: detected). */
   readonly testCommand?: string
-  /** Workspace-relative path of the istanbul json-summary; default `coverage/coverage-summary.json`. */
-  readonly coverageSummary?: string
-  /** For `type.strict`; default `npx --no-install tsc --noEmit`. */
+  /** For `type.strict`; default the project's `tsc`. */
   readonly typecheckCommand?: string
   readonly onLine?: (line: OutputLine) => Effect.Effect<void>
   /** Per command; default `VERIFY_COMMAND_TIMEOUT`. */
   readonly timeout?: Duration.DurationInput
-  /** Retries of the whole verify after a failed attempt; default `VERIFY_RETRIES` (2). */
-  readonly retries?: number
+  /** The fix-loop attempt this verification belongs to (default 1). */
+  readonly attempt?: number
 }
 
 export interface VerifierSettings {
   readonly commandTimeout: Duration.Duration
+  /** VERIFY_RETRIES: how many times a failed VERIFY sends the task back to IMPLEMENT (the fix loop). */
   readonly retries: number
 }
 
@@ -60,6 +76,8 @@ export const VerifierConfig: Config.Config<VerifierSettings> = Config.all({
 
 export class Verifier extends Context.Tag("@devteam/runtime/Verifier")<Verifier, {
   readonly verify: (options: VerifyOptions) => Effect.Effect<VerificationResult, SandboxUnavailable>
+  /** VERIFY_RETRIES: fix attempts after a failed verification. */
+  readonly retries: number
 }>() {}
 
 /** The environment of every verify command: no secrets, offline-friendly npm. */
@@ -71,10 +89,13 @@ export const verifyEnv: Readonly<Record<string, string>> = {
   npm_config_progress: "false"
 }
 
-const CoverageSummary = Schema.Struct({
-  total: Schema.Struct({ lines: Schema.Struct({ pct: Schema.Union(Schema.Number, Schema.Literal("Unknown")) }) })
+/** The per-project download caches under the sandbox's cache directory. */
+export const cacheEnv = (cacheDir: string): Record<string, string> => ({
+  npm_config_cache: `${cacheDir}/npm`,
+  npm_config_store_dir: `${cacheDir}/pnpm-store`,
+  YARN_CACHE_FOLDER: `${cacheDir}/yarn`,
+  npm_config_prefer_offline: "true"
 })
-const decodeSummary = Schema.decodeUnknownOption(Schema.parseJson(CoverageSummary))
 
 /** The first number of a criterion value (`"≥80%"` → 80, `"0 errors"` → 0). */
 export const parseNumber = (value: string): number | undefined => {
@@ -82,21 +103,24 @@ export const parseNumber = (value: string): number | undefined => {
   return m === null ? undefined : Number(m[1])
 }
 
-/** Total line coverage from a json-summary text or an "all files | pct" table row. */
-export const parseCoverage = (summary: string | undefined, output: string): number | undefined => {
-  if (summary !== undefined) {
-    const decoded = decodeSummary(summary)
-    if (Option.isSome(decoded) && typeof decoded.value.total.lines.pct === "number") {
-      return decoded.value.total.lines.pct
-    }
+/**
+ * Coverage from a coverage table in the output (node's `--experimental-test-coverage`, istanbul's
+ * text reporter): the "all files" row and one row per file (its first figure).
+ */
+export const parseCoverageTable = (output: string): { total: number | undefined; files: Map<string, number> } => {
+  const files = new Map<string, number>()
+  let total: number | undefined
+  for (const line of output.split("\n")) {
+    const row = /^[#\s]*([^|]*?)\s*\|\s*(\d+(?:\.\d+)?)\s*\|/.exec(line)
+    if (row === null) continue
+    const name = (row[1] ?? "").trim()
+    if (/^all files$/i.test(name)) total = Number(row[2])
+    else if (name !== "" && !/^file$/i.test(name)) files.set(name, Number(row[2]))
   }
-  const row = /all files\s*\|\s*(\d+(?:\.\d+)?)/i.exec(output)
-  return row === null ? undefined : Number(row[1])
+  return { total, files }
 }
 
 export const countTypeErrors = (output: string): number => (output.match(/error TS\d+/g) ?? []).length
-
-const shellQuote = (s: string) => `'${s.replace(/'/g, "'\\''")}'`
 
 const transcript = (command: string, r: ExecResult): string =>
   [
@@ -106,6 +130,25 @@ const transcript = (command: string, r: ExecResult): string =>
     r.timedOut ? "[timed out]" : r.oomKilled ? "[killed: out of memory]" : `[exit ${r.exitCode}]`
   ].filter((s) => s !== "").join("\n")
 
+const tailOf = (r: ExecResult, n = 40): string =>
+  `${r.stdout}\n${r.stderr}`.split("\n").filter((l) => l.trim() !== "").slice(-n).join("\n")
+
+/** An install that failed on the network: infrastructure, worth the same command again. */
+const networkFailure = /ECONNRESET|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|ECONNREFUSED|socket hang up|network (error|timeout)/i
+
+class InstallNetworkFailure extends Data.TaggedError("InstallNetworkFailure")<{ readonly result: ExecResult }> {}
+
+const installRetry = Schedule.exponential(Duration.seconds(1), 2).pipe(Schedule.intersect(Schedule.recurs(2)))
+
+interface Step {
+  readonly name: string
+  readonly command: string
+  /** The default install: retried on network failures, skipped when up to date. */
+  readonly install?: boolean
+}
+
+const stampFile = "node_modules/.devteam-install-stamp"
+
 export const make = (settings: VerifierSettings): Effect.Effect<Verifier["Type"], never, Redactor> =>
   Effect.gen(function*() {
     const redactor = yield* Redactor
@@ -113,142 +156,251 @@ export const make = (settings: VerifierSettings): Effect.Effect<Verifier["Type"]
     const verify = Effect.fn("Verifier.verify")(function*(options: VerifyOptions) {
       const { sandbox, task } = options
       yield* Effect.annotateCurrentSpan({ taskId: task.id })
+      const startedAt = Date.now()
       const criteria = options.criteria ?? task.criteria
       const timeout = options.timeout ?? settings.commandTimeout
+      const coverageDir = `${sandbox.tmpdir}/coverage-${crypto.randomUUID()}`
+      const env = {
+        ...verifyEnv,
+        ...(sandbox.cacheDir === undefined ? {} : cacheEnv(sandbox.cacheDir)),
+        COVERAGE_DIR: coverageDir
+      }
       const run = (command: string) =>
         sandbox.exec({
           command: ["sh", "-c", command],
-          env: verifyEnv,
+          env,
           timeout,
           ...(options.onLine ? { onLine: options.onLine } : {})
         })
-      const quiet = (command: ReadonlyArray<string>) => sandbox.exec({ command, env: verifyEnv, timeout: "60 seconds" })
+      const quiet = (command: ReadonlyArray<string>) => sandbox.exec({ command, env, timeout: "60 seconds" })
+      const readFile = (file: string) =>
+        Effect.map(quiet(["cat", file]), (r) => (r.exitCode === 0 ? r.stdout : undefined))
 
-      const commands = options.commands ?? ((yield* quiet(["test", "-f", "package.json"])).exitCode === 0
-        ? ["npm ci", "npm run build --if-present"]
-        : [])
+      // What the repository is
+      const present = yield* quiet([
+        "sh",
+        "-c",
+        "for f in \"$@\"; do [ -e \"$f\" ] && echo \"$f\"; done; exit 0",
+        "probe",
+        ...NodeProject.probedFiles
+      ])
+      const files = new Set(present.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== ""))
+      const project = NodeProject.analyse({
+        files,
+        packageJson: files.has("package.json") ? yield* readFile("package.json") : undefined,
+        tsconfig: files.has("tsconfig.json") ? yield* readFile("tsconfig.json") : undefined
+      })
+      const warnings: Array<string> = [...(project?.warnings ?? [])]
+      const wantsCoverage = "test.coverage" in criteria
+      const wantsTypes = "type.strict" in criteria
 
-      const attemptOnce = (attempt: number) =>
-        Effect.gen(function*() {
-          const startedAt = Date.now()
-          const log: Array<string> = []
-          const buildLog: Array<string> = []
-          let buildOk = true
-          for (const command of commands) {
-            const r = yield* run(command)
-            const t = transcript(command, r)
-            log.push(t)
-            buildLog.push(t)
-            if (r.exitCode !== 0 || r.timedOut) {
-              buildOk = false
-              break
-            }
-          }
-          const results: Record<string, CriterionResult> = {}
-          let testOutput: string | undefined
-          let coverageReport: string | undefined
-          let typeCheckOutput: string | undefined
-          const notRun = (required: string) =>
-            new CriterionResult({ passed: false, actual: "not run: the build failed", required })
+      const steps: Array<Step> = []
+      if (options.commands !== undefined) {
+        options.commands.forEach((command, i) => steps.push({ name: `command ${i + 1}`, command }))
+      } else if (project !== undefined) {
+        steps.push({ name: "install", command: NodeProject.installCommand(project), install: true })
+        if (project.scripts.build !== undefined) {
+          steps.push({ name: "build", command: NodeProject.runScript(project, "build") })
+        }
+        // with test.coverage, the coverage run is the test run
+        if (project.scripts.test !== undefined && !wantsCoverage) {
+          steps.push({ name: "test", command: NodeProject.runScript(project, "test") })
+        }
+        if (project.typescript && !wantsTypes) {
+          steps.push({ name: "typecheck", command: NodeProject.typecheckCommand(project) })
+        }
+      }
 
-          for (const key of Object.keys(criteria).sort()) {
-            const required = criteria[key] ?? ""
-            if (key === "test.coverage") {
-              if (!buildOk) {
-                results[key] = notRun(required)
-                continue
-              }
-              const summaryPath = options.coverageSummary ?? "coverage/coverage-summary.json"
-              const testCommand = options.testCommand ?? "npm test"
-              yield* quiet(["rm", "-f", summaryPath])
-              const r = yield* run(testCommand)
-              const t = transcript(testCommand, r)
-              log.push(t)
-              testOutput = t
-              const summary = yield* quiet(["cat", summaryPath])
-              const pct = parseCoverage(summary.exitCode === 0 ? summary.stdout : undefined, `${r.stdout}\n${r.stderr}`)
-              coverageReport = summary.exitCode === 0
-                ? summary.stdout
-                : `${r.stdout}\n${r.stderr}`.split("\n").filter((l) => l.includes("|")).join("\n")
-              const threshold = parseNumber(required) ?? 0
-              results[key] = new CriterionResult({
-                passed: r.exitCode === 0 && pct !== undefined && pct >= threshold,
-                actual: pct === undefined
-                  ? `no coverage summary (tests exited ${r.exitCode})`
-                  : r.exitCode !== 0
-                  ? `${pct}% (tests failed: exit ${r.exitCode})`
-                  : `${pct}%`,
-                required
-              })
-            } else if (key === "type.strict") {
-              if (!buildOk) {
-                results[key] = notRun(required)
-                continue
-              }
-              const typecheckCommand = options.typecheckCommand ?? "npx --no-install tsc --noEmit"
-              const r = yield* run(typecheckCommand)
-              const t = transcript(typecheckCommand, r)
-              log.push(t)
-              typeCheckOutput = t
-              const errors = countTypeErrors(`${r.stdout}\n${r.stderr}`)
-              const allowed = parseNumber(required) ?? 0
-              const ran = r.exitCode === 0 || errors > 0
-              results[key] = new CriterionResult({
-                passed: ran && errors <= allowed,
-                actual: ran ? `${errors} error${errors === 1 ? "" : "s"}` : `tsc did not run (exit ${r.exitCode})`,
-                required
-              })
-            } else if (key === "doc.updated") {
-              const docs = required.split(",").map((d) => d.trim().replace(/^\.?\//, "")).filter((d) => d !== "")
-              const touched = options.diffFiles.filter((f) => docs.some((d) => f === d || f.endsWith(`/${d}`)))
-              results[key] = new CriterionResult({
-                passed: docs.length > 0 && touched.length > 0,
-                required,
-                files: touched
-              })
-              log.push(
-                `doc.updated ${shellQuote(required)}: ${touched.length > 0 ? touched.join(", ") : "not in the diff"}`
-              )
-            }
-          }
-          const success = buildOk && Object.values(results).every((r) => r.passed)
-          return {
-            attempt: new VerifyAttempt({
-              attempt,
-              success,
-              log: redactor.redact(log.join("\n\n")),
-              duration: (Date.now() - startedAt) / 1000
-            }),
-            results,
-            artifacts: new VerificationArtifacts({
-              buildOutput: redactor.redact(buildLog.join("\n\n")),
-              ...(testOutput === undefined ? {} : { testOutput: redactor.redact(testOutput) }),
-              ...(coverageReport === undefined ? {} : { coverageReport: redactor.redact(coverageReport) }),
-              ...(typeCheckOutput === undefined ? {} : { typeCheckOutput: redactor.redact(typeCheckOutput) })
-            })
-          }
+      const log: Array<string> = []
+      const buildLog: Array<string> = []
+      let failedCommand: FailedCommand | undefined
+      const noteFailure = (name: string, command: string, r: ExecResult) => {
+        if (failedCommand === undefined) {
+          failedCommand = new FailedCommand({
+            name,
+            command,
+            exitCode: r.exitCode,
+            timedOut: r.timedOut,
+            tail: redactor.redact(tailOf(r))
+          })
+        }
+      }
+
+      // The install is up to date when package.json and the lockfile are what it installed.
+      const stampOf = Effect.gen(function*() {
+        if (project === undefined) return undefined
+        const r = yield* quiet(["sha256sum", "package.json", ...(project.lockfile ? [project.lockfile] : [])])
+        return r.exitCode === 0 ? `${project.packageManager}\n${r.stdout.trim()}` : undefined
+      })
+
+      let buildOk = true
+      for (const step of steps) {
+        if (options.commands === undefined && step.name === "typecheck" && !(yield* tscPresent(quiet))) {
+          warnings.push("tsconfig.json present but the project does not install typescript: not type-checked")
+          continue
+        }
+        const stamp = step.install === true ? yield* stampOf : undefined
+        if (stamp !== undefined && (yield* readFile(stampFile))?.trim() === stamp.trim()) {
+          const line =
+            `$ ${step.command}\n[skipped: package.json and the lockfile are unchanged since the last install]`
+          log.push(line)
+          buildLog.push(line)
+          continue
+        }
+        const r = step.install === true
+          ? yield* run(step.command).pipe(
+            Effect.flatMap((r) =>
+              r.exitCode !== 0 && networkFailure.test(`${r.stdout}\n${r.stderr}`)
+                ? Effect.zipRight(
+                  Effect.sync(() => log.push(transcript(step.command, r), "[network failure: retrying the install]")),
+                  Effect.fail(new InstallNetworkFailure({ result: r }))
+                )
+                : Effect.succeed(r)
+            ),
+            Effect.retry({ schedule: installRetry, while: (e) => e._tag === "InstallNetworkFailure" }),
+            Effect.catchTag("InstallNetworkFailure", (e) => Effect.succeed(e.result))
+          )
+          : yield* run(step.command)
+        const t = transcript(step.command, r)
+        log.push(t)
+        buildLog.push(t)
+        if (r.exitCode !== 0 || r.timedOut) {
+          noteFailure(step.name, step.command, r)
+          buildOk = false
+          break
+        }
+        if (stamp !== undefined) {
+          yield* quiet(["sh", "-c", "printf '%s' \"$1\" > \"$2\"", "stamp", stamp, stampFile])
+        }
+      }
+
+      const results: Record<string, CriterionResult> = {}
+      let testOutput: string | undefined
+      let coverageReport: string | undefined
+      let typeCheckOutput: string | undefined
+      const notRun = (required: string) =>
+        new CriterionResult({
+          passed: false,
+          actual: `not run: ${failedCommand?.name ?? "a verify command"} failed`,
+          required
         })
 
-      const retries = Math.max(0, options.retries ?? settings.retries)
-      const attempts: Array<VerifyAttempt> = []
-      let last = yield* attemptOnce(1)
-      attempts.push(last.attempt)
-      while (!last.attempt.success && attempts.length <= retries) {
-        yield* Effect.logInfo(`verify attempt ${attempts.length} failed; retrying`)
-        last = yield* attemptOnce(attempts.length + 1)
-        attempts.push(last.attempt)
+      for (const key of Object.keys(criteria).sort()) {
+        const required = criteria[key] ?? ""
+        if (key === "test.coverage") {
+          if (!buildOk) {
+            results[key] = notRun(required)
+            continue
+          }
+          const testCommand = options.testCommand ??
+            (project === undefined ? undefined : NodeProject.coverageCommand(project, coverageDir))
+          if (testCommand === undefined) {
+            results[key] = new CriterionResult({ passed: false, actual: "no package.json: no test runner", required })
+            continue
+          }
+          const r = yield* run(testCommand)
+          const t = transcript(testCommand, r)
+          log.push(t)
+          testOutput = t
+          if (r.exitCode !== 0 || r.timedOut) noteFailure("test", testCommand, r)
+          const summaryText = yield* readFile(`${coverageDir}/coverage-summary.json`)
+          const output = `${r.stdout}\n${r.stderr}`
+          const summary =
+            (summaryText === undefined ? undefined : Coverage.readSummary(summaryText, sandbox.workdir)) ??
+              parseCoverageTable(output)
+          coverageReport = summaryText ?? output.split("\n").filter((l) => l.includes("|")).join("\n")
+          const threshold = parseNumber(required) ?? 0
+          const found = summary.total !== undefined || summary.files.size > 0
+          const judged = Coverage.judge(summary, options.diffFiles, threshold)
+          results[key] = new CriterionResult({
+            passed: r.exitCode === 0 && found && judged.passed,
+            actual: !found
+              ? `no coverage summary (tests exited ${r.exitCode})`
+              : r.exitCode !== 0
+              ? `${judged.actual} (tests failed: exit ${r.exitCode})`
+              : judged.actual,
+            required,
+            ...(judged.perFile.length === 0 ? {} : { perFile: judged.perFile })
+          })
+        } else if (key === "type.strict") {
+          if (!buildOk) {
+            results[key] = notRun(required)
+            continue
+          }
+          const command = options.typecheckCommand ?? (project !== undefined || files.has("tsconfig.json")
+            ? NodeProject.typecheckCommand(project ?? { solution: false })
+            : undefined)
+          if (command === undefined || (options.typecheckCommand === undefined && !(yield* tscPresent(quiet)))) {
+            results[key] = new CriterionResult({
+              passed: false,
+              actual: "TypeScript is not installed in the project (node_modules/.bin/tsc is missing)",
+              required
+            })
+            continue
+          }
+          const r = yield* run(command)
+          const t = transcript(command, r)
+          log.push(t)
+          typeCheckOutput = t
+          const errors = countTypeErrors(`${r.stdout}\n${r.stderr}`)
+          const allowed = parseNumber(required) ?? 0
+          const ran = r.exitCode === 0 || errors > 0
+          const passed = ran && errors <= allowed
+          if (!passed) noteFailure("typecheck", command, r)
+          results[key] = new CriterionResult({
+            passed,
+            actual: ran ? `${errors} error${errors === 1 ? "" : "s"}` : `tsc did not run (exit ${r.exitCode})`,
+            required
+          })
+        } else if (key === "doc.updated") {
+          const docs = required.split(",").map((d) => d.trim().replace(/^\.?\//, "")).filter((d) => d !== "")
+          const touched = options.diffFiles.filter((f) => docs.some((d) => f === d || f.endsWith(`/${d}`)))
+          results[key] = new CriterionResult({
+            passed: docs.length > 0 && touched.length > 0,
+            required,
+            files: touched
+          })
+          log.push(
+            `doc.updated ${NodeProject.shellQuote(required)}: ${
+              touched.length > 0 ? touched.join(", ") : "not in the diff"
+            }`
+          )
+        }
       }
+      if (warnings.length > 0) log.unshift(...warnings.map((w) => `warning: ${w}`))
+      const success = buildOk && Object.values(results).every((r) => r.passed)
       return new VerificationResult({
         taskId: task.id,
-        success: last.attempt.success,
-        results: last.results,
-        artifacts: last.artifacts,
-        attempts
+        success,
+        results,
+        artifacts: new VerificationArtifacts({
+          buildOutput: redactor.redact(buildLog.join("\n\n")),
+          ...(testOutput === undefined ? {} : { testOutput: redactor.redact(testOutput) }),
+          ...(coverageReport === undefined ? {} : { coverageReport: redactor.redact(coverageReport) }),
+          ...(typeCheckOutput === undefined ? {} : { typeCheckOutput: redactor.redact(typeCheckOutput) })
+        }),
+        attempts: [
+          new VerifyAttempt({
+            attempt: options.attempt ?? 1,
+            success,
+            log: redactor.redact(log.join("\n\n")),
+            duration: (Date.now() - startedAt) / 1000
+          })
+        ],
+        ...(project === undefined ? {} : { packageManager: project.packageManager }),
+        ...(failedCommand === undefined ? {} : { failedCommand }),
+        ...(warnings.length === 0 ? {} : { warnings })
       })
     })
 
-    return { verify }
+    return { verify, retries: settings.retries }
   })
+
+/** The project's tsc, looked up again (the install may have just created it). */
+const tscPresent = (
+  quiet: (command: ReadonlyArray<string>) => Effect.Effect<ExecResult, SandboxUnavailable>
+): Effect.Effect<boolean, SandboxUnavailable> =>
+  Effect.map(quiet(["test", "-e", "node_modules/.bin/tsc"]), (r) => r.exitCode === 0)
 
 export const layer: Layer.Layer<Verifier, ConfigError.ConfigError, Redactor> = Layer.effect(
   Verifier,

@@ -119,17 +119,23 @@ const suite = (name: string, sandboxLayer: Layer.Layer<Sandbox>) =>
           assert.isTrue(result.success, JSON.stringify(result.attempts.map((a) => a.log)))
           assert.strictEqual(result.attempts.length, 1)
           assert.deepStrictEqual(Object.keys(result.results).sort(), ["doc.updated", "test.coverage"])
-          assert.strictEqual(result.results["test.coverage"]?.actual, "100%")
+          assert.strictEqual(result.results["test.coverage"]?.actual, "lib.mjs 100%")
+          assert.deepStrictEqual(result.results["test.coverage"]?.perFile?.map((f) => [f.file, f.actual, f.passed]), [[
+            "lib.mjs",
+            100,
+            true
+          ]])
+          assert.strictEqual(result.packageManager, "npm")
           assert.strictEqual(result.results["test.coverage"]?.required, "≥80%")
           assert.deepStrictEqual(result.results["doc.updated"]?.files, ["docs/DevTeam/task_outcomes.md"])
           assert.include(result.artifacts.buildOutput, "$ npm ci")
-          assert.include(result.artifacts.buildOutput, "$ npm run build --if-present")
+          assert.include(result.artifacts.buildOutput, "$ npm run build")
           assert.include(result.artifacts.testOutput ?? "", "no secrets")
           assert.include(result.artifacts.coverageReport ?? "", "all files")
           assert.strictEqual(yield* Effect.promise(() => fs.readFile(path.join(dir, "built.txt"), "utf8")), "ok")
         }))
 
-      it.scoped("a failing build is retried twice, every attempt's log kept, then fails", () =>
+      it.scoped("a failing build is not retried with the same code: one attempt, the command and exit code named", () =>
         Effect.gen(function*() {
           const dir = yield* project({
             "package.json": packageJson({
@@ -140,11 +146,12 @@ const suite = (name: string, sandboxLayer: Layer.Layer<Sandbox>) =>
           })
           const result = yield* verify(dir, { task: task({ "type.strict": "0 errors" }), diffFiles: [] })
           assert.isFalse(result.success)
-          assert.deepStrictEqual(result.attempts.map((a) => [a.attempt, a.success]), [[1, false], [2, false], [
-            3,
-            false
-          ]])
-          for (const [i, a] of result.attempts.entries()) assert.include(a.log, `build broke on try ${i}`)
+          assert.deepStrictEqual(result.attempts.map((a) => [a.attempt, a.success]), [[1, false]])
+          assert.include(result.attempts[0]?.log ?? "", "build broke on try 0")
+          assert.strictEqual(result.failedCommand?.name, "build")
+          assert.strictEqual(result.failedCommand?.command, "npm run build")
+          assert.strictEqual(result.failedCommand?.exitCode, 2)
+          assert.include(result.failedCommand?.tail ?? "", "build broke on try 0")
           assert.isFalse(result.results["type.strict"]?.passed)
           assert.include(result.results["type.strict"]?.actual ?? "", "build failed")
           assert.include(result.artifacts.buildOutput, "[exit 2]")
@@ -160,27 +167,56 @@ const suite = (name: string, sandboxLayer: Layer.Layer<Sandbox>) =>
             "test/lib.test.mjs":
               "import { test } from 'node:test'\nimport assert from 'node:assert'\nimport { add } from '../lib.mjs'\ntest('add', () => assert.strictEqual(add(1, 2), 3))\n"
           })
-          const result = yield* verify(dir, { task: task({ "test.coverage": "≥80%" }), diffFiles: [], retries: 0 })
+          const result = yield* verify(dir, { task: task({ "test.coverage": "≥80%" }), diffFiles: [] })
           assert.isFalse(result.success)
           assert.strictEqual(result.attempts.length, 1)
           const coverage = result.results["test.coverage"]
           assert.isFalse(coverage?.passed)
-          assert.match(coverage?.actual ?? "", /^\d+(\.\d+)?%$/)
-          assert.isBelow(Number((coverage?.actual ?? "").replace("%", "")), 80)
+          assert.match(coverage?.actual ?? "", /^\d+(\.\d+)?% \(whole repository/)
+          assert.isBelow(Number((coverage?.actual ?? "").split("%")[0]), 80)
         }))
 
-      it.scoped("a json-summary coverage report is read when present", () =>
+      it.scoped("a json-summary is judged per touched file: actual vs required for each", () =>
         Effect.gen(function*() {
           const dir = yield* project({
-            "package.json": packageJson({
-              test:
-                "node -e \"require('fs').mkdirSync('coverage', { recursive: true }); require('fs').writeFileSync('coverage/coverage-summary.json', JSON.stringify({ total: { lines: { total: 10, covered: 9, pct: 90 } } }))\""
-            }),
+            "package.json": packageJson({}),
             "package-lock.json": lockfile
           })
-          const result = yield* verify(dir, { task: task({ "test.coverage": "≥85%" }), diffFiles: [] })
-          assert.isTrue(result.success)
-          assert.strictEqual(result.results["test.coverage"]?.actual, "90%")
+          const summary = (workdir: string) => ({
+            total: { lines: { pct: 90 } },
+            [`${workdir}/src/a.js`]: { lines: { pct: 95 } },
+            [`${workdir}/src/b.js`]: { lines: { pct: 60 } }
+          })
+          const writer = (workdir: string) =>
+            `node -e "require('fs').mkdirSync(process.env.COVERAGE_DIR, { recursive: true }); require('fs').writeFileSync(process.env.COVERAGE_DIR + '/coverage-summary.json', process.argv[1])" '${
+              JSON.stringify(summary(workdir))
+            }'`
+          const sandbox = yield* Sandbox
+          const handle = yield* sandbox.acquire({ ...newIds(), workspacePath: dir })
+          const verifier = yield* Verifier.Verifier
+          const run = (diffFiles: ReadonlyArray<string>) =>
+            verifier.verify({
+              sandbox: handle,
+              task: task({ "test.coverage": "≥85%" }),
+              diffFiles,
+              testCommand: writer(handle.workdir)
+            })
+          const onlyA = yield* run(["src/a.js", "test/a.test.js", "README.md"])
+          assert.isTrue(onlyA.success, onlyA.attempts[0]?.log)
+          assert.strictEqual(onlyA.results["test.coverage"]?.actual, "src/a.js 95%")
+          const both = yield* run(["src/a.js", "src/b.js", "src/c.js"])
+          assert.isFalse(both.success)
+          assert.strictEqual(
+            both.results["test.coverage"]?.actual,
+            "src/a.js 95%, src/b.js 60%, src/c.js not loaded by any test"
+          )
+          assert.deepStrictEqual(both.results["test.coverage"]?.perFile?.map((f) => [f.file, f.actual, f.passed]), [
+            ["src/a.js", 95, true],
+            ["src/b.js", 60, false],
+            ["src/c.js", null, false]
+          ])
+          const none = yield* run(["docs/x.md"])
+          assert.strictEqual(none.results["test.coverage"]?.actual, "90% (whole repository: no source file touched)")
         }))
 
       it.scoped("tsc errors are counted against type.strict", () =>
@@ -205,8 +241,7 @@ const suite = (name: string, sandboxLayer: Layer.Layer<Sandbox>) =>
           const result = yield* verify(dir, {
             task: task({ "type.strict": "0 errors" }),
             commands: [],
-            diffFiles: [],
-            retries: 0
+            diffFiles: []
           })
           assert.isFalse(result.success)
           assert.strictEqual(result.results["type.strict"]?.actual, "2 errors")
@@ -215,8 +250,7 @@ const suite = (name: string, sandboxLayer: Layer.Layer<Sandbox>) =>
           const fixed = yield* verify(dir, {
             task: task({ "type.strict": "0 errors" }),
             commands: [],
-            diffFiles: [],
-            retries: 0
+            diffFiles: []
           })
           assert.isTrue(fixed.success)
           assert.strictEqual(fixed.results["type.strict"]?.actual, "0 errors")
@@ -227,8 +261,7 @@ const suite = (name: string, sandboxLayer: Layer.Layer<Sandbox>) =>
           const dir = yield* project({ "README.md": "# x\n" })
           const result = yield* verify(dir, {
             task: task({ "doc.updated": "task_outcomes.md" }),
-            diffFiles: ["src/x.ts"],
-            retries: 0
+            diffFiles: ["src/x.ts"]
           })
           assert.isFalse(result.success)
           assert.deepStrictEqual(result.results["doc.updated"]?.files, [])
