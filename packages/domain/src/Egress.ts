@@ -80,7 +80,7 @@ export class EgressConnection extends Schema.Class<EgressConnection>("EgressConn
   /** `CONNECT` (a TLS tunnel) or `HTTP` (a plain-HTTP request proxied). */
   kind: Schema.Literal("CONNECT", "HTTP"),
   allowed: Schema.Boolean,
-  /** Bytes from the sandbox to the destination, and back. */
+  /** Bytes from the sandbox to the destination, and back (HTTP: the bodies; CONNECT: everything tunnelled). */
   bytesUp: Schema.Int.pipe(Schema.nonNegative()),
   bytesDown: Schema.Int.pipe(Schema.nonNegative()),
   /** Milliseconds from the request to the connection's end. */

@@ -3,21 +3,28 @@
  *
  * - created idempotently under a name derived from (projectId, executionId); an existing container
  *   with our labels is reused (a re-activated entity finds the one it started before a crash);
- * - run with an init process (zombie reaping), the workspace bind-mounted at /workspace and no
- *   other host path, as uid 1000, all capabilities dropped, no-new-privileges, CPU / memory (no
- *   swap) / pids limits and the configured network mode (default `none`);
- * - health-checked (`git --version && node --version`) before use;
+ * - run with an init process (zombie reaping), the workspace bind-mounted at /workspace and, read
+ *   only, its egress directory at /run/devteam-egress (no other host path), as uid 1000, all
+ *   capabilities dropped, no-new-privileges, CPU / memory (no swap) / pids limits and the
+ *   configured network mode (default `none`);
+ * - egress only through the runner: the container's main process is a forwarder from
+ *   127.0.0.1:3128 to the runner's `EgressProxy` on a unix socket in the egress directory, and every
+ *   command has HTTPS_PROXY/HTTP_PROXY (…) pointing at it; the pipeline opens a per-step window
+ *   with the step's allow-list (`handle.egress.open`);
+ * - health-checked (`git --version && node --version`, the forwarder listening) before use;
  * - torn down in the scope's finalizer (stop, remove, wait until gone; bounded by 60 s);
  * - a sweeper removes this owner's labelled containers that no live handle holds, at start-up and
  *   every `SANDBOX_SWEEP_INTERVAL`.
  */
 import { SandboxUnavailable } from "@devteam/domain/Errors"
 import type Docker from "dockerode"
-import type { ConfigError, Scope } from "effect"
-import { Deferred, Duration, Effect, Exit, Layer, Option, Queue, Schedule, Schema } from "effect"
+import type { ConfigError } from "effect"
+import { Deferred, Duration, Effect, Exit, Layer, Option, Queue, Schedule, Schema, Scope } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs/promises"
+import * as os from "node:os"
 import * as path from "node:path"
+import * as EgressProxy from "./EgressProxy.js"
 import {
   execWrapper,
   healthCommand,
@@ -27,14 +34,24 @@ import {
   messageOf,
   statusOf
 } from "./internal/dockerClient.js"
+import { forwarderPort, forwarderScript, mountPoint, scriptName, socketName } from "./internal/egressForwarder.js"
 import { drive, registerSecrets, validEnvName } from "./internal/sandboxExec.js"
 import type { RawChunk, StartedProcess } from "./internal/sandboxExec.js"
 import { Redactor } from "./Redaction.js"
 import type { AcquireOptions, ExecOptions, SandboxHandle, SandboxResources, SandboxSettings } from "./Sandbox.js"
-import { isSecretName, labels, noEgress, resolveCwd, Sandbox, SandboxConfig } from "./Sandbox.js"
+import { isSecretName, labels, proxyEnv, resolveCwd, Sandbox, SandboxConfig } from "./Sandbox.js"
 
 const WORKDIR = "/workspace"
 const TMPDIR = "/tmp/devteam"
+const PROXY_URL = `http://127.0.0.1:${forwarderPort}`
+
+/** The host directory holding a container's egress socket and forwarder (bind-mounted read-only). */
+export const egressDirOf = (settings: Pick<SandboxSettings, "egressDir">, name: string): string =>
+  path.join(settings.egressDir ?? path.join(os.tmpdir(), "devteam-egress"), name)
+
+/** Checks, inside the container, that the egress forwarder accepts connections. */
+const forwarderCheck =
+  `node -e 'require("net").connect(${forwarderPort},"127.0.0.1").on("connect",()=>process.exit(0)).on("error",()=>process.exit(1))' || { echo "egress forwarder not listening on 127.0.0.1:${forwarderPort}" >&2; exit 1; }`
 
 const unavailable = (what: string) => (error: unknown) =>
   new SandboxUnavailable({ message: `docker: ${what}: ${messageOf(error)}` })
@@ -183,14 +200,17 @@ const createOptions = (
   options: AcquireOptions,
   image: string,
   resources: SandboxResources,
-  owner: string
+  owner: string,
+  egressDir: string
 ): Docker.ContainerCreateOptions => ({
   name,
   Image: image,
-  Cmd: ["sleep", "infinity"],
+  // The container's main process is the egress forwarder (restarted with the container).
+  Cmd: ["node", `${mountPoint}/${scriptName}`, String(forwarderPort), `${mountPoint}/${socketName}`],
   User: "1000:1000",
   WorkingDir: WORKDIR,
-  Env: ["HOME=/home/runner", "LANG=C.UTF-8"],
+  // Every exec inherits these: the proxy is the only way out.
+  Env: ["HOME=/home/runner", "LANG=C.UTF-8", ...Object.entries(proxyEnv(PROXY_URL)).map(([k, v]) => `${k}=${v}`)],
   Labels: {
     [labels.sandbox]: "1",
     [labels.owner]: owner,
@@ -200,7 +220,11 @@ const createOptions = (
   NetworkDisabled: resources.network === "none",
   HostConfig: {
     Init: true,
-    Mounts: [{ Type: "bind", Source: options.workspacePath, Target: WORKDIR, ReadOnly: false }],
+    Mounts: [
+      { Type: "bind", Source: options.workspacePath, Target: WORKDIR, ReadOnly: false },
+      // The egress proxy's socket (connectable through a read-only mount) and the forwarder.
+      { Type: "bind", Source: egressDir, Target: mountPoint, ReadOnly: true }
+    ],
     NanoCpus: Math.round(resources.cpus * 1e9),
     Memory: resources.memoryMiB * 1024 * 1024,
     MemorySwap: resources.memoryMiB * 1024 * 1024,
@@ -222,6 +246,44 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
     const active = new Map<string, number>()
     // Containers this process created: any other with our name is an earlier incarnation's.
     const createdHere = new Set<string>()
+    // The egress proxy of each container (name → proxy, its scope and holders).
+    const proxies = new Map<string, { proxy: EgressProxy.EgressProxy; scope: Scope.CloseableScope; holders: number }>()
+
+    const startEgress = (name: string, resources: SandboxResources) =>
+      Effect.gen(function*() {
+        const existing = proxies.get(name)
+        if (existing !== undefined) {
+          existing.holders += 1
+          return existing.proxy
+        }
+        const dir = egressDirOf(settings, name)
+        yield* tryDocker("egress directory", async () => {
+          await fs.mkdir(dir, { recursive: true, mode: 0o755 })
+          await fs.chmod(dir, 0o755)
+          await fs.writeFile(path.join(dir, scriptName), forwarderScript, { mode: 0o644 })
+        })
+        const scope = yield* Scope.make()
+        const proxy = yield* EgressProxy.make({
+          listen: { socketPath: path.join(dir, socketName) },
+          ...(settings.egressHosts === undefined ? {} : { hosts: settings.egressHosts }),
+          sandbox: name,
+          enforced: resources.network === "none"
+        }).pipe(Scope.extend(scope), Effect.onError(() => Scope.close(scope, Exit.void)))
+        proxies.set(name, { proxy, scope, holders: 1 })
+        return proxy
+      })
+
+    const stopEgress = (name: string) =>
+      Effect.suspend(() => {
+        const entry = proxies.get(name)
+        if (entry === undefined) return Effect.void
+        entry.holders -= 1
+        if (entry.holders > 0) return Effect.void
+        proxies.delete(name)
+        return Scope.close(entry.scope, Exit.void).pipe(
+          Effect.zipRight(Effect.promise(() => fs.rm(egressDirOf(settings, name), { recursive: true, force: true })))
+        )
+      })
 
     const waitGone = (container: Docker.Container) =>
       Effect.tryPromise({ try: () => container.inspect(), catch: (e) => e }).pipe(
@@ -245,7 +307,10 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
     const ensureStarted = (name: string, options: AcquireOptions, resources: SandboxResources) =>
       Effect.gen(function*() {
         const create = Effect.tryPromise({
-          try: () => docker.createContainer(createOptions(name, options, settings.image, resources, settings.owner)),
+          try: () =>
+            docker.createContainer(
+              createOptions(name, options, settings.image, resources, settings.owner, egressDirOf(settings, name))
+            ),
           catch: (e) => e
         })
         const created = yield* create.pipe(
@@ -285,7 +350,7 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
       Effect.gen(function*() {
         const exec = yield* tryDocker("health exec", () =>
           container.exec({
-            Cmd: ["sh", "-c", `mkdir -p ${TMPDIR} && ${healthCommand[2]}`],
+            Cmd: ["sh", "-c", `mkdir -p ${TMPDIR} && ${healthCommand[2]} && ${forwarderCheck}`],
             AttachStdout: true,
             AttachStderr: true
           }))
@@ -308,7 +373,7 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
         if (info.ExitCode !== 0) {
           return yield* new SandboxUnavailable({
             message:
-              `docker: sandbox health check failed (git and node must be on PATH in ${settings.image}): ${text.trim()}`
+              `docker: sandbox health check failed (git and node must be on PATH in ${settings.image}, the egress forwarder must listen): ${text.trim()}`
           })
         }
       })
@@ -327,6 +392,8 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
         return yield* new SandboxUnavailable({ message: "host networking is not allowed for sandboxes" })
       }
       const name = containerName(options.projectId, options.executionId, workspacePath)
+      // Before the container (which mounts its directory); stopped after it is gone.
+      const proxy = yield* Effect.acquireRelease(startEgress(name, resources), () => stopEgress(name))
       const container = yield* Effect.acquireRelease(
         ensureStarted(name, options, resources).pipe(
           // Interruptible so the start timeout can fire; a container left half-started is reused
@@ -354,8 +421,9 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
             )
           })
       )
+      // The forwarder (the container's main process) may take a moment to listen.
       yield* health(container).pipe(
-        Effect.retry({ times: 3, schedule: Schedule.spaced("100 millis") })
+        Effect.retry({ times: 20, schedule: Schedule.spaced("100 millis") })
       )
       const exec = (opts: ExecOptions) =>
         Effect.gen(function*() {
@@ -371,7 +439,7 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
         workdir: WORKDIR,
         tmpdir: TMPDIR,
         exec,
-        egress: noEgress(true)
+        egress: { proxyUrl: PROXY_URL, enforced: resources.network === "none", open: proxy.open }
       }
       return handle
     })
@@ -384,10 +452,20 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
             filters: { label: [`${labels.sandbox}=1`, `${labels.owner}=${settings.owner}`] }
           }))
         const orphans = list.filter((c) => !c.Names.some((n) => active.has(n.replace(/^\//, ""))))
-        yield* Effect.forEach(orphans, (c) => remove(docker.getContainer(c.Id)).pipe(Effect.ignore), {
-          concurrency: 4,
-          discard: true
-        })
+        yield* Effect.forEach(
+          orphans,
+          (c) =>
+            remove(docker.getContainer(c.Id)).pipe(
+              Effect.zipRight(Effect.forEach(c.Names, (n) => {
+                const orphanName = n.replace(/^\//, "")
+                return proxies.has(orphanName)
+                  ? Effect.void
+                  : Effect.promise(() => fs.rm(egressDirOf(settings, orphanName), { recursive: true, force: true }))
+              })),
+              Effect.ignore
+            ),
+          { concurrency: 4, discard: true }
+        )
         if (orphans.length > 0) yield* Effect.logInfo(`sandbox sweeper removed ${orphans.length} orphaned container(s)`)
         return orphans.length
       }).pipe(
@@ -404,8 +482,13 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
           kind: "docker" as const,
           available: true,
           isolation: true,
-          message: `docker sandbox: image ${settings.image}, network ${settings.resources.network}`,
-          image: settings.image
+          message: `docker sandbox: image ${settings.image}, network ${settings.resources.network}${
+            settings.resources.network === "none"
+              ? ", egress only through the runner's proxy (per-step allow-lists)"
+              : " (a direct route out: egress allow-lists are not enforced)"
+          }`,
+          image: settings.image,
+          egressEnforced: settings.resources.network === "none"
         }
       }).pipe(
         Effect.timeout(Duration.seconds(5)),

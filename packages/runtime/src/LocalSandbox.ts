@@ -18,11 +18,12 @@ import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { StringDecoder } from "node:string_decoder"
+import * as EgressProxy from "./EgressProxy.js"
 import { drive, registerSecrets, validEnvName } from "./internal/sandboxExec.js"
 import type { RawChunk, StartedProcess } from "./internal/sandboxExec.js"
 import { Redactor } from "./Redaction.js"
 import type { AcquireOptions, ExecOptions, SandboxHandle } from "./Sandbox.js"
-import { isSecretName, noEgress, resolveCwd, Sandbox } from "./Sandbox.js"
+import { isSecretName, proxyEnv, resolveCwd, Sandbox } from "./Sandbox.js"
 
 const signalExitCode = (signal: NodeJS.Signals | null): number => {
   const n = signal === null ? undefined : os.constants.signals[signal]
@@ -190,7 +191,12 @@ export const make: Effect.Effect<Sandbox["Type"], never, Redactor> = Effect.gen(
     if (killed > 0) {
       yield* Effect.logInfo(`sandbox: killed ${killed} command(s) a dead runner process left in ${workspacePath}`)
     }
+    // The same proxy as the docker sandbox's, on a loopback port — but a local command can ignore
+    // the variables and connect directly: the allow-lists are not enforced here (health says so).
+    const proxy = yield* EgressProxy.make({ listen: { loopbackPort: 0 }, sandbox: workspacePath, enforced: false })
+    const proxyUrl = `http://127.0.0.1:${"port" in proxy.address ? proxy.address.port : 0}`
     const baseEnv: Record<string, string> = {
+      ...proxyEnv(proxyUrl),
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
       HOME: process.env.HOME ?? tmpdir,
       LANG: "C.UTF-8",
@@ -216,7 +222,7 @@ export const make: Effect.Effect<Sandbox["Type"], never, Redactor> = Effect.gen(
       workdir: workspacePath,
       tmpdir,
       exec,
-      egress: noEgress(false)
+      egress: { proxyUrl, enforced: false, open: proxy.open }
     }
     return handle
   })
@@ -230,7 +236,9 @@ export const make: Effect.Effect<Sandbox["Type"], never, Redactor> = Effect.gen(
         kind: "local",
         available: true,
         isolation: false,
-        message: "local sandbox: commands run as child processes of the runner — no isolation, no resource limits"
+        message:
+          "local sandbox: commands run as child processes of the runner — no isolation, no resource limits, and the egress allow-lists are not enforced (the proxy variables are set, but a command can ignore them)",
+        egressEnforced: false
       })
   } satisfies Sandbox["Type"]
 })

@@ -7,11 +7,12 @@
  * Every text an exec returns or streams has passed through the Redactor.
  */
 import type { EgressConnection, EgressSummary, HostPort } from "@devteam/domain/Egress"
-import { summarize } from "@devteam/domain/Egress"
 import { SandboxUnavailable } from "@devteam/domain/Errors"
 import type { Scope } from "effect"
-import { Config, Context, Duration, Effect, Option } from "effect"
+import { Config, ConfigError, Context, Duration, Effect, Either, Option } from "effect"
+import * as net from "node:net"
 import * as os from "node:os"
+import * as path from "node:path"
 
 export type SandboxKind = "docker" | "local"
 
@@ -108,8 +109,41 @@ export const SandboxConfig: Config.Config<SandboxSettings> = Config.all({
     })
   ),
   sweepInterval: Config.duration("SANDBOX_SWEEP_INTERVAL").pipe(Config.withDefault(Duration.minutes(5))),
-  startTimeout: Config.duration("SANDBOX_START_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60)))
+  startTimeout: Config.duration("SANDBOX_START_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60))),
+  egressDir: Config.string("EGRESS_SOCKET_DIR").pipe(
+    Config.withDefault(path.join(os.tmpdir(), "devteam-egress")),
+    Config.validate({
+      // A unix socket path holds at most 107 bytes: <dir>/<container name (36)>/egress.sock
+      message: "EGRESS_SOCKET_DIR must be an absolute path of at most 50 characters",
+      validation: (s) => path.isAbsolute(s) && s.length <= 50
+    }),
+    Config.withDescription("host directory for the sandboxes' egress-proxy sockets (bind-mounted into each)")
+  ),
+  egressHosts: Config.string("EGRESS_HOSTS").pipe(
+    Config.withDefault(""),
+    Config.mapOrFail((text) => {
+      const hosts = parseHostAddresses(text)
+      return typeof hosts === "string"
+        ? Either.left(ConfigError.InvalidData(["EGRESS_HOSTS"], hosts))
+        : Either.right(hosts)
+    }),
+    Config.withDescription("name=address pairs the egress proxy connects to without resolving the name")
+  )
 })
+
+/** Parses `EGRESS_HOSTS` (`name=address,…`); a reason when it is not that. */
+export const parseHostAddresses = (text: string): Readonly<Record<string, string>> | string => {
+  const hosts: Record<string, string> = {}
+  for (const entry of text.split(",").map((e) => e.trim()).filter((e) => e.length > 0)) {
+    const [name = "", address = "", ...rest] = entry.split("=").map((p) => p.trim())
+    if (rest.length > 0 || name === "" || address === "" || !/^[A-Za-z0-9.-]+$/.test(name)) {
+      return `EGRESS_HOSTS entries must be name=address, got ${JSON.stringify(entry)}`
+    }
+    if (net.isIP(address) === 0) return `EGRESS_HOSTS: ${JSON.stringify(address)} is not an IP address`
+    hosts[name.toLowerCase()] = address
+  }
+  return hosts
+}
 
 export interface OutputLine {
   readonly stream: "stdout" | "stderr"
@@ -173,16 +207,6 @@ export interface EgressWindow {
   /** The connections made through this window so far, summarised (for the journal). */
   readonly summary: Effect.Effect<EgressSummary>
 }
-
-/**
- * An egress that reaches nothing and records nothing (no proxy: the commands have no route out
- * through the runner). Windows summarise to zero connections.
- */
-export const noEgress = (enforced: boolean): SandboxEgress => ({
-  proxyUrl: "",
-  enforced,
-  open: (options) => Effect.succeed({ summary: Effect.succeed(summarize(options.step, options.allow, enforced, [])) })
-})
 
 /** The proxy variables every command gets (`proxyUrl` like `http://127.0.0.1:3128`). */
 export const proxyEnv = (proxyUrl: string): Readonly<Record<string, string>> => ({

@@ -151,7 +151,7 @@ describe("DockerSandbox", () => {
         })
         assert.notStrictEqual(escape.exitCode, 0)
         assert.notInclude(escape.stdout, "not for the sandbox")
-        // Bind mounts from a host filesystem: the workspace, plus what the engine itself provides
+        // Bind mounts from a host filesystem: the workspace and the egress proxy's directory, plus what the engine itself provides
         // per container — /etc/{hosts,hostname,resolv.conf} and, read-only, its init binary.
         const mounts = yield* handle.exec({ command: ["cat", "/proc/self/mountinfo"], timeout: "20 seconds" })
         const virtual = new Set(["overlay", "proc", "tmpfs", "devpts", "mqueue", "sysfs", "cgroup", "cgroup2", "shm"])
@@ -162,7 +162,13 @@ describe("DockerSandbox", () => {
           return virtual.has(fstype) || mountPoint === "" ? [] : [mountPoint]
         })
         const engine = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/sbin/docker-init", "/usr/sbin/docker-init"]
-        assert.deepStrictEqual(hostMounts.filter((m) => !engine.includes(m)), ["/workspace"])
+        assert.deepStrictEqual(hostMounts.filter((m) => !engine.includes(m)).sort(), [
+          "/run/devteam-egress",
+          "/workspace"
+        ])
+        // the egress proxy's directory (its socket and the forwarder) is read-only
+        const egress = mounts.stdout.split("\n").find((l) => l.split(" ")[4] === "/run/devteam-egress")
+        assert.match(egress ?? "", /^\S+ \S+ \S+ \S+ \S+ ro[, ]/, "the egress directory is mounted read-only")
         const init = mounts.stdout.split("\n").find((l) => l.split(" ")[4]?.endsWith("/docker-init"))
         assert.match(init ?? "", /^\S+ \S+ \S+ \S+ \S+ ro[, ]/, "the init binary is mounted read-only")
       }))
@@ -221,7 +227,9 @@ describe("DockerSandbox", () => {
         const b = yield* acquireIn(second, { ...ids, workspacePath: survivorTree })
         assert.notStrictEqual(a.id, b.id)
         const mounts = yield* Effect.promise(() => docker.getContainer(b.id).inspect())
-        assert.deepStrictEqual(mounts.Mounts.map((m) => m.Source), [survivorTree])
+        assert.deepStrictEqual(mounts.Mounts.filter((m) => m.Destination === "/workspace").map((m) => m.Source), [
+          survivorTree
+        ])
         yield* Scope.close(second, Exit.void)
         yield* Scope.close(first, Exit.void)
         yield* Scope.close(keep, Exit.void)
