@@ -22,6 +22,7 @@
  *   running command.
  */
 import { OperationArtifact, OperationOutputs, VerificationResult } from "@devteam/domain/Artifacts"
+import { EgressSummary } from "@devteam/domain/Egress"
 import type {
   BadRequest,
   BranchNotFound,
@@ -55,6 +56,7 @@ import { summary } from "@devteam/domain/TaskList"
 import { markCompleted } from "@devteam/domain/TaskListRenderer"
 import * as TaskSelection from "@devteam/domain/TaskSelection"
 import * as AiderTool from "@devteam/runtime/AiderTool"
+import * as EgressPolicy from "@devteam/runtime/EgressPolicy"
 import * as Redaction from "@devteam/runtime/Redaction"
 import { type OutputLine, Sandbox, type SandboxHandle, type SandboxResources } from "@devteam/runtime/Sandbox"
 import * as SandboxLayer from "@devteam/runtime/SandboxLayer"
@@ -83,6 +85,7 @@ import {
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as LogBatcher from "./LogBatcher.js"
+import * as StepEgress from "./StepEgress.js"
 import { type StepContext, StepResult, StepRunner } from "./StepRunner.js"
 import { TaskListSource } from "./TaskListSource.js"
 
@@ -102,6 +105,8 @@ export interface PipelineSettings {
   readonly retryBase: Duration.Duration
   /** Execution-log flush interval while output flows (default 100 ms). */
   readonly logInterval: Duration.Duration
+  /** The operator's egress additions per step (EGRESS_ALLOW_IMPLEMENT / EGRESS_ALLOW_VERIFY). */
+  readonly egress: EgressPolicy.EgressPolicySettings
 }
 
 /** The model keys present in the environment (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, …), as Redacted. */
@@ -131,14 +136,16 @@ export const PipelineConfig: Config.Config<PipelineSettings> = Config.all({
   logInterval: Config.duration("PIPELINE_LOG_INTERVAL").pipe(
     Config.withDefault(LogBatcher.DEFAULT_INTERVAL),
     Config.withDescription("Execution-log flush interval while output flows")
-  )
+  ),
+  egress: EgressPolicy.EgressPolicyConfig
 })
 
 export const defaultSettings: PipelineSettings = {
   modelEnv: {},
   infraRetries: 2,
   retryBase: Duration.millis(500),
-  logInterval: LogBatcher.DEFAULT_INTERVAL
+  logInterval: LogBatcher.DEFAULT_INTERVAL,
+  egress: EgressPolicy.noAdditions
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -584,15 +591,23 @@ export const make = (
         }
         const handle = yield* sandboxFor(context, executionId, p)
         const tool = yield* tools.get(config.tool)
-        yield* info(`IMPLEMENT: running ${tool.name} for ${task.id}`)
-        const artifact = yield* tool.run({
-          sandbox: handle,
-          task,
-          workspacePath: repoPath,
-          env: settings.modelEnv,
-          onLine,
-          ...(config.script === undefined ? {} : { command: config.script })
-        })
+        const allow = EgressPolicy.implementAllowList(tool.egress, settings.egress)
+        yield* info(`IMPLEMENT: running ${tool.name} for ${task.id} (egress: ${StepEgress.describeAllowList(allow)})`)
+        const ran = yield* StepEgress.withEgress(
+          handle,
+          "IMPLEMENT",
+          allow,
+          logs,
+          tool.run({
+            sandbox: handle,
+            task,
+            workspacePath: repoPath,
+            env: settings.modelEnv,
+            onLine,
+            ...(config.script === undefined ? {} : { command: config.script })
+          })
+        )
+        const artifact = new OperationArtifact({ ...ran.value, egress: ran.egress })
         if (!artifact.success) {
           const reason = artifact.failureReason ?? `${tool.name} did not succeed`
           return yield* new PipelineFailure({
@@ -604,7 +619,8 @@ export const make = (
               filesModified: [...artifact.outputs.filesModified],
               linesChanged: artifact.outputs.linesChanged,
               duration: artifact.duration,
-              ...(artifact.promptHash === undefined ? {} : { promptHash: artifact.promptHash })
+              ...(artifact.promptHash === undefined ? {} : { promptHash: artifact.promptHash }),
+              egress: Schema.encodeSync(EgressSummary)(ran.egress)
             },
             logs: [...lastLines(artifact.outputs.stdout), ...lastLines(artifact.outputs.stderr)]
           })
@@ -640,16 +656,24 @@ export const make = (
         const diffFiles = (yield* workspace.diffSummary({ repoPath, branch, baseBranch: config.baseBranch }))
           .filesModified
         const handle = yield* sandboxFor(context, executionId, p)
-        yield* info(`VERIFY: ${task.id}`)
+        const allow = yield* EgressPolicy.verifyAllowList(repoPath, settings.egress)
+        yield* info(`VERIFY: ${task.id} (egress: ${StepEgress.describeAllowList(allow)})`)
         const commands = config.verify?.commands
-        const result = yield* verifier.verify({
-          sandbox: handle,
-          task,
-          criteria,
-          ...(commands === undefined ? {} : { commands }),
-          diffFiles,
-          onLine
-        })
+        const verified = yield* StepEgress.withEgress(
+          handle,
+          "VERIFY",
+          allow,
+          logs,
+          verifier.verify({
+            sandbox: handle,
+            task,
+            criteria,
+            ...(commands === undefined ? {} : { commands }),
+            diffFiles,
+            onLine
+          })
+        )
+        const result = new VerificationResult({ ...verified.value, egress: verified.egress })
         if (!result.success) {
           return yield* new PipelineFailure({
             category: "verify",

@@ -17,9 +17,11 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Redacted, Scope } from "effect"
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
+import * as Http from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import {
+  appendScript,
   canarySecret,
   ensureImage,
   executionConfig,
@@ -441,6 +443,23 @@ describe("PipelineStepRunner (transient failures)", () => {
     }))
 })
 
+/** A real HTTP server on 127.0.0.1 (closed with the scope). */
+const listen = (handler: Http.RequestListener) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly server: Http.Server; readonly port: number }>((resume) => {
+      const server = Http.createServer(handler)
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address()
+        resume(Effect.succeed({ server, port: typeof address === "object" && address !== null ? address.port : 0 }))
+      })
+    }),
+    ({ server }) =>
+      Effect.async<void>((resume) => {
+        server.closeAllConnections()
+        server.close(() => resume(Effect.void))
+      })
+  )
+
 describe("PipelineStepRunner (docker sandbox)", () => {
   it.scopedLive(
     "a full task in one container per execution, removed when the execution ends",
@@ -473,5 +492,78 @@ describe("PipelineStepRunner (docker sandbox)", () => {
           }), { docker: owner })
       }),
     { timeout: 120_000 }
+  )
+  it.scopedLive(
+    "egress per step: VERIFY's npm reaches the repository's registry through the proxy; IMPLEMENT is refused a host off its list; both summaries are journaled",
+    () =>
+      Effect.gen(function*() {
+        ensureImage()
+        const previous = process.umask(0)
+        yield* Effect.addFinalizer(() => Effect.sync(() => process.umask(previous)))
+        // Two real HTTP servers on this host stand in for the outside world: a package registry
+        // (answers npm's ping) and a host no step may reach (must record no connection).
+        const registryHits: Array<string> = []
+        const registry = yield* listen((req, res) => {
+          registryHits.push(req.url ?? "")
+          res.writeHead(200, { "content-type": "application/json" })
+          res.end("{}")
+        })
+        let otherConnections = 0
+        const other = yield* listen((_req, res) => res.end("should not be reached"))
+        other.server.on("connection", () => {
+          otherConnections += 1
+        })
+        const owner = `test-egress-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+        const files = {
+          ...projectFiles(),
+          ".npmrc": `registry=http://registry.test:${registry.port}/\n`
+        }
+        const reachOther =
+          `node -e 'require("http").get({host:"127.0.0.1",port:3128,path:"http://other.test:${other.port}/"},(r)=>{let b="";r.on("data",(d)=>b+=d);r.on("end",()=>console.log("proxy said: "+r.statusCode+" "+b.trim()))})'`
+        return yield* withPipeline(files, ({ url }) =>
+          Effect.gen(function*() {
+            const driver = yield* makeDriver(executionConfig(url, {
+              script: `${reachOther}; ${appendScript}`,
+              verifyCommands: ["npm ping"]
+            }))
+            const outcomes = yield* driver.task
+            const implement = outcomeOf(outcomes, "ImplementCompleted").artifact
+            assert.isTrue(implement.success)
+            assert.include(
+              implement.outputs.stdout,
+              `proxy said: 403 devteam egress proxy: other.test:${other.port} is not on the allow-list of step IMPLEMENT (allowed: nothing)`
+            )
+            assert.strictEqual(implement.egress?.step, "IMPLEMENT")
+            assert.isTrue(implement.egress?.enforced)
+            assert.deepStrictEqual(implement.egress?.allowList, [])
+            assert.strictEqual(implement.egress?.denied, 1)
+            assert.deepStrictEqual(implement.egress?.targets.map((t) => [t.target, t.allowed]), [
+              [`other.test:${other.port}`, false]
+            ])
+            assert.strictEqual(otherConnections, 0, "the refused host saw no connection")
+
+            const verify = outcomeOf(outcomes, "VerifyCompleted").result
+            assert.isTrue(verify.success, verify.artifacts.buildOutput)
+            assert.isTrue(registryHits.some((u) => u.startsWith("/-/ping")), `registry saw ${registryHits.join(", ")}`)
+            assert.deepStrictEqual(verify.egress?.allowList, [`registry.test:${registry.port}`])
+            assert.strictEqual(verify.egress?.denied, 0)
+            const reached = verify.egress?.targets.find((t) => t.target === `registry.test:${registry.port}`)
+            assert.isTrue(reached?.allowed)
+            assert.isAtLeast(reached?.connections ?? 0, 1)
+            assert.isAbove(reached?.bytesDown ?? 0, 0)
+            // the refusal is in the step's log, naming how to allow the host
+            assert.isTrue(
+              driver.logs.some((l) =>
+                l.level === "warn" && l.message.includes(`egress: refused other.test:${other.port}`) &&
+                l.message.includes("EGRESS_ALLOW_IMPLEMENT")
+              ),
+              driver.logs.map((l) => l.message).join("\n")
+            )
+          }), {
+          docker: owner,
+          egressHosts: { "registry.test": "127.0.0.1", "other.test": "127.0.0.1" }
+        })
+      }),
+    { timeout: 180_000 }
   )
 })

@@ -32,7 +32,7 @@ const countingServer = (name: string) =>
     Effect.async<{ readonly server: http.Server; readonly port: number; readonly connections: () => number }>(
       (resume) => {
         let connections = 0
-        const server = http.createServer((req, res) => {
+        const server = http.createServer((_req, res) => {
           const body = Buffer.from(`hello from ${name}`)
           res.writeHead(200, { "content-type": "text/plain", "content-length": body.length })
           res.end(body)

@@ -1,0 +1,58 @@
+/**
+ * A pipeline step's egress window: the sandbox's proxy allows the step's allow-list while the
+ * step's sandbox work runs, every refused connection is a warning in the step's log (the tool sees
+ * the proxy's 403 itself), and the connections' summary goes into the step's journal event.
+ */
+import type { EgressSummary, HostPort } from "@devteam/domain/Egress"
+import { formatHostPort } from "@devteam/domain/Egress"
+import type { SandboxHandle } from "@devteam/runtime/Sandbox"
+import { Effect } from "effect"
+import type * as LogBatcher from "./LogBatcher.js"
+
+const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`
+
+/** The allow-list as a log shows it. */
+export const describeAllowList = (allow: ReadonlyArray<HostPort>): string =>
+  allow.length === 0 ? "nothing" : allow.map(formatHostPort).join(", ")
+
+/** One line for the step's log. */
+export const summaryLine = (summary: EgressSummary): string => {
+  const refused = summary.targets.filter((t) => !t.allowed).map((t) => t.target)
+  return `${summary.step} egress: ${summary.connections} connection(s), ${summary.denied} refused${
+    refused.length > 0 ? ` (${refused.join(", ")})` : ""
+  }; ${kib(summary.bytesUp)} up, ${kib(summary.bytesDown)} down${
+    summary.enforced ? "" : " (local sandbox: not enforced)"
+  }`
+}
+
+/** Runs `effect` inside an egress window of `handle` for `step`; returns its value and the summary. */
+export const withEgress = <A, E, R>(
+  handle: SandboxHandle,
+  step: string,
+  allow: ReadonlyArray<HostPort>,
+  logs: LogBatcher.LogBatcher,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<{ readonly value: A; readonly egress: EgressSummary }, E, R> =>
+  Effect.scoped(
+    Effect.gen(function*() {
+      const window = yield* handle.egress.open({
+        step,
+        allow,
+        onConnection: (c) =>
+          c.allowed
+            ? c.error === undefined
+              ? Effect.void
+              : logs.log("warn", `egress: ${c.target} could not be reached: ${c.error}`)
+            : logs.log(
+              "warn",
+              `egress: refused ${c.target}: not on ${step}'s allow-list (${
+                describeAllowList(allow)
+              }); allow it with EGRESS_ALLOW_${step}`
+            )
+      })
+      const value = yield* effect
+      const egress = yield* window.summary
+      if (egress.connections > 0) yield* logs.log(egress.denied > 0 ? "warn" : "info", summaryLine(egress))
+      return { value, egress }
+    })
+  )

@@ -1,0 +1,132 @@
+/**
+ * What each pipeline step's sandbox commands may reach through the egress proxy:
+ *
+ * - IMPLEMENT → the hosts the tool declares (`Tool.egress`: its model provider's API, from its
+ *   settings) plus `EGRESS_ALLOW_IMPLEMENT`;
+ * - VERIFY → the package registries of the repository's package-manager configuration (`.npmrc`
+ *   `registry=` / `@scope:registry=`, `.yarnrc.yml` `npmRegistryServer`, `.yarnrc` `registry`),
+ *   else registry.npmjs.org (and registry.yarnpkg.com for a yarn.lock), plus `EGRESS_ALLOW_VERIFY`;
+ * - every other step → nothing (git runs in the runner, never in the sandbox).
+ */
+import type { HostPort } from "@devteam/domain/Egress"
+import { parseHostPort, parseHostPortList, uniqueHostPorts } from "@devteam/domain/Egress"
+import { Config, ConfigError, Effect, Either } from "effect"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+
+export interface EgressPolicySettings {
+  /** `EGRESS_ALLOW_IMPLEMENT`: added to IMPLEMENT's allow-list. */
+  readonly implement: ReadonlyArray<HostPort>
+  /** `EGRESS_ALLOW_VERIFY`: added to VERIFY's allow-list. */
+  readonly verify: ReadonlyArray<HostPort>
+}
+
+const hostList = (name: string, description: string): Config.Config<ReadonlyArray<HostPort>> =>
+  Config.string(name).pipe(
+    Config.withDefault(""),
+    Config.mapOrFail((text) => {
+      const { errors, hosts } = parseHostPortList(text)
+      return errors.length > 0
+        ? Either.left(ConfigError.InvalidData([name], `${name}: ${errors.join("; ")} (comma-separated host[:port])`))
+        : Either.right(hosts)
+    }),
+    Config.withDescription(description)
+  )
+
+export const EgressPolicyConfig: Config.Config<EgressPolicySettings> = Config.all({
+  implement: hostList(
+    "EGRESS_ALLOW_IMPLEMENT",
+    "host[:port] list (default port 443) IMPLEMENT's sandbox may reach besides the tool's model API"
+  ),
+  verify: hostList(
+    "EGRESS_ALLOW_VERIFY",
+    "host[:port] list (default port 443) VERIFY's sandbox may reach besides the package registries"
+  )
+})
+
+export const noAdditions: EgressPolicySettings = { implement: [], verify: [] }
+
+export const defaultNpmRegistry = "https://registry.npmjs.org/"
+export const defaultYarnRegistry = "https://registry.yarnpkg.com/"
+
+/** The host:port of a registry URL (http → 80, https → 443), or undefined when it is not one. */
+export const hostOfUrl = (text: string): HostPort | undefined => {
+  const trimmed = text.trim().replace(/^["']|["']$/g, "")
+  if (!URL.canParse(trimmed)) return undefined
+  const url = new URL(trimmed)
+  if (url.protocol !== "http:" && url.protocol !== "https:") return undefined
+  const parsed = parseHostPort(
+    url.port === "" ? url.hostname : `${url.hostname}:${url.port}`,
+    url.protocol === "http:" ? 80 : 443
+  )
+  return typeof parsed === "string" ? undefined : parsed
+}
+
+const readText = (file: string) => Effect.promise(() => fs.readFile(file, "utf8").catch(() => undefined))
+
+/** Registry URLs in an `.npmrc` (also read by pnpm): `registry=` and `@scope:registry=`. */
+export const npmrcRegistries = (text: string): ReadonlyArray<string> =>
+  text.split("\n").flatMap((line) => {
+    const m = /^\s*(?:@[^:\s]+:)?registry\s*=\s*(\S+)\s*$/.exec(line)
+    return m?.[1] === undefined ? [] : [m[1]]
+  })
+
+/** Registry URLs in a `.yarnrc.yml` (Yarn 2+): `npmRegistryServer:` at any level (scopes too). */
+export const yarnrcYmlRegistries = (text: string): ReadonlyArray<string> =>
+  text.split("\n").flatMap((line) => {
+    const m = /^\s*npmRegistryServer\s*:\s*(\S+)\s*$/.exec(line)
+    return m?.[1] === undefined ? [] : [m[1]]
+  })
+
+/** Registry URLs in a `.yarnrc` (Yarn 1): `registry "…"`. */
+export const yarnrcRegistries = (text: string): ReadonlyArray<string> =>
+  text.split("\n").flatMap((line) => {
+    const m = /^\s*(?:"@[^"]+:registry"|registry)\s+(\S+)\s*$/.exec(line)
+    return m?.[1] === undefined ? [] : [m[1]]
+  })
+
+/**
+ * The package registries VERIFY needs for the repository at `repoPath` (the work tree on the
+ * runner): those its package-manager configuration names, else the default npm registry (plus
+ * Yarn's for a yarn.lock).
+ */
+export const registryHosts = (repoPath: string): Effect.Effect<ReadonlyArray<HostPort>> =>
+  Effect.gen(function*() {
+    const npmrc = yield* readText(path.join(repoPath, ".npmrc"))
+    const yarnrcYml = yield* readText(path.join(repoPath, ".yarnrc.yml"))
+    const yarnrc = yield* readText(path.join(repoPath, ".yarnrc"))
+    const yarnLock = yield* readText(path.join(repoPath, "yarn.lock"))
+    const urls = [
+      ...(npmrc === undefined ? [] : npmrcRegistries(npmrc)),
+      ...(yarnrcYml === undefined ? [] : yarnrcYmlRegistries(yarnrcYml)),
+      ...(yarnrc === undefined ? [] : yarnrcRegistries(yarnrc))
+    ]
+    const configured = urls.flatMap((u) => {
+      const hp = hostOfUrl(u)
+      return hp === undefined ? [] : [hp]
+    })
+    // A default registry of its own replaces the public one (scoped registries add to it).
+    const ownDefault = (npmrc !== undefined && /^\s*registry\s*=/m.test(npmrc)) ||
+      (yarnrcYml !== undefined && /^npmRegistryServer\s*:/m.test(yarnrcYml)) ||
+      (yarnrc !== undefined && /^\s*registry\s+/m.test(yarnrc))
+    const isYarn = yarnLock !== undefined || yarnrcYml !== undefined || yarnrc !== undefined
+    const defaults = ownDefault ? [] : [defaultNpmRegistry, ...(isYarn ? [defaultYarnRegistry] : [])]
+    const fallback = defaults.flatMap((u) => {
+      const hp = hostOfUrl(u)
+      return hp === undefined ? [] : [hp]
+    })
+    return uniqueHostPorts([...configured, ...fallback])
+  })
+
+/** IMPLEMENT's allow-list: the tool's hosts plus the operator's additions. */
+export const implementAllowList = (
+  toolHosts: ReadonlyArray<HostPort> | undefined,
+  settings: EgressPolicySettings
+): ReadonlyArray<HostPort> => uniqueHostPorts([...(toolHosts ?? []), ...settings.implement])
+
+/** VERIFY's allow-list: the repository's registries plus the operator's additions. */
+export const verifyAllowList = (
+  repoPath: string,
+  settings: EgressPolicySettings
+): Effect.Effect<ReadonlyArray<HostPort>> =>
+  Effect.map(registryHosts(repoPath), (registries) => uniqueHostPorts([...registries, ...settings.verify]))
