@@ -2,8 +2,10 @@
  * The `local` sandbox: child processes in the workspace directory, same interface, timeouts and
  * line streaming as the docker one. NOT isolation — commands run as the runner's user on the
  * runner's machine (no limits, full network, full filesystem); `health()` says so. The runner's
- * own environment (tokens, keys) is not inherited: a command sees PATH, HOME, LANG and what the
- * caller passes.
+ * own environment (tokens, keys) is not inherited: a command sees PATH, a scratch HOME (not the
+ * service user's, with its dotfiles), LANG, TMPDIR and what the caller passes. What it cannot
+ * hide from a process of the same user: the service's own initial environment in
+ * `/proc/<pid>/environ` and every file the user can read (README, "Security").
  *
  * Every command carries two markers in its environment (inherited by its children): the runner's
  * pid and the workspace. A runner that dies leaves its commands running (they lead their own
@@ -187,6 +189,8 @@ export const make: Effect.Effect<Sandbox["Type"], never, Redactor> = Effect.gen(
       Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), "devteam-sandbox-"))),
       (dir) => Effect.promise(() => fs.rm(dir, { recursive: true, force: true }))
     )
+    const home = path.join(tmpdir, "home")
+    yield* Effect.promise(() => fs.mkdir(home, { mode: 0o700 }))
     const killed = killOrphans(workspacePath)
     if (killed > 0) {
       yield* Effect.logInfo(`sandbox: killed ${killed} command(s) a dead runner process left in ${workspacePath}`)
@@ -198,7 +202,7 @@ export const make: Effect.Effect<Sandbox["Type"], never, Redactor> = Effect.gen(
     const baseEnv: Record<string, string> = {
       ...proxyEnv(proxyUrl),
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
-      HOME: process.env.HOME ?? tmpdir,
+      HOME: home,
       LANG: "C.UTF-8",
       TMPDIR: tmpdir,
       [OWNER_VAR]: String(process.pid),

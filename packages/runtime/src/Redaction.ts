@@ -3,7 +3,9 @@
  * WebSocket frames and error messages.
  *
  * Two layers: the exact values of the configured secrets (GIT_TOKEN, model API keys, the JWT
- * secret, per-project tokens registered at run time) and patterns of well-known credential shapes
+ * secret, per-project tokens registered at run time) — and their base64 (standard and URL-safe,
+ * at every byte alignment, so a secret inside a longer encoded text is caught too) and
+ * percent-encoded forms — and patterns of well-known credential shapes
  * (URL user-info, `Authorization:` headers, provider key prefixes). Streams are redacted on whole
  * joined lines (`LineRedactor`), so a secret split across two output chunks is still caught.
  */
@@ -48,6 +50,30 @@ const patterns: ReadonlyArray<readonly [RegExp, string]> = [
 ]
 
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/** Secrets shorter than this are only redacted verbatim (their encodings are too short to be distinctive). */
+const minEncodedSecret = 8
+
+/**
+ * The forms a secret can take in text besides itself: percent-encoded, and base64 / base64url of
+ * the secret at each of the three byte offsets it can have inside a longer encoded text (only the
+ * characters that depend on the secret's bytes alone are kept).
+ */
+export const encodedForms = (secret: string): ReadonlyArray<string> => {
+  if (secret.length < minEncodedSecret) return []
+  const bytes = Buffer.from(secret, "utf8")
+  const forms = new Set<string>([encodeURIComponent(secret)])
+  for (const offset of [0, 1, 2]) {
+    const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString("base64").replace(/=+$/, "")
+    const head = offset === 0 ? 0 : offset + 1
+    const tail = (bytes.length + offset) % 3 === 0 ? 0 : 1
+    const core = encoded.slice(head, encoded.length - tail)
+    forms.add(core)
+    forms.add(core.replaceAll("+", "-").replaceAll("/", "_"))
+  }
+  forms.delete(secret)
+  return [...forms].filter((form) => form.length >= 6)
+}
 
 /** Redacts `text` given the exact secret values to remove (longest first) and the patterns. */
 export const redactWith = (secrets: ReadonlyArray<string>, text: string): string => {
@@ -104,7 +130,8 @@ const makeLineRedactor = (redact: (s: string) => string, maxLine = 64 * 1024): L
 /** A Redactor over a fixed list of secret values (plus whatever gets registered later). */
 export const make = (initial: ReadonlyArray<string>): Redactor => {
   const secrets = new Set(initial.filter((s) => s.length >= 4))
-  let sorted = [...secrets].sort((a, b) => b.length - a.length)
+  const withForms = () => [...secrets].flatMap((secret) => [secret, ...encodedForms(secret)])
+  let sorted = withForms().sort((a, b) => b.length - a.length)
   const redact = (text: string) => redactWith(sorted, text)
   return {
     redact,
@@ -113,12 +140,21 @@ export const make = (initial: ReadonlyArray<string>): Redactor => {
         const value = typeof secret === "string" ? secret : Redacted.value(secret)
         if (value.length >= 4 && !secrets.has(value)) {
           secrets.add(value)
-          sorted = [...secrets].sort((a, b) => b.length - a.length)
+          sorted = withForms().sort((a, b) => b.length - a.length)
         }
       }),
     lines: () => makeLineRedactor(redact)
   }
 }
+
+/** The secret values a variable holds: GIT_CREDENTIALS (`host=user:token,…`) holds one token per entry. */
+const secretValues = (name: string, value: string): ReadonlyArray<string> =>
+  name === "GIT_CREDENTIALS"
+    ? value.split(/[,\n]/).flatMap((entry) => {
+      const credential = entry.slice(entry.indexOf("=") + 1)
+      return [credential.slice(credential.indexOf(":") + 1).trim()]
+    })
+    : [value]
 
 /** Secrets read from the environment: every name in `secretEnvNames` that is set, via `Config.redacted`. */
 export const layer: Layer.Layer<Redactor> = Layer.effect(
@@ -127,7 +163,7 @@ export const layer: Layer.Layer<Redactor> = Layer.effect(
     const values: Array<string> = []
     for (const name of secretEnvNames) {
       const value = yield* Config.option(Config.redacted(name)).pipe(Effect.orElseSucceed(() => undefined))
-      if (value !== undefined && value._tag === "Some") values.push(Redacted.value(value.value))
+      if (value !== undefined && value._tag === "Some") values.push(...secretValues(name, Redacted.value(value.value)))
     }
     return make(values)
   })

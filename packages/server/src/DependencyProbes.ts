@@ -1,8 +1,9 @@
 /**
  * The real checks behind `/health`. Each is interruptible (the health timeout kills a hung probe).
  */
+import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { execFile } from "node:child_process"
 import { mkdir, rm, writeFile } from "node:fs/promises"
 import { request } from "node:http"
@@ -49,8 +50,11 @@ const dockerSocket = (): string => {
   return host !== undefined && host.startsWith("unix://") ? host.slice("unix://".length) : "/var/run/docker.sock"
 }
 
-/** `GET /_ping` on the Docker engine's socket. */
-export const docker: DependencyCheck = {
+/**
+ * `GET /_ping` on the Docker engine's socket; the detail says where pipeline commands run
+ * (`SandboxPolicy`): in containers, on the host (SANDBOX=local or the local-only fallback), or nowhere.
+ */
+export const docker = (policy: SandboxPolicy.SandboxPolicy): DependencyCheck => ({
   required: false,
   check: Effect.async<boolean>((resume, signal) => {
     const req = request({ socketPath: dockerSocket(), path: "/_ping", method: "GET", signal }, (res) => {
@@ -60,16 +64,24 @@ export const docker: DependencyCheck = {
     req.on("error", () => resume(Effect.succeed(false)))
     req.end()
   }).pipe(
-    Effect.map((up) =>
-      up
-        ? { status: "available" as const, detail: "docker engine answers" }
-        : {
-          status: "unavailable" as const,
-          detail: "no docker engine: sandbox falls back to local processes (no isolation)"
-        }
-    )
+    Effect.map((up) => {
+      const status = up ? "available" as const : "unavailable" as const
+      switch (SandboxPolicy.choose(policy, up)) {
+        case "docker":
+          return { status, detail: up ? "docker engine answers" : "SANDBOX=docker but no docker engine answers" }
+        case "local":
+          return {
+            status,
+            detail: Option.isSome(policy.sandbox)
+              ? "SANDBOX=local: pipeline commands run on the host as the service's user (no isolation)"
+              : SandboxPolicy.fallbackMessage
+          }
+        case "refused":
+          return { status, detail: SandboxPolicy.refusedMessage }
+      }
+    })
   )
-}
+})
 
 /** `PING` over a raw connection: the answer must be `+PONG`. */
 export const redis = (url: string | undefined): DependencyCheck => ({

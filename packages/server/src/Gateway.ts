@@ -6,6 +6,7 @@ import { DevTeamApi } from "@devteam/domain/Api"
 import * as Database from "@devteam/runtime/Database"
 import { RedisConfig } from "@devteam/runtime/EventBusRedis"
 import * as Redaction from "@devteam/runtime/Redaction"
+import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
 import * as Workspace from "@devteam/runtime/Workspace"
 import { HttpApiScalar, HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
@@ -61,13 +62,14 @@ export const healthChecks = (config: ServerConfig) =>
     const database = yield* Database.Database
     // the bus's own reading of REDIS_URL (unset or empty → in-process), so the probe agrees with it
     const redisUrl = yield* RedisConfig
+    const sandboxPolicy = yield* SandboxPolicy.SandboxPolicyConfig
     // a gateway runs no pipeline: git, the coding tool and sandboxes are the runners' concern
     const pipelineProbe = (probe: HealthCheck.DependencyCheck) =>
       config.role === "gateway" ? DependencyProbes.notUsed("the gateway role runs no pipeline") : probe
     return HealthCheck.layer({
       git: pipelineProbe(DependencyProbes.git),
       aider: pipelineProbe(DependencyProbes.aider(process.env.AIDER_PATH ?? "aider")),
-      docker: pipelineProbe(DependencyProbes.docker),
+      docker: pipelineProbe(DependencyProbes.docker(sandboxPolicy)),
       postgres: DependencyProbes.postgres(sql, database),
       redis: DependencyProbes.redis(Option.getOrUndefined(Option.map(redisUrl, Redacted.value))),
       filesystem: DependencyProbes.filesystem(config.dataDir)

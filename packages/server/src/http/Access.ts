@@ -25,6 +25,28 @@ export const requireAdmin = Effect.flatMap(Auth.CurrentPrincipal, (caller) =>
     ? Effect.void
     : Effect.fail(new Forbidden({ message: "this route needs the admin role" })))
 
+/**
+ * 403 when the request carries commands (`script`, `verify.commands`), they would run on the host
+ * (the local sandbox with authentication on, not opted in: `SandboxPolicy.callerCommandsNeedAdmin`)
+ * and the caller is not an admin.
+ */
+export const requireCommandsAllowed = (
+  needAdmin: boolean,
+  request: { readonly script?: string | undefined; readonly verify?: { readonly commands?: unknown } | undefined }
+) =>
+  Effect.flatMap(
+    Auth.CurrentPrincipal,
+    (caller) =>
+      !needAdmin || Auth.isAdmin(caller) || (request.script === undefined && request.verify?.commands === undefined)
+        ? Effect.void
+        : Effect.fail(
+          new Forbidden({
+            message: "script and verify.commands need the admin role here: this service runs commands on its host " +
+              "(SANDBOX=local); the operator can allow them with LOCAL_SANDBOX_CALLER_COMMANDS=true"
+          })
+        )
+  )
+
 /** 403 unless `userId` is the caller's own id (or the caller is an admin). */
 export const requireUser = (userId: string) =>
   Effect.flatMap(Auth.CurrentPrincipal, (caller) =>

@@ -15,6 +15,7 @@ import { customerIdOf, type ProjectId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/domain/ProjectEntity"
 import * as Correlation from "@devteam/runtime/Correlation"
 import * as RepoUrl from "@devteam/runtime/RepoUrl"
+import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
 import { Workspace } from "@devteam/runtime/Workspace"
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
@@ -28,6 +29,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
     const client = yield* Project.client
     const workspace = yield* Workspace
     const allowFile = workspace.config.allowFile
+    const commandsNeedAdmin = SandboxPolicy.callerCommandsNeedAdmin(yield* SandboxPolicy.SandboxPolicyConfig)
 
     const control = (
       route: string,
@@ -56,6 +58,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
       .handle("initialize", ({ headers, payload }) =>
         Effect.gen(function*() {
           yield* Access.requireProject(payload.projectId)
+          yield* Access.requireCommandsAllowed(commandsNeedAdmin, payload)
           const caller = yield* Auth.CurrentPrincipal
           yield* RepoUrl.validate(payload.repoUrl, { allowFile })
           const userId = payload.userId ?? callerUserId(caller)
