@@ -44,9 +44,15 @@ describe("docs/", () => {
       const text = read(file)
       for (const m of text.matchAll(/Config\.\w+\(\s*"([A-Z][A-Z0-9_]+)"/g)) names.add(m[1] ?? "")
       for (const m of text.matchAll(/Config\.literal\([^)]*\)\(\s*"([A-Z][A-Z0-9_]+)"/g)) names.add(m[1] ?? "")
+      // helpers that wrap a Config (`hostList("GIT_HOSTS", …)`)
+      if (text.includes("Config.")) {
+        for (const m of text.matchAll(/(\w+)\(\s*"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"/g)) {
+          if (m[1] !== "Literal") names.add(m[2] ?? "")
+        }
+      }
     }
     // the scan finds what it must (a broken regex would make this test pass vacuously)
-    for (const known of ["LOG_LEVEL", "ROLE", "SANDBOX_CPUS", "DATABASE_URL", "DEVTEAM_URL"]) {
+    for (const known of ["LOG_LEVEL", "ROLE", "SANDBOX_CPUS", "DATABASE_URL", "DEVTEAM_URL", "GIT_HOSTS"]) {
       expect(names).toContain(known)
     }
     const missing = [...names].filter((name) => !new RegExp("`" + name + "`").test(config)).sort()
