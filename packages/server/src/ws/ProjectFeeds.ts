@@ -8,13 +8,13 @@
  * loop), which is what the replay → live switch of `WsConnection` relies on.
  *
  * The feed starts with the first listener (from the journal's last seq at that moment) and stops
- * with the last one. A feed whose follow dies (database down) restarts from its cursor after a
- * pause, so nothing is skipped.
+ * with the last one. A feed whose start or follow dies (database down) tries again after a
+ * backoff (capped), from its cursor, so nothing is skipped.
  */
 import type { ProjectId } from "@devteam/domain/Ids"
 import { JournalFrame } from "@devteam/domain/WsFrame"
 import type { JournalService } from "@devteam/runtime/Journal"
-import { Deferred, Duration, Effect, Fiber, Schema, type Scope, Stream } from "effect"
+import { Cause, Deferred, Duration, Effect, Fiber, Schedule, Schema, type Scope, Stream } from "effect"
 
 export type FrameListener = (frame: JournalFrame, json: string) => void
 
@@ -62,29 +62,42 @@ export const make = (
         for (const listener of feed.listeners) listener(frame, json)
       })
 
-    const run = (projectId: ProjectId, feed: Feed) =>
-      Effect.gen(function*() {
-        feed.cursor = yield* journal.lastSeq(projectId)
-        yield* Deferred.succeed(feed.ready, undefined)
-        const follow = Effect.suspend(() =>
-          Stream.runForEach(
-            journal.follow(projectId, feed.cursor, { pollInterval: options.pollInterval }),
-            (frame) => dispatch(feed, frame)
+    // A feed whose start or follow dies (database down) tries again after a backoff: exponential from
+    // `restartDelay`, capped at 30 s, back to the start after a minute without trouble.
+    const restartSchedule = Schedule.union(Schedule.exponential(restartDelay), Schedule.spaced("30 seconds")).pipe(
+      Schedule.resetAfter("1 minute")
+    )
+
+    const run = (projectId: ProjectId, feed: Feed) => {
+      let started = false
+      const follow = Effect.gen(function*() {
+        if (!started) {
+          feed.cursor = yield* journal.lastSeq(projectId)
+          started = true
+          yield* Deferred.succeed(feed.ready, undefined)
+        }
+        yield* Stream.runForEach(
+          journal.follow(projectId, feed.cursor, { pollInterval: options.pollInterval }),
+          (frame) => dispatch(feed, frame)
+        )
+        return yield* Effect.dieMessage("journal follow ended")
+      })
+      // follow only ends by defect (database trouble): resume from the cursor after the backoff
+      return follow.pipe(
+        Effect.sandbox,
+        Effect.tapError((cause) =>
+          Effect.logWarning(
+            started ? "WebSocket feed failed; restarting from its cursor" : "WebSocket feed could not start; retrying",
+            cause
           )
-        )
-        // follow only ends by defect (database trouble): resume from the cursor after a pause
-        yield* follow.pipe(
-          Effect.catchAllCause((cause) =>
-            Effect.logWarning("WebSocket feed failed; restarting from its cursor", cause).pipe(
-              Effect.zipRight(Effect.sleep(restartDelay))
-            )
-          ),
-          Effect.forever
-        )
-      }).pipe(
-        Effect.catchAllCause((cause) => Effect.logError("WebSocket feed could not start", cause)),
+        ),
+        Effect.retry({ schedule: restartSchedule, while: (cause) => !Cause.isInterruptedOnly(cause) }),
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.logError("WebSocket feed ended", cause)
+        ),
         Effect.annotateLogs({ projectId })
       )
+    }
 
     const join = (projectId: ProjectId, listener: FrameListener) =>
       Effect.acquireRelease(
