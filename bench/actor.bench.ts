@@ -6,6 +6,7 @@ import { Project } from "@devteam/domain/ProjectEntity"
 import * as ExecutionQueue from "@devteam/runner/ExecutionQueue"
 import * as PlaceholderStepRunner from "@devteam/runner/PlaceholderStepRunner"
 import * as ProjectActor from "@devteam/runner/ProjectActor"
+import { ProjectWorkTrees } from "@devteam/runner/ProjectWorkTrees"
 import { SingleSteps } from "@devteam/runner/SingleSteps"
 import { TaskListSource } from "@devteam/runner/TaskListSource"
 import * as Database from "@devteam/runtime/Database"
@@ -100,7 +101,8 @@ const project = () =>
             prep: () => Effect.dieMessage("unused"),
             implement: () => Effect.dieMessage("unused"),
             verify: () => Effect.dieMessage("unused")
-          })
+          }),
+          Layer.succeed(ProjectWorkTrees, { remove: () => Effect.void })
         ]),
         Layer.provideMerge(
           SingleRunner.layer({ runnerStorage: "memory", shardingConfig: { entityMaxIdleTime: "1 hour" } })

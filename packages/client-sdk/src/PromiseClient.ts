@@ -23,6 +23,8 @@ import type { HealthReport } from "@devteam/domain/HealthApi"
 import { UnhealthyReport } from "@devteam/domain/HealthApi"
 import { ErrorId, EventId, ExecutionId, ProjectId, TaskId, UserId } from "@devteam/domain/Ids"
 import { TaskPatch } from "@devteam/domain/Injection"
+import type { ProjectDeletedResponse, ProjectList, ProjectView } from "@devteam/domain/ProjectsApi"
+import { ProjectListParams, ProjectSettingsRequest } from "@devteam/domain/ProjectsApi"
 import type { ExecutionState } from "@devteam/domain/ProjectState"
 import type { PlanResponse, TasksResponse, ValidateResponse } from "@devteam/domain/RepositoryApi"
 import { ValidateRequest } from "@devteam/domain/RepositoryApi"
@@ -103,6 +105,22 @@ export interface DevTeamPromiseClient {
   readonly pause: (projectId: string, options?: CommandOptions) => Promise<ControlResponse>
   readonly resume: (projectId: string, options?: CommandOptions) => Promise<ControlResponse>
   readonly stop: (projectId: string, options?: CommandOptions) => Promise<ControlResponse>
+
+  /** `PUT /api/devteam/projects/{projectId}`: register the project or change its settings (idempotent). */
+  readonly putProject: (
+    projectId: string,
+    settings: Input<typeof ProjectSettingsRequest>,
+    options?: CommandOptions
+  ) => Promise<ProjectView>
+  /** `GET /api/devteam/projects/{projectId}`: its settings and status. */
+  readonly getProject: (projectId: string, options?: RequestOptions) => Promise<ProjectView>
+  /** `GET /api/devteam/projects`: the caller's projects, paged (`limit` ≤ 200, `offset`), optionally one customer's. */
+  readonly listProjects: (
+    params?: { readonly customerId?: string; readonly limit?: number; readonly offset?: number },
+    options?: RequestOptions
+  ) => Promise<ProjectList>
+  /** `DELETE /api/devteam/projects/{projectId}`: forget it (409 while an execution is active). */
+  readonly deleteProject: (projectId: string, options?: CommandOptions) => Promise<ProjectDeletedResponse>
 
   /** `POST /api/devteam/repository/validate`: reachability and the task list, without writing anything. */
   readonly validateRepository: (
@@ -407,6 +425,40 @@ export const createDevTeamClient = (config: DevTeamClientConfig): DevTeamPromise
           Effect.flatMap(
             projectIdOf(projectId),
             (id) => c.automation.stop({ path: { projectId: id }, headers: idempotency(options) })
+          ),
+        options
+      ),
+
+    putProject: (projectId, settings, options) =>
+      run(
+        (c) =>
+          Effect.flatMap(
+            Effect.all([projectIdOf(projectId), decodeInput(ProjectSettingsRequest, "settings")(settings)]),
+            ([id, payload]) => c.projects.put({ path: { projectId: id }, payload, headers: idempotency(options) })
+          ),
+        options
+      ),
+    getProject: (projectId, options) =>
+      run((c) => Effect.flatMap(projectIdOf(projectId), (id) => c.projects.get({ path: { projectId: id } })), options),
+    listProjects: (params, options) =>
+      run(
+        (c) =>
+          Effect.flatMap(
+            decodeInput(ProjectListParams, "params")({
+              ...(params?.customerId === undefined ? {} : { customerId: params.customerId }),
+              ...(params?.limit === undefined ? {} : { limit: String(params.limit) }),
+              ...(params?.offset === undefined ? {} : { offset: String(params.offset) })
+            }),
+            (urlParams) => c.projects.list({ urlParams })
+          ),
+        options
+      ),
+    deleteProject: (projectId, options) =>
+      run(
+        (c) =>
+          Effect.flatMap(
+            projectIdOf(projectId),
+            (id) => c.projects.delete({ path: { projectId: id }, headers: idempotency(options) })
           ),
         options
       ),

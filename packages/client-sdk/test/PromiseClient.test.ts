@@ -251,6 +251,23 @@ describe("Promise client: every route round-trips", () => {
 })
 
 describe("Promise client: typed errors", () => {
+  it("projects: putProject registers, getProject / listProjects read, initialize uses the settings, deleteProject", async () => {
+    const repoUrl = newRemote("registered")
+    const projectId = newProject("registered")
+    const view = await client.putProject(projectId, { repoUrl, tool: "script", script })
+    expect(view.settings).toMatchObject({ repoUrl, tool: "script", baseBranch: "main" })
+    expect(view.status.status).toBe("IDLE")
+    expect((await client.tasks(projectId)).totalTasks).toBe(3)
+    expect((await client.getProject(projectId)).settings?.repoUrl).toBe(repoUrl)
+    const listed = await client.listProjects({ limit: 200 })
+    expect(listed.projects.map((p) => p.projectId)).toContain(projectId)
+    await client.initialize({ projectId })
+    await waitForStatus(projectId, (s) => s.status === "COMPLETED")
+    expect(remoteFile(repoUrl, "out/t-1.2.1.txt")).toBe("1.2.1\n")
+    expect(await client.deleteProject(projectId)).toEqual({ projectId, deleted: true })
+    expect((await rejection(client.getProject(projectId))).status).toBe(404)
+  })
+
   it("unknown project → ProjectNotFound 404 with the server's body and our correlation id", async () => {
     const projectId = newProject("missing")
     const error = await rejection(client.status(projectId, { correlationId: "sdk-corr-404" }))
@@ -382,7 +399,7 @@ describe("Promise client: coverage of the API", () => {
   it("has one method per route of the HttpApi", () => {
     let routes = 0
     HttpApi.reflect(DevTeamApi, { onGroup: () => {}, onEndpoint: () => void routes++ })
-    expect(routes).toBe(25)
+    expect(routes).toBe(29)
     expect(Object.keys(client).length).toBe(routes)
   })
 })

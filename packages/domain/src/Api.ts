@@ -16,6 +16,7 @@ import { ErrorsApi } from "./ErrorsApi.js"
 import { EventsApi } from "./EventsApi.js"
 import { ExecutionsApi } from "./ExecutionsApi.js"
 import { HealthApi } from "./HealthApi.js"
+import { ProjectsApi } from "./ProjectsApi.js"
 import { RepositoryApi } from "./RepositoryApi.js"
 import { RunnerApi } from "./RunnerApi.js"
 import { TasksApi } from "./TasksApi.js"
@@ -49,6 +50,7 @@ export class DevTeamApi extends HttpApi.make("devteam")
   .add(EventsApi)
   .add(RunnerApi)
   .add(AutomationApi)
+  .add(ProjectsApi)
   .add(RepositoryApi)
   .add(TasksApi)
   .add(ExecutionsApi)

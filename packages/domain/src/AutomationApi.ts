@@ -13,7 +13,8 @@ import { ExecutionState } from "./ProjectState.js"
 
 export class InitializeRequest extends Schema.Class<InitializeRequest>("InitializeRequest")({
   projectId: ProjectId,
-  repoUrl: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(2048)),
+  /** Optional once the project is registered (its settings' repoUrl); a different one → 409. */
+  repoUrl: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(2048))),
   userId: Schema.optional(UserId),
   customerId: Schema.optional(CustomerId),
   baseBranch: Schema.optional(BranchName),

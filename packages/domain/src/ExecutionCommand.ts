@@ -37,6 +37,9 @@ export type ExecutionCommand = Data.TaggedEnum<{
     readonly at: Timestamp
   }
   RecordSingleStep: { readonly record: SingleStepCompleted }
+  /** Register or change the project's settings; `by` is the principal. */
+  Configure: { readonly config: ExecutionConfig; readonly by: string; readonly at: Timestamp }
+  DeleteProject: { readonly by: string; readonly at: Timestamp }
 }>
 
 export const ExecutionCommand = Data.taggedEnum<ExecutionCommand>()

@@ -10,9 +10,10 @@
  * The entity appends `decide`'s events to the journal (the commit point) and then evolves its
  * in-memory state with them, so a state rebuilt by `fold` on re-activation equals the state before.
  */
-import { Array as Arr, Either } from "effect"
+import { Array as Arr, Either, Schema } from "effect"
 import { BadRequest, IllegalTransition } from "./Errors.js"
 import type { ExecutionCommand } from "./ExecutionCommand.js"
+import { ExecutionConfig } from "./ExecutionConfig.js"
 import { isActive, isRunning, nextStepAfter, statusOfStep, type Step } from "./ExecutionStatus.js"
 import type { Timestamp } from "./Ids.js"
 import { InjectedTask, TaskPatch } from "./Injection.js"
@@ -26,13 +27,15 @@ import {
   type JournalEvent,
   LogBatch,
   PauseRequested,
+  ProjectConfigured,
+  ProjectDeleted,
   StepFailed,
   stepOfOutcome,
   StepStarted,
   TaskInjected,
   TaskUpdated
 } from "./JournalEvent.js"
-import { LOG_TAIL, ProjectState, StepCursor } from "./ProjectState.js"
+import { initial, LOG_TAIL, ProjectState, StepCursor } from "./ProjectState.js"
 import { Task } from "./Task.js"
 
 export type DecideError = IllegalTransition | BadRequest
@@ -201,8 +204,32 @@ export const decide = (state: ProjectState, command: ExecutionCommand): Decision
       }
       return accept(command.record)
     }
+    case "Configure": {
+      if (isActive(state.status)) {
+        return illegal(
+          state,
+          "configure",
+          `an execution is ${state.status} for this project: settings change only when none is active`
+        )
+      }
+      // idempotent: the same settings again record nothing
+      if (state.config !== null && sameSettings(state.config, command.config)) return accept()
+      return accept(new ProjectConfigured({ v: 1, at: command.at, config: command.config, by: command.by }, true))
+    }
+    case "DeleteProject": {
+      if (isActive(state.status)) {
+        return illegal(state, "delete", `an execution is ${state.status} for this project; stop it first`)
+      }
+      return accept(new ProjectDeleted({ v: 1, at: command.at, by: command.by }, true))
+    }
   }
 }
+
+const encodeConfig = Schema.encodeSync(ExecutionConfig)
+
+/** Settings compare by value (their JSON encoding). */
+const sameSettings = (a: ExecutionConfig, b: ExecutionConfig): boolean =>
+  JSON.stringify(encodeConfig(a)) === JSON.stringify(encodeConfig(b))
 
 const withLog = (state: ProjectState, at: Timestamp, line: string): Pick<ProjectState, "logs" | "lastUpdate"> => ({
   logs: [...state.logs, `${at} ${line}`].slice(-LOG_TAIL),
@@ -389,6 +416,14 @@ export const evolve = (state: ProjectState, event: JournalEvent): ProjectState =
         state,
         withLog(state, event.at, `${event.step} for ${event.taskId} ${event.success ? "succeeded" : "failed"}`)
       )
+    case "ProjectConfigured":
+      return update(state, {
+        config: event.config,
+        customerId: event.config.customerId,
+        ...withLog(state, event.at, `Settings changed by ${event.by}`)
+      })
+    case "ProjectDeleted":
+      return initial(state.projectId)
   }
 }
 

@@ -176,6 +176,23 @@ export class SingleStepCompleted extends Schema.TaggedClass<SingleStepCompleted>
   verification: Schema.NullOr(VerificationResult)
 }) {}
 
+/**
+ * A project's settings were registered or changed (`PUT /api/devteam/projects/{projectId}`, or the
+ * first `POST /prep` naming a repository). `by` is who did it (the token's `sub`, `local` without
+ * authentication). The next execution starts from these settings.
+ */
+export class ProjectConfigured extends Schema.TaggedClass<ProjectConfigured>()("ProjectConfigured", {
+  ...V1,
+  config: ExecutionConfig,
+  by: Schema.String
+}) {}
+
+/** `DELETE /api/devteam/projects/{projectId}`: the project is forgotten (its journal stays). */
+export class ProjectDeleted extends Schema.TaggedClass<ProjectDeleted>()("ProjectDeleted", {
+  ...V1,
+  by: Schema.String
+}) {}
+
 export const JournalEvent = Schema.Union(
   ExecutionInitialized,
   StepStarted,
@@ -196,7 +213,9 @@ export const JournalEvent = Schema.Union(
   TaskInjected,
   TaskUpdated,
   LogBatch,
-  SingleStepCompleted
+  SingleStepCompleted,
+  ProjectConfigured,
+  ProjectDeleted
 )
 export type JournalEvent = typeof JournalEvent.Type
 

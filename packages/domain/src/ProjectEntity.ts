@@ -41,7 +41,11 @@ import {
 import { Task } from "./Task.js"
 import { InjectTaskRequest, InjectTaskResponse } from "./TasksApi.js"
 
-const correlation = { correlationId: Schema.String }
+/**
+ * Every command carries the request's correlation id and who sent it (the token's `sub`, `local`
+ * without authentication; absent from runners' own commands), which the journal records.
+ */
+const correlation = { correlationId: Schema.String, principal: Schema.optional(Schema.String) }
 
 const initializeFields = {
   ...correlation,
@@ -121,6 +125,20 @@ export const Plan = Rpc.make("Plan", { payload: correlation, success: PlanRespon
 /** The actor's full state (the fold of its journal). Status reads use the projection instead. */
 export const GetState = Rpc.make("GetState", { payload: correlation, success: ProjectState })
 
+/** Registers or changes the project's settings (journaled with the principal). */
+export const Configure = Rpc.make("Configure", {
+  payload: { ...correlation, config: ExecutionConfig },
+  success: ProjectState,
+  error: IllegalTransition
+})
+
+/** Forgets the project (refused while an execution is active); its work trees are removed. */
+export const DeleteProject = Rpc.make("DeleteProject", {
+  payload: correlation,
+  success: ProjectState,
+  error: IllegalTransition
+})
+
 /** Sent by runners to projects whose projection shows an active execution, so in-flight work resumes. */
 export const Wake = Rpc.make("Wake", { payload: correlation })
 
@@ -139,5 +157,7 @@ export const Project = Entity.make("Project", [
   GetTasks,
   Plan,
   GetState,
-  Wake
+  Wake,
+  Configure,
+  DeleteProject
 ])

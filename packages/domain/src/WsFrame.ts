@@ -244,5 +244,8 @@ export const toFrame = (
     }
     case "SingleStepCompleted":
       return update(event.taskId, event.step)
+    case "ProjectConfigured":
+    case "ProjectDeleted":
+      return Option.none()
   }
 }

@@ -3,6 +3,7 @@ import { decide, evolve, expectedStep, fold } from "@devteam/domain/ExecutionMac
 import {
   type ExecutionStatus,
   ExecutionStatus as ExecutionStatusSchema,
+  isActive,
   statusOfStep,
   type Step,
   steps
@@ -97,6 +98,32 @@ describe("ExecutionMachine", () => {
         assert.strictEqual(accepted(state, ExecutionCommand.Stop({ reason: "x", at: at(9) })), stop, "stop")
       })
     }
+  })
+
+  it("settings: registered and changed only with no active execution, the same settings again record nothing; delete forgets", () => {
+    const settings = config()
+    const every = ExecutionStatusSchema.literals
+    for (const status of every) {
+      const state = stateIn(status)
+      const active = isActive(status)
+      const configure = decide(state, ExecutionCommand.Configure({ config: settings, by: "alice", at: at(9) }))
+      assert.strictEqual(Either.isLeft(configure), active, `configure in ${status}`)
+      const remove = decide(state, ExecutionCommand.DeleteProject({ by: "alice", at: at(9) }))
+      assert.strictEqual(Either.isLeft(remove), active, `delete in ${status}`)
+      if (Either.isLeft(configure)) assert.strictEqual(configure.left._tag, "IllegalTransition")
+    }
+    const registered = reach([ExecutionCommand.Configure({ config: settings, by: "alice", at: at(1) })])
+    assert.strictEqual(registered.state.status, "IDLE")
+    assert.deepStrictEqual(registered.state.config, settings)
+    assert.deepStrictEqual(
+      decide(registered.state, ExecutionCommand.Configure({ config: settings, by: "bob", at: at(2) })),
+      Either.right([])
+    )
+    const deleted = reach([
+      ExecutionCommand.Configure({ config: settings, by: "alice", at: at(1) }),
+      ExecutionCommand.DeleteProject({ by: "alice", at: at(2) })
+    ])
+    assert.deepStrictEqual(deleted.state, initial(projectId))
   })
 
   it("illegal transitions are IllegalTransition errors carrying the status (→ 409)", () => {

@@ -11,10 +11,15 @@
 import { ControlResponse, InitializeResponse } from "@devteam/domain/AutomationApi"
 import { IllegalTransition, TaskNotFound } from "@devteam/domain/Errors"
 import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
-import type { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
+import {
+  DEFAULT_BASE_BRANCH,
+  DEFAULT_TASK_LIST_PATH,
+  DEFAULT_TOOL,
+  ExecutionConfig
+} from "@devteam/domain/ExecutionConfig"
 import { canRunSingleStep, decide, expectedStep } from "@devteam/domain/ExecutionMachine"
 import { isRunning } from "@devteam/domain/ExecutionStatus"
-import { type EventId, type ExecutionId, ProjectId } from "@devteam/domain/Ids"
+import { customerIdOf, type EventId, type ExecutionId, ProjectId } from "@devteam/domain/Ids"
 import { InjectedTask } from "@devteam/domain/Injection"
 import type { LogLine } from "@devteam/domain/JournalEvent"
 import { Project } from "@devteam/domain/ProjectEntity"
@@ -43,6 +48,7 @@ import {
   type Scope
 } from "effect"
 import { ExecutionQueue } from "./ExecutionQueue.js"
+import { ProjectWorkTrees } from "./ProjectWorkTrees.js"
 import { SingleSteps } from "./SingleSteps.js"
 import { StepResult, StepRunner } from "./StepRunner.js"
 import { type TaskListError, TaskListSource } from "./TaskListSource.js"
@@ -75,6 +81,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
       const queue = yield* ExecutionQueue
       const taskLists = yield* TaskListSource
       const singleSteps = yield* SingleSteps
+      const workTrees = yield* ProjectWorkTrees
       // keepAlive needs the entity's address and the sharding service: captured once here.
       const keepAliveContext = yield* Effect.context<Sharding | Entity.CurrentAddress>()
       const keepAlive = (enabled: boolean) => Entity.keepAlive(enabled).pipe(Effect.provide(keepAliveContext))
@@ -377,7 +384,23 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
             payload.correlationId,
             Effect.gen(function*() {
               yield* canRunSingleStep(state, "prep")
-              return yield* singleSteps.prep(projectId, payload.request)
+              const result = yield* singleSteps.prep(projectId, payload.request)
+              // the first prep naming a repository registers the project (its settings)
+              if (state.config === null) {
+                const request = payload.request
+                yield* commitControl(ExecutionCommand.Configure({
+                  config: new ExecutionConfig({
+                    repoUrl: request.repoUrl,
+                    baseBranch: request.baseBranch ?? DEFAULT_BASE_BRANCH,
+                    taskListPath: DEFAULT_TASK_LIST_PATH,
+                    tool: DEFAULT_TOOL,
+                    customerId: customerIdOf(projectId)
+                  }),
+                  by: payload.principal ?? "system",
+                  at: yield* now
+                }))
+              }
+              return result
             })
           ),
         Implement: ({ payload }) =>
@@ -431,6 +454,30 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
             })
           ),
         GetState: () => Effect.sync(() => state),
+        Configure: ({ payload }) =>
+          withContext(
+            payload.correlationId,
+            Effect.gen(function*() {
+              return yield* commitControl(ExecutionCommand.Configure({
+                config: payload.config,
+                by: payload.principal ?? "system",
+                at: yield* now
+              }))
+            })
+          ),
+        DeleteProject: ({ payload }) =>
+          withContext(
+            payload.correlationId,
+            Effect.gen(function*() {
+              const repoUrls = [state.config?.repoUrl].filter((url) => url !== undefined)
+              const after = yield* commitControl(ExecutionCommand.DeleteProject({
+                by: payload.principal ?? "system",
+                at: yield* now
+              }))
+              yield* Effect.forEach(repoUrls, (repoUrl) => workTrees.remove(projectId, repoUrl), { discard: true })
+              return after
+            })
+          ),
         // Activation already resumed an execution in flight; a wake also restarts a loop that
         // should run but does not (belt and braces for the wake-up loop).
         Wake: () => ensureRunning

@@ -7,6 +7,7 @@ import * as Workspace from "@devteam/runtime/Workspace"
 import { Duration, Layer } from "effect"
 import * as ExecutionQueue from "./ExecutionQueue.js"
 import * as ProjectActor from "./ProjectActor.js"
+import * as ProjectWorkTrees from "./ProjectWorkTrees.js"
 import type { SingleSteps } from "./SingleSteps.js"
 import type { StepRunner } from "./StepRunner.js"
 import * as TaskListSource from "./TaskListSource.js"
@@ -28,7 +29,7 @@ export const layerWith = <E1, R1, E2, R2>(
     Wakeup.layer,
     WorkspaceJanitor.layer
   ).pipe(
-    Layer.provide([ExecutionQueue.layerConfig, steps, singleSteps]),
+    Layer.provide([ExecutionQueue.layerConfig, steps, singleSteps, ProjectWorkTrees.layer]),
     // The actor and the pipeline's SELECT both read task lists.
     Layer.provide(TaskListSource.layer),
     Layer.provide(Workspace.layerConfig),

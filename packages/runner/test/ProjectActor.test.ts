@@ -5,6 +5,7 @@ import { ExecutionQueue } from "@devteam/runner/ExecutionQueue"
 import * as ExecutionQueueModule from "@devteam/runner/ExecutionQueue"
 import * as PlaceholderStepRunner from "@devteam/runner/PlaceholderStepRunner"
 import * as ProjectActor from "@devteam/runner/ProjectActor"
+import { ProjectWorkTrees } from "@devteam/runner/ProjectWorkTrees"
 import { SingleSteps } from "@devteam/runner/SingleSteps"
 import { TaskListSource } from "@devteam/runner/TaskListSource"
 import * as Database from "@devteam/runtime/Database"
@@ -30,6 +31,7 @@ const env = (
       implement: () => Effect.dieMessage("unused"),
       verify: () => Effect.dieMessage("unused")
     }),
+    Layer.succeed(ProjectWorkTrees, { remove: () => Effect.void }),
     ShardingConfig.layer()
   ).pipe(Layer.provideMerge(Storage.layerWith(Database.layerPglite(undefined), EventBus.layerMemory)))
 

@@ -14,7 +14,7 @@ import type { EventRecord, TaskContext } from "@devteam/domain/EventRecord"
 import type { ExecutionError } from "@devteam/domain/ExecutionError"
 import { evolve, fold } from "@devteam/domain/ExecutionMachine"
 import { isFinal } from "@devteam/domain/ExecutionStatus"
-import type { ErrorId, EventId, ExecutionId, ProjectId, UserId } from "@devteam/domain/Ids"
+import type { CustomerId, ErrorId, EventId, ExecutionId, ProjectId, UserId } from "@devteam/domain/Ids"
 import { JournalEntry, type JournalEvent } from "@devteam/domain/JournalEvent"
 import { type ExecutionState, initial, ProjectState } from "@devteam/domain/ProjectState"
 import { type JournalFrame, toFrame } from "@devteam/domain/WsFrame"
@@ -93,6 +93,12 @@ export interface JournalService {
   readonly activeProjects: Effect.Effect<ReadonlyArray<ProjectId>>
   readonly status: (projectId: ProjectId) => Effect.Effect<Option.Option<ExecutionState>>
   readonly projects: Effect.Effect<ReadonlyArray<ExecutionState>>
+  /** A project's status view and state (settings, injections, task edits); None when unknown. */
+  readonly project: (projectId: ProjectId) => Effect.Effect<Option.Option<Projections.ProjectRecord>>
+  /** Every known project (optionally one customer's), by project id. */
+  readonly projectRecords: (
+    customerId?: CustomerId | undefined
+  ) => Effect.Effect<ReadonlyArray<Projections.ProjectRecord>>
   readonly executionsActive: (userId: UserId) => Effect.Effect<ReadonlyArray<Projections.ExecutionSummary>>
   readonly executionsHistory: (
     userId: UserId,
@@ -110,6 +116,8 @@ export class Journal extends Context.Tag("@devteam/runtime/Journal")<Journal, Jo
 const executionIdOf = (event: JournalEvent, after: ProjectState): ExecutionId | null => {
   switch (event._tag) {
     case "SingleStepCompleted":
+    case "ProjectConfigured":
+    case "ProjectDeleted":
       return null
     case "TaskInjected":
     case "TaskUpdated":
@@ -318,6 +326,8 @@ export const make: Effect.Effect<JournalService, SqlError, SqlClient.SqlClient |
       activeProjects: provide(Projections.activeProjects),
       status: (projectId) => provide(Projections.status(projectId)),
       projects: provide(Projections.projects),
+      project: (projectId) => provide(Projections.project(projectId)),
+      projectRecords: (customerId) => provide(Projections.projectRecords(customerId)),
       executionsActive: (userId) => provide(Projections.executionsActive(userId)),
       executionsHistory: (userId, limit) => provide(Projections.executionsHistory(userId, limit)),
       execution: (executionId) => provide(Projections.execution(executionId)),

@@ -363,7 +363,12 @@ export const plan = <E, R>(
     const contexts = new Map<EventId, TaskContext>()
     if (last === undefined) return { statements: [], contexts }
     const sql = yield* SqlClient.SqlClient
-    const statements: Array<Statement.Statement<Row>> = [writeProjectStatus(sql, last)]
+    // a deleted project has no status row (unknown → 404) until something registers it again
+    const statements: Array<Statement.Statement<Row>> = [
+      last.entry.event._tag === "ProjectDeleted"
+        ? sql`DELETE FROM project_status WHERE project_id = ${last.after.projectId}`
+        : writeProjectStatus(sql, last)
+    ]
     // each execution's row at its last state in this batch
     const lastOfExecution = new Map<ExecutionId, Step>()
     const stepsOfEvent = new Map<EventId, Array<Step>>()
@@ -486,6 +491,39 @@ export const projects: Effect.Effect<ReadonlyArray<ExecutionState>, SqlError, Sq
     return rows.map((row) => row.view)
   }
 )
+
+/** A project's row: its status view and the actor's state (settings, injections, task edits) as of `last_seq`. */
+export interface ProjectRecord {
+  readonly view: ExecutionState
+  readonly state: ProjectState
+}
+
+const RecordRow = Schema.Struct({ view: ExecutionState, state: ProjectState })
+const decodeRecordRows = Schema.decodeUnknown(Schema.Array(RecordRow))
+
+/** One project's row (None when it is unknown: never registered, or deleted). */
+export const project = (
+  projectId: ProjectId
+): Effect.Effect<Option.Option<ProjectRecord>, SqlError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* Effect.orDie(
+      Effect.flatMap(sql`SELECT view, state FROM project_status WHERE project_id = ${projectId}`, decodeRecordRows)
+    )
+    return Option.fromNullable(rows[0])
+  })
+
+/** Every project's row, by project id (optionally one customer's). */
+export const projectRecords = (
+  customerId: CustomerId | undefined
+): Effect.Effect<ReadonlyArray<ProjectRecord>, SqlError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const where = customerId === undefined ? sql`` : sql`WHERE customer_id = ${customerId}`
+    return yield* Effect.orDie(
+      Effect.flatMap(sql`SELECT view, state FROM project_status ${where} ORDER BY project_id`, decodeRecordRows)
+    )
+  })
 
 const activeStatuses: ReadonlyArray<string> = [...runningStatuses, "PAUSED"]
 

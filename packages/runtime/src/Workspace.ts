@@ -314,6 +314,8 @@ export interface CleanupOptions {
   readonly olderThan: Duration.DurationInput
   /** Cache keys (`RepoUrl.parse(...).key` / `PrepareResult.repoKey`) of workspaces in use by an active execution. */
   readonly activeRepoKeys: Iterable<string>
+  /** Only these work trees (a deleted project's); every other entry is left alone. */
+  readonly only?: Iterable<string> | undefined
 }
 
 export interface CleanupResult {
@@ -1399,6 +1401,7 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
 
     const cleanup = Effect.fn("Workspace.cleanup")(function*(options: CleanupOptions) {
       const active = new Set(options.activeRepoKeys)
+      const only = options.only === undefined ? undefined : new Set(options.only)
       const maxAge = Duration.toMillis(Duration.decode(options.olderThan))
       const entries = yield* fsOp("list workspaces", () =>
         Fs.readdir(workspaceDir).catch((e: unknown) => {
@@ -1409,6 +1412,7 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
       const kept: Array<string> = []
       const now = Date.now()
       for (const name of entries) {
+        if (only !== undefined && !only.has(name)) continue
         const isWorkspace = RepoUrl.isCacheKey(name)
         if (!isWorkspace && !/^\.(?:tmp-clone|validate)-/.test(name)) continue
         const full = Path.join(workspaceDir, name)

@@ -25,6 +25,7 @@ import * as EventsHandlers from "./http/EventsHandlers.js"
 import * as ExecutionsHandlers from "./http/ExecutionsHandlers.js"
 import * as HealthHandlers from "./http/HealthHandlers.js"
 import * as MetricsMiddleware from "./http/MetricsMiddleware.js"
+import * as ProjectsHandlers from "./http/ProjectsHandlers.js"
 import * as RepositoryHandlers from "./http/RepositoryHandlers.js"
 import * as RunnerHandlers from "./http/RunnerHandlers.js"
 import * as TasksHandlers from "./http/TasksHandlers.js"
@@ -39,6 +40,7 @@ export const routes = (config: ServerConfig) =>
         EventsHandlers.layer,
         RunnerHandlers.layer,
         AutomationHandlers.layer,
+        ProjectsHandlers.layer,
         RepositoryHandlers.layer,
         TasksHandlers.layer,
         ExecutionsHandlers.layer,

@@ -14,7 +14,7 @@ const ENCODED = encodeURIComponent(PROJECT)
 
 const tokens = Effect.promise(async () => ({
   admin: await H.sign({ sub: "root", roles: ["admin"], projects: ["*"] }),
-  user: await H.sign({ sub: "alice", projects: [PROJECT, "acme/ctl", "acme/idem", "acme/conc"] }),
+  user: await H.sign({ sub: "alice", projects: [PROJECT, "acme/ctl", "acme/idem", "acme/conc", "acme/matrix-del"] }),
   customer: await H.sign({ sub: "bob", customerId: "acme" }),
   other: await H.sign({ sub: "mallory", projects: ["evil/x"] })
 }))
@@ -281,6 +281,175 @@ describe("Gateway REST (JWT, embedded PGlite)", () => {
         assert.strictEqual(implement.status, 404)
       }))
 
+    it.effect("projects: PUT / GET / list / DELETE; registered by PUT or /prep, every per-project route answers before any automation", () =>
+      Effect.gen(function*() {
+        const { repoUrl, url } = yield* H.TestServer
+        const t = yield* tokens
+        const project = "acme/registered"
+        const encoded = encodeURIComponent(project)
+        const projectUrl = `${url}/api/devteam/projects/${encoded}`
+        // unknown before anything names it
+        assert.strictEqual((yield* H.request(projectUrl, { token: t.customer })).status, 404)
+        const tooBig = yield* H.request(projectUrl, {
+          method: "PUT",
+          token: t.customer,
+          body: { repoUrl, resources: { cpus: 8 } }
+        })
+        assert.strictEqual(tooBig.status, 400, tooBig.text)
+        assert.include(H.field(tooBig.body, "message"), "SANDBOX_MAX_CPUS")
+        assert.strictEqual(
+          (yield* H.request(projectUrl, { token: t.customer })).status,
+          404,
+          "a refused PUT registers nothing"
+        )
+        const badRepo = yield* H.request(projectUrl, {
+          method: "PUT",
+          token: t.customer,
+          body: { repoUrl: "--upload-pack=x" }
+        })
+        assert.strictEqual(badRepo.status, 400, badRepo.text)
+        const settings = { repoUrl, tool: "script", script: "true", resources: { cpus: 2 } }
+        const put = yield* H.request(projectUrl, { method: "PUT", token: t.customer, body: settings })
+        assert.strictEqual(put.status, 200, put.text)
+        assert.strictEqual(H.field(H.field(put.body, "settings"), "repoUrl"), repoUrl)
+        assert.strictEqual(H.field(H.field(put.body, "settings"), "baseBranch"), "main")
+        assert.strictEqual(H.field(H.field(put.body, "status"), "status"), "IDLE")
+        // idempotent: the same settings again journal nothing new
+        const again = yield* H.request(projectUrl, { method: "PUT", token: t.customer, body: settings })
+        assert.strictEqual(again.status, 200, again.text)
+        const journal = yield* H.request(`${url}/admin/projects/${encoded}/journal`, { token: t.admin })
+        const configured = H.list(journal.body, "events").filter((e) => H.field(e, "type") === "ProjectConfigured")
+        assert.strictEqual(configured.length, 1, journal.text)
+        assert.strictEqual(H.field(H.field(configured[0], "data"), "by"), "bob")
+        // every per-project route answers before any automation
+        const status = yield* H.request(`${url}/api/devteam/automation/status/${encoded}`, { token: t.customer })
+        assert.strictEqual(status.status, 200, status.text)
+        assert.strictEqual(H.field(status.body, "status"), "IDLE")
+        const tasks = yield* H.request(`${url}/api/devteam/repository/tasks/${encoded}`, { token: t.customer })
+        assert.strictEqual(tasks.status, 200, tasks.text)
+        assert.strictEqual(H.field(tasks.body, "totalTasks"), 3)
+        const plan = yield* H.request(`${url}/api/devteam/repository/plan/${encoded}`, { token: t.customer })
+        assert.strictEqual(plan.status, 200, plan.text)
+        const next = yield* H.request(`${url}/tasks/next?projectId=${encoded}`, { token: t.customer })
+        assert.strictEqual(next.status, 200, next.text)
+        assert.isString(H.field(H.field(next.body, "task"), "id"))
+        const update = yield* H.request(`${url}/api/devteam/repository/tasks/${encoded}/1.2.1`, {
+          method: "PUT",
+          token: t.customer,
+          body: { title: "Renamed before any run" }
+        })
+        assert.strictEqual(update.status, 200, update.text)
+        assert.strictEqual(H.field(update.body, "title"), "Renamed before any run")
+        const inject = yield* H.request(`${url}/api/devteam/tasks/inject`, {
+          method: "POST",
+          token: t.customer,
+          body: { projectId: project, task: { title: "Early", description: "" }, mode: "priority" }
+        })
+        assert.strictEqual(inject.status, 200, inject.text)
+        for (const command of ["pause", "resume"]) {
+          const res = yield* H.request(`${url}/api/devteam/automation/${command}/${encoded}`, {
+            method: "POST",
+            token: t.customer
+          })
+          assert.strictEqual(res.status, 409, `${command}: ${res.text}`)
+        }
+        // the list: the caller's projects, filtered and paged; nobody else's
+        const second = yield* H.request(`${projectUrl}-2`, { method: "PUT", token: t.customer, body: { repoUrl } })
+        assert.strictEqual(second.status, 200, second.text)
+        const listed = yield* H.request(`${url}/api/devteam/projects?customerId=acme&limit=200`, { token: t.customer })
+        assert.strictEqual(listed.status, 200, listed.text)
+        const ids = H.list(listed.body, "projects").map((p) => H.field(p, "projectId"))
+        assert.include(ids, project)
+        assert.isTrue(ids.every((id) => String(id).startsWith("acme/")), String(ids))
+        assert.strictEqual(H.field(listed.body, "total"), ids.length)
+        const page = yield* H.request(`${url}/api/devteam/projects?limit=1&offset=1`, { token: t.customer })
+        assert.strictEqual(H.list(page.body, "projects").length, 1, page.text)
+        assert.strictEqual(H.field(H.list(page.body, "projects")[0], "projectId"), ids[1])
+        const theirs = yield* H.request(`${url}/api/devteam/projects`, { token: t.other })
+        assert.strictEqual(theirs.status, 200)
+        assert.deepStrictEqual(H.list(theirs.body, "projects"), [])
+        // initialize without repoUrl runs on the settings; a different repository → 409
+        const other = yield* H.request(`${url}/api/devteam/automation/initialize`, {
+          method: "POST",
+          token: t.customer,
+          body: { projectId: project, repoUrl: "https://example.com/someone/else.git" }
+        })
+        assert.strictEqual(other.status, 409, other.text)
+        assert.include(H.field(other.body, "message"), "registered with repository")
+        const otherEvent = yield* H.request(`${url}/events`, {
+          method: "POST",
+          token: t.customer,
+          body: {
+            workflow_type: "DEVTEAM_AUTOMATION",
+            data: { projectId: project, repoUrl: "https://example.com/x/y.git" }
+          }
+        })
+        assert.strictEqual(otherEvent.status, 409, otherEvent.text)
+        const unregistered = yield* H.request(`${url}/api/devteam/automation/initialize`, {
+          method: "POST",
+          token: t.customer,
+          body: { projectId: "acme/never-registered" }
+        })
+        assert.strictEqual(unregistered.status, 400, unregistered.text)
+        const init = yield* H.request(`${url}/api/devteam/automation/initialize`, {
+          method: "POST",
+          token: t.customer,
+          body: { projectId: project }
+        })
+        assert.strictEqual(init.status, 202, init.text)
+        // settings change and delete wait for no active execution
+        const busyPut = yield* H.request(projectUrl, { method: "PUT", token: t.customer, body: { repoUrl } })
+        const busyDelete = yield* H.request(projectUrl, { method: "DELETE", token: t.customer })
+        assert.strictEqual(busyDelete.status, 409, busyDelete.text)
+        assert.strictEqual(busyPut.status, 409, busyPut.text)
+        yield* waitFor(url, t.customer, project, (s) => s === "COMPLETED")
+        const history = yield* H.request(`${url}/api/devteam/executions/history/bob`, { token: t.customer })
+        const run = (Array.isArray(history.body) ? history.body : []).find((e) => H.field(e, "projectId") === project)
+        const detail = yield* H.request(`${url}/api/devteam/executions/${String(H.field(run, "executionId"))}`, {
+          token: t.customer
+        })
+        assert.strictEqual(H.field(H.field(detail.body, "config"), "tool"), "script", detail.text)
+        assert.strictEqual(H.field(H.field(H.field(detail.body, "config"), "resources"), "cpus"), 2)
+        // delete: the project is unknown again, its journal stays
+        const deleted = yield* H.request(projectUrl, { method: "DELETE", token: t.customer })
+        assert.strictEqual(deleted.status, 200, deleted.text)
+        assert.strictEqual(H.field(deleted.body, "deleted"), true)
+        assert.strictEqual((yield* H.request(projectUrl, { token: t.customer })).status, 404)
+        const gone = yield* H.request(`${url}/api/devteam/automation/status/${encoded}`, { token: t.customer })
+        assert.strictEqual(gone.status, 404, gone.text)
+        const kept = yield* H.request(`${url}/admin/projects/${encoded}/journal?limit=1000`, { token: t.admin })
+        const types = H.list(kept.body, "events").map((e) => H.field(e, "type"))
+        assert.include(types, "ExecutionCompleted")
+        assert.strictEqual(types[types.length - 1], "ProjectDeleted")
+        // POST /prep naming a repository registers the project too
+        const prepped = "acme/prepped"
+        const prepEncoded = encodeURIComponent(prepped)
+        const prep = yield* H.request(`${url}/prep`, {
+          method: "POST",
+          token: t.customer,
+          body: { projectId: prepped, repoUrl, taskId: "1.1.1" }
+        })
+        assert.strictEqual(prep.status, 200, prep.text)
+        const preppedView = yield* H.request(`${url}/api/devteam/projects/${prepEncoded}`, { token: t.customer })
+        assert.strictEqual(preppedView.status, 200, preppedView.text)
+        assert.strictEqual(H.field(H.field(preppedView.body, "settings"), "repoUrl"), repoUrl)
+        const preppedTasks = yield* H.request(`${url}/api/devteam/repository/tasks/${prepEncoded}`, {
+          token: t.customer
+        })
+        assert.strictEqual(preppedTasks.status, 200, preppedTasks.text)
+        const preppedPause = yield* H.request(`${url}/api/devteam/automation/pause/${prepEncoded}`, {
+          method: "POST",
+          token: t.customer
+        })
+        assert.strictEqual(preppedPause.status, 409, preppedPause.text)
+        const preppedOther = yield* H.request(`${url}/prep`, {
+          method: "POST",
+          token: t.customer,
+          body: { projectId: prepped, repoUrl: "https://example.com/x/y.git", taskId: "1.1.1" }
+        })
+        assert.strictEqual(preppedOther.status, 409, preppedOther.text)
+      }))
+
     it.effect("executions, errors, admin: own history, other users' 403, journal paging, cluster, metrics", () =>
       Effect.gen(function*() {
         const { url } = yield* H.TestServer
@@ -386,6 +555,11 @@ describe("Gateway REST (JWT, embedded PGlite)", () => {
           { method: "GET", path: `/tasks/next?projectId=${ENCODED}` },
           { method: "POST", path: "/api/devteam/automation/initialize", body: { projectId: PROJECT, repoUrl } },
           { method: "GET", path: `/api/devteam/automation/status/${ENCODED}` },
+          { method: "PUT", path: `/api/devteam/projects/${ENCODED}`, body: { repoUrl } },
+          { method: "GET", path: `/api/devteam/projects/${ENCODED}` },
+          // everyone may list: the list holds only the caller's projects
+          { method: "GET", path: "/api/devteam/projects", other: [200] },
+          { method: "DELETE", path: `/api/devteam/projects/${encodeURIComponent("acme/matrix-del")}` },
           { method: "POST", path: `/api/devteam/automation/pause/${ENCODED}` },
           { method: "POST", path: `/api/devteam/automation/resume/${ENCODED}` },
           { method: "POST", path: `/api/devteam/automation/stop/${ENCODED}` },

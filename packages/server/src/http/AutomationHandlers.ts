@@ -5,6 +5,7 @@
 import { DevTeamApi } from "@devteam/domain/Api"
 import * as Auth from "@devteam/domain/Auth"
 import { ControlResponse, InitializeResponse } from "@devteam/domain/AutomationApi"
+import { BadRequest } from "@devteam/domain/Errors"
 import {
   DEFAULT_BASE_BRANCH,
   DEFAULT_TASK_LIST_PATH,
@@ -23,6 +24,7 @@ import * as Access from "./Access.js"
 import { deliver } from "./Delivery.js"
 import { callerUserId, eventDataOf, newEventId, newExecutionId, recordEvent } from "./Executions.js"
 import { idempotent, keyOf } from "./Idempotency.js"
+import * as Projects from "./Projects.js"
 
 export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =>
   Effect.gen(function*() {
@@ -30,6 +32,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
     const workspace = yield* Workspace
     const allowFile = workspace.config.allowFile
     const commandsNeedAdmin = SandboxPolicy.callerCommandsNeedAdmin(yield* SandboxPolicy.SandboxPolicyConfig)
+    const caps = yield* Projects.ResourceCaps
 
     const control = (
       route: string,
@@ -60,19 +63,34 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
           yield* Access.requireProject(payload.projectId)
           yield* Access.requireCommandsAllowed(commandsNeedAdmin, payload)
           const caller = yield* Auth.CurrentPrincipal
-          yield* RepoUrl.validate(payload.repoUrl, { allowFile })
+          // a registered project starts from its settings; the request overrides them field by field
+          const known = yield* Projects.record(payload.projectId)
+          const settings = Projects.settingsOf(known)
+          const repoUrl = payload.repoUrl ?? settings?.repoUrl
+          if (repoUrl === undefined) {
+            return yield* new BadRequest({
+              message: `repoUrl: required (project ${payload.projectId} is not registered: pass repoUrl, or ` +
+                "register it with PUT /api/devteam/projects/{projectId})"
+            })
+          }
+          yield* RepoUrl.validate(repoUrl, { allowFile })
+          yield* Projects.requireSameRepository(payload.projectId, known, repoUrl, allowFile)
+          const resources = payload.resources ?? settings?.resources
+          yield* Projects.checkResources(resources, caps)
           const userId = payload.userId ?? callerUserId(caller)
+          const script = payload.script ?? settings?.script
+          const verify = payload.verify ?? settings?.verify
           const config = new ExecutionConfig({
-            repoUrl: payload.repoUrl.trim(),
-            baseBranch: payload.baseBranch ?? DEFAULT_BASE_BRANCH,
-            taskListPath: payload.taskListPath ?? DEFAULT_TASK_LIST_PATH,
-            tool: payload.tool ?? DEFAULT_TOOL,
-            ...(payload.script === undefined ? {} : { script: payload.script }),
+            repoUrl: repoUrl.trim(),
+            baseBranch: payload.baseBranch ?? settings?.baseBranch ?? DEFAULT_BASE_BRANCH,
+            taskListPath: payload.taskListPath ?? settings?.taskListPath ?? DEFAULT_TASK_LIST_PATH,
+            tool: payload.tool ?? settings?.tool ?? DEFAULT_TOOL,
+            ...(script === undefined ? {} : { script }),
             ...(payload.stopPoint === undefined ? {} : { stopPoint: payload.stopPoint }),
-            ...(payload.verify === undefined ? {} : { verify: payload.verify }),
-            ...(payload.resources === undefined ? {} : { resources: payload.resources }),
+            ...(verify === undefined ? {} : { verify }),
+            ...(resources === undefined ? {} : { resources }),
             ...(userId === undefined ? {} : { userId }),
-            customerId: payload.customerId ?? customerIdOf(payload.projectId)
+            customerId: payload.customerId ?? settings?.customerId ?? customerIdOf(payload.projectId)
           })
           const executionId = newExecutionId()
           const eventId = newEventId()

@@ -34,6 +34,7 @@ import * as Access from "./Access.js"
 import { deliver } from "./Delivery.js"
 import { callerUserId, newEventId, newExecutionId, recordEvent } from "./Executions.js"
 import { idempotent, keyOf } from "./Idempotency.js"
+import * as Projects from "./Projects.js"
 
 const decodeOption = <A, I>(schema: Schema.Schema<A, I>, value: unknown) =>
   Option.getOrUndefined(Schema.decodeUnknownOption(schema)(value))
@@ -69,7 +70,8 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
               message: `an execution is already ${current.value.status} for this project; stop it first`
             })
           }
-          const previous = data.repoUrl === undefined ? (yield* journal.load(projectId)).state.config : null
+          const known = yield* Projects.record(projectId)
+          const previous = Projects.settingsOf(known)
           const repoUrl = data.repoUrl ?? previous?.repoUrl
           if (repoUrl === undefined) {
             return yield* new BadRequest({
@@ -77,6 +79,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
             })
           }
           yield* RepoUrl.validate(repoUrl, { allowFile })
+          yield* Projects.requireSameRepository(projectId, known, repoUrl, allowFile)
           const stopPointInput = data.options?.stopPoint
           const stopPoint = stopPointInput === undefined || stopPointInput === null
             ? undefined

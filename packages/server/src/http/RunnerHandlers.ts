@@ -3,6 +3,7 @@
  * serialised with automation) and `GET /tasks/next`.
  */
 import { DevTeamApi } from "@devteam/domain/Api"
+import * as Auth from "@devteam/domain/Auth"
 import { BadRequest, ProjectNotFound } from "@devteam/domain/Errors"
 import { ProjectId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/domain/ProjectEntity"
@@ -17,6 +18,7 @@ import * as Access from "./Access.js"
 import { deliver, STEP_TIMEOUT } from "./Delivery.js"
 import { respond } from "./ErrorMiddleware.js"
 import { idempotent, keyOf } from "./Idempotency.js"
+import * as Projects from "./Projects.js"
 
 /** `adhoc/<first 16 hex of sha256(normalised repoUrl)>`: the project of a `/prep` without projectId. */
 export const adhocProjectId = (repo: RepoUrl.RepoUrl): ProjectId =>
@@ -34,9 +36,17 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "runner", (handlers) =>
           const repo = yield* RepoUrl.validate(payload.repoUrl, { allowFile })
           const projectId = payload.projectId ?? adhocProjectId(repo)
           yield* Access.requireProject(projectId)
+          const caller = yield* Auth.CurrentPrincipal
+          yield* Projects.requireSameRepository(
+            projectId,
+            yield* Projects.record(projectId),
+            payload.repoUrl,
+            allowFile
+          )
           const request = new PrepRequest({ ...payload, projectId, repoUrl: payload.repoUrl.trim() })
           return yield* deliver(
-            (correlationId) => client(projectId).Prep({ correlationId, request }),
+            (correlationId) =>
+              client(projectId).Prep({ correlationId, principal: Projects.principalName(caller), request }),
             STEP_TIMEOUT
           ).pipe(Effect.catchTag("TaskNotFound", (error) => Effect.succeed(respond(error))))
         }).pipe(

@@ -1,0 +1,123 @@
+/**
+ * Projects as resources: register a repository with its settings before (or without) any
+ * automation, read it back, list the caller's projects, forget one. Settings are the initialize
+ * fields; `initialize` without a repoUrl starts from them.
+ */
+import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import { IdempotencyHeaders, projectIdParam } from "./ApiCommon.js"
+import { Authentication } from "./Auth.js"
+import { BadRequest, IllegalTransition, InvalidRepoUrl, ProjectNotFound } from "./Errors.js"
+import { BranchName, CommandLine, RepoPath, ResourceConfig, ToolName, VerifyConfig } from "./ExecutionConfig.js"
+import { CustomerId, ProjectId } from "./Ids.js"
+import { ExecutionState } from "./ProjectState.js"
+
+/** `PUT /api/devteam/projects/{projectId}`: the project's settings (defaults as for initialize). */
+export class ProjectSettingsRequest extends Schema.Class<ProjectSettingsRequest>("ProjectSettingsRequest")({
+  repoUrl: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(2048)),
+  baseBranch: Schema.optional(BranchName),
+  taskListPath: Schema.optional(RepoPath),
+  customerId: Schema.optional(CustomerId),
+  tool: Schema.optional(ToolName),
+  /** The command the `script` tool runs. */
+  script: Schema.optional(CommandLine),
+  verify: Schema.optional(VerifyConfig),
+  /** Bounded by the operator's SANDBOX_MAX_CPUS / SANDBOX_MAX_MEMORY_MIB (above them: 400). */
+  resources: Schema.optional(ResourceConfig)
+}) {}
+
+/** The settings as stored (defaults applied). */
+export class ProjectSettings extends Schema.Class<ProjectSettings>("ProjectSettings")({
+  repoUrl: Schema.String,
+  baseBranch: BranchName,
+  taskListPath: RepoPath,
+  customerId: CustomerId,
+  tool: ToolName,
+  script: Schema.optional(CommandLine),
+  verify: Schema.optional(VerifyConfig),
+  resources: Schema.optional(ResourceConfig)
+}) {}
+
+export class ProjectView extends Schema.Class<ProjectView>("ProjectView")({
+  projectId: ProjectId,
+  customerId: CustomerId,
+  /** null for a project known only from before settings existed (an execution's config is shown instead). */
+  settings: Schema.NullOr(ProjectSettings),
+  /** The status projection (`IDLE` before any execution). */
+  status: ExecutionState
+}) {}
+
+export class ProjectListParams extends Schema.Class<ProjectListParams>("ProjectListParams")({
+  customerId: Schema.optional(CustomerId),
+  limit: Schema.optional(
+    Schema.NumberFromString.pipe(Schema.int(), Schema.greaterThanOrEqualTo(1), Schema.lessThanOrEqualTo(200))
+  ),
+  offset: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.greaterThanOrEqualTo(0)))
+}) {}
+
+export class ProjectList extends Schema.Class<ProjectList>("ProjectList")({
+  projects: Schema.Array(ProjectView),
+  /** Projects the caller may see (after the customer filter), across every page. */
+  total: Schema.Int,
+  limit: Schema.Int,
+  offset: Schema.Int
+}) {}
+
+export class ProjectDeletedResponse extends Schema.Class<ProjectDeletedResponse>("ProjectDeletedResponse")({
+  projectId: ProjectId,
+  deleted: Schema.Boolean
+}) {}
+
+export class ProjectsApi extends HttpApiGroup.make("projects")
+  .add(
+    HttpApiEndpoint.put("put")`/${projectIdParam}`
+      .setPayload(ProjectSettingsRequest)
+      .setHeaders(IdempotencyHeaders)
+      .addSuccess(ProjectView)
+      .addError(ProjectNotFound)
+      .addError(InvalidRepoUrl)
+      .addError(IllegalTransition)
+      .annotate(OpenApi.Summary, "Register a project or change its settings")
+      .annotate(
+        OpenApi.Description,
+        "Idempotent. Settings are the initialize fields; `initialize` without a repoUrl uses them. " +
+          "Every per-project route answers for the project from now on (status IDLE before any execution). " +
+          "Changes are journaled (ProjectConfigured, with who made them). 409 while an execution is active; " +
+          "400 for resources above the operator's caps."
+      )
+  )
+  .add(
+    HttpApiEndpoint.get("get")`/${projectIdParam}`
+      .addSuccess(ProjectView)
+      .addError(ProjectNotFound)
+      .annotate(OpenApi.Summary, "A project: its settings and status")
+      .annotate(OpenApi.Description, "404 for a project no call has named with a repository (or one deleted).")
+  )
+  .add(
+    HttpApiEndpoint.get("list", "/")
+      .setUrlParams(ProjectListParams)
+      .addSuccess(ProjectList)
+      .annotate(OpenApi.Summary, "The caller's projects with their status, paged")
+      .annotate(
+        OpenApi.Description,
+        "Projects the token may access, ordered by projectId; `customerId` filters, `limit` (default 50, max 200) " +
+          "and `offset` page."
+      )
+  )
+  .add(
+    HttpApiEndpoint.del("delete")`/${projectIdParam}`
+      .setHeaders(IdempotencyHeaders)
+      .addSuccess(ProjectDeletedResponse)
+      .addError(ProjectNotFound)
+      .addError(IllegalTransition)
+      .annotate(OpenApi.Summary, "Forget a project")
+      .annotate(
+        OpenApi.Description,
+        "Only with no active execution (else 409). The journal stays (ProjectDeleted is journaled); the " +
+          "project's work trees are removed; the project is unknown (404) until registered again."
+      )
+  )
+  .addError(BadRequest)
+  .middleware(Authentication)
+  .prefix("/api/devteam/projects")
+{}

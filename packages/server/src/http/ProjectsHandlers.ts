@@ -1,0 +1,122 @@
+/**
+ * `/api/devteam/projects`: register / change settings (a command to the project's entity, which
+ * journals it), read one or the caller's list (the projections — never wakes an entity), delete.
+ */
+import { DevTeamApi } from "@devteam/domain/Api"
+import * as Auth from "@devteam/domain/Auth"
+import { ProjectNotFound } from "@devteam/domain/Errors"
+import {
+  DEFAULT_BASE_BRANCH,
+  DEFAULT_TASK_LIST_PATH,
+  DEFAULT_TOOL,
+  ExecutionConfig
+} from "@devteam/domain/ExecutionConfig"
+import { customerIdOf, type ProjectId } from "@devteam/domain/Ids"
+import { Project } from "@devteam/domain/ProjectEntity"
+import { ProjectDeletedResponse, ProjectList, ProjectView } from "@devteam/domain/ProjectsApi"
+import { Journal } from "@devteam/runtime/Journal"
+import * as RepoUrl from "@devteam/runtime/RepoUrl"
+import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
+import { Workspace } from "@devteam/runtime/Workspace"
+import { HttpApiBuilder } from "@effect/platform"
+import { Effect, Option } from "effect"
+import * as Access from "./Access.js"
+import { deliver } from "./Delivery.js"
+import { idempotent } from "./Idempotency.js"
+import * as Projects from "./Projects.js"
+
+const DEFAULT_PAGE = 50
+
+export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
+  Effect.gen(function*() {
+    const client = yield* Project.client
+    const workspace = yield* Workspace
+    const journal = yield* Journal
+    const caps = yield* Projects.ResourceCaps
+    const allowFile = workspace.config.allowFile
+    const commandsNeedAdmin = SandboxPolicy.callerCommandsNeedAdmin(yield* SandboxPolicy.SandboxPolicyConfig)
+
+    const view = (projectId: ProjectId) =>
+      Effect.flatMap(
+        journal.project(projectId),
+        Option.match({
+          onNone: () =>
+            Effect.fail(
+              new ProjectNotFound({
+                projectId,
+                message: `unknown project ${projectId} (register it with PUT /api/devteam/projects/{projectId})`
+              })
+            ),
+          onSome: (row) => Effect.succeed(Projects.projectView(row))
+        })
+      )
+
+    return handlers
+      .handle("put", ({ headers, path, payload }) =>
+        Effect.gen(function*() {
+          yield* Access.requireProject(path.projectId)
+          // settings are what a later initialize runs: the same rule as for its commands
+          yield* Access.requireCommandsAllowed(commandsNeedAdmin, payload)
+          const caller = yield* Auth.CurrentPrincipal
+          yield* RepoUrl.validate(payload.repoUrl, { allowFile })
+          yield* Projects.checkResources(payload.resources, caps)
+          const config = new ExecutionConfig({
+            repoUrl: payload.repoUrl.trim(),
+            baseBranch: payload.baseBranch ?? DEFAULT_BASE_BRANCH,
+            taskListPath: payload.taskListPath ?? DEFAULT_TASK_LIST_PATH,
+            tool: payload.tool ?? DEFAULT_TOOL,
+            ...(payload.script === undefined ? {} : { script: payload.script }),
+            ...(payload.verify === undefined ? {} : { verify: payload.verify }),
+            ...(payload.resources === undefined ? {} : { resources: payload.resources }),
+            customerId: payload.customerId ?? customerIdOf(path.projectId)
+          })
+          yield* deliver((correlationId) =>
+            client(path.projectId).Configure({
+              correlationId,
+              principal: Projects.principalName(caller),
+              config
+            })
+          )
+          return yield* view(path.projectId)
+        }).pipe(
+          idempotent({
+            route: "PUT /api/devteam/projects/{projectId}",
+            key: headers["idempotency-key"],
+            request: { projectId: path.projectId, settings: payload },
+            success: ProjectView,
+            status: 200
+          })
+        ))
+      .handle("get", ({ path }) => Effect.zipRight(Access.requireProject(path.projectId), view(path.projectId)))
+      .handle("list", ({ urlParams }) =>
+        Effect.gen(function*() {
+          const caller = yield* Auth.CurrentPrincipal
+          const rows = yield* journal.projectRecords(urlParams.customerId)
+          const visible = rows.filter((row) => Auth.canAccessProject(caller, row.view.projectId))
+          const limit = urlParams.limit ?? DEFAULT_PAGE
+          const offset = urlParams.offset ?? 0
+          return new ProjectList({
+            projects: visible.slice(offset, offset + limit).map(Projects.projectView),
+            total: visible.length,
+            limit,
+            offset
+          })
+        }))
+      .handle("delete", ({ headers, path }) =>
+        Effect.gen(function*() {
+          yield* Access.accessKnownProject(path.projectId)
+          const caller = yield* Auth.CurrentPrincipal
+          yield* deliver((correlationId) =>
+            client(path.projectId).DeleteProject({ correlationId, principal: Projects.principalName(caller) })
+          )
+          return new ProjectDeletedResponse({ projectId: path.projectId, deleted: true })
+        }).pipe(
+          idempotent({
+            route: "DELETE /api/devteam/projects/{projectId}",
+            key: headers["idempotency-key"],
+            request: { projectId: path.projectId },
+            success: ProjectDeletedResponse,
+            status: 200
+          })
+        ))
+  }))
