@@ -24,7 +24,7 @@ import * as TaskListSource from "@devteam/runner/TaskListSource"
 import * as DockerSandbox from "@devteam/runtime/DockerSandbox"
 import * as LocalSandbox from "@devteam/runtime/LocalSandbox"
 import * as Redaction from "@devteam/runtime/Redaction"
-import { defaultTestImage, Sandbox } from "@devteam/runtime/Sandbox"
+import { Sandbox, testImage } from "@devteam/runtime/Sandbox"
 import * as ScriptTool from "@devteam/runtime/ScriptTool"
 import * as Tool from "@devteam/runtime/Tool"
 import * as Verifier from "@devteam/runtime/Verifier"
@@ -38,7 +38,7 @@ import { fileURLToPath } from "node:url"
 import { summarize } from "./stats.js"
 
 const tasksMeasured = Number(process.env.BENCH_PIPELINE_TASKS ?? 6)
-const image = process.env.SANDBOX_IMAGE ?? defaultTestImage
+const image = testImage
 const steps: ReadonlyArray<Step> = ["SELECT", "PREP", "IMPLEMENT", "VERIFY", "MERGE", "PUSH", "UPDATE_TASKLIST"]
 const script = "echo \"done $DEVTEAM_TASK_ID\" > \"notes-$DEVTEAM_TASK_ID.txt\""
 const buildScript = "node -e \"console.log('build ok')\""

@@ -8,7 +8,7 @@ import * as DockerSandbox from "@devteam/runtime/DockerSandbox"
 import * as LocalSandbox from "@devteam/runtime/LocalSandbox"
 import * as Redaction from "@devteam/runtime/Redaction"
 import type { Sandbox } from "@devteam/runtime/Sandbox"
-import { defaultTestImage } from "@devteam/runtime/Sandbox"
+import { testImage } from "@devteam/runtime/Sandbox"
 import { Duration, Effect, Exit, Option, Scope } from "effect"
 import { execFileSync } from "node:child_process"
 import { chmodSync, mkdtempSync, rmSync } from "node:fs"
@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url"
 import { summarize } from "./stats.js"
 
 const runs = Number(process.env.BENCH_SANDBOX_RUNS ?? 25)
-const image = process.env.SANDBOX_IMAGE ?? defaultTestImage
+const image = testImage
 
 const measure = (sandbox: Sandbox["Type"], workspacePath: string) =>
   Effect.gen(function*() {

@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Builds the registry-free sandbox test image (default `devteam-sandbox:test`): a Debian bookworm
 # minbase root filesystem with git + ca-certificates (debootstrap), this machine's node + npm copied
-# in, a non-root user `runner` (uid 1000), imported with `docker import`. No registry is contacted.
+# in, the npm coding agent (@anthropic-ai/claude-code, pinned) installed from the npm registry, a
+# non-root user `runner` (uid 1000), imported with `docker import`. No container registry is
+# contacted (only Debian's mirror and the npm registry, each once: both are cached).
 #
-#   scripts/build-sandbox-image.sh [image]      (env: SANDBOX_IMAGE, DEVTEAM_CACHE_DIR, FORCE=1)
+#   scripts/build-sandbox-image.sh [image]      (env: DEVTEAM_CACHE_DIR, CLAUDE_CODE_VERSION, FORCE=1)
 #
-# Skips when the image already exists (FORCE=1 rebuilds). The debootstrapped base is cached as a
-# tarball under $DEVTEAM_CACHE_DIR (default /var/cache/devteam) so a rebuild takes seconds.
+# Skips when the image already exists with this agent version (FORCE=1 rebuilds). The
+# debootstrapped base and the installed agent are cached as tarballs under $DEVTEAM_CACHE_DIR
+# (default /var/cache/devteam) so a rebuild takes seconds.
 # The Debian mirror is read from /etc/apt/sources.list.d/debian.sources (or /etc/apt/sources.list).
+# (SANDBOX_IMAGE is not read: it names the production image the runner uses.)
 set -euo pipefail
 
-IMAGE="${1:-${SANDBOX_IMAGE:-devteam-sandbox:test}}"
+IMAGE="${1:-devteam-sandbox:test}"
+# The version the claude-code tool adapter is tested against (packages/runtime/src/ClaudeCodeTool.ts).
+CLAUDE_CODE_VERSION="${CLAUDE_CODE_VERSION:-2.1.112}"
+AGENT="@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION"
 CACHE_DIR="${DEVTEAM_CACHE_DIR:-/var/cache/devteam}"
 SUITE="${DEBIAN_SUITE:-bookworm}"
 BASE_TAR="$CACHE_DIR/rootfs-$SUITE-minbase-git.tar"
@@ -20,8 +27,9 @@ die() { echo "build-sandbox-image: $*" >&2; exit 1; }
 command -v docker >/dev/null || die "docker CLI not found"
 docker version >/dev/null 2>&1 || die "the Docker engine does not answer (is dockerd running? DOCKER_HOST=${DOCKER_HOST:-unset})"
 
-if [ "${FORCE:-0}" != "1" ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
-  echo "build-sandbox-image: $IMAGE already exists (FORCE=1 to rebuild)"
+if [ "${FORCE:-0}" != "1" ] \
+  && [ "$(docker image inspect -f '{{index .Config.Labels "devteam.sandbox.agent"}}' "$IMAGE" 2>/dev/null)" = "$AGENT" ]; then
+  echo "build-sandbox-image: $IMAGE already exists with $AGENT (FORCE=1 to rebuild)"
   exit 0
 fi
 
@@ -57,6 +65,17 @@ if [ ! -s "$BASE_TAR" ]; then
   rm -rf --one-file-system "$WORK/base"
 fi
 
+# The npm agent, installed once with this machine's npm into a staging prefix and cached.
+AGENT_TAR="$CACHE_DIR/agent-claude-code-$CLAUDE_CODE_VERSION.tar"
+if [ ! -s "$AGENT_TAR" ]; then
+  echo "build-sandbox-image: npm install -g $AGENT (cached afterwards in $AGENT_TAR)"
+  mkdir -p "$WORK/agent"
+  npm install -g --prefix "$WORK/agent" --cache "$CACHE_DIR/npm" --no-audit --no-fund --omit=optional "$AGENT" \
+    >"$WORK/npm.log" 2>&1 || { tail -n 30 "$WORK/npm.log" >&2; die "npm install $AGENT failed (log above)"; }
+  tar -C "$WORK/agent" --numeric-owner --owner=0 --group=0 -cf "$AGENT_TAR.tmp" . || die "cannot write $AGENT_TAR"
+  mv "$AGENT_TAR.tmp" "$AGENT_TAR"
+fi
+
 ROOT="$WORK/root"
 mkdir -p "$ROOT"
 tar -C "$ROOT" --numeric-owner -xf "$BASE_TAR" || die "cannot unpack $BASE_TAR (delete it to rebuild)"
@@ -65,6 +84,7 @@ mkdir -p "$ROOT/usr/local/lib/node_modules"
 cp -r "$NPM_DIR" "$ROOT/usr/local/lib/node_modules/npm"
 ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$ROOT/usr/local/bin/npm"
 ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$ROOT/usr/local/bin/npx"
+tar -C "$ROOT/usr/local" --numeric-owner -xf "$AGENT_TAR" || die "cannot unpack $AGENT_TAR (delete it to reinstall)"
 chroot "$ROOT" /bin/sh -c 'id -u runner >/dev/null 2>&1 || useradd -m -u 1000 -s /bin/sh runner' || die "useradd failed"
 # The workspace is bind-mounted from the host and owned by another uid: let git work in it.
 printf '[safe]\n\tdirectory = *\n' > "$ROOT/etc/gitconfig"
@@ -79,10 +99,11 @@ tar -C "$ROOT" --numeric-owner -c . | docker import \
   -c 'WORKDIR /workspace' \
   -c 'ENV HOME=/home/runner PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   -c 'LABEL devteam.sandbox.image=test' \
+  -c "LABEL devteam.sandbox.agent=$AGENT" \
   - "$IMAGE" >/dev/null || die "docker import failed"
 
-docker run --rm --init --network none "$IMAGE" sh -c 'test "$(id -u)" = 1000 && git --version >/dev/null && node --version >/dev/null' \
-  || die "the imported image $IMAGE fails its smoke test (uid 1000, git, node)"
+docker run --rm --init --network none "$IMAGE" sh -c 'test "$(id -u)" = 1000 && git --version >/dev/null && node --version >/dev/null && claude --version >/dev/null' \
+  || die "the imported image $IMAGE fails its smoke test (uid 1000, git, node, claude)"
 if [ -n "$OLD_ID" ] && [ "$OLD_ID" != "$(docker image inspect -f '{{.Id}}' "$IMAGE")" ]; then
   docker image rm "$OLD_ID" >/dev/null 2>&1 || true   # the replaced image, unless a container still uses it
 fi

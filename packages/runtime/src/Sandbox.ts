@@ -16,10 +16,10 @@ import * as path from "node:path"
 
 export type SandboxKind = "docker" | "local"
 
-/** The image used when `SANDBOX_IMAGE` is unset: the registry-free test image of `scripts/build-sandbox-image.sh`. */
-export const defaultTestImage = "devteam-sandbox:test"
-/** The production image built from `docker/sandbox.Dockerfile` (Node 20, git, aider): set `SANDBOX_IMAGE` to it. */
+/** The production image built from `docker/sandbox.Dockerfile` (Node 20, git, aider, Claude Code): the default `SANDBOX_IMAGE`. */
 export const productionImage = "devteam-sandbox:latest"
+/** The registry-free test image of `scripts/build-sandbox-image.sh` (Node, git, Claude Code; no aider): tests set it. */
+export const testImage = "devteam-sandbox:test"
 
 /** Labels every sandbox container carries; the sweeper finds orphans by them. */
 export const labels = {
@@ -81,8 +81,8 @@ export const SandboxConfig: Config.Config<SandboxSettings> = Config.all({
     )
   ),
   image: Config.string("SANDBOX_IMAGE").pipe(
-    Config.withDefault(defaultTestImage),
-    Config.withDescription(`sandbox image (production: ${productionImage} from docker/sandbox.Dockerfile)`)
+    Config.withDefault(productionImage),
+    Config.withDescription(`sandbox image (built from docker/sandbox.Dockerfile; tests use ${testImage})`)
   ),
   resources: Config.all({
     cpus: Config.number("SANDBOX_CPUS").pipe(

@@ -1,9 +1,13 @@
 /**
  * The real checks behind `/health`. Each is interruptible (the health timeout kills a hung probe).
  */
+import type { SandboxSettings } from "@devteam/runtime/Sandbox"
+import * as SandboxAgents from "@devteam/runtime/SandboxAgents"
+import * as SandboxLayer from "@devteam/runtime/SandboxLayer"
 import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { Effect, Option } from "effect"
+import type { Scope } from "effect"
+import { Deferred, Duration, Effect, Option, Ref, Schedule } from "effect"
 import { execFile } from "node:child_process"
 import { mkdir, rm, writeFile } from "node:fs/promises"
 import { request } from "node:http"
@@ -36,14 +40,51 @@ export const git: DependencyCheck = {
   )
 }
 
-export const aider = (aiderPath: string): DependencyCheck => ({
-  // Not required: the script tool works without it; the production sandbox image ships it.
-  required: false,
-  check: run(aiderPath, ["--version"]).pipe(
-    Effect.map((out) => ({ status: "available" as const, detail: out.trim().split("\n")[0] ?? "aider" })),
-    Effect.orElseSucceed(() => ({ status: "unavailable" as const, detail: `${aiderPath} not runnable` }))
-  )
-})
+/** How often the coding agents are probed again where IMPLEMENT runs them. */
+export const agentProbeInterval = Duration.minutes(10)
+
+/**
+ * The coding agents where IMPLEMENT runs them: inside the configured image (docker sandbox) or on
+ * this machine (local sandbox). Probed at start-up and every `agentProbeInterval` in the
+ * background (a container start takes longer than a health check may), the last answer served.
+ * The status is aider's (the `aider` dependency of the contract); the detail names every agent.
+ * Not required: the script tool works without any.
+ */
+export const agents = (
+  settings: SandboxSettings,
+  agentList: ReadonlyArray<SandboxAgents.Agent>
+): Effect.Effect<DependencyCheck, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const latest = yield* Ref.make(Option.none<{ status: "available" | "unavailable"; detail: string }>())
+    const first = yield* Deferred.make<void>()
+    const probe = Effect.gen(function*() {
+      const kind = yield* SandboxLayer.resolveKind(settings)
+      const where = kind === "docker"
+        ? `in image ${settings.image}`
+        : "on the runner host (local sandbox: no isolation, egress allow-lists not enforced)"
+      const versions = yield* (kind === "docker"
+        ? SandboxAgents.versionsInImage(settings, agentList)
+        : SandboxAgents.versionsOnHost(agentList))
+      const aiderFound = versions.some((v) => v.name === "aider" && Option.isSome(v.version))
+      const detail = `${
+        versions.map((v) => `${v.name}: ${Option.getOrElse(v.version, () => "not runnable")}`).join("; ")
+      } (${where})`
+      return { status: aiderFound ? "available" as const : "unavailable" as const, detail }
+    }).pipe(
+      Effect.catchAll((e) => Effect.succeed({ status: "unavailable" as const, detail: e.message })),
+      Effect.flatMap((result) => Ref.set(latest, Option.some(result))),
+      Effect.zipRight(Deferred.succeed(first, undefined))
+    )
+    yield* probe.pipe(Effect.repeat(Schedule.spaced(agentProbeInterval)), Effect.forkScoped)
+    return {
+      required: false,
+      // Until the first probe has answered, the health check's own timeout bounds the wait.
+      check: Deferred.await(first).pipe(
+        Effect.zipRight(Ref.get(latest)),
+        Effect.map(Option.getOrElse(() => ({ status: "unavailable" as const, detail: "not probed yet" })))
+      )
+    }
+  })
 
 const dockerSocket = (): string => {
   const host = process.env.DOCKER_HOST
@@ -72,9 +113,11 @@ export const docker = (policy: SandboxPolicy.SandboxPolicy): DependencyCheck => 
         case "local":
           return {
             status,
-            detail: Option.isSome(policy.sandbox)
-              ? "SANDBOX=local: pipeline commands run on the host as the service's user (no isolation)"
-              : SandboxPolicy.fallbackMessage
+            detail: `${
+              Option.isSome(policy.sandbox)
+                ? "SANDBOX=local: pipeline commands run on the host as the service's user (no isolation)"
+                : SandboxPolicy.fallbackMessage
+            }; egress allow-lists are not enforced there (the proxy variables are set, a command can ignore them)`
           }
         case "refused":
           return { status, detail: SandboxPolicy.refusedMessage }

@@ -6,6 +6,7 @@ import { DevTeamApi } from "@devteam/domain/Api"
 import * as Database from "@devteam/runtime/Database"
 import { RedisConfig } from "@devteam/runtime/EventBusRedis"
 import * as Redaction from "@devteam/runtime/Redaction"
+import { SandboxConfig } from "@devteam/runtime/Sandbox"
 import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
 import * as Workspace from "@devteam/runtime/Workspace"
 import { HttpApiScalar, HttpLayerRouter } from "@effect/platform"
@@ -59,7 +60,7 @@ export const routes = (config: ServerConfig) =>
   )
 
 export const healthChecks = (config: ServerConfig) =>
-  Layer.unwrapEffect(Effect.gen(function*() {
+  Layer.unwrapScoped(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const database = yield* Database.Database
     // the bus's own reading of REDIS_URL (unset or empty → in-process), so the probe agrees with it
@@ -70,7 +71,13 @@ export const healthChecks = (config: ServerConfig) =>
       config.role === "gateway" ? DependencyProbes.notUsed("the gateway role runs no pipeline") : probe
     return HealthCheck.layer({
       git: pipelineProbe(DependencyProbes.git),
-      aider: pipelineProbe(DependencyProbes.aider(process.env.AIDER_PATH ?? "aider")),
+      // the coding agents where IMPLEMENT runs them (in the sandbox image), probed in the background
+      aider: config.role === "gateway"
+        ? DependencyProbes.notUsed("the gateway role runs no pipeline")
+        : yield* DependencyProbes.agents(yield* SandboxConfig, [
+          { name: "aider", executable: process.env.AIDER_PATH ?? "aider" },
+          { name: "claude-code", executable: process.env.CLAUDE_CODE_PATH ?? "claude" }
+        ]),
       docker: pipelineProbe(DependencyProbes.docker(sandboxPolicy)),
       postgres: DependencyProbes.postgres(sql, database),
       redis: DependencyProbes.redis(Option.getOrUndefined(Option.map(redisUrl, Redacted.value))),
