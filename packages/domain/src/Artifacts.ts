@@ -14,6 +14,14 @@ export class OperationOutputs extends Schema.Class<OperationOutputs>("OperationO
   linesChanged: Schema.Int.pipe(Schema.nonNegative())
 }) {}
 
+/** Tokens a coding agent reports having used (IMPLEMENT). */
+export class TokenUsage extends Schema.Class<TokenUsage>("TokenUsage")({
+  inputTokens: Schema.Int.pipe(Schema.nonNegative()),
+  outputTokens: Schema.Int.pipe(Schema.nonNegative()),
+  cacheReadInputTokens: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
+  cacheCreationInputTokens: Schema.optional(Schema.Int.pipe(Schema.nonNegative()))
+}) {}
+
 export class OperationArtifact extends Schema.Class<OperationArtifact>("OperationArtifact")({
   operation: Schema.Literal("prep", "implement", "verify", "merge", "push", "update_tasklist"),
   taskId: TaskId,
@@ -28,7 +36,14 @@ export class OperationArtifact extends Schema.Class<OperationArtifact>("Operatio
   /** Why a run that exited 0 still failed (nothing changed, fatal marker…). */
   failureReason: Schema.optional(Schema.String),
   /** What the step's commands reached through the egress proxy (absent in older journals). */
-  egress: Schema.optional(EgressSummary)
+  egress: Schema.optional(EgressSummary),
+  /** The agent's last message (its summary of the change), when it reports one. */
+  finalMessage: Schema.optional(Schema.String),
+  /** Token usage and cost, when the agent reports them (optional: older journals lack them). */
+  usage: Schema.optional(TokenUsage),
+  costUsd: Schema.optional(Schema.Number.pipe(Schema.nonNegative())),
+  /** Model round trips the agent made. */
+  turns: Schema.optional(Schema.Int.pipe(Schema.nonNegative()))
 }) {}
 
 /** A touched file's line coverage (`test.coverage` is judged on the files the task changed). */

@@ -30,7 +30,8 @@ export const RepoPath = Schema.String.pipe(
   )
 )
 
-export const ToolName = Schema.Literal("aider", "script")
+/** The coding agents IMPLEMENT can run: aider (Python), Claude Code (npm), or a shell script. */
+export const ToolName = Schema.Literal("aider", "claude-code", "script")
 export type ToolName = typeof ToolName.Type
 
 /** A shell command line run in the sandbox (verify commands, the script tool). */

@@ -36,6 +36,7 @@ import { Tools } from "@devteam/runtime/Tool"
 import { Verifier } from "@devteam/runtime/Verifier"
 import { Workspace } from "@devteam/runtime/Workspace"
 import { Effect, Layer, Option } from "effect"
+import * as ModelEnv from "./ModelEnv.js"
 import { commitMessage, defaultSettings, PipelineConfig, type PipelineSettings } from "./PipelineStepRunner.js"
 import { SingleSteps } from "./SingleSteps.js"
 
@@ -66,7 +67,7 @@ export const make = (
     const tools = yield* Tools
     const verifier = yield* Verifier
     const redactor = yield* Redaction.Redactor
-    for (const value of Object.values(settings.modelEnv)) yield* redactor.register(value)
+    yield* ModelEnv.registerSecrets(redactor, settings.modelEnv)
     const projects = new Map<ProjectId, ProjectRepository>()
 
     const titleFromTaskList = (request: PrepRequest) =>

@@ -57,6 +57,7 @@ import { markCompleted } from "@devteam/domain/TaskListRenderer"
 import * as TaskSelection from "@devteam/domain/TaskSelection"
 import * as AiderTool from "@devteam/runtime/AiderTool"
 import * as EgressPolicy from "@devteam/runtime/EgressPolicy"
+import * as ClaudeCodeTool from "@devteam/runtime/ClaudeCodeTool"
 import * as Redaction from "@devteam/runtime/Redaction"
 import { type OutputLine, Sandbox, type SandboxHandle, type SandboxResources } from "@devteam/runtime/Sandbox"
 import * as SandboxLayer from "@devteam/runtime/SandboxLayer"
@@ -76,7 +77,6 @@ import {
   ExecutionStrategy,
   Exit,
   Layer,
-  Option,
   Redacted,
   Schedule,
   Schema,
@@ -86,6 +86,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as LogBatcher from "./LogBatcher.js"
 import * as StepEgress from "./StepEgress.js"
+import * as ModelEnv from "./ModelEnv.js"
 import { type StepContext, StepResult, StepRunner } from "./StepRunner.js"
 import { TaskListSource } from "./TaskListSource.js"
 
@@ -93,11 +94,11 @@ import { TaskListSource } from "./TaskListSource.js"
 // Configuration
 // ---------------------------------------------------------------------------------------------
 
-/** The model API keys aider understands (the `*_API_KEY` names the Redactor knows). */
-export const modelKeyEnvNames: ReadonlyArray<string> = Redaction.secretEnvNames.filter((n) => n.endsWith("_API_KEY"))
+/** The model provider settings (keys, base URLs, AZURE_*, AWS_*, AIDER_*…) for IMPLEMENT only. */
+export const ModelEnvConfig = ModelEnv.ModelEnvConfig
 
 export interface PipelineSettings {
-  /** The model key(s) passed to IMPLEMENT's tool, and to nothing else. */
+  /** The model provider settings passed to IMPLEMENT's tool, and to nothing else. */
   readonly modelEnv: Readonly<Record<string, Redacted.Redacted<string>>>
   /** Retries of a transient infrastructure failure inside one step (default 2). */
   readonly infraRetries: number
@@ -108,19 +109,6 @@ export interface PipelineSettings {
   /** The operator's egress additions per step (EGRESS_ALLOW_IMPLEMENT / EGRESS_ALLOW_VERIFY). */
   readonly egress: EgressPolicy.EgressPolicySettings
 }
-
-/** The model keys present in the environment (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, …), as Redacted. */
-export const ModelEnvConfig: Config.Config<Readonly<Record<string, Redacted.Redacted<string>>>> = Config.all(
-  modelKeyEnvNames.map((name) =>
-    Config.option(Config.redacted(name)).pipe(Config.map((value) => [name, value] as const))
-  )
-).pipe(
-  Config.map((entries) => {
-    const env: Record<string, Redacted.Redacted<string>> = {}
-    for (const [name, value] of entries) if (Option.isSome(value)) env[name] = value.value
-    return env
-  })
-)
 
 export const PipelineConfig: Config.Config<PipelineSettings> = Config.all({
   modelEnv: ModelEnvConfig,
@@ -297,7 +285,7 @@ export const make = (
     const taskLists = yield* TaskListSource
     const redactor = yield* Redaction.Redactor
     const redact = redactor.redact
-    for (const value of Object.values(settings.modelEnv)) yield* redactor.register(value)
+    yield* ModelEnv.registerSecrets(redactor, settings.modelEnv)
 
     // One sandbox per execution, keyed by the execution's scope: a resumed execution runs in a new
     // scope (the old container was removed when the previous loop ended) and gets a new one.
@@ -849,15 +837,15 @@ export const make = (
   })
 
 /**
- * The sandbox (SANDBOX…), the tools (aider from AIDER_*, script from SCRIPT_TOOL_*) and the
- * Verifier (VERIFY_*) from the environment. Provide this one value to both the pipeline and
+ * The sandbox (SANDBOX…), the tools (aider from AIDER_*, claude-code from CLAUDE_CODE_*, script from
+ * SCRIPT_TOOL_*) and the Verifier (VERIFY_*) from the environment. Provide this one value to both the pipeline and
  * `PipelineSingleSteps` (layers are shared by reference): a second docker Sandbox instance would
  * run a second sweeper that does not know the first one's containers.
  */
 export const portsLayer: Layer.Layer<Sandbox | Tools | Verifier, ConfigError.ConfigError, Redaction.Redactor> = Layer
   .mergeAll(
     SandboxLayer.layer,
-    Tool.layer([AiderTool.makeConfig, ScriptTool.makeConfig]),
+    Tool.layer([AiderTool.makeConfig, ClaudeCodeTool.makeConfig, ScriptTool.makeConfig]),
     VerifierModule.layer
   )
 

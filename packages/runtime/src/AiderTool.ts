@@ -25,6 +25,7 @@ import * as GitChanges from "./internal/gitChanges.js"
 import { artifact, safeRelativePaths } from "./internal/toolArtifact.js"
 import * as Prompt from "./Prompt.js"
 import { Redactor } from "./Redaction.js"
+import { isSecretName } from "./Sandbox.js"
 import type { Tool, ToolInput } from "./Tool.js"
 
 export const name = "aider"
@@ -120,7 +121,7 @@ export const make = (settings: AiderSettings): Effect.Effect<Tool, never, Redact
         const prompt = Prompt.render(task, input.conventions ?? "")
         const env: Record<string, string> = {}
         for (const [key, value] of Object.entries(input.env)) {
-          yield* redactor.register(value)
+          if (isSecretName(key)) yield* redactor.register(value)
           env[key] = Redacted.value(value)
         }
         yield* Effect.annotateCurrentSpan({ taskId: task.id, promptHash: prompt.hash })

@@ -1,5 +1,6 @@
 /** @devteam/runtime — ports and adapters as Effect services. Prefer subpath imports (`@devteam/runtime/Journal`). */
 export * as AiderTool from "./AiderTool.js"
+export * as ClaudeCodeTool from "./ClaudeCodeTool.js"
 export * as Correlation from "./Correlation.js"
 export * as Database from "./Database.js"
 export * as DockerSandbox from "./DockerSandbox.js"

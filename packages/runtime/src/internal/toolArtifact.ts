@@ -1,5 +1,5 @@
-/** Building the Operation Artifact of a tool run (shared by the aider and script tools). */
-import { OperationArtifact, OperationOutputs } from "@devteam/domain/Artifacts"
+/** Building the Operation Artifact of a tool run (shared by the tools). */
+import { OperationArtifact, OperationOutputs, type TokenUsage } from "@devteam/domain/Artifacts"
 import type { Task } from "@devteam/domain/Task"
 import type { RenderedPrompt } from "../Prompt.js"
 import type { ExecResult } from "../Sandbox.js"
@@ -14,6 +14,8 @@ export const artifact = (args: {
   readonly redact: (s: string) => string
   readonly failureReason: string | undefined
   readonly startedAt: number
+  /** What the agent reported about its run, when it reports it. */
+  readonly report?: AgentReport
 }): OperationArtifact =>
   new OperationArtifact({
     operation: "implement",
@@ -30,8 +32,19 @@ export const artifact = (args: {
     }),
     promptHash: args.prompt.hash,
     promptTemplateVersion: args.prompt.templateVersion,
-    ...(args.failureReason === undefined ? {} : { failureReason: args.failureReason })
+    ...(args.failureReason === undefined ? {} : { failureReason: args.failureReason }),
+    ...(args.report?.finalMessage === undefined ? {} : { finalMessage: args.redact(args.report.finalMessage) }),
+    ...(args.report?.usage === undefined ? {} : { usage: args.report.usage }),
+    ...(args.report?.costUsd === undefined ? {} : { costUsd: args.report.costUsd }),
+    ...(args.report?.turns === undefined ? {} : { turns: args.report.turns })
   })
+
+export interface AgentReport {
+  readonly finalMessage?: string
+  readonly usage?: TokenUsage
+  readonly costUsd?: number
+  readonly turns?: number
+}
 
 /** Keeps only relative paths inside the repository (hostile file lists are data, never options). */
 export const safeRelativePaths = (files: ReadonlyArray<string>): ReadonlyArray<string> =>
