@@ -75,8 +75,13 @@ const runClaude = (
     const env: Record<string, Redacted.Redacted<string>> = {
       ANTHROPIC_API_KEY: Redacted.make(modelKey),
       ANTHROPIC_BASE_URL: Redacted.make(model.baseUrl),
+      // Everything through the recording proxy, the model's loopback address included.
       HTTPS_PROXY: Redacted.make(proxy.url),
-      HTTP_PROXY: Redacted.make(proxy.url)
+      HTTP_PROXY: Redacted.make(proxy.url),
+      https_proxy: Redacted.make(proxy.url),
+      http_proxy: Redacted.make(proxy.url),
+      NO_PROXY: Redacted.make(""),
+      no_proxy: Redacted.make("")
     }
     for (const [k, v] of Object.entries(options.extraEnv ?? {})) env[k] = Redacted.make(v)
     const result = yield* tool.run({
