@@ -13,17 +13,23 @@ const levels = {
   none: LogLevel.None
 } as const
 
+const defaults = { level: "info" as const, format: process.stdout.isTTY ? "pretty" as const : "json" as const }
+
 export const LoggingConfig = Config.all({
   level: Config.literal("trace", "debug", "info", "warn", "error", "none")("LOG_LEVEL").pipe(
-    Config.withDefault("info" as const)
+    Config.withDefault(defaults.level)
   ),
   format: Config.literal("pretty", "json", "logfmt")("LOG_FORMAT").pipe(
-    Config.withDefault(process.stdout.isTTY ? "pretty" as const : "json" as const)
+    Config.withDefault(defaults.format)
   )
 })
 
+/**
+ * The configured logger. An invalid LOG_LEVEL or LOG_FORMAT falls back to the defaults here, so
+ * that start-up validation (StartupConfig) can still report it.
+ */
 export const layer = Layer.unwrapEffect(
-  Effect.map(LoggingConfig, ({ format, level }) =>
+  Effect.map(Effect.orElseSucceed(LoggingConfig, () => defaults), ({ format, level }) =>
     Layer.merge(
       format === "json" ? Logger.json : format === "logfmt" ? Logger.logFmt : Logger.pretty,
       Logger.minimumLogLevel(levels[level])

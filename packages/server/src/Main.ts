@@ -31,12 +31,17 @@ const StepDriver = Config.literal("pipeline", "placeholder")("DEVTEAM_STEP_DRIVE
   Config.withDefault("pipeline" as const)
 )
 
+const PlaceholderConfig = Config.all({
+  tasks: Config.integer("PLACEHOLDER_TASKS").pipe(Config.withDefault(3)),
+  stepMillis: Config.integer("PLACEHOLDER_STEP_MS").pipe(Config.withDefault(200))
+})
+
+/** The step driver's settings (checked at start-up with the rest). */
+export const StepDriverConfig = Config.all([StepDriver, PlaceholderConfig])
+
 const placeholder = Layer.unwrapEffect(
   Effect.map(
-    Config.all({
-      tasks: Config.integer("PLACEHOLDER_TASKS").pipe(Config.withDefault(3)),
-      stepMillis: Config.integer("PLACEHOLDER_STEP_MS").pipe(Config.withDefault(200))
-    }),
+    PlaceholderConfig,
     ({ stepMillis, tasks }) => PlaceholderStepRunner.layer({ tasks, stepDuration: Duration.millis(stepMillis) })
   )
 )
