@@ -22,6 +22,7 @@ import { VerifierConfig } from "@devteam/runtime/Verifier"
 import { WorkspaceConfig } from "@devteam/runtime/Workspace"
 import { Config, ConfigError, Data, Effect, Either } from "effect"
 import { LoggingConfig } from "./Logging.js"
+import { ResourceCaps } from "./http/Projects.js"
 import { MainRole, StepDriverConfig } from "./Main.js"
 import { ServerConfig } from "./ServerConfig.js"
 import { WsConfig } from "./ws/WsGateway.js"
@@ -32,6 +33,7 @@ const common: ReadonlyArray<Config.Config<unknown>> = [LoggingConfig, DatabaseCo
 /** What the gateway and the runner read besides (their layers read them again, then valid). */
 const service: ReadonlyArray<Config.Config<unknown>> = [
   ServerConfig,
+  ResourceCaps,
   RedisConfig,
   IdempotencyConfig,
   WsConfig,
