@@ -25,15 +25,7 @@ import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as EgressProxy from "./EgressProxy.js"
-import {
-  execWrapper,
-  healthCommand,
-  killScript,
-  makeClient,
-  makeDemuxer,
-  messageOf,
-  statusOf
-} from "./internal/dockerClient.js"
+import { execWrapper, killScript, makeClient, makeDemuxer, messageOf, statusOf } from "./internal/dockerClient.js"
 import { forwarderPort, forwarderScript, mountPoint, scriptName, socketName } from "./internal/egressForwarder.js"
 import { drive, registerSecrets, validEnvName } from "./internal/sandboxExec.js"
 import type { RawChunk, StartedProcess } from "./internal/sandboxExec.js"
@@ -49,9 +41,19 @@ const PROXY_URL = `http://127.0.0.1:${forwarderPort}`
 export const egressDirOf = (settings: Pick<SandboxSettings, "egressDir">, name: string): string =>
   path.join(settings.egressDir ?? path.join(os.tmpdir(), "devteam-egress"), name)
 
-/** Checks, inside the container, that the egress forwarder accepts connections. */
-const forwarderCheck =
-  `node -e 'require("net").connect(${forwarderPort},"127.0.0.1").on("connect",()=>process.exit(0)).on("error",()=>process.exit(1))' || { echo "egress forwarder not listening on 127.0.0.1:${forwarderPort}" >&2; exit 1; }`
+/**
+ * The health check inside the container: git and node run, and the egress forwarder (the
+ * container's main process, starting alongside) accepts connections — waited for here, in one exec.
+ */
+const healthScript = `mkdir -p ${TMPDIR} && git --version && node -e '
+const deadline = Date.now() + 5000
+console.log(process.version)
+const attempt = () => require("net").connect(${forwarderPort}, "127.0.0.1")
+  .on("connect", () => process.exit(0))
+  .on("error", () => Date.now() > deadline
+    ? (console.error("egress forwarder not listening on 127.0.0.1:${forwarderPort}"), process.exit(1))
+    : setTimeout(attempt, 10))
+attempt()'`
 
 const unavailable = (what: string) => (error: unknown) =>
   new SandboxUnavailable({ message: `docker: ${what}: ${messageOf(error)}` })
@@ -350,7 +352,7 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
       Effect.gen(function*() {
         const exec = yield* tryDocker("health exec", () =>
           container.exec({
-            Cmd: ["sh", "-c", `mkdir -p ${TMPDIR} && ${healthCommand[2]} && ${forwarderCheck}`],
+            Cmd: ["sh", "-c", healthScript],
             AttachStdout: true,
             AttachStderr: true
           }))
@@ -421,9 +423,8 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
             )
           })
       )
-      // The forwarder (the container's main process) may take a moment to listen.
       yield* health(container).pipe(
-        Effect.retry({ times: 20, schedule: Schedule.spaced("100 millis") })
+        Effect.retry({ times: 3, schedule: Schedule.spaced("100 millis") })
       )
       const exec = (opts: ExecOptions) =>
         Effect.gen(function*() {

@@ -104,6 +104,3 @@ export const killScript = [
   "  sleep 0.02",
   "done"
 ].join("\n")
-
-/** Checks the tools every sandbox image must have. */
-export const healthCommand = ["sh", "-c", "git --version && node --version"] as const
