@@ -19,6 +19,7 @@ import * as DependencyProbes from "./DependencyProbes.js"
 import * as HealthCheck from "./HealthCheck.js"
 import * as AdminHandlers from "./http/AdminHandlers.js"
 import * as AutomationHandlers from "./http/AutomationHandlers.js"
+import * as BrowserGuardMiddleware from "./http/BrowserGuardMiddleware.js"
 import * as CorrelationMiddleware from "./http/CorrelationMiddleware.js"
 import * as ErrorMiddleware from "./http/ErrorMiddleware.js"
 import * as ErrorsHandlers from "./http/ErrorsHandlers.js"
@@ -54,6 +55,7 @@ export const routes = (config: ServerConfig) =>
     ),
     HttpApiScalar.layerHttpLayerRouter({ api: DevTeamApi, path: "/docs" }),
     WsGateway.layer(config),
+    BrowserGuardMiddleware.layer(config),
     CorrelationMiddleware.layer,
     MetricsMiddleware.layer,
     ErrorMiddleware.layer

@@ -5,6 +5,8 @@
 import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { ConfigProvider, Effect } from "effect"
+import * as Http from "node:http"
+import { WebSocket } from "ws"
 import * as H from "./fixtures/GatewayHarness.js"
 
 const tokens = await (async () => ({
@@ -14,8 +16,142 @@ const tokens = await (async () => ({
 
 const server = Effect.map(H.TestServer, (s) => s)
 
+const CONSOLE = "https://console.example.com"
+
+/** A raw request (fetch cannot set Host); resolves with the status and body text. */
+const raw = (url: string, options: { method?: string; headers?: Record<string, string>; body?: string }) =>
+  Effect.promise(() =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = Http.request(url, { method: options.method ?? "GET", headers: options.headers ?? {} }, (res) => {
+        let text = ""
+        res.setEncoding("utf8")
+        res.on("data", (chunk: string) => (text += chunk))
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }))
+      })
+      req.on("error", reject)
+      req.end(options.body)
+    })
+  )
+
+/** The HTTP status a WebSocket upgrade gets (101 when it opens). */
+const wsStatus = (url: string, headers: Record<string, string>) =>
+  Effect.promise(() =>
+    new Promise<number>((resolve) => {
+      const ws = new WebSocket(url.replace("http://", "ws://"), { headers })
+      ws.on("open", () => {
+        ws.close()
+        resolve(101)
+      })
+      ws.on("unexpected-response", (_req, res) => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+      })
+      ws.on("error", () => resolve(0))
+    })
+  )
+
+describe("Security: browsers cannot drive local-only mode", () => {
+  layer(H.layer({ jwt: false }), { timeout: 60_000, excludeTestServices: true })((it) => {
+    it.effect("JSON routes take only application/json: forms and text are 415 and start nothing", () =>
+      Effect.gen(function*() {
+        const { repoUrl, url } = yield* server
+        const initialize = `${url}/api/devteam/automation/initialize`
+        const json = JSON.stringify({ projectId: "local/form", repoUrl, tool: "script", script: "touch pwned" })
+        for (
+          const contentType of [
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "text/plain;charset=UTF-8"
+          ]
+        ) {
+          const reply = yield* raw(initialize, { method: "POST", headers: { "content-type": contentType }, body: json })
+          assert.strictEqual(reply.status, 415, `${contentType}: ${reply.text}`)
+          assert.include(reply.text, "UnsupportedMediaType")
+        }
+        const noType = yield* raw(initialize, { method: "POST", body: json })
+        assert.strictEqual(noType.status, 415)
+        const status = yield* H.request(`${url}/api/devteam/automation/status/local%2Fform`)
+        assert.strictEqual(status.status, 404, "nothing was started")
+        const ok = yield* raw(initialize, {
+          method: "POST",
+          headers: { "content-type": "application/json; charset=utf-8" },
+          body: json
+        })
+        assert.strictEqual(ok.status, 202, ok.text)
+      }))
+
+    it.effect("a foreign Origin cannot change state or open the WebSocket; the service's own origin can", () =>
+      Effect.gen(function*() {
+        const { repoUrl, url } = yield* server
+        const body = JSON.stringify({ projectId: "local/origin", repoUrl, tool: "script", script: "touch pwned" })
+        const post = (origin: string) =>
+          raw(`${url}/api/devteam/automation/initialize`, {
+            method: "POST",
+            headers: { "content-type": "application/json", origin },
+            body
+          })
+        for (const origin of ["https://evil.example", "null", CONSOLE, url.replace("127.0.0.1", "localhost")]) {
+          const reply = yield* post(origin)
+          assert.strictEqual(reply.status, 403, `${origin}: ${reply.text}`)
+        }
+        const stop = yield* raw(`${url}/api/devteam/automation/stop/local%2Fx`, {
+          method: "POST",
+          headers: { origin: "https://evil.example" }
+        })
+        assert.strictEqual(stop.status, 403)
+        assert.strictEqual((yield* H.request(`${url}/api/devteam/automation/status/local%2Forigin`)).status, 404)
+        assert.strictEqual((yield* post(url)).status, 202, "same origin (the /docs page) is allowed")
+
+        const ws = `${url}/ws/devteam?projectId=local%2Forigin`
+        assert.strictEqual(yield* wsStatus(ws, { origin: "https://evil.example" }), 403)
+        assert.strictEqual(yield* wsStatus(ws, {}), 101, "a client without Origin (not a browser)")
+        assert.strictEqual(yield* wsStatus(ws, { origin: url }), 101)
+      }))
+
+    it.effect("DNS rebinding: a Host that is not loopback or the bound address is refused", () =>
+      Effect.gen(function*() {
+        const { url } = yield* server
+        const port = new URL(url).port
+        for (const host of ["attacker.example", `attacker.example:${port}`, `127.0.0.1.nip.io:${port}`]) {
+          const reply = yield* raw(`${url}/api/devteam/executions/active/local`, { headers: { host } })
+          assert.strictEqual(reply.status, 403, host)
+          assert.include(reply.text, "Host")
+        }
+        for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, "localhost"]) {
+          const reply = yield* raw(`${url}/health`, { headers: { host } })
+          assert.include([200, 503], reply.status, host)
+        }
+      }))
+  })
+})
+
 describe("Security: caller commands on a host sandbox (SANDBOX=local, auth on)", () => {
-  layer(H.layer({ jwt: true, env: { SANDBOX: "local" } }), { timeout: 60_000, excludeTestServices: true })((it) => {
+  layer(
+    H.layer({ jwt: true, env: { SANDBOX: "local", ALLOWED_ORIGINS: CONSOLE } }),
+    { timeout: 60_000, excludeTestServices: true }
+  )((it) => {
+    it.effect("auth on: the same browser rules, with ALLOWED_ORIGINS for a console; any Host without ALLOWED_HOSTS", () =>
+      Effect.gen(function*() {
+        const { repoUrl, url } = yield* server
+        const post = (projectId: string, headers: Record<string, string>) =>
+          raw(`${url}/api/devteam/automation/initialize`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${tokens.admin}`, "content-type": "application/json", ...headers },
+            body: JSON.stringify({ projectId, repoUrl })
+          })
+        assert.strictEqual((yield* post("acme/o-1", { origin: "https://evil.example" })).status, 403)
+        assert.strictEqual(
+          (yield* post("acme/o-1", { "content-type": "application/x-www-form-urlencoded" })).status,
+          415
+        )
+        assert.strictEqual((yield* post("acme/o-2", { origin: CONSOLE })).status, 202)
+        const ws = `${url}/ws/devteam?projectId=acme%2Fo-2&token=${tokens.admin}`
+        assert.strictEqual(yield* wsStatus(ws, { origin: "https://evil.example" }), 403)
+        assert.strictEqual(yield* wsStatus(ws, { origin: CONSOLE }), 101)
+        const behindProxy = yield* raw(`${url}/health`, { headers: { host: "devteam.example.com" } })
+        assert.include([200, 503], behindProxy.status)
+      }))
+
     it.effect("script and verify.commands from a non-admin → 403, nothing started; admins and plain requests pass", () =>
       Effect.gen(function*() {
         const { repoUrl, url } = yield* server
