@@ -139,9 +139,13 @@ export const layer = (config: ServerConfig) =>
   HttpLayerRouter.middleware(
     Effect.map(BrowserGuardConfig, (options) => {
       const check = make(config, options)
-      return (app: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest>) =>
-        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-          Option.match(check(request), { onNone: () => app, onSome: Effect.succeed }))
+      return (
+        app: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest>
+      ) =>
+        Effect.flatMap(
+          HttpServerRequest.HttpServerRequest,
+          (request) => Option.match(check(request), { onNone: () => app, onSome: Effect.succeed })
+        )
     }),
     { global: true }
   )
