@@ -284,6 +284,12 @@ describe("docker-compose.yml", () => {
           `${name}: WORKSPACE_DIR is bind-mounted at the same path as on the host`
         )
         workspaces.add(workspace)
+        const egressDir = envOf(runner, "EGRESS_SOCKET_DIR")
+        assert.isTrue(
+          egressDir !== undefined && Path.isAbsolute(egressDir) &&
+            mounts.some((m) => m.source === egressDir && m.target === egressDir),
+          `${name}: EGRESS_SOCKET_DIR is bind-mounted at the same path as on the host`
+        )
         const host = envOf(runner, "RUNNER_HOST")
         assert.strictEqual(host, name, `${name}: RUNNER_HOST is the address other runners reach it on`)
         runnerHosts.add(host)
