@@ -6,7 +6,15 @@ import { Schema } from "effect"
 import { Step } from "./ExecutionStatus.js"
 import { ErrorId, ExecutionId, ProjectId, TaskId, Timestamp } from "./Ids.js"
 
-export const ErrorCategory = Schema.Literal("tool", "verify", "git", "infrastructure", "blocked-by-dependencies")
+export const ErrorCategory = Schema.Literal(
+  "tool",
+  "verify",
+  "git",
+  "infrastructure",
+  "blocked-by-dependencies",
+  // no output and no progress for STEP_STALL_TIMEOUT: ended by the stall watchdog
+  "stalled"
+)
 export type ErrorCategory = typeof ErrorCategory.Type
 
 export class ExecutionError extends Schema.Class<ExecutionError>("ExecutionError")({

@@ -17,9 +17,10 @@ import {
   DEFAULT_TOOL,
   ExecutionConfig
 } from "@devteam/domain/ExecutionConfig"
+import { ExecutionError } from "@devteam/domain/ExecutionError"
 import { canRunSingleStep, decide, expectedStep } from "@devteam/domain/ExecutionMachine"
-import { isRunning } from "@devteam/domain/ExecutionStatus"
-import { customerIdOf, type EventId, type ExecutionId, ProjectId } from "@devteam/domain/Ids"
+import { isRunning, type Step } from "@devteam/domain/ExecutionStatus"
+import { customerIdOf, ErrorId, type EventId, type ExecutionId, ProjectId } from "@devteam/domain/Ids"
 import { InjectedTask } from "@devteam/domain/Injection"
 import type { LogLine } from "@devteam/domain/JournalEvent"
 import { Project } from "@devteam/domain/ProjectEntity"
@@ -43,13 +44,16 @@ import {
   Either,
   Exit,
   FiberHandle,
+  Option,
   Schedule,
   Schema,
   type Scope
 } from "effect"
+import { randomUUID } from "node:crypto"
 import { ExecutionQueue } from "./ExecutionQueue.js"
 import { ProjectWorkTrees } from "./ProjectWorkTrees.js"
 import { SingleSteps } from "./SingleSteps.js"
+import * as StallWatchdog from "./StallWatchdog.js"
 import { StepResult, StepRunner } from "./StepRunner.js"
 import { type TaskListError, TaskListSource } from "./TaskListSource.js"
 
@@ -58,6 +62,9 @@ import { type TaskListError, TaskListSource } from "./TaskListSource.js"
  * was refused, or the database failed): exponential from 200 ms, capped at 30 s.
  */
 export const NO_PROGRESS_BACKOFF = Schedule.union(Schedule.exponential("200 millis"), Schedule.spaced("30 seconds"))
+
+/** Output lines kept with a stalled step's error. */
+const STALLED_LOG_LINES = 20
 
 /** How long an idle project (no running execution) stays activated. */
 export const DEFAULT_MAX_IDLE_TIME = Duration.minutes(1)
@@ -81,6 +88,8 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
       const queue = yield* ExecutionQueue
       const taskLists = yield* TaskListSource
       const singleSteps = yield* SingleSteps
+      // Absent (unit tests of the actor alone): no watchdog.
+      const watchdog = yield* Effect.serviceOption(StallWatchdog.StallWatchdog)
       const workTrees = yield* ProjectWorkTrees
       // keepAlive needs the entity's address and the sharding service: captured once here.
       const keepAliveContext = yield* Effect.context<Sharding | Entity.CurrentAddress>()
@@ -166,15 +175,53 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
             )
           )
 
+      /** The step's failure when the stall watchdog ended it; its last output lines go with it. */
+      const stalledError = (step: Step, stalled: StallWatchdog.StepStalled, lines: ReadonlyArray<string>) =>
+        Effect.gen(function*() {
+          const executionId = state.executionId
+          if (executionId === null) return yield* Effect.dieMessage(`${step} outside an execution`)
+          return new ExecutionError({
+            errorId: ErrorId.make(randomUUID()),
+            executionId,
+            projectId,
+            taskId: step === "SELECT" ? null : (state.currentTask?.id ?? null),
+            step,
+            category: "stalled",
+            message: `${step} stalled: ${stalled.message}`,
+            details: { idleMillis: stalled.idleMillis },
+            logs: lines,
+            attempts: state.cursor?.attempt ?? 1,
+            occurredAt: yield* now
+          })
+        })
+
       /** One step: start it (journaled), run it, journal its outcome. */
       const runStep = (executionScope: Scope.Scope) =>
         Effect.gen(function*() {
           const step = expectedStep(state)
           yield* commit(ExecutionCommand.StartStep({ step, taskId: state.currentTask?.id ?? null, at: yield* now }))
           const correlationId = yield* Correlation.CurrentCorrelationId
-          const result = yield* steps.run(step, { state, correlationId, log: appendLogs, executionScope }).pipe(
-            Effect.either
-          )
+          // Output is the step's sign of life for the stall watchdog.
+          let lastActivity = Date.now()
+          let lastLines: Array<string> = []
+          const log = (lines: ReadonlyArray<LogLine>) =>
+            Effect.suspend(() => {
+              lastActivity = Date.now()
+              lastLines = [...lastLines, ...lines.map((l) => l.message)].slice(-STALLED_LOG_LINES)
+              return appendLogs(lines)
+            })
+          const running = steps.run(step, { state, correlationId, log, executionScope })
+          const result = yield* Option.match(watchdog, {
+            onNone: () => running,
+            onSome: ({ timeout }) =>
+              StallWatchdog.guard(running, timeout, () => lastActivity).pipe(
+                Effect.catchTag("StepStalled", (stalled) =>
+                  Effect.zipRight(
+                    Effect.logWarning("step stalled; ended by the watchdog").pipe(Effect.annotateLogs({ step })),
+                    Effect.flip(stalledError(step, stalled, lastLines))
+                  ))
+              )
+          }).pipe(Effect.either)
           const at = yield* now
           if (Either.isLeft(result)) {
             return yield* commit(ExecutionCommand.FailStep({ error: result.left, at }))

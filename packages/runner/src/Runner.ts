@@ -9,6 +9,7 @@ import * as ExecutionQueue from "./ExecutionQueue.js"
 import * as ProjectActor from "./ProjectActor.js"
 import * as ProjectWorkTrees from "./ProjectWorkTrees.js"
 import type { SingleSteps } from "./SingleSteps.js"
+import * as StallWatchdog from "./StallWatchdog.js"
 import type { StepRunner } from "./StepRunner.js"
 import * as TaskListSource from "./TaskListSource.js"
 import * as Wakeup from "./Wakeup.js"
@@ -29,7 +30,7 @@ export const layerWith = <E1, R1, E2, R2>(
     Wakeup.layer,
     WorkspaceJanitor.layer
   ).pipe(
-    Layer.provide([ExecutionQueue.layerConfig, steps, singleSteps, ProjectWorkTrees.layer]),
+    Layer.provide([ExecutionQueue.layerConfig, StallWatchdog.layerConfig, steps, singleSteps, ProjectWorkTrees.layer]),
     // The actor and the pipeline's SELECT both read task lists.
     Layer.provide(TaskListSource.layer),
     Layer.provide(Workspace.layerConfig),
