@@ -1,20 +1,25 @@
 /**
  * The `aider` tool, driven headless in the project's sandbox:
  *
- * - the unattended flag set (`--yes-always --no-auto-commits --no-gitignore --no-pretty
- *   --no-stream --no-fancy-input --no-check-update --no-analytics --no-detect-urls
- *   --no-suggest-shell-commands`), the prompt in `--message-file`, chat and input history files
+ * - the unattended flag set (`--yes-always --no-auto-commits --no-dirty-commits --no-gitignore
+ *   --no-pretty --no-stream --no-fancy-input --no-check-update --no-analytics --no-detect-urls
+ *   --no-suggest-shell-commands --no-show-model-warnings --no-show-release-notes`), the prompt in `--message-file`, chat and input history files
  *   in the sandbox's scratch directory (outside the repository), `--model` from configuration,
  *   the task's files as positional arguments after `--`;
  * - the repository cannot redirect it: aider loads `.env` (overriding the environment),
  *   `.aider.conf.yml` and `.aider.model.settings.yml` / `.aider.model.metadata.json` (which can
  *   set an API base) from the repository, so those are moved out of the work tree for the run
  *   and put back afterwards;
- * - only the model key is in its environment;
- * - success is judged from the working tree (something changed) and fatal markers in the
- *   output, never from the exit code alone (aider exits 0 even when every model call failed).
+ * - aider's own files (`.aider*`: the repo-map cache `.aider.tags.cache.v4/`, histories) are
+ *   listed in `.git/info/exclude`, so they are never counted as a change nor committed;
+ * - only the model provider settings are in its environment;
+ * - failure is decided from aider's terminal state: the exit status, an error after its last
+ *   edit (or with no edit at all), and whether the working tree changed — never from error-looking
+ *   text earlier in the run (the model's echoed code, a rate limit aider retried and recovered
+ *   from). Aider exits 0 even when every model call failed, so "changed nothing" is a failure.
  */
 import type { OperationArtifact } from "@devteam/domain/Artifacts"
+import type { HostPort } from "@devteam/domain/Egress"
 import { ToolFailed } from "@devteam/domain/Errors"
 import { Config, Duration, Effect, Option, Redacted } from "effect"
 import type { ConfigError } from "effect"
@@ -23,6 +28,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as GitChanges from "./internal/gitChanges.js"
 import { artifact, safeRelativePaths } from "./internal/toolArtifact.js"
+import * as ModelHosts from "./ModelHosts.js"
 import * as Prompt from "./Prompt.js"
 import { Redactor } from "./Redaction.js"
 import { isSecretName } from "./Sandbox.js"
@@ -49,6 +55,7 @@ export const AiderConfig: Config.Config<AiderSettings> = Config.all({
 export const unattendedFlags: ReadonlyArray<string> = [
   "--yes-always",
   "--no-auto-commits",
+  "--no-dirty-commits",
   "--no-gitignore",
   "--no-pretty",
   "--no-stream",
@@ -56,8 +63,13 @@ export const unattendedFlags: ReadonlyArray<string> = [
   "--no-check-update",
   "--no-analytics",
   "--no-detect-urls",
-  "--no-suggest-shell-commands"
+  "--no-suggest-shell-commands",
+  "--no-show-model-warnings",
+  "--no-show-release-notes"
 ]
+
+/** What aider writes into the repository on its own; excluded through `.git/info/exclude`. */
+export const excludePattern = ".aider*"
 
 /** Repository files aider would read its settings from; hidden during a run. */
 export const repositorySettingsFiles: ReadonlyArray<string> = [
@@ -77,12 +89,44 @@ export const fatalMarkers: ReadonlyArray<RegExp> = [
   /^Error: /m
 ]
 
-export const findFatal = (text: string): string | undefined => {
-  for (const line of text.split("\n")) {
-    if (fatalMarkers.some((re) => re.test(line))) return line.trim().slice(0, 500)
+/** A line that says aider will try again (litellm's retry notice): not a terminal error. */
+const retryNotice = /retrying in [\d.]+ ?s|Retrying in/i
+/** The line aider prints for each edit it applied. */
+const editLine = /^Applied edit to /
+
+/**
+ * The error aider ended on: a fatal line after its last applied edit (or anywhere, when it applied
+ * none) that is not followed by a retry notice. Lines before the last edit are history — the
+ * model's echoed code or an error aider recovered from.
+ */
+export const terminalError = (lines: ReadonlyArray<string>): string | undefined => {
+  let lastEdit = -1
+  lines.forEach((line, i) => {
+    if (editLine.test(line)) lastEdit = i
+  })
+  let found: string | undefined
+  for (let i = lastEdit + 1; i < lines.length; i++) {
+    const line = lines[i] ?? ""
+    if (retryNotice.test(line)) found = undefined
+    else if (fatalMarkers.some((re) => re.test(line))) found = found ?? line.trim().slice(0, 500)
   }
-  return undefined
+  return found
 }
+
+/** Lists `.aider*` in the repository's `.git/info/exclude` (once), run in the sandbox. */
+const excludeAiderFiles = (sandbox: ToolInput["sandbox"]) =>
+  sandbox.exec({
+    command: [
+      "sh",
+      "-c",
+      "f=$(git rev-parse --git-path info/exclude) && mkdir -p \"$(dirname \"$f\")\" && " +
+      "{ grep -qxF \"$1\" \"$f\" 2>/dev/null || printf '%s\\n' \"$1\" >> \"$f\"; }",
+      "exclude-aider",
+      excludePattern
+    ],
+    env: { GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "safe.directory", GIT_CONFIG_VALUE_0: "*" },
+    timeout: "30 seconds"
+  })
 
 /** Moves the repository's aider settings out of the work tree; puts them back when the scope closes. */
 const hideRepositorySettings = (workspacePath: string) =>
@@ -109,7 +153,11 @@ const hideRepositorySettings = (workspacePath: string) =>
       })
   )
 
-export const make = (settings: AiderSettings): Effect.Effect<Tool, never, Redactor> =>
+/** `egress`: the model API hosts IMPLEMENT must reach (`ModelHosts.allProviders`); none when omitted. */
+export const make = (
+  settings: AiderSettings,
+  egress: ReadonlyArray<HostPort> = []
+): Effect.Effect<Tool, never, Redactor> =>
   Effect.gen(function*() {
     const redactor = yield* Redactor
     const fail = (message: string) => new ToolFailed({ message: redactor.redact(message), tool: name })
@@ -140,6 +188,10 @@ export const make = (settings: AiderSettings): Effect.Effect<Tool, never, Redact
           timeout: "60 seconds"
         })
         if (written.exitCode !== 0) return yield* fail(`cannot write the prompt file: ${written.stderr}`)
+        const excluded = yield* excludeAiderFiles(sandbox)
+        if (excluded.exitCode !== 0) return yield* fail(`cannot exclude aider's files from git: ${excluded.stderr}`)
+        // Every output line in order (stdout and stderr interleaved as aider printed them).
+        const lines: Array<string> = []
         const argv = [
           settings.path,
           ...unattendedFlags,
@@ -160,7 +212,10 @@ export const make = (settings: AiderSettings): Effect.Effect<Tool, never, Redact
               command: argv,
               env,
               timeout: input.timeout ?? settings.timeout,
-              ...(input.onLine ? { onLine: input.onLine } : {})
+              onLine: (line) => {
+                lines.push(line.text)
+                return input.onLine === undefined ? Effect.void : input.onLine(line)
+              }
             })
           )
         )
@@ -171,17 +226,20 @@ export const make = (settings: AiderSettings): Effect.Effect<Tool, never, Redact
           )
         }
         const changes = yield* GitChanges.collect(sandbox, name)
-        const fatal = findFatal(`${result.stdout}\n${result.stderr}`)
+        const fatal = terminalError(lines)
+        const timeout = input.timeout ?? settings.timeout
         const failureReason = result.timedOut
-          ? `aider timed out after ${Duration.format(Duration.decode(input.timeout ?? settings.timeout))}`
+          ? `aider timed out after ${Duration.format(Duration.decode(timeout))}`
           : result.oomKilled
           ? "aider was killed: out of memory in the sandbox"
-          : fatal !== undefined
-          ? `aider reported a fatal error: ${fatal}`
           : result.exitCode !== 0
-          ? `aider exited with code ${result.exitCode}`
+          ? `aider exited with code ${result.exitCode}${fatal === undefined ? "" : `: ${fatal}`}`
           : changes.filesModified.length === 0
-          ? "aider exited 0 but changed nothing in the working tree"
+          ? (fatal === undefined
+            ? "aider exited 0 but changed nothing in the working tree"
+            : `aider changed nothing; it ended on an error: ${fatal}`)
+          : fatal !== undefined
+          ? `aider ended on an error after its last edit: ${fatal}`
           : undefined
         return artifact({
           tool: name,
@@ -198,7 +256,11 @@ export const make = (settings: AiderSettings): Effect.Effect<Tool, never, Redact
         Effect.withSpan("Tool.run", { attributes: { tool: name } })
       )
 
-    return { name, run }
+    return { name, egress, run }
   })
 
-export const makeConfig: Effect.Effect<Tool, ConfigError.ConfigError, Redactor> = Effect.flatMap(AiderConfig, make)
+/** Settings from AIDER_*, egress to the configured providers' hosts (base URLs, else each key's provider). */
+export const makeConfig: Effect.Effect<Tool, ConfigError.ConfigError, Redactor> = Effect.flatMap(
+  Config.all([AiderConfig, ModelHosts.ProviderSettingsConfig]),
+  ([settings, providers]) => make(settings, ModelHosts.allProviders(providers))
+)

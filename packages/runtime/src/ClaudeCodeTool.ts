@@ -20,11 +20,13 @@
  */
 import type { OperationArtifact } from "@devteam/domain/Artifacts"
 import { TokenUsage } from "@devteam/domain/Artifacts"
+import type { HostPort } from "@devteam/domain/Egress"
 import { ToolFailed } from "@devteam/domain/Errors"
 import { Config, Duration, Effect, Option, Redacted, Schema } from "effect"
 import type { ConfigError } from "effect"
 import * as GitChanges from "./internal/gitChanges.js"
 import { type AgentReport, artifact } from "./internal/toolArtifact.js"
+import * as ModelHosts from "./ModelHosts.js"
 import * as Prompt from "./Prompt.js"
 import { Redactor } from "./Redaction.js"
 import { isSecretName, type OutputLine } from "./Sandbox.js"
@@ -256,7 +258,11 @@ export const failureOf = (args: {
   return undefined
 }
 
-export const make = (settings: ClaudeCodeSettings): Effect.Effect<Tool, never, Redactor> =>
+/** `egress`: the model API hosts IMPLEMENT must reach (`ModelHosts.anthropic`); none when omitted. */
+export const make = (
+  settings: ClaudeCodeSettings,
+  egress: ReadonlyArray<HostPort> = []
+): Effect.Effect<Tool, never, Redactor> =>
   Effect.gen(function*() {
     const redactor = yield* Redactor
     const fail = (message: string) => new ToolFailed({ message: redactor.redact(message), tool: name })
@@ -371,10 +377,11 @@ export const make = (settings: ClaudeCodeSettings): Effect.Effect<Tool, never, R
         Effect.withSpan("Tool.run", { attributes: { tool: name } })
       )
 
-    return { name, run }
+    return { name, egress, run }
   })
 
+/** Settings from CLAUDE_CODE_*, egress to `ANTHROPIC_BASE_URL`'s host (else api.anthropic.com:443). */
 export const makeConfig: Effect.Effect<Tool, ConfigError.ConfigError, Redactor> = Effect.flatMap(
-  ClaudeCodeConfig,
-  make
+  Config.all([ClaudeCodeConfig, ModelHosts.ProviderSettingsConfig]),
+  ([settings, providers]) => make(settings, ModelHosts.anthropic(providers))
 )

@@ -1,13 +1,16 @@
 /**
  * The aider adapter against `fixtures/fake-aider`, an executable that honours aider's real flags,
  * environment variables and settings files (see its header), in a real git repository run by the
- * local sandbox.
+ * local sandbox. Aider itself cannot be installed on these machines (no PyPI): the stand-in
+ * replaces it, and in its `model` mode it really calls the scripted OpenAI chat completions
+ * server (ScriptedModel) the way aider's litellm does, retries included.
  */
 import { TaskId } from "@devteam/domain/Ids"
 import { Task } from "@devteam/domain/Task"
 import * as AiderTool from "@devteam/runtime/AiderTool"
 import * as Prompt from "@devteam/runtime/Prompt"
 import { Sandbox } from "@devteam/runtime/Sandbox"
+import * as ScriptedModel from "@devteam/runtime/testing/ScriptedModel"
 import type { Tool } from "@devteam/runtime/Tool"
 import { assert, describe, layer } from "@effect/vitest"
 import { Duration, Effect, Option, Redacted } from "effect"
@@ -94,7 +97,16 @@ describe("AiderTool", () => {
         assert.include(lines, "Applied edit to src/app.txt")
         assert.strictEqual(git(repo, "rev-parse", "HEAD"), head, "--no-auto-commits: nothing committed")
         const entries = yield* Effect.promise(() => fs.readdir(repo))
-        assert.isFalse(entries.some((e) => e.startsWith(".aider")), "history files are outside the repository")
+        assert.deepStrictEqual(
+          entries.filter((e) => e.startsWith(".aider")),
+          [".aider.tags.cache.v4"],
+          "histories outside"
+        )
+        assert.strictEqual(git(repo, "status", "--porcelain"), "M src/app.txt", "the repo-map cache is excluded")
+        assert.include(
+          yield* Effect.promise(() => fs.readFile(path.join(repo, ".git/info/exclude"), "utf8")),
+          "\n.aider*\n"
+        )
         assert.isAbove(result.duration, 0)
       }))
 
@@ -107,12 +119,89 @@ describe("AiderTool", () => {
         assert.deepStrictEqual(result.outputs.filesModified, [])
       }))
 
-    it.scoped("a fatal marker in the output fails the step although aider exits 0", () =>
+    it.scoped("aider's repo-map cache alone is no change: nothing counted, the step fails", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo({ "src/app.txt": "hello\n" })
+        const result = yield* runAider(repo, task("Do it.\nFAKE_AIDER_MODE: noop"))
+        assert.isFalse(result.success)
+        assert.isTrue(yield* Effect.promise(() => fs.stat(path.join(repo, ".aider.tags.cache.v4")).then(() => true)))
+        assert.deepStrictEqual(result.outputs.filesModified, [])
+        assert.strictEqual(result.outputs.diff, "")
+      }))
+
+    it.scoped("a final error with no edit fails the step although aider exits 0", () =>
       Effect.gen(function*() {
         const repo = yield* tempRepo({ "src/app.txt": "hello\n" })
         const result = yield* runAider(repo, task("Do it.\nFAKE_AIDER_MODE: fatal"))
         assert.isFalse(result.success)
-        assert.include(result.failureReason ?? "", "litellm.AuthenticationError")
+        assert.include(result.failureReason ?? "", "ended on an error: litellm.AuthenticationError")
+      }))
+
+    it.scoped("a rate limit aider recovered from, and the model's echoed error text, do not fail an edit", () =>
+      Effect.gen(function*() {
+        for (const mode of ["recovered", "echo"]) {
+          const repo = yield* tempRepo({ "src/app.txt": "hello\n" })
+          const result = yield* runAider(repo, task(`Do it.\nFAKE_AIDER_MODE: ${mode}`))
+          assert.isTrue(result.success, `${mode}: ${result.failureReason}`)
+          assert.match(result.outputs.stdout, /RateLimitError/)
+          assert.deepStrictEqual(result.outputs.filesModified, ["src/app.txt"])
+        }
+      }))
+
+    it.scoped("against the scripted OpenAI server: a 429 then a whole-file reply → the file, the prompt, no git token", () =>
+      Effect.gen(function*() {
+        const model = yield* ScriptedModel.make({
+          script: [
+            ScriptedModel.rateLimited(1),
+            ScriptedModel.text("Here it is.\n\nsrc/app.txt\n```\nhello\nflag = true\n```\n")
+          ]
+        })
+        const repo = yield* tempRepo({ "src/app.txt": "hello\n" })
+        process.env.GIT_TOKEN = "ghp_runnerOwnTokenNotForTools0001"
+        yield* Effect.addFinalizer(() => Effect.sync(() => delete process.env.GIT_TOKEN))
+        const sandbox = yield* Sandbox
+        const handle = yield* sandbox.acquire({ ...newIds(), workspacePath: repo })
+        const tool = yield* AiderTool.make(settings).pipe(Effect.provide(redactor))
+        const result = yield* tool.run({
+          sandbox: handle,
+          task: task("Add the flag to src/app.txt."),
+          workspacePath: repo,
+          env: { OPENAI_API_KEY: Redacted.make(modelKey), OPENAI_API_BASE: Redacted.make(model.openaiBaseUrl) }
+        })
+        assert.isTrue(result.success, result.failureReason)
+        assert.include(result.outputs.stdout, "litellm.RateLimitError")
+        assert.include(result.outputs.stdout, `api-base: ${model.openaiBaseUrl}`)
+        assert.strictEqual(
+          yield* Effect.promise(() => fs.readFile(path.join(repo, "src/app.txt"), "utf8")),
+          "hello\nflag = true\n"
+        )
+        assert.strictEqual(model.requests.length, 2)
+        for (const r of model.requests) {
+          assert.include(ScriptedModel.promptText(r), "Add the flag to src/app.txt.")
+          assert.strictEqual(r.headers.authorization, `Bearer ${modelKey}`)
+          assert.notInclude(JSON.stringify(r), "ghp_runnerOwnTokenNotForTools0001")
+        }
+      }))
+
+    it.scoped("against the scripted OpenAI server: a model that keeps failing → the step fails with its error", () =>
+      Effect.gen(function*() {
+        const model = yield* ScriptedModel.make({ script: [], whenExhausted: ScriptedModel.serverError(500) })
+        const repo = yield* tempRepo({ "src/app.txt": "hello\n" })
+        const sandbox = yield* Sandbox
+        const handle = yield* sandbox.acquire({ ...newIds(), workspacePath: repo })
+        const tool = yield* AiderTool.make(settings).pipe(Effect.provide(redactor))
+        const result = yield* tool.run({
+          sandbox: handle,
+          task: task("Add the flag."),
+          workspacePath: repo,
+          env: { OPENAI_API_KEY: Redacted.make(modelKey), OPENAI_API_BASE: Redacted.make(model.openaiBaseUrl) }
+        })
+        assert.isFalse(result.success)
+        assert.include(
+          result.failureReason ?? "",
+          "aider changed nothing; it ended on an error: litellm.InternalServerError"
+        )
+        assert.strictEqual(model.requests.length, 4)
       }))
 
     it.scoped("a planted .env / .aider.conf.yml cannot change the model, the API base or auto-commits", () =>
