@@ -47,11 +47,15 @@ const illegal = (state: ProjectState, command: string, message: string): Decisio
 
 const accept = (...events: ReadonlyArray<JournalEvent>): Decision => Either.right(events)
 
-/** The step the pipeline must run next: the in-flight or failed one again, else the successor. */
+/**
+ * The step the pipeline must run next: the in-flight or failed one again, else the successor —
+ * except after a failed verification (the fix loop), which goes back to IMPLEMENT.
+ */
 export const expectedStep = (state: ProjectState): Step => {
   const cursor = state.cursor
   if (cursor === null) return "SELECT"
   if (cursor.phase !== "done") return cursor.step
+  if (cursor.step === "VERIFY" && state.failedVerification !== null) return "IMPLEMENT"
   return nextStepAfter(cursor.step) ?? "SELECT"
 }
 
@@ -259,6 +263,7 @@ export const evolve = (state: ProjectState, event: JournalEvent): ProjectState =
         stepsDone: [],
         pauseRequested: false,
         error: null,
+        failedVerification: null,
         startTime: event.at,
         endTime: null,
         ...withLog({ ...state, logs: [] }, event.at, "Execution initialized")
@@ -270,7 +275,9 @@ export const evolve = (state: ProjectState, event: JournalEvent): ProjectState =
           { step: event.step, phase: "running", attempt: event.attempt, startedAt: event.at },
           true
         ),
-        ...(event.step === "SELECT" ? { currentTask: null, branch: null, stepsDone: [] } : {}),
+        ...(event.step === "SELECT"
+          ? { currentTask: null, branch: null, stepsDone: [], failedVerification: null }
+          : {}),
         ...withLog(
           state,
           event.at,
@@ -286,6 +293,7 @@ export const evolve = (state: ProjectState, event: JournalEvent): ProjectState =
         completedTasks: event.completedTasks,
         cursor: finishCursor(state, "done"),
         stepsDone: ["SELECT"],
+        failedVerification: null,
         ...withLog(state, event.at, `Selected ${event.task.id}: ${event.task.title}`)
       })
     case "PrepCompleted":
@@ -307,11 +315,26 @@ export const evolve = (state: ProjectState, event: JournalEvent): ProjectState =
         )
       })
     case "VerifyCompleted":
-      return update(state, {
-        cursor: finishCursor(state, "done"),
-        stepsDone: [...state.stepsDone, "VERIFY"],
-        ...withLog(state, event.at, `Verification passed for ${event.taskId}`)
-      })
+      // A failed verdict (the fix loop) sends the task back to IMPLEMENT with the failure.
+      return event.result.success
+        ? update(state, {
+          cursor: finishCursor(state, "done"),
+          stepsDone: [...state.stepsDone, "VERIFY"],
+          failedVerification: null,
+          ...withLog(state, event.at, `Verification passed for ${event.taskId}`)
+        })
+        : update(state, {
+          cursor: finishCursor(state, "done"),
+          stepsDone: state.stepsDone.filter((s) => s !== "IMPLEMENT"),
+          failedVerification: event.result,
+          ...withLog(
+            state,
+            event.at,
+            `Verification failed for ${event.taskId} (attempt ${
+              event.result.attempts.at(-1)?.attempt ?? 1
+            }): IMPLEMENT runs again with the failure`
+          )
+        })
     case "MergeCompleted":
       return update(state, {
         cursor: finishCursor(state, "done"),

@@ -59,6 +59,10 @@ export class ImplementCompleted extends Schema.TaggedClass<ImplementCompleted>()
   commit: Schema.NullOr(Schema.String)
 }) {}
 
+/**
+ * VERIFY reached a verdict. `result.success: false` is the fix loop: IMPLEMENT runs again with the
+ * failure (bounded by VERIFY_RETRIES; past it, VERIFY fails with `StepFailed` instead).
+ */
 export class VerifyCompleted extends Schema.TaggedClass<VerifyCompleted>()("VerifyCompleted", {
   ...V1,
   taskId: TaskId,

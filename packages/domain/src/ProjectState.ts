@@ -3,6 +3,7 @@
  * body) is a view of it.
  */
 import { Schema } from "effect"
+import { VerificationResult } from "./Artifacts.js"
 import { ExecutionConfig } from "./ExecutionConfig.js"
 import { ExecutionError } from "./ExecutionError.js"
 import { ExecutionStatus, Step, stepWeight } from "./ExecutionStatus.js"
@@ -47,6 +48,11 @@ export class ProjectState extends Schema.Class<ProjectState>("ProjectState")({
   lastUpdate: Schema.NullOr(Timestamp),
   injections: Schema.Array(InjectedTask),
   patches: Schema.Array(Schema.Tuple(TaskId, TaskPatch)),
+  /**
+   * The fix loop: the current task's last failed verification, which sends it back to IMPLEMENT
+   * (with the failure in the prompt); null once a verification passes or another task is selected.
+   */
+  failedVerification: Schema.optionalWith(Schema.NullOr(VerificationResult), { default: () => null }),
   /** Human-readable step log, newest last (the last 50). */
   logs: Schema.Array(Schema.String)
 }) {}

@@ -1,3 +1,4 @@
+import { VerificationResult, VerifyAttempt } from "@devteam/domain/Artifacts"
 import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
 import { decide, evolve, expectedStep, fold } from "@devteam/domain/ExecutionMachine"
 import {
@@ -10,8 +11,8 @@ import {
 } from "@devteam/domain/ExecutionStatus"
 import { TaskId } from "@devteam/domain/Ids"
 import { InjectedTask, TaskPatch } from "@devteam/domain/Injection"
-import { JournalEvent, LogLine } from "@devteam/domain/JournalEvent"
-import { initial, progressOf, type ProjectState, toExecutionState } from "@devteam/domain/ProjectState"
+import { JournalEvent, LogLine, VerifyCompleted } from "@devteam/domain/JournalEvent"
+import { initial, progressOf, ProjectState, toExecutionState } from "@devteam/domain/ProjectState"
 import { assert, describe, it } from "@effect/vitest"
 import { Either, FastCheck as fc, Schema } from "effect"
 import { at, config, failure, initialize, outcome, projectId, reach, task, taskCommands } from "./fixtures/machine.js"
@@ -145,6 +146,39 @@ describe("ExecutionMachine", () => {
     assert.strictEqual(state.currentTask, null)
     assert.strictEqual(expectedStep(state), "SELECT")
     assert.strictEqual(progressOf(state), 25)
+  })
+
+  it("the fix loop: a failed verdict sends the task back to IMPLEMENT with it; a passing one clears it", () => {
+    const commands = taskCommands("1.1", 10)
+    // SELECT, PREP, IMPLEMENT (start + complete each), then VERIFY started
+    const { state: verifying } = reach([initialize(1), ...commands.slice(0, 7)])
+    assert.strictEqual(verifying.cursor?.step, "VERIFY")
+    const passed = outcome("VERIFY", "1.1", 20)
+    if (passed._tag !== "VerifyCompleted") throw new Error("fixture")
+    const failedResult = new VerificationResult({
+      ...passed.result,
+      success: false,
+      attempts: [new VerifyAttempt({ attempt: 1, success: false, log: "npm test: exit 1", duration: 1 })]
+    })
+    const failed = new VerifyCompleted({ ...passed, result: failedResult })
+    const { state: back } = reach([ExecutionCommand.CompleteStep({ outcome: failed })], verifying)
+    assert.strictEqual(back.failedVerification?.success, false)
+    assert.strictEqual(expectedStep(back), "IMPLEMENT")
+    assert.isTrue(Either.isLeft(decide(back, ExecutionCommand.StartStep({ step: "MERGE", taskId: null, at: at(21) }))))
+    const { state: again } = reach([
+      ExecutionCommand.StartStep({ step: "IMPLEMENT", taskId: TaskId.make("1.1"), at: at(22) }),
+      ExecutionCommand.CompleteStep({ outcome: outcome("IMPLEMENT", "1.1", 23) }),
+      ExecutionCommand.StartStep({ step: "VERIFY", taskId: TaskId.make("1.1"), at: at(24) })
+    ], back)
+    assert.strictEqual(again.cursor?.attempt, 1)
+    assert.isNotNull(again.failedVerification, "IMPLEMENT's prompt and VERIFY's attempt number read it")
+    const { state: done } = reach([ExecutionCommand.CompleteStep({ outcome: outcome("VERIFY", "1.1", 25) })], again)
+    assert.isNull(done.failedVerification)
+    assert.strictEqual(expectedStep(done), "MERGE")
+    // a journal written before the fix loop (no failedVerification anywhere) folds as before
+    const encoded = Schema.encodeSync(ProjectState)(done)
+    const { failedVerification: _, ...old } = encoded
+    assert.isNull(Schema.decodeUnknownSync(ProjectState)(old).failedVerification)
   })
 
   it("enforces step order: only the expected step may start", () => {

@@ -51,13 +51,15 @@ import {
   TaskSelected,
   VerifyCompleted
 } from "@devteam/domain/JournalEvent"
-import type { Task } from "@devteam/domain/Task"
+import { Task } from "@devteam/domain/Task"
 import { summary } from "@devteam/domain/TaskList"
 import { markCompleted } from "@devteam/domain/TaskListRenderer"
 import * as TaskSelection from "@devteam/domain/TaskSelection"
 import * as AiderTool from "@devteam/runtime/AiderTool"
 import * as ClaudeCodeTool from "@devteam/runtime/ClaudeCodeTool"
 import * as EgressPolicy from "@devteam/runtime/EgressPolicy"
+import type * as Prompt from "@devteam/runtime/Prompt"
+import * as PromptContext from "@devteam/runtime/PromptContext"
 import * as Redaction from "@devteam/runtime/Redaction"
 import { type OutputLine, Sandbox, type SandboxHandle, type SandboxResources } from "@devteam/runtime/Sandbox"
 import * as SandboxLayer from "@devteam/runtime/SandboxLayer"
@@ -77,6 +79,7 @@ import {
   ExecutionStrategy,
   Exit,
   Layer,
+  Option,
   Redacted,
   Schedule,
   Schema,
@@ -527,6 +530,23 @@ export const make = (
           }
         })
 
+      /** The prompt's context: placement in the list, dependencies' changes, guidance, verification, a fix. */
+      const implementContext = (p: Prepared, fix: VerificationResult | null) =>
+        Effect.gen(function*() {
+          const list = yield* Effect.option(taskLists.read(p.config))
+          const guidance = yield* PromptContext.guidance(p.repoPath)
+          const dependencies = Option.isSome(list)
+            ? yield* PromptContext.dependencies(p.repoPath, p.config.baseBranch, list.value, p.task)
+            : []
+          return {
+            ...(Option.isSome(list) ? PromptContext.placement(list.value, p.task) : {}),
+            dependencies: dependencies.map((d) => ({ ...d, diffstat: redact(d.diffstat) })),
+            guidance: guidance.map((g) => ({ file: g.file, excerpt: redact(g.excerpt) })),
+            ...(p.config.verify?.commands === undefined ? {} : { verifyCommands: p.config.verify.commands }),
+            ...(fix === null ? {} : { fix: PromptContext.fixContext(fix, verifier.retries + 1) })
+          } satisfies Prompt.PromptContext
+        })
+
       const implement = Effect.gen(function*() {
         const p = yield* prepared
         const { branch, config, repoPath, task } = p
@@ -580,7 +600,13 @@ export const make = (
         const handle = yield* sandboxFor(context, executionId, p)
         const tool = yield* tools.get(config.tool)
         const allow = EgressPolicy.implementAllowList(tool.egress, settings.egress)
-        yield* info(`IMPLEMENT: running ${tool.name} for ${task.id} (egress: ${StepEgress.describeAllowList(allow)})`)
+        const fix = state.failedVerification
+        const promptContext = yield* implementContext(p, fix)
+        yield* info(
+          `IMPLEMENT: running ${tool.name} for ${task.id}${
+            fix === null ? "" : ` with the failure of verification attempt ${promptContext.fix?.attempt ?? "?"}`
+          } (egress: ${StepEgress.describeAllowList(allow)})`
+        )
         const ran = yield* StepEgress.withEgress(
           handle,
           "IMPLEMENT",
@@ -588,10 +614,13 @@ export const make = (
           logs,
           tool.run({
             sandbox: handle,
-            task,
+            task: config.verify?.criteria === undefined
+              ? task
+              : new Task({ ...task, criteria: { ...task.criteria, ...config.verify.criteria } }),
             workspacePath: repoPath,
             env: settings.modelEnv,
             onLine,
+            promptContext,
             ...(config.script === undefined ? {} : { command: config.script })
           })
         )
@@ -647,6 +676,8 @@ export const make = (
         const allow = yield* EgressPolicy.verifyAllowList(repoPath, settings.egress)
         yield* info(`VERIFY: ${task.id} (egress: ${StepEgress.describeAllowList(allow)})`)
         const commands = config.verify?.commands
+        // the fix loop's attempt: one more than the last failed verification of this task
+        const verifyAttempt = (state.failedVerification?.attempts.at(-1)?.attempt ?? 0) + 1
         const verified = yield* StepEgress.withEgress(
           handle,
           "VERIFY",
@@ -656,6 +687,7 @@ export const make = (
             sandbox: handle,
             task,
             criteria,
+            attempt: verifyAttempt,
             ...(commands === undefined ? {} : { commands }),
             diffFiles,
             onLine
@@ -663,11 +695,25 @@ export const make = (
         )
         const result = new VerificationResult({ ...verified.value, egress: verified.egress })
         if (!result.success) {
+          // The fix loop: a failed verdict goes back to IMPLEMENT with the failure, VERIFY_RETRIES times.
+          if (verifyAttempt <= verifier.retries) {
+            yield* info(
+              `VERIFY: attempt ${verifyAttempt} of ${verifier.retries + 1} failed (${
+                verifyFailureSummary(result)
+              }); IMPLEMENT runs again with the failure`
+            )
+            return StepResult.Completed({
+              outcome: new VerifyCompleted({ v: 1, at: yield* now, taskId: task.id, result })
+            })
+          }
           return yield* new PipelineFailure({
             category: "verify",
-            message: `Verification failed for task ${task.id}: ${verifyFailureSummary(result)}`,
+            message: `Verification failed for task ${task.id}${
+              verifyAttempt > 1 ? ` after ${verifyAttempt} attempts` : ""
+            }: ${verifyFailureSummary(result)}`,
             details: verifyFailureDetails(result),
-            logs: result.failedCommand === undefined ? [] : result.failedCommand.tail.split("\n")
+            logs: result.failedCommand === undefined ? [] : result.failedCommand.tail.split("\n"),
+            attempts: verifyAttempt
           })
         }
         return StepResult.Completed({ outcome: new VerifyCompleted({ v: 1, at: yield* now, taskId: task.id, result }) })

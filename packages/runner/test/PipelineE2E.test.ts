@@ -161,7 +161,7 @@ describe("Pipeline end to end (in-process actor, local sandbox)", () => {
           assert.isTrue(Option.isSome(stored), "the error is retrievable by execution and error id")
           if (Option.isSome(stored)) {
             assert.strictEqual(stored.value.category, "verify")
-            assert.strictEqual(stored.value.attempts, 1)
+            assert.strictEqual(stored.value.attempts, 3, "the first implementation and two fixes")
             assert.include(stored.value.logs.join("\n"), "build error: BROKEN marker in src/app.js")
             assert.isAtMost(stored.value.logs.length, 40, "the failing command's last lines, once")
             assert.match(stored.value.message, /`npm run build` exited [1-9]/)

@@ -1,4 +1,5 @@
 import { branchName } from "@devteam/domain/Branch"
+import { expectedStep } from "@devteam/domain/ExecutionMachine"
 import { TaskId } from "@devteam/domain/Ids"
 import { InjectedTask } from "@devteam/domain/Injection"
 import { Task } from "@devteam/domain/Task"
@@ -197,32 +198,85 @@ describe("PipelineStepRunner", () => {
         assert.strictEqual(driver.state().completedTasks, 1)
       })))
 
-  it.scopedLive("a failing build is a verify error naming the command and its exit code, its output once", () =>
-    withPipeline(projectFiles(), ({ url }) =>
-      Effect.gen(function*() {
-        const driver = yield* makeDriver(
-          executionConfig(url, { script: "echo '// BROKEN' >> src/app.js", verifyCommands: ["npm run build"] })
-        )
-        yield* driver.step("SELECT")
-        yield* driver.step("PREP")
-        yield* driver.step("IMPLEMENT")
-        const error = yield* driver.fails("VERIFY")
-        assert.strictEqual(error.category, "verify")
-        assert.strictEqual(error.step, "VERIFY")
-        assert.strictEqual(error.taskId, "1.1.1")
-        assert.strictEqual(error.executionId, driver.state().executionId)
-        assert.strictEqual(error.projectId, driver.projectId)
-        assert.match(error.errorId, /^[0-9a-f-]{36}$/)
-        assert.strictEqual(error.attempts, 1)
-        assert.include(error.logs.join("\n"), "build error: BROKEN marker in src/app.js")
-        assert.isAtMost(error.logs.length, 40, "the failing command's last lines, once")
-        assert.match(error.message, /command 1 `npm run build` exited [1-9]/)
-        assert.include(
-          JSON.stringify(error.details),
-          "\"failedCommand\":{\"name\":\"command 1\",\"command\":\"npm run build\""
-        )
-        assert.strictEqual(driver.state().status, "FAILED")
-      })))
+  it.scopedLive(
+    "a build that stays broken: IMPLEMENT runs again with the failure (VERIFY_RETRIES = 2), then a verify error naming the command, its output once",
+    () =>
+      withPipeline(projectFiles(), ({ url }) =>
+        Effect.gen(function*() {
+          const driver = yield* makeDriver(
+            executionConfig(url, { script: "echo '// BROKEN' >> src/app.js", verifyCommands: ["npm run build"] })
+          )
+          yield* driver.step("SELECT")
+          yield* driver.step("PREP")
+          for (const attempt of [1, 2]) {
+            yield* driver.step("IMPLEMENT")
+            const verdict = expectOutcome(yield* driver.step("VERIFY"), "VerifyCompleted")
+            assert.isFalse(verdict.result.success)
+            assert.strictEqual(verdict.result.attempts[0]?.attempt, attempt)
+            assert.strictEqual(driver.state().failedVerification?.failedCommand?.command, "npm run build")
+            assert.strictEqual(driver.state().cursor?.step, "VERIFY")
+            assert.strictEqual(expectedStep(driver.state()), "IMPLEMENT", "the fix loop goes back to IMPLEMENT")
+          }
+          yield* driver.step("IMPLEMENT")
+          const error = yield* driver.fails("VERIFY")
+          assert.strictEqual(error.category, "verify")
+          assert.strictEqual(error.step, "VERIFY")
+          assert.strictEqual(error.taskId, "1.1.1")
+          assert.strictEqual(error.executionId, driver.state().executionId)
+          assert.strictEqual(error.projectId, driver.projectId)
+          assert.match(error.errorId, /^[0-9a-f-]{36}$/)
+          assert.strictEqual(error.attempts, 3)
+          const logs = error.logs.join("\n")
+          assert.include(logs, "build error: BROKEN marker in src/app.js")
+          assert.isAtMost(error.logs.length, 40, "the failing command's last lines, once")
+          assert.strictEqual(logs.split("$ npm run build").length - 1, 0, "no attempt transcripts repeated")
+          assert.match(error.message, /after 3 attempts: command 1 `npm run build` exited [1-9]/)
+          assert.include(
+            JSON.stringify(error.details),
+            "\"failedCommand\":{\"name\":\"command 1\",\"command\":\"npm run build\""
+          )
+          assert.strictEqual(driver.state().status, "FAILED")
+          // every attempt journaled with its result
+          const journal = driver.journal().flatMap((e) =>
+            e._tag === "VerifyCompleted" ? [e.result.attempts[0]?.attempt] : []
+          )
+          assert.deepStrictEqual(journal, [1, 2])
+        }))
+  )
+
+  it.scopedLive(
+    "the fix loop: the first implementation breaks the build, the second prompt holds the failure and fixes it",
+    () =>
+      withPipeline(projectFiles(), ({ url }) =>
+        Effect.gen(function*() {
+          const promptCopy = Path.join(Os.tmpdir(), `devteam-fix-prompt-${Math.random().toString(36).slice(2)}.md`)
+          yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(promptCopy, { force: true })))
+          // A stand-in for the agent (the script tool): it fixes only when told what failed.
+          const script =
+            `if grep -q "Previous attempt failed verification" "$DEVTEAM_PROMPT_FILE"; then cp "$DEVTEAM_PROMPT_FILE" ${promptCopy}; echo 'console.log("fixed")' > src/app.js; else echo '// BROKEN' >> src/app.js; fi`
+          const driver = yield* makeDriver(executionConfig(url, { script, verifyCommands: ["npm run build"] }))
+          yield* driver.step("SELECT")
+          yield* driver.step("PREP")
+          const first = expectOutcome(yield* driver.step("IMPLEMENT"), "ImplementCompleted")
+          const failed = expectOutcome(yield* driver.step("VERIFY"), "VerifyCompleted")
+          assert.isFalse(failed.result.success)
+          const second = expectOutcome(yield* driver.step("IMPLEMENT"), "ImplementCompleted")
+          assert.notStrictEqual(second.commit, first.commit, "a new implementation on top of the first")
+          assert.notStrictEqual(second.artifact.promptHash, first.artifact.promptHash)
+          const passed = expectOutcome(yield* driver.step("VERIFY"), "VerifyCompleted")
+          assert.isTrue(passed.result.success)
+          assert.strictEqual(passed.result.attempts[0]?.attempt, 2)
+          assert.isNull(driver.state().failedVerification)
+          const prompt = Fs.readFileSync(promptCopy, "utf8")
+          assert.include(prompt, "## Previous attempt failed verification (attempt 1 of 3)")
+          assert.include(prompt, "Failing command: `npm run build` (exit 1)")
+          assert.include(prompt, "build error: BROKEN marker in src/app.js")
+          yield* driver.step("MERGE")
+          yield* driver.step("PUSH")
+          yield* driver.step("UPDATE_TASKLIST")
+          assert.deepStrictEqual(driver.state().completedInExecution, [TaskId.make("1.1.1")])
+        }))
+  )
 
   it.scopedLive("a merge conflict is a git error naming the files", () =>
     withPipeline(projectFiles(), ({ bare, url }) =>

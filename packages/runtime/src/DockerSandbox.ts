@@ -32,6 +32,7 @@ import type { RawChunk, StartedProcess } from "./internal/sandboxExec.js"
 import { Redactor } from "./Redaction.js"
 import type { AcquireOptions, ExecOptions, SandboxHandle, SandboxResources, SandboxSettings } from "./Sandbox.js"
 import { isSecretName, labels, proxyEnv, resolveCwd, Sandbox, SandboxConfig } from "./Sandbox.js"
+import * as SandboxCache from "./SandboxCache.js"
 
 const WORKDIR = "/workspace"
 const TMPDIR = "/tmp/devteam"
@@ -203,7 +204,8 @@ const createOptions = (
   image: string,
   resources: SandboxResources,
   owner: string,
-  egressDir: string
+  egressDir: string,
+  cacheDir: string
 ): Docker.ContainerCreateOptions => ({
   name,
   Image: image,
@@ -225,7 +227,9 @@ const createOptions = (
     Mounts: [
       { Type: "bind", Source: options.workspacePath, Target: WORKDIR, ReadOnly: false },
       // The egress proxy's socket (connectable through a read-only mount) and the forwarder.
-      { Type: "bind", Source: egressDir, Target: mountPoint, ReadOnly: true }
+      { Type: "bind", Source: egressDir, Target: mountPoint, ReadOnly: true },
+      // The project's download cache (VERIFY's installs), kept across executions.
+      { Type: "bind", Source: cacheDir, Target: SandboxCache.containerPath, ReadOnly: false }
     ],
     NanoCpus: Math.round(resources.cpus * 1e9),
     Memory: resources.memoryMiB * 1024 * 1024,
@@ -308,10 +312,19 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
 
     const ensureStarted = (name: string, options: AcquireOptions, resources: SandboxResources) =>
       Effect.gen(function*() {
+        const cacheDir = yield* SandboxCache.projectCacheDir(options.projectId)
         const create = Effect.tryPromise({
           try: () =>
             docker.createContainer(
-              createOptions(name, options, settings.image, resources, settings.owner, egressDirOf(settings, name))
+              createOptions(
+                name,
+                options,
+                settings.image,
+                resources,
+                settings.owner,
+                egressDirOf(settings, name),
+                cacheDir
+              )
             ),
           catch: (e) => e
         })
@@ -439,6 +452,7 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
         workspacePath,
         workdir: WORKDIR,
         tmpdir: TMPDIR,
+        cacheDir: SandboxCache.containerPath,
         exec,
         egress: { proxyUrl: PROXY_URL, enforced: resources.network === "none", open: proxy.open }
       }

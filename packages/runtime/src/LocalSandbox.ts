@@ -26,6 +26,7 @@ import type { RawChunk, StartedProcess } from "./internal/sandboxExec.js"
 import { Redactor } from "./Redaction.js"
 import type { AcquireOptions, ExecOptions, SandboxHandle } from "./Sandbox.js"
 import { isSecretName, proxyEnv, resolveCwd, Sandbox } from "./Sandbox.js"
+import * as SandboxCache from "./SandboxCache.js"
 
 const signalExitCode = (signal: NodeJS.Signals | null): number => {
   const n = signal === null ? undefined : os.constants.signals[signal]
@@ -219,12 +220,14 @@ export const make: Effect.Effect<Sandbox["Type"], never, Redactor> = Effect.gen(
           redactor
         )
       }).pipe(Effect.withSpan("Sandbox.exec", { attributes: { kind: "local", command: opts.command[0] ?? "" } }))
+    const cacheDir = yield* SandboxCache.projectCacheDir(options.projectId)
     const handle: SandboxHandle = {
       kind: "local",
       id: workspacePath,
       workspacePath,
       workdir: workspacePath,
       tmpdir,
+      cacheDir,
       exec,
       egress: { proxyUrl, enforced: false, open: proxy.open }
     }

@@ -43,7 +43,7 @@ export const make = (settings: ScriptSettings): Effect.Effect<Tool, never, Redac
         if (command === undefined || command.trim() === "") {
           return yield* fail("no script command: pass one in the task or project config, or set SCRIPT_TOOL_COMMAND")
         }
-        const prompt = Prompt.render(task, input.conventions ?? "")
+        const prompt = Prompt.render(task, input.promptContext ?? input.conventions ?? "")
         const promptFile = `${sandbox.tmpdir}/script-prompt-${crypto.randomUUID()}.md`
         yield* sandbox.exec({
           command: ["sh", "-c", "printf '%s' \"$DEVTEAM_PROMPT\" > \"$1\"", "write-prompt", promptFile],

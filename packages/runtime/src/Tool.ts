@@ -12,6 +12,7 @@ import type { Task } from "@devteam/domain/Task"
 import type { Duration, Redacted } from "effect"
 import { Context, Effect, Layer } from "effect"
 import * as GitChanges from "./internal/gitChanges.js"
+import type { PromptContext } from "./Prompt.js"
 import type { OutputLine, SandboxHandle } from "./Sandbox.js"
 
 export interface ToolInput {
@@ -25,6 +26,8 @@ export interface ToolInput {
   readonly onLine?: (line: OutputLine) => Effect.Effect<void>
   /** Repository conventions for the prompt. */
   readonly conventions?: string
+  /** The prompt's context (phase, dependencies, guidance, verification, a fix's failure); wins over `conventions`. */
+  readonly promptContext?: PromptContext
   readonly timeout?: Duration.DurationInput
   /** `script` tool: the shell command to run (overrides the configured one). */
   readonly command?: string

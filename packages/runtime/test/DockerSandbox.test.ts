@@ -151,7 +151,8 @@ describe("DockerSandbox", () => {
         })
         assert.notStrictEqual(escape.exitCode, 0)
         assert.notInclude(escape.stdout, "not for the sandbox")
-        // Bind mounts from a host filesystem: the workspace and the egress proxy's directory, plus what the engine itself provides
+        // Bind mounts from a host filesystem: the workspace, the egress proxy's directory and the project's download
+        // cache (its own directory only), plus what the engine itself provides
         // per container — /etc/{hosts,hostname,resolv.conf} and, read-only, its init binary.
         const mounts = yield* handle.exec({ command: ["cat", "/proc/self/mountinfo"], timeout: "20 seconds" })
         const virtual = new Set(["overlay", "proc", "tmpfs", "devpts", "mqueue", "sysfs", "cgroup", "cgroup2", "shm"])
@@ -163,9 +164,11 @@ describe("DockerSandbox", () => {
         })
         const engine = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/sbin/docker-init", "/usr/sbin/docker-init"]
         assert.deepStrictEqual(hostMounts.filter((m) => !engine.includes(m)).sort(), [
+          "/cache",
           "/run/devteam-egress",
           "/workspace"
         ])
+        assert.strictEqual(handle.cacheDir, "/cache")
         // the egress proxy's directory (its socket and the forwarder) is read-only
         const egress = mounts.stdout.split("\n").find((l) => l.split(" ")[4] === "/run/devteam-egress")
         assert.match(egress ?? "", /^\S+ \S+ \S+ \S+ \S+ ro[, ]/, "the egress directory is mounted read-only")

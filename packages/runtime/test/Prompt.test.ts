@@ -43,7 +43,7 @@ describe("Prompt", () => {
     assert.strictEqual(a.templateVersion, Prompt.templateVersion)
     assert.include(a.text, "# Task 1.1.1: Add DEVTEAM_ENABLED flag")
     assert.include(a.text, "- src/config.js")
-    assert.include(a.text, "- test.coverage: ≥80%")
+    assert.include(a.text, "- test.coverage: ≥80% line coverage on each source file you change")
     assert.isBelow(a.text.indexOf("- JSDoc"), a.text.indexOf("- tenth"), "acceptance.2 before acceptance.10")
     assert.include(a.text, "## Repository conventions\n2 spaces")
   })

@@ -1,0 +1,134 @@
+/**
+ * What IMPLEMENT's prompt is told beyond the task itself, gathered from the task list and the
+ * repository: the task's phase and group titles, what its dependencies changed (their
+ * `task <id>: …` commits on the base branch: files and a diffstat), the repository's own guidance
+ * files (bounded excerpts), and — in the fix loop — the previous verification's failure. Every
+ * text that came out of the repository or a command is passed through the Redactor by the caller.
+ */
+import type { VerificationResult } from "@devteam/domain/Artifacts"
+import type { Task } from "@devteam/domain/Task"
+import type { TaskList } from "@devteam/domain/TaskList"
+import { Duration, Effect } from "effect"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { runGit } from "./internal/gitProcess.js"
+import type { DependencyContext, FixContext, GuidanceExcerpt } from "./Prompt.js"
+
+/** The guidance files read from the repository root, in this order. */
+export const guidanceFiles = ["AGENTS.md", "CONVENTIONS.md", "CLAUDE.md", "CONTRIBUTING.md"] as const
+
+const excerptChars = 3_000
+
+/** The repository's guidance files present at the root of `repoPath`, each cut to an excerpt. */
+export const guidance = (repoPath: string): Effect.Effect<ReadonlyArray<GuidanceExcerpt>> =>
+  Effect.promise(async () => {
+    const found: Array<GuidanceExcerpt> = []
+    for (const file of guidanceFiles) {
+      const text = await fs.readFile(path.join(repoPath, file), "utf8").catch(() => undefined)
+      if (text !== undefined && text.trim() !== "") {
+        found.push({ file, excerpt: text.length > excerptChars ? `${text.slice(0, excerptChars)}\n[…]` : text })
+      }
+    }
+    return found
+  })
+
+/** The titles of the task's group and phase in the list (by parent links). */
+export const placement = (
+  list: TaskList,
+  task: Task
+): { readonly phaseTitle?: string; readonly groupTitle?: string } => {
+  const index = new Map<string, number>(list.tasks.map((t, i) => [t.id, i]))
+  let phaseTitle: string | undefined
+  let groupTitle: string | undefined
+  let parent = list.sources[index.get(task.id) ?? -1]?.parentId ?? null
+  for (let depth = 0; parent !== null && depth < 10; depth++) {
+    const i = index.get(parent)
+    const t = i === undefined ? undefined : list.tasks[i]
+    if (i === undefined || t === undefined) break
+    if (t.type === "group" && groupTitle === undefined) groupTitle = `${t.id} ${t.title}`
+    if (t.type === "phase" && phaseTitle === undefined) phaseTitle = `${t.id} ${t.title}`
+    parent = list.sources[i]?.parentId ?? null
+  }
+  return {
+    ...(phaseTitle === undefined ? {} : { phaseTitle }),
+    ...(groupTitle === undefined ? {} : { groupTitle })
+  }
+}
+
+const gitRun = (cwd: string, args: ReadonlyArray<string>) =>
+  runGit({
+    cwd,
+    args,
+    timeout: Duration.seconds(30),
+    allowProtocols: [],
+    author: { name: "devteam", email: "devteam@localhost" }
+  }).pipe(Effect.option)
+
+/**
+ * For each dependency (atomic ones only, at most 10): its title, the files its commits on
+ * `baseBranch` touched and their diffstat. A dependency without commits is listed with no files.
+ */
+export const dependencies = (
+  repoPath: string,
+  baseBranch: string,
+  list: TaskList,
+  task: Task
+): Effect.Effect<ReadonlyArray<DependencyContext>> =>
+  Effect.gen(function*() {
+    const byId = new Map<string, Task>(list.tasks.map((t) => [t.id, t]))
+    const deps = task.dependencies.map((id) => byId.get(id)).filter((t): t is Task =>
+      t !== undefined && t.type === "atomic"
+    ).slice(-10)
+    const out: Array<DependencyContext> = []
+    for (const dep of deps) {
+      const log = yield* gitRun(repoPath, [
+        "log",
+        baseBranch,
+        "--no-merges",
+        "--fixed-strings",
+        `--grep=task ${dep.id}: `,
+        "--format=%H"
+      ])
+      const commits = log._tag === "Some" && log.value.exitCode === 0
+        ? log.value.stdout.split("\n").map((l) => l.trim()).filter((l) => /^[0-9a-f]{40}$/.test(l))
+        : []
+      if (commits.length === 0) {
+        out.push({ id: dep.id, title: dep.title, files: [], diffstat: "" })
+        continue
+      }
+      const stat = yield* gitRun(repoPath, ["show", "--format=", "--stat=100", ...commits.slice(0, 5)])
+      const names = yield* gitRun(repoPath, ["show", "--format=", "--name-only", ...commits.slice(0, 5)])
+      const files = names._tag === "Some"
+        ? [...new Set(names.value.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== ""))]
+        : []
+      out.push({
+        id: dep.id,
+        title: dep.title,
+        files,
+        diffstat: stat._tag === "Some" ? stat.value.stdout.split("\n").slice(-22).join("\n").trim() : ""
+      })
+    }
+    return out
+  })
+
+/** The fix loop's section: what failed in the previous verification. */
+export const fixContext = (result: VerificationResult, maxAttempts: number): FixContext => {
+  const failedCriteria = Object.entries(result.results)
+    .filter(([, r]) => !r.passed)
+    .map(([key, r]) => `${key}: ${r.actual ?? "not met"} (required ${r.required ?? "?"})`)
+  const coverage = (result.results["test.coverage"]?.perFile ?? []).map((f) =>
+    `${f.file}: ${f.actual === null ? "not loaded by any test" : `${f.actual}%`} (required ${
+      result.results["test.coverage"]?.required ?? "?"
+    })${f.passed ? "" : " — below"}`
+  )
+  const failed = result.failedCommand
+  return {
+    attempt: result.attempts.at(-1)?.attempt ?? 1,
+    maxAttempts,
+    ...(failed === undefined
+      ? {}
+      : { failedCommand: { command: failed.command, exitCode: failed.exitCode, tail: failed.tail } }),
+    failedCriteria,
+    coverage
+  }
+}
