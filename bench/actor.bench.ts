@@ -95,7 +95,8 @@ const project = () =>
           PlaceholderStepRunner.layer({ tasks: 1, stepDuration: "1 millis" }),
           ExecutionQueue.layer(5),
           Layer.succeed(TaskListSource, {
-            read: () => Effect.dieMessage("unused")
+            read: () => Effect.dieMessage("unused"),
+            cached: () => Effect.dieMessage("unused")
           }),
           Layer.succeed(SingleSteps, {
             prep: () => Effect.dieMessage("unused"),

@@ -27,7 +27,7 @@ import type { ProjectDeletedResponse, ProjectList, ProjectView } from "@devteam/
 import { ProjectListParams, ProjectSettingsRequest } from "@devteam/domain/ProjectsApi"
 import type { ExecutionState } from "@devteam/domain/ProjectState"
 import type { PlanResponse, TasksResponse, ValidateResponse } from "@devteam/domain/RepositoryApi"
-import { ValidateRequest } from "@devteam/domain/RepositoryApi"
+import { TaskListReadParams, ValidateRequest } from "@devteam/domain/RepositoryApi"
 import type { ImplementResponse, NextTaskResponse, PrepResponse, VerifyResponse } from "@devteam/domain/RunnerApi"
 import {
   ImplementRequest,
@@ -68,6 +68,12 @@ export interface CommandOptions extends RequestOptions {
   readonly idempotencyKey?: string | undefined
 }
 
+/** Options of task-list reads. */
+export interface ListReadOptions extends RequestOptions {
+  /** Read the task list from the remote now instead of the service's cache (refreshed every 10 s). */
+  readonly refresh?: boolean | undefined
+}
+
 type Input<S extends Schema.Schema.Any> = Schema.Schema.Encoded<S>
 
 export interface DevTeamPromiseClient {
@@ -93,7 +99,13 @@ export interface DevTeamPromiseClient {
   ) => Promise<VerifyResponse | VerifyFailedResponse>
   /** `GET /tasks/next`: the task SELECT would pick now. */
   readonly nextTask: (
-    params?: { readonly projectId?: string; readonly customerId?: string; readonly excludeCompleted?: boolean },
+    params?: {
+      readonly projectId?: string
+      readonly customerId?: string
+      readonly excludeCompleted?: boolean
+      /** Read the task list from the remote now instead of the service's cache. */
+      readonly refresh?: boolean
+    },
     options?: RequestOptions
   ) => Promise<NextTaskResponse>
 
@@ -127,10 +139,13 @@ export interface DevTeamPromiseClient {
     body: Input<typeof ValidateRequest>,
     options?: RequestOptions
   ) => Promise<ValidateResponse>
-  /** `GET /api/devteam/repository/tasks/{projectId}`: the parsed task list. */
-  readonly tasks: (projectId: string, options?: RequestOptions) => Promise<TasksResponse>
+  /**
+   * `GET /api/devteam/repository/tasks/{projectId}`: the parsed task list (from the service's cache;
+   * `commit` says which base commit; `refresh: true` reads the remote now).
+   */
+  readonly tasks: (projectId: string, options?: ListReadOptions) => Promise<TasksResponse>
   /** `GET /api/devteam/repository/plan/{projectId}`: the order SELECT would follow, and what is blocked. */
-  readonly plan: (projectId: string, options?: RequestOptions) => Promise<PlanResponse>
+  readonly plan: (projectId: string, options?: ListReadOptions) => Promise<PlanResponse>
   /** `PUT /api/devteam/repository/tasks/{projectId}/{taskId}`. */
   readonly updateTask: (
     projectId: string,
@@ -280,6 +295,9 @@ const toDevTeamError = (cause: Cause.Cause<unknown>, correlationId: string): Dev
 
 const newId = (): string => globalThis.crypto.randomUUID()
 
+const listRead = (options: ListReadOptions | undefined): TaskListReadParams =>
+  new TaskListReadParams(options?.refresh === undefined ? {} : { refresh: options.refresh })
+
 export const createDevTeamClient = (config: DevTeamClientConfig): DevTeamPromiseClient => {
   const token = config.token
   const layerFetch = config.fetch
@@ -380,7 +398,8 @@ export const createDevTeamClient = (config: DevTeamClientConfig): DevTeamPromise
             decodeInput(NextTaskParams, "params")({
               ...(params?.projectId === undefined ? {} : { projectId: params.projectId }),
               ...(params?.customerId === undefined ? {} : { customerId: params.customerId }),
-              ...(params?.excludeCompleted === undefined ? {} : { excludeCompleted: String(params.excludeCompleted) })
+              ...(params?.excludeCompleted === undefined ? {} : { excludeCompleted: String(params.excludeCompleted) }),
+              ...(params?.refresh === undefined ? {} : { refresh: String(params.refresh) })
             }),
             (urlParams) => c.runner.nextTask({ urlParams })
           ),
@@ -471,12 +490,20 @@ export const createDevTeamClient = (config: DevTeamClientConfig): DevTeamPromise
       ),
     tasks: (projectId, options) =>
       run(
-        (c) => Effect.flatMap(projectIdOf(projectId), (id) => c.repository.tasks({ path: { projectId: id } })),
+        (c) =>
+          Effect.flatMap(
+            projectIdOf(projectId),
+            (id) => c.repository.tasks({ path: { projectId: id }, urlParams: listRead(options) })
+          ),
         options
       ),
     plan: (projectId, options) =>
       run(
-        (c) => Effect.flatMap(projectIdOf(projectId), (id) => c.repository.plan({ path: { projectId: id } })),
+        (c) =>
+          Effect.flatMap(
+            projectIdOf(projectId),
+            (id) => c.repository.plan({ path: { projectId: id }, urlParams: listRead(options) })
+          ),
         options
       ),
     updateTask: (projectId, taskId, patch, options) =>

@@ -24,5 +24,6 @@ export {
   createDevTeamClient,
   type DevTeamClientConfig,
   type DevTeamPromiseClient,
+  type ListReadOptions,
   type RequestOptions
 } from "./PromiseClient.js"

@@ -112,15 +112,18 @@ export const Verify = Rpc.make("Verify", {
   error: Schema.Union(VerifyFailedResponse, BranchNotFound, IllegalTransition, SandboxUnavailable, GitOperationFailed)
 })
 
+/** `refresh`: read the task list from the remote now, not from the cache. */
+const listRead = { ...correlation, refresh: Schema.optional(Schema.Boolean) }
+
 export const NextTask = Rpc.make("NextTask", {
-  payload: { ...correlation, excludeCompleted: Schema.Boolean },
+  payload: { ...listRead, excludeCompleted: Schema.Boolean },
   success: NextTaskResponse,
   error: TaskListErrors
 })
 
-export const GetTasks = Rpc.make("GetTasks", { payload: correlation, success: TasksResponse, error: TaskListErrors })
+export const GetTasks = Rpc.make("GetTasks", { payload: listRead, success: TasksResponse, error: TaskListErrors })
 
-export const Plan = Rpc.make("Plan", { payload: correlation, success: PlanResponse, error: TaskListErrors })
+export const Plan = Rpc.make("Plan", { payload: listRead, success: PlanResponse, error: TaskListErrors })
 
 /** The actor's full state (the fold of its journal). Status reads use the projection instead. */
 export const GetState = Rpc.make("GetState", { payload: correlation, success: ProjectState })

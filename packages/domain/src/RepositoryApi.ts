@@ -46,11 +46,28 @@ export class ValidateResponse extends Schema.Class<ValidateResponse>("ValidateRe
   })
 }) {}
 
+/** The base-branch commit a task-list answer reflects (reads are served from a cache, refreshed every TASKLIST_REFRESH). */
+export const ListCommit = Schema.optional(
+  Schema.String.annotations({ description: "the base-branch commit the task list was read at" })
+)
+
+/** `?refresh=true`: read the task list from the remote now instead of the cache. */
+export class TaskListReadParams extends Schema.Class<TaskListReadParams>("TaskListReadParams")({
+  refresh: Schema.optional(
+    Schema.transform(Schema.Literal("true", "false", "1", "0"), Schema.Boolean, {
+      strict: true,
+      decode: (s) => s === "true" || s === "1",
+      encode: (b) => (b ? "true" : "false")
+    })
+  )
+}) {}
+
 export class TasksResponse extends Schema.Class<TasksResponse>("TasksResponse")({
   tasks: Schema.Array(Task),
   totalTasks: Schema.Int,
   completedTasks: Schema.Int,
-  progress: Schema.Number
+  progress: Schema.Number,
+  commit: ListCommit
 }) {}
 
 export class BlockedTask extends Schema.Class<BlockedTask>("BlockedTask")({
@@ -61,7 +78,8 @@ export class BlockedTask extends Schema.Class<BlockedTask>("BlockedTask")({
 export class PlanResponse extends Schema.Class<PlanResponse>("PlanResponse")({
   order: Schema.Array(TaskId),
   blocked: Schema.Array(BlockedTask),
-  diagnostics: Schema.Array(DiagnosticView)
+  diagnostics: Schema.Array(DiagnosticView),
+  commit: ListCommit
 }) {}
 
 export class RepositoryApi extends HttpApiGroup.make("repository")
@@ -75,6 +93,7 @@ export class RepositoryApi extends HttpApiGroup.make("repository")
   )
   .add(
     HttpApiEndpoint.get("tasks")`/tasks/${projectIdParam}`
+      .setUrlParams(TaskListReadParams)
       .addSuccess(TasksResponse)
       .addError(ProjectNotFound)
       .addError(TaskListNotFound)
@@ -83,6 +102,7 @@ export class RepositoryApi extends HttpApiGroup.make("repository")
   )
   .add(
     HttpApiEndpoint.get("plan")`/plan/${projectIdParam}`
+      .setUrlParams(TaskListReadParams)
       .addSuccess(PlanResponse)
       .addError(ProjectNotFound)
       .addError(TaskListNotFound)

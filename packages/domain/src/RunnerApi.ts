@@ -21,6 +21,7 @@ import {
 } from "./Errors.js"
 import { BranchName, ToolName } from "./ExecutionConfig.js"
 import { ProjectId, TaskId } from "./Ids.js"
+import { ListCommit } from "./RepositoryApi.js"
 import { Task, TaskCriteria } from "./Task.js"
 
 const RepoUrl = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(2048))
@@ -119,7 +120,9 @@ const BooleanFromString = Schema.transform(Schema.Literal("true", "false", "1", 
 export class NextTaskParams extends Schema.Class<NextTaskParams>("NextTaskParams")({
   projectId: Schema.optional(ProjectId),
   customerId: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))),
-  excludeCompleted: Schema.optional(BooleanFromString)
+  excludeCompleted: Schema.optional(BooleanFromString),
+  /** Read the task list from the remote now instead of the cache. */
+  refresh: Schema.optional(BooleanFromString)
 }) {}
 
 export class NextTaskResponse extends Schema.Class<NextTaskResponse>("NextTaskResponse")({
@@ -127,7 +130,8 @@ export class NextTaskResponse extends Schema.Class<NextTaskResponse>("NextTaskRe
   dependenciesSatisfied: Schema.Boolean,
   totalTasks: Schema.Int,
   completedTasks: Schema.Int,
-  progress: Schema.Number
+  progress: Schema.Number,
+  commit: ListCommit
 }) {}
 
 export class RunnerApi extends HttpApiGroup.make("runner")

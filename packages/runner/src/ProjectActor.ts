@@ -33,6 +33,7 @@ import { InjectTaskResponse } from "@devteam/domain/TasksApi"
 import * as TaskSelection from "@devteam/domain/TaskSelection"
 import * as Correlation from "@devteam/runtime/Correlation"
 import { Journal } from "@devteam/runtime/Journal"
+import type { CachedTaskList } from "@devteam/runtime/TaskListCache"
 import { Entity } from "@effect/cluster"
 import type { Sharding } from "@effect/cluster/Sharding"
 import {
@@ -312,10 +313,13 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           pauseRequested: s.pauseRequested
         })
 
-      const readList = Effect.suspend((): Effect.Effect<TaskList, TaskListError | IllegalTransition> => {
-        const config = state.config
-        return config === null ? Effect.fail(noConfig(state)) : taskLists.read(config)
-      })
+      /** The task list from the cache (git only when cold, or on `refresh`), with the commit it reflects. */
+      const readCached = (refresh?: boolean) =>
+        Effect.suspend((): Effect.Effect<CachedTaskList, TaskListError | IllegalTransition> => {
+          const config = state.config
+          return config === null ? Effect.fail(noConfig(state)) : taskLists.cached(config, { refresh })
+        })
+      const readList = Effect.map(readCached(), (cached): TaskList => cached.list)
 
       // Resume whatever was in flight when this project was last active (crash, failover, wake).
       yield* ensureRunning
@@ -469,34 +473,36 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
         NextTask: ({ payload }) =>
           withContext(
             payload.correlationId,
-            Effect.map(readList, (list) => {
+            Effect.map(readCached(payload.refresh), ({ commit, list }) => {
               const view = TaskSelection.nextTaskView(list, state.injections, state.patches)
-              return new NextTaskResponse({ ...view })
+              return new NextTaskResponse({ ...view, commit })
             })
           ),
         GetTasks: ({ payload }) =>
           withContext(
             payload.correlationId,
-            Effect.map(readList, (list) => {
+            Effect.map(readCached(payload.refresh), ({ commit, list }) => {
               const tasks = TaskSelection.effective(list, state.injections, state.patches).tasks
               const figures = summary(tasks)
               return new TasksResponse({
                 tasks: tasks.map((t) => new Task(t)),
                 totalTasks: figures.totalTasks,
                 completedTasks: figures.completedTasks,
-                progress: figures.progress
+                progress: figures.progress,
+                commit
               })
             })
           ),
         Plan: ({ payload }) =>
           withContext(
             payload.correlationId,
-            Effect.map(readList, (list) => {
+            Effect.map(readCached(payload.refresh), ({ commit, list }) => {
               const plan = TaskSelection.plan(list, state.injections, state.patches)
               return new PlanResponse({
                 order: plan.order,
                 blocked: plan.blocked.map((b) => new BlockedTask({ taskId: b.taskId, waitingOn: b.waitingOn })),
-                diagnostics: plan.diagnostics.map((d) => new DiagnosticView({ line: d.line, message: d.message }))
+                diagnostics: plan.diagnostics.map((d) => new DiagnosticView({ line: d.line, message: d.message })),
+                commit
               })
             })
           ),

@@ -1,53 +1,31 @@
 /**
- * Where the actor reads a project's task list from: the repository's base branch (fetched into
- * the workspace cache), parsed by the domain's lenient parser.
+ * Where the runner reads a project's task list from: the repository's base branch, through the
+ * runtime's `TaskListCache`. SELECT reads it fresh (a fetch, shared with any in flight); the
+ * actor's reads and task edits answer from the cache (no git once warm).
  */
-import type { BadRequest, BranchNotFound, InvalidRepoUrl, RepositoryAccessDenied } from "@devteam/domain/Errors"
-import { GitOperationFailed, TaskListNotFound } from "@devteam/domain/Errors"
 import type { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
 import type { TaskList } from "@devteam/domain/TaskList"
-import { parse } from "@devteam/domain/TaskListParser"
-import { Workspace } from "@devteam/runtime/Workspace"
-import { Context, Effect, Layer, Option } from "effect"
+import * as TaskListCache from "@devteam/runtime/TaskListCache"
+import { Context, Effect, Layer } from "effect"
 
-export type TaskListError =
-  | InvalidRepoUrl
-  | RepositoryAccessDenied
-  | GitOperationFailed
-  | BranchNotFound
-  | TaskListNotFound
+export type TaskListError = TaskListCache.TaskListError
 
 export class TaskListSource extends Context.Tag("@devteam/runner/TaskListSource")<TaskListSource, {
+  /** The list as the remote has it now (waits for a fetch): what SELECT decides on. */
   readonly read: (config: ExecutionConfig) => Effect.Effect<TaskList, TaskListError>
+  /** The cached list and its commit (waits for git only when cold, or with `refresh`). */
+  readonly cached: (
+    config: ExecutionConfig,
+    options?: { readonly refresh?: boolean | undefined }
+  ) => Effect.Effect<TaskListCache.CachedTaskList, TaskListError>
 }>() {}
 
-/** A path or branch git refused (they are validated at the edge, so this is unexpected) is a git failure. */
-const asGitFailure = (error: BadRequest) =>
-  new GitOperationFailed({ operation: "read task list", message: error.message })
-
 export const make = Effect.gen(function*() {
-  const workspace = yield* Workspace
+  const cache = yield* TaskListCache.TaskListCache
   return TaskListSource.of({
-    read: (config) =>
-      Effect.gen(function*() {
-        const repo = yield* workspace.sync({ repoUrl: config.repoUrl, baseBranch: config.baseBranch })
-        const text = yield* workspace.readTaskList({
-          repoPath: repo.repoPath,
-          baseBranch: repo.baseBranch,
-          path: config.taskListPath
-        })
-        if (Option.isNone(text)) {
-          return yield* new TaskListNotFound({
-            path: config.taskListPath,
-            message: `no task list at ${config.taskListPath} on branch ${repo.baseBranch}`
-          })
-        }
-        return parse(text.value)
-      }).pipe(
-        Effect.catchTag("BadRequest", (error) => Effect.fail(asGitFailure(error))),
-        Effect.withSpan("TaskListSource.read")
-      )
+    read: (config) => Effect.map(cache.read(config, { fresh: true }), (cached) => cached.list),
+    cached: (config, options) => cache.read(config, { fresh: options?.refresh === true })
   })
 })
 
-export const layer = Layer.effect(TaskListSource, make)
+export const layer = Layer.effect(TaskListSource, make).pipe(Layer.provide(TaskListCache.layer))

@@ -25,7 +25,10 @@ const env = (
   Layer.mergeAll(
     PlaceholderStepRunner.layer({ tasks: options.tasks ?? 3, stepDuration: options.stepDuration }),
     ExecutionQueueModule.layer(options.capacity ?? 5),
-    Layer.succeed(TaskListSource, { read: () => Effect.dieMessage("no task list in the actor suite") }),
+    Layer.succeed(TaskListSource, {
+      read: () => Effect.dieMessage("no task list in the actor suite"),
+      cached: () => Effect.dieMessage("no task list in the actor suite")
+    }),
     Layer.succeed(SingleSteps, {
       prep: () => Effect.dieMessage("unused"),
       implement: () => Effect.dieMessage("unused"),

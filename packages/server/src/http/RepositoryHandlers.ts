@@ -48,10 +48,12 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "repository", (handlers) =
             }
           })
         }))
-      .handle("tasks", ({ path }) =>
+      .handle("tasks", ({ path, urlParams }) =>
         Effect.gen(function*() {
           yield* Access.accessKnownProject(path.projectId)
-          return yield* deliver((correlationId) => client(path.projectId).GetTasks({ correlationId })).pipe(
+          return yield* deliver((correlationId) =>
+            client(path.projectId).GetTasks({ correlationId, refresh: urlParams.refresh })
+          ).pipe(
             Effect.catchTags({
               InvalidRepoUrl: (error) => Effect.succeed(respond(error)),
               RepositoryAccessDenied: (error) => Effect.succeed(respond(error)),
@@ -59,10 +61,12 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "repository", (handlers) =
             })
           )
         }))
-      .handle("plan", ({ path }) =>
+      .handle("plan", ({ path, urlParams }) =>
         Effect.gen(function*() {
           yield* Access.accessKnownProject(path.projectId)
-          return yield* deliver((correlationId) => client(path.projectId).Plan({ correlationId })).pipe(
+          return yield* deliver((correlationId) =>
+            client(path.projectId).Plan({ correlationId, refresh: urlParams.refresh })
+          ).pipe(
             Effect.catchTags({
               InvalidRepoUrl: (error) => Effect.succeed(respond(error)),
               RepositoryAccessDenied: (error) => Effect.succeed(respond(error)),

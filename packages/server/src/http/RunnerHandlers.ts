@@ -119,7 +119,11 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "runner", (handlers) =>
           }
           yield* Access.accessKnownProject(projectId)
           return yield* deliver((correlationId) =>
-            client(projectId).NextTask({ correlationId, excludeCompleted: urlParams.excludeCompleted ?? true })
+            client(projectId).NextTask({
+              correlationId,
+              excludeCompleted: urlParams.excludeCompleted ?? true,
+              refresh: urlParams.refresh
+            })
           ).pipe(
             Effect.catchTags({
               InvalidRepoUrl: (error) => Effect.succeed(respond(error)),
