@@ -7,6 +7,7 @@ import * as Cluster from "@devteam/runner/Cluster"
 import { ClusterConfig } from "@devteam/runner/ClusterConfig"
 import { ExecutionQueueConfig } from "@devteam/runner/ExecutionQueue"
 import { ModelEnvConfig, PipelineConfig } from "@devteam/runner/PipelineStepRunner"
+import { StallTimeoutConfig } from "@devteam/runner/StallWatchdog"
 import { WakeupConfig } from "@devteam/runner/Wakeup"
 import { WorkspaceJanitorConfig } from "@devteam/runner/WorkspaceJanitor"
 import { AiderConfig } from "@devteam/runtime/AiderTool"
@@ -25,10 +26,11 @@ import { ResourceCaps } from "./http/Projects.js"
 import { LoggingConfig } from "./Logging.js"
 import { MainRole, StepDriverConfig } from "./Main.js"
 import { ServerConfig } from "./ServerConfig.js"
+import { ShutdownTimeoutConfig } from "./Shutdown.js"
 import { WsConfig } from "./ws/WsGateway.js"
 
 /** What every role reads (migrate: only these). */
-const common: ReadonlyArray<Config.Config<unknown>> = [LoggingConfig, DatabaseConfig]
+const common: ReadonlyArray<Config.Config<unknown>> = [LoggingConfig, DatabaseConfig, ShutdownTimeoutConfig]
 
 /** What the gateway and the runner read besides (their layers read them again, then valid). */
 const service: ReadonlyArray<Config.Config<unknown>> = [
@@ -42,6 +44,7 @@ const service: ReadonlyArray<Config.Config<unknown>> = [
   PipelineConfig,
   ModelEnvConfig,
   WakeupConfig,
+  StallTimeoutConfig,
   WorkspaceJanitorConfig,
   StepDriverConfig,
   WorkspaceConfig,

@@ -7,10 +7,12 @@ import { Cause, Effect, Layer, Option, Predicate } from "effect"
 import * as Logging from "./Logging.js"
 import * as Main from "./Main.js"
 import * as ServerConfig from "./ServerConfig.js"
+import * as Shutdown from "./Shutdown.js"
 import * as StartupConfig from "./StartupConfig.js"
 
 const main = Effect.gen(function*() {
   yield* StartupConfig.validate
+  yield* Shutdown.bound
   const role = yield* Main.MainRole
   if (role === "migrate") {
     yield* Effect.logInfo("running migrations")
