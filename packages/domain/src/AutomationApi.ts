@@ -6,7 +6,15 @@ import { Schema } from "effect"
 import { IdempotencyHeaders, IdempotencyKey, projectIdParam } from "./ApiCommon.js"
 import { Authentication } from "./Auth.js"
 import { BadRequest, IllegalTransition, InvalidRepoUrl, ProjectNotFound } from "./Errors.js"
-import { BranchName, CommandLine, RepoPath, ResourceConfig, ToolName, VerifyConfig } from "./ExecutionConfig.js"
+import {
+  BranchName,
+  CommandLine,
+  EgressConfig,
+  RepoPath,
+  ResourceConfig,
+  ToolName,
+  VerifyConfig
+} from "./ExecutionConfig.js"
 import { ExecutionStatus } from "./ExecutionStatus.js"
 import { CustomerId, EventId, ExecutionId, ProjectId, TaskId, UserId } from "./Ids.js"
 import { ExecutionState } from "./ProjectState.js"
@@ -25,6 +33,8 @@ export class InitializeRequest extends Schema.Class<InitializeRequest>("Initiali
   stopPoint: Schema.optional(TaskId),
   verify: Schema.optional(VerifyConfig),
   resources: Schema.optional(ResourceConfig),
+  /** Hosts the sandbox may reach besides the step's defaults: each on EGRESS_PROJECT_ALLOW (else 400). */
+  egress: Schema.optional(EgressConfig),
   idempotencyKey: Schema.optional(IdempotencyKey)
 }) {}
 

@@ -3,6 +3,7 @@
  * Holds no secret: credentials come from configuration, never from the journal.
  */
 import { Schema } from "effect"
+import { parseHostPort } from "./Egress.js"
 import { CustomerId, TaskId, UserId } from "./Ids.js"
 import { TaskCriteria } from "./Task.js"
 
@@ -47,6 +48,25 @@ export class ResourceConfig extends Schema.Class<ResourceConfig>("ResourceConfig
   memoryMiB: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(128), Schema.lessThanOrEqualTo(65_536)))
 }) {}
 
+/** `host` or `host:port` (default port 443). */
+export const HostPortText = Schema.String.pipe(
+  Schema.maxLength(300),
+  Schema.filter((text) => {
+    const parsed = parseHostPort(text)
+    return typeof parsed === "string" ? parsed : true
+  })
+)
+
+/**
+ * Hosts a project's sandbox may reach besides the defaults of the step (the tool's model API for
+ * IMPLEMENT, the package registries for VERIFY); each must be on the operator's
+ * EGRESS_PROJECT_ALLOW list.
+ */
+export class EgressConfig extends Schema.Class<EgressConfig>("EgressConfig")({
+  implement: Schema.optional(Schema.Array(HostPortText).pipe(Schema.maxItems(20))),
+  verify: Schema.optional(Schema.Array(HostPortText).pipe(Schema.maxItems(20)))
+}) {}
+
 export class ExecutionConfig extends Schema.Class<ExecutionConfig>("ExecutionConfig")({
   repoUrl: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(2048)),
   baseBranch: BranchName,
@@ -57,6 +77,8 @@ export class ExecutionConfig extends Schema.Class<ExecutionConfig>("ExecutionCon
   stopPoint: Schema.optional(TaskId),
   verify: Schema.optional(VerifyConfig),
   resources: Schema.optional(ResourceConfig),
+  /** Per-project egress additions (bounded by EGRESS_PROJECT_ALLOW). */
+  egress: Schema.optional(EgressConfig),
   userId: Schema.optional(UserId),
   customerId: CustomerId
 }) {}

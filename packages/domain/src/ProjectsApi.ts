@@ -8,7 +8,15 @@ import { Schema } from "effect"
 import { IdempotencyHeaders, projectIdParam } from "./ApiCommon.js"
 import { Authentication } from "./Auth.js"
 import { BadRequest, IllegalTransition, InvalidRepoUrl, ProjectNotFound } from "./Errors.js"
-import { BranchName, CommandLine, RepoPath, ResourceConfig, ToolName, VerifyConfig } from "./ExecutionConfig.js"
+import {
+  BranchName,
+  CommandLine,
+  EgressConfig,
+  RepoPath,
+  ResourceConfig,
+  ToolName,
+  VerifyConfig
+} from "./ExecutionConfig.js"
 import { CustomerId, ProjectId } from "./Ids.js"
 import { ExecutionState } from "./ProjectState.js"
 
@@ -23,7 +31,9 @@ export class ProjectSettingsRequest extends Schema.Class<ProjectSettingsRequest>
   script: Schema.optional(CommandLine),
   verify: Schema.optional(VerifyConfig),
   /** Bounded by the operator's SANDBOX_MAX_CPUS / SANDBOX_MAX_MEMORY_MIB (above them: 400). */
-  resources: Schema.optional(ResourceConfig)
+  resources: Schema.optional(ResourceConfig),
+  /** Hosts the sandbox may reach besides the step's defaults: each on EGRESS_PROJECT_ALLOW (else 400). */
+  egress: Schema.optional(EgressConfig)
 }) {}
 
 /** The settings as stored (defaults applied). */
@@ -35,7 +45,8 @@ export class ProjectSettings extends Schema.Class<ProjectSettings>("ProjectSetti
   tool: ToolName,
   script: Schema.optional(CommandLine),
   verify: Schema.optional(VerifyConfig),
-  resources: Schema.optional(ResourceConfig)
+  resources: Schema.optional(ResourceConfig),
+  egress: Schema.optional(EgressConfig)
 }) {}
 
 export class ProjectView extends Schema.Class<ProjectView>("ProjectView")({

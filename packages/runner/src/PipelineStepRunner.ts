@@ -599,7 +599,11 @@ export const make = (
         }
         const handle = yield* sandboxFor(context, executionId, p)
         const tool = yield* tools.get(config.tool)
-        const allow = EgressPolicy.implementAllowList(tool.egress, settings.egress)
+        const allow = EgressPolicy.implementAllowList(
+          tool.egress,
+          settings.egress,
+          yield* StepEgress.projectAdditions("IMPLEMENT", config.egress?.implement, settings.egress, logs)
+        )
         const fix = state.failedVerification
         const promptContext = yield* implementContext(p, fix)
         yield* info(
@@ -673,7 +677,11 @@ export const make = (
         const diffFiles = (yield* workspace.diffSummary({ repoPath, branch, baseBranch: config.baseBranch }))
           .filesModified
         const handle = yield* sandboxFor(context, executionId, p)
-        const allow = yield* EgressPolicy.verifyAllowList(repoPath, settings.egress)
+        const allow = yield* EgressPolicy.verifyAllowList(
+          repoPath,
+          settings.egress,
+          yield* StepEgress.projectAdditions("VERIFY", config.egress?.verify, settings.egress, logs)
+        )
         yield* info(`VERIFY: ${task.id} (egress: ${StepEgress.describeAllowList(allow)})`)
         const commands = config.verify?.commands
         // the fix loop's attempt: one more than the last failed verification of this task

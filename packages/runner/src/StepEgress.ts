@@ -5,6 +5,7 @@
  */
 import type { EgressSummary, HostPort } from "@devteam/domain/Egress"
 import { formatHostPort } from "@devteam/domain/Egress"
+import * as EgressPolicy from "@devteam/runtime/EgressPolicy"
 import type { SandboxHandle } from "@devteam/runtime/Sandbox"
 import { Effect } from "effect"
 import type * as LogBatcher from "./LogBatcher.js"
@@ -24,6 +25,28 @@ export const summaryLine = (summary: EgressSummary): string => {
     summary.enforced ? "" : " (local sandbox: not enforced)"
   }`
 }
+
+/**
+ * The project's additions for `step` that EGRESS_PROJECT_ALLOW permits (checked when they were
+ * set; checked again here in case the operator's list has shrunk since): the others are left out
+ * with a warning in the step's log.
+ */
+export const projectAdditions = (
+  step: string,
+  entries: ReadonlyArray<string> | undefined,
+  settings: EgressPolicy.EgressPolicySettings,
+  logs: LogBatcher.LogBatcher
+): Effect.Effect<ReadonlyArray<HostPort>> =>
+  Effect.gen(function*() {
+    const { permitted, refused } = EgressPolicy.projectAdditions(entries, settings)
+    if (refused.length > 0) {
+      yield* logs.log(
+        "warn",
+        `${step} egress: the project's ${refused.join(", ")} left out (not on EGRESS_PROJECT_ALLOW)`
+      )
+    }
+    return permitted
+  })
 
 /** Runs `effect` inside an egress window of `handle` for `step`; returns its value and the summary. */
 export const withEgress = <A, E, R>(

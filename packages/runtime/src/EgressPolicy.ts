@@ -9,7 +9,7 @@
  * - every other step → nothing (git runs in the runner, never in the sandbox).
  */
 import type { HostPort } from "@devteam/domain/Egress"
-import { parseHostPort, parseHostPortList, uniqueHostPorts } from "@devteam/domain/Egress"
+import { formatHostPort, parseHostPort, parseHostPortList, uniqueHostPorts } from "@devteam/domain/Egress"
 import { Config, ConfigError, Effect, Either } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
@@ -19,6 +19,8 @@ export interface EgressPolicySettings {
   readonly implement: ReadonlyArray<HostPort>
   /** `EGRESS_ALLOW_VERIFY`: added to VERIFY's allow-list. */
   readonly verify: ReadonlyArray<HostPort>
+  /** `EGRESS_PROJECT_ALLOW`: the hosts a project's own `egress` settings may add (to either step). */
+  readonly projectAllow: ReadonlyArray<HostPort>
 }
 
 const hostList = (name: string, description: string): Config.Config<ReadonlyArray<HostPort>> =>
@@ -41,10 +43,30 @@ export const EgressPolicyConfig: Config.Config<EgressPolicySettings> = Config.al
   verify: hostList(
     "EGRESS_ALLOW_VERIFY",
     "host[:port] list (default port 443) VERIFY's sandbox may reach besides the package registries"
+  ),
+  projectAllow: hostList(
+    "EGRESS_PROJECT_ALLOW",
+    "host[:port] list (default port 443) a project's egress settings may add to IMPLEMENT / VERIFY"
   )
 })
 
-export const noAdditions: EgressPolicySettings = { implement: [], verify: [] }
+export const noAdditions: EgressPolicySettings = { implement: [], verify: [], projectAllow: [] }
+
+/** A project's `egress` entries, parsed, split into those the operator permits and the others. */
+export const projectAdditions = (
+  entries: ReadonlyArray<string> | undefined,
+  settings: Pick<EgressPolicySettings, "projectAllow">
+): { readonly permitted: ReadonlyArray<HostPort>; readonly refused: ReadonlyArray<string> } => {
+  const allowed = new Set(settings.projectAllow.map(formatHostPort))
+  const permitted: Array<HostPort> = []
+  const refused: Array<string> = []
+  for (const entry of entries ?? []) {
+    const parsed = parseHostPort(entry)
+    if (typeof parsed !== "string" && allowed.has(formatHostPort(parsed))) permitted.push(parsed)
+    else refused.push(entry)
+  }
+  return { permitted, refused }
+}
 
 export const defaultNpmRegistry = "https://registry.npmjs.org/"
 export const defaultYarnRegistry = "https://registry.yarnpkg.com/"
@@ -118,15 +140,17 @@ export const registryHosts = (repoPath: string): Effect.Effect<ReadonlyArray<Hos
     return uniqueHostPorts([...configured, ...fallback])
   })
 
-/** IMPLEMENT's allow-list: the tool's hosts plus the operator's additions. */
+/** IMPLEMENT's allow-list: the tool's hosts plus the operator's and the project's (permitted) additions. */
 export const implementAllowList = (
   toolHosts: ReadonlyArray<HostPort> | undefined,
-  settings: EgressPolicySettings
-): ReadonlyArray<HostPort> => uniqueHostPorts([...(toolHosts ?? []), ...settings.implement])
+  settings: EgressPolicySettings,
+  project: ReadonlyArray<HostPort> = []
+): ReadonlyArray<HostPort> => uniqueHostPorts([...(toolHosts ?? []), ...settings.implement, ...project])
 
-/** VERIFY's allow-list: the repository's registries plus the operator's additions. */
+/** VERIFY's allow-list: the repository's registries plus the operator's and the project's (permitted) additions. */
 export const verifyAllowList = (
   repoPath: string,
-  settings: EgressPolicySettings
+  settings: EgressPolicySettings,
+  project: ReadonlyArray<HostPort> = []
 ): Effect.Effect<ReadonlyArray<HostPort>> =>
-  Effect.map(registryHosts(repoPath), (registries) => uniqueHostPorts([...registries, ...settings.verify]))
+  Effect.map(registryHosts(repoPath), (registries) => uniqueHostPorts([...registries, ...settings.verify, ...project]))

@@ -104,4 +104,24 @@ describe("EgressPolicy", () => {
       assert.include(text, "EGRESS_ALLOW_VERIFY")
       assert.include(text, "https://x.example/")
     }))
+
+  it.effect("a project's additions pass only when EGRESS_PROJECT_ALLOW lists them; they join the step's list", () =>
+    Effect.gen(function*() {
+      const settings = yield* EgressPolicy.EgressPolicyConfig.pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(
+          new Map([["EGRESS_PROJECT_ALLOW", "mirror.example.com, models.example.com:8443"]])
+        ))
+      )
+      const split = EgressPolicy.projectAdditions(
+        ["Mirror.Example.com:443", "models.example.com", "evil.example.com", "not a host"],
+        settings
+      )
+      assert.deepStrictEqual(names(split.permitted), ["mirror.example.com:443"])
+      assert.deepStrictEqual(split.refused, ["models.example.com", "evil.example.com", "not a host"])
+      assert.deepStrictEqual(EgressPolicy.projectAdditions(undefined, settings), { permitted: [], refused: [] })
+      assert.deepStrictEqual(
+        names(EgressPolicy.implementAllowList([hp("api.example.com")], settings, split.permitted)),
+        ["api.example.com:443", "mirror.example.com:443"]
+      )
+    }))
 })

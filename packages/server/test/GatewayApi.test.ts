@@ -281,6 +281,45 @@ describe("Gateway REST (JWT, embedded PGlite)", () => {
         assert.strictEqual(implement.status, 404)
       }))
 
+    it.effect("projects: egress additions must be on EGRESS_PROJECT_ALLOW (else 400, nothing registered or started)", () =>
+      Effect.gen(function*() {
+        const { repoUrl, url } = yield* H.TestServer
+        const t = yield* tokens
+        const project = "acme/egress"
+        const projectUrl = `${url}/api/devteam/projects/${encodeURIComponent(project)}`
+        const refused = yield* H.request(projectUrl, {
+          method: "PUT",
+          token: t.customer,
+          body: { repoUrl, egress: { verify: ["mirror.example.com", "evil.example.com"] } }
+        })
+        assert.strictEqual(refused.status, 400, refused.text)
+        assert.include(H.field(refused.body, "message"), "egress.verify: evil.example.com not allowed")
+        assert.include(H.field(refused.body, "message"), "EGRESS_PROJECT_ALLOW")
+        assert.strictEqual((yield* H.request(projectUrl, { token: t.customer })).status, 404, "nothing registered")
+        const malformed = yield* H.request(projectUrl, {
+          method: "PUT",
+          token: t.customer,
+          body: { repoUrl, egress: { implement: ["https://models.example.com/v1"] } }
+        })
+        assert.strictEqual(malformed.status, 400, malformed.text)
+        const egress = { implement: ["models.example.com:8443"], verify: ["mirror.example.com"] }
+        const put = yield* H.request(projectUrl, { method: "PUT", token: t.customer, body: { repoUrl, egress } })
+        assert.strictEqual(put.status, 200, put.text)
+        assert.deepStrictEqual(H.field(H.field(put.body, "settings"), "egress"), egress)
+        const init = yield* H.request(`${url}/api/devteam/automation/initialize`, {
+          method: "POST",
+          token: t.customer,
+          body: { projectId: project, egress: { implement: ["api.elsewhere.example"] } }
+        })
+        assert.strictEqual(init.status, 400, init.text)
+        assert.include(H.field(init.body, "message"), "egress.implement: api.elsewhere.example not allowed")
+        assert.strictEqual(
+          H.field(H.field((yield* H.request(projectUrl, { token: t.customer })).body, "status"), "status"),
+          "IDLE",
+          "nothing started"
+        )
+      }))
+
     it.effect("projects: PUT / GET / list / DELETE; registered by PUT or /prep, every per-project route answers before any automation", () =>
       Effect.gen(function*() {
         const { repoUrl, url } = yield* H.TestServer

@@ -15,6 +15,7 @@ import {
 import { customerIdOf, type ProjectId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/domain/ProjectEntity"
 import * as Correlation from "@devteam/runtime/Correlation"
+import * as EgressPolicy from "@devteam/runtime/EgressPolicy"
 import * as RepoUrl from "@devteam/runtime/RepoUrl"
 import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
 import { Workspace } from "@devteam/runtime/Workspace"
@@ -33,6 +34,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
     const allowFile = workspace.config.allowFile
     const commandsNeedAdmin = SandboxPolicy.callerCommandsNeedAdmin(yield* SandboxPolicy.SandboxPolicyConfig)
     const caps = yield* Projects.ResourceCaps
+    const egressPolicy = yield* EgressPolicy.EgressPolicyConfig
 
     const control = (
       route: string,
@@ -77,6 +79,8 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
           yield* Projects.requireSameRepository(payload.projectId, known, repoUrl, allowFile)
           const resources = payload.resources ?? settings?.resources
           yield* Projects.checkResources(resources, caps)
+          const egress = payload.egress ?? settings?.egress
+          yield* Projects.checkEgress(egress, egressPolicy)
           const userId = payload.userId ?? callerUserId(caller)
           const script = payload.script ?? settings?.script
           const verify = payload.verify ?? settings?.verify
@@ -89,6 +93,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
             ...(payload.stopPoint === undefined ? {} : { stopPoint: payload.stopPoint }),
             ...(verify === undefined ? {} : { verify }),
             ...(resources === undefined ? {} : { resources }),
+            ...(egress === undefined ? {} : { egress }),
             ...(userId === undefined ? {} : { userId }),
             customerId: payload.customerId ?? settings?.customerId ?? customerIdOf(payload.projectId)
           })

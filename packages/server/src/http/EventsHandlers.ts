@@ -99,6 +99,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
             ...(previous?.script === undefined ? {} : { script: previous.script }),
             ...(previous?.verify === undefined ? {} : { verify: previous.verify }),
             ...(previous?.resources === undefined ? {} : { resources: previous.resources }),
+            ...(previous?.egress === undefined ? {} : { egress: previous.egress }),
             ...(stopPoint === undefined ? {} : { stopPoint }),
             ...(userId === undefined ? {} : { userId }),
             customerId: previous?.customerId ?? customerIdOf(projectId)

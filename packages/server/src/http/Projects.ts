@@ -5,9 +5,10 @@
  */
 import type { Principal } from "@devteam/domain/Auth"
 import { BadRequest, IllegalTransition } from "@devteam/domain/Errors"
-import type { ExecutionConfig, ResourceConfig } from "@devteam/domain/ExecutionConfig"
+import type { EgressConfig, ExecutionConfig, ResourceConfig } from "@devteam/domain/ExecutionConfig"
 import type { ProjectId } from "@devteam/domain/Ids"
 import { ProjectSettings, ProjectView } from "@devteam/domain/ProjectsApi"
+import * as EgressPolicy from "@devteam/runtime/EgressPolicy"
 import { Journal } from "@devteam/runtime/Journal"
 import type { ProjectRecord } from "@devteam/runtime/Projections"
 import * as RepoUrl from "@devteam/runtime/RepoUrl"
@@ -42,6 +43,28 @@ export const checkResources = (
         message: `resources.memoryMiB: at most ${caps.memoryMiB} (SANDBOX_MAX_MEMORY_MIB), got ${resources.memoryMiB}`
       })
     )
+  }
+  return Effect.void
+}
+
+/** 400 when `egress` names a host the operator does not let projects add (EGRESS_PROJECT_ALLOW). */
+export const checkEgress = (
+  egress: EgressConfig | undefined,
+  policy: Pick<EgressPolicy.EgressPolicySettings, "projectAllow">
+): Effect.Effect<void, BadRequest> => {
+  for (const step of ["implement", "verify"] as const) {
+    const { refused } = EgressPolicy.projectAdditions(egress?.[step], policy)
+    if (refused.length > 0) {
+      return Effect.fail(
+        new BadRequest({
+          message: `egress.${step}: ${refused.join(", ")} not allowed for projects (EGRESS_PROJECT_ALLOW: ${
+            policy.projectAllow.length === 0
+              ? "empty"
+              : policy.projectAllow.map((h) => `${h.host}:${h.port}`).join(", ")
+          })`
+        })
+      )
+    }
   }
   return Effect.void
 }
@@ -97,7 +120,8 @@ export const projectView = (row: ProjectRecord): ProjectView => {
       tool: config.tool,
       ...(config.script === undefined ? {} : { script: config.script }),
       ...(config.verify === undefined ? {} : { verify: config.verify }),
-      ...(config.resources === undefined ? {} : { resources: config.resources })
+      ...(config.resources === undefined ? {} : { resources: config.resources }),
+      ...(config.egress === undefined ? {} : { egress: config.egress })
     }),
     status: row.view
   })

@@ -14,6 +14,7 @@ import {
 import { customerIdOf, type ProjectId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/domain/ProjectEntity"
 import { ProjectDeletedResponse, ProjectList, ProjectView } from "@devteam/domain/ProjectsApi"
+import * as EgressPolicy from "@devteam/runtime/EgressPolicy"
 import { Journal } from "@devteam/runtime/Journal"
 import * as RepoUrl from "@devteam/runtime/RepoUrl"
 import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
@@ -33,6 +34,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
     const workspace = yield* Workspace
     const journal = yield* Journal
     const caps = yield* Projects.ResourceCaps
+    const egressPolicy = yield* EgressPolicy.EgressPolicyConfig
     const allowFile = workspace.config.allowFile
     const commandsNeedAdmin = SandboxPolicy.callerCommandsNeedAdmin(yield* SandboxPolicy.SandboxPolicyConfig)
 
@@ -60,6 +62,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
           const caller = yield* Auth.CurrentPrincipal
           yield* RepoUrl.validate(payload.repoUrl, { allowFile })
           yield* Projects.checkResources(payload.resources, caps)
+          yield* Projects.checkEgress(payload.egress, egressPolicy)
           const config = new ExecutionConfig({
             repoUrl: payload.repoUrl.trim(),
             baseBranch: payload.baseBranch ?? DEFAULT_BASE_BRANCH,
@@ -68,6 +71,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
             ...(payload.script === undefined ? {} : { script: payload.script }),
             ...(payload.verify === undefined ? {} : { verify: payload.verify }),
             ...(payload.resources === undefined ? {} : { resources: payload.resources }),
+            ...(payload.egress === undefined ? {} : { egress: payload.egress }),
             customerId: payload.customerId ?? customerIdOf(path.projectId)
           })
           yield* deliver((correlationId) =>
