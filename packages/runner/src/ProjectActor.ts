@@ -235,7 +235,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
 
       /** One run of the execution: waits for a queue slot, then runs steps until it pauses or ends. */
       const runOnce = Effect.gen(function*() {
-        yield* queue.acquire(projectId)
+        yield* queue.acquire(projectId, state.customerId)
         const executionScope = yield* Effect.scope
         while (isRunning(state.status)) {
           // At the top of this loop no step of this run is in flight: either the last one ended, or
