@@ -149,7 +149,17 @@ const InitEvent = Schema.Struct({
   claude_code_version: Schema.optional(Schema.String)
 })
 
-const Event = Schema.parseJson(Schema.Union(ResultEvent, MessageEvent, InitEvent))
+const RetryEvent = Schema.Struct({
+  type: Schema.Literal("system"),
+  subtype: Schema.Literal("api_retry"),
+  attempt: Schema.Number,
+  max_retries: Schema.Number,
+  retry_delay_ms: Schema.Number,
+  error_status: Schema.optional(Schema.NullOr(Schema.Number)),
+  error: Schema.optional(Schema.String)
+})
+
+const Event = Schema.parseJson(Schema.Union(ResultEvent, MessageEvent, InitEvent, RetryEvent))
 const decodeEvent = Schema.decodeUnknownOption(Event)
 const decodeResult = Schema.decodeUnknownOption(Schema.parseJson(ResultEvent))
 
@@ -170,7 +180,13 @@ export const summarise = (line: string): ReadonlyArray<string> => {
   const e = event.value
   switch (e.type) {
     case "system":
-      return [`claude-code ${e.claude_code_version ?? ""} started (model ${e.model ?? "default"})`]
+      return "attempt" in e
+        ? [
+          `model API retry ${e.attempt}/${e.max_retries} in ${Math.round(e.retry_delay_ms)} ms (${
+            e.error_status == null ? "" : `HTTP ${e.error_status} `
+          }${e.error ?? "error"})`
+        ]
+        : [`claude-code ${e.claude_code_version ?? ""} started (model ${e.model ?? "default"})`]
     case "result":
       return [
         `result: ${e.is_error ? "error" : "ok"} (${e.subtype}${

@@ -1,0 +1,266 @@
+/**
+ * A real coding agent end to end: the real `claude` binary (`@anthropic-ai/claude-code`; from
+ * node_modules with the local sandbox, from the sandbox image with docker) implements each task
+ * of a task list with its own Write tool calls, and the real pipeline verifies, merges, pushes
+ * and ticks it. No model provider is reachable from here: the model is the scripted Anthropic
+ * Messages server (ScriptedModel, a real HTTP server with streaming), which also records every
+ * request, so the tests see what the agent was told and that no secret was sent.
+ */
+import { parseHostPort } from "@devteam/domain/Egress"
+import { ExecutionConfig, VerifyConfig } from "@devteam/domain/ExecutionConfig"
+import { CustomerId } from "@devteam/domain/Ids"
+import * as ExecutionQueue from "@devteam/runner/ExecutionQueue"
+import * as PipelineStepRunner from "@devteam/runner/PipelineStepRunner"
+import { ProjectWorkTrees } from "@devteam/runner/ProjectWorkTrees"
+import { SingleSteps } from "@devteam/runner/SingleSteps"
+import * as TaskListSource from "@devteam/runner/TaskListSource"
+import * as ClaudeCodeTool from "@devteam/runtime/ClaudeCodeTool"
+import * as Database from "@devteam/runtime/Database"
+import * as DockerSandbox from "@devteam/runtime/DockerSandbox"
+import { EventBus } from "@devteam/runtime/EventBus"
+import { Journal } from "@devteam/runtime/Journal"
+import * as LocalSandbox from "@devteam/runtime/LocalSandbox"
+import type * as Redaction from "@devteam/runtime/Redaction"
+import type { Sandbox } from "@devteam/runtime/Sandbox"
+import * as Storage from "@devteam/runtime/Storage"
+import { remoteFile } from "@devteam/runtime/testing/GitRemote"
+import * as ScriptedModel from "@devteam/runtime/testing/ScriptedModel"
+import * as Tool from "@devteam/runtime/Tool"
+import * as Verifier from "@devteam/runtime/Verifier"
+import * as Workspace from "@devteam/runtime/Workspace"
+import { ShardingConfig } from "@effect/cluster"
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
+import * as Path from "node:path"
+import {
+  checkedLines,
+  fourTaskList,
+  fourTasks,
+  initializePayload,
+  mergesOn,
+  newProjectId,
+  poll,
+  projectClient
+} from "./fixtures/E2E.js"
+import {
+  canarySecret,
+  dockerSettings,
+  ensureImage,
+  makeRemote,
+  projectFiles,
+  redactorLayer,
+  repoRoot,
+  workspaceConfig
+} from "./fixtures/Pipeline.js"
+
+const modelKey = "sk-ant-e2e-model-key-0123456789abcdef"
+const get = { correlationId: "agent-e2e" }
+
+interface AgentSetup {
+  readonly sandbox: "local" | { readonly docker: string; readonly egressHosts: Readonly<Record<string, string>> }
+  /** The base URL the agent is configured with (as the sandbox reaches the scripted model). */
+  readonly baseUrl: string
+  readonly extraEnv?: Readonly<Record<string, string>>
+}
+
+/** The actor with the real pipeline whose only tool is claude-code, on an in-memory journal. */
+const agentLayer = (workspaceDir: string, setup: AgentSetup) => {
+  const claudePath = setup.sandbox === "local" ? Path.join(repoRoot, "node_modules/.bin/claude") : "claude"
+  const egressHost = parseHostPort(new URL(setup.baseUrl).host, 80)
+  const tool = ClaudeCodeTool.make(
+    {
+      path: claudePath,
+      model: Option.some("claude-scripted-e2e"),
+      timeout: Duration.minutes(2),
+      maxTurns: 10,
+      tools: ClaudeCodeTool.defaultTools
+    },
+    typeof egressHost === "string" ? [] : [egressHost]
+  )
+  const sandboxLayer: Layer.Layer<Sandbox, never, Redaction.Redactor> = setup.sandbox === "local"
+    ? LocalSandbox.layer
+    : DockerSandbox.layerWith(dockerSettings(setup.sandbox.docker, setup.sandbox.egressHosts))
+  const workspace = Workspace.layer(workspaceConfig(workspaceDir))
+  const ports = Layer.mergeAll(
+    workspace,
+    TaskListSource.layer.pipe(Layer.provide(workspace)),
+    sandboxLayer,
+    Tool.layer([tool]),
+    Verifier.layerWith({ commandTimeout: Duration.minutes(2), retries: 1 })
+  ).pipe(Layer.provideMerge(redactorLayer))
+  const modelEnv: Record<string, Redacted.Redacted<string>> = {
+    ANTHROPIC_API_KEY: Redacted.make(modelKey),
+    ANTHROPIC_BASE_URL: Redacted.make(setup.baseUrl)
+  }
+  for (const [k, v] of Object.entries(setup.extraEnv ?? {})) modelEnv[k] = Redacted.make(v)
+  const pipeline = PipelineStepRunner.layerWith({
+    ...PipelineStepRunner.defaultSettings,
+    modelEnv,
+    retryBase: Duration.millis(20)
+  }).pipe(Layer.provideMerge(ports))
+  return Layer.mergeAll(
+    pipeline,
+    ExecutionQueue.layer(5),
+    Layer.succeed(SingleSteps, {
+      prep: () => Effect.dieMessage("unused"),
+      implement: () => Effect.dieMessage("unused"),
+      verify: () => Effect.dieMessage("unused")
+    }),
+    Layer.succeed(ProjectWorkTrees, { remove: () => Effect.void }),
+    ShardingConfig.layer(),
+    Logger.minimumLogLevel(LogLevel.Warning)
+  ).pipe(Layer.provideMerge(Storage.layerWith(Database.layerPglite(undefined), EventBus.layerMemory)))
+}
+
+const config = (repoUrl: string, verifyCommands: ReadonlyArray<string>) =>
+  new ExecutionConfig({
+    repoUrl,
+    baseBranch: "main",
+    taskListPath: "docs/DevTeam/tasks_list.md",
+    tool: "claude-code",
+    verify: new VerifyConfig({ commands: verifyCommands }),
+    customerId: CustomerId.make("e2e")
+  })
+
+const taskIdOf = (request: ScriptedModel.RecordedModelRequest): string =>
+  /# Task (\S+):/.exec(ScriptedModel.promptText(request))?.[1] ?? "unknown"
+
+/**
+ * The agent's side of each task: a 429 storm on the first three model calls, then per task a
+ * `Write` of notes/task-<id>.txt and a final summary once the tool result is back.
+ */
+const perTaskScript = (storm: number): ScriptedModel.Script => (request, turn) => {
+  if (turn < storm) return ScriptedModel.rateLimited(1)
+  const id = taskIdOf(request)
+  return ScriptedModel.toolResultCount(request) === 0
+    ? ScriptedModel.toolUse("Write", { file_path: `notes/task-${id}.txt`, content: `done ${id}\n` })
+    : ScriptedModel.text(`Wrote notes/task-${id}.txt for task ${id}.`)
+}
+
+/** The model env must not reach VERIFY: its command fails if it sees any of it. */
+const verifyCommands = ["npm run build", "test -z \"$ANTHROPIC_API_KEY$ANTHROPIC_BASE_URL\""]
+
+const fourTasksByTheAgent = (setup: (model: ScriptedModel.ScriptedModel) => AgentSetup) =>
+  Effect.gen(function*() {
+    const model = yield* ScriptedModel.make({ script: perTaskScript(3) })
+    const remote = yield* makeRemote(projectFiles(fourTaskList))
+    process.env.GIT_TOKEN = canarySecret
+    yield* Effect.addFinalizer(() => Effect.sync(() => delete process.env.GIT_TOKEN))
+    yield* Effect.gen(function*() {
+      const journal = yield* Journal
+      const projectId = newProjectId("agent")
+      const project = yield* projectClient(projectId)
+      const payload = initializePayload(config(remote.url, verifyCommands))
+      yield* project.Initialize(payload)
+      const final = yield* poll(
+        project.GetState(get),
+        (s) => s.status === "COMPLETED" || s.status === "FAILED",
+        "240 seconds",
+        "200 millis"
+      )
+      assert.strictEqual(final.status, "COMPLETED", final.error?.message ?? "")
+      assert.deepStrictEqual(final.completedInExecution.map(String), fourTasks.map((t) => t.id))
+      // Each task's file, written by the agent's own Write call, merged and pushed; every task ticked.
+      assert.strictEqual(mergesOn(remote.bare).length, 4)
+      for (const task of fourTasks) {
+        assert.strictEqual(remoteFile(remote.bare, `notes/task-${task.id}.txt`), `done ${task.id}\n`)
+      }
+      assert.deepStrictEqual(
+        checkedLines(remoteFile(remote.bare, "docs/DevTeam/tasks_list.md")),
+        fourTasks.map((t) => `- [x] ${t.id} ${t.title}`)
+      )
+      // The journal keeps what the agent reported: its final message, tokens and cost.
+      const entries = yield* journal.read(projectId, 0, 10_000)
+      const implemented = entries.flatMap((e) => e.event._tag === "ImplementCompleted" ? [e.event.artifact] : [])
+      assert.strictEqual(implemented.length, 4)
+      implemented.forEach((artifact, i) => {
+        const id = fourTasks[i]?.id ?? ""
+        assert.strictEqual(artifact.tool, "claude-code")
+        assert.strictEqual(artifact.finalMessage, `Wrote notes/task-${id}.txt for task ${id}.`)
+        assert.isAbove(artifact.usage?.outputTokens ?? 0, 0)
+        assert.isAbove(artifact.costUsd ?? 0, 0)
+        assert.deepStrictEqual(artifact.outputs.filesModified, [`notes/task-${id}.txt`])
+      })
+      // On the wire: the 429 storm, then two agent turns per task, each prompt naming its task.
+      const turns = model.requests.filter((r) => r.scripted)
+      assert.strictEqual(turns.filter((r) => r.step?._tag === "RateLimited").length, 3)
+      for (const task of fourTasks) {
+        const forTask = turns.filter((r) => r.step?._tag !== "RateLimited" && taskIdOf(r) === task.id)
+        assert.strictEqual(forTask.length, 2, task.id)
+        const [first] = forTask
+        assert.include(first === undefined ? "" : ScriptedModel.promptText(first), task.title)
+      }
+      for (const r of model.requests) {
+        assert.strictEqual(r.headers["x-api-key"], modelKey)
+        assert.notInclude(JSON.stringify(r), canarySecret, "the git token never reaches the model")
+      }
+      assert.notInclude(JSON.stringify(entries), modelKey, "the model key never reaches the journal")
+    }).pipe(Effect.provide(agentLayer(remote.workspaceDir, setup(model))))
+  })
+
+const failingModel = (setup: (model: ScriptedModel.ScriptedModel) => AgentSetup) =>
+  Effect.gen(function*() {
+    const model = yield* ScriptedModel.make({ script: [], whenExhausted: ScriptedModel.serverError(500) })
+    const remote = yield* makeRemote(projectFiles(fourTaskList))
+    yield* Effect.gen(function*() {
+      const project = yield* projectClient(newProjectId("agent-fails"))
+      yield* project.Initialize(initializePayload(config(remote.url, verifyCommands)))
+      const final = yield* poll(
+        project.GetState(get),
+        (s) => s.status === "COMPLETED" || s.status === "FAILED",
+        "240 seconds",
+        "200 millis"
+      )
+      assert.strictEqual(final.status, "FAILED")
+      assert.strictEqual(final.error?.category, "tool")
+      assert.strictEqual(final.error?.step, "IMPLEMENT")
+      assert.strictEqual(
+        final.error?.message,
+        "claude-code failed for task 1.1.1: claude-code ended with an error (success, model API status 500): " +
+          "API Error: 500 {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"scripted server error 500\"}} · check status.claude.com"
+      )
+      assert.strictEqual(mergesOn(remote.bare).length, 0)
+      assert.isAbove(model.requests.filter((r) => r.scripted).length, 1, "the agent retried before giving up")
+    }).pipe(
+      Effect.provide(agentLayer(remote.workspaceDir, { ...setup(model), extraEnv: { CLAUDE_CODE_MAX_RETRIES: "1" } }))
+    )
+  })
+
+describe("A real coding agent end to end (claude, local sandbox, scripted model on loopback)", () => {
+  const local = (model: ScriptedModel.ScriptedModel): AgentSetup => ({ sandbox: "local", baseUrl: model.baseUrl })
+
+  it.scopedLive(
+    "4 tasks implemented by the agent's own Write calls through a 429 storm: verified, merged, pushed, ticked",
+    () => fourTasksByTheAgent(local),
+    { timeout: 300_000 }
+  )
+
+  it.scopedLive(
+    "a model that keeps failing ends the execution FAILED, category tool, with the API error as the reason",
+    () => failingModel(local),
+    { timeout: 300_000 }
+  )
+})
+
+describe("A real coding agent end to end (claude in the sandbox image, model only through the egress proxy)", () => {
+  const docker = (model: ScriptedModel.ScriptedModel): AgentSetup => ({
+    sandbox: {
+      docker: `test-agent-e2e-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+      egressHosts: { "model.test": "127.0.0.1" }
+    },
+    baseUrl: `http://model.test:${new URL(model.baseUrl).port}`
+  })
+
+  it.scopedLive(
+    "4 tasks implemented by the agent inside the container through a 429 storm: verified, merged, pushed, ticked",
+    () =>
+      Effect.gen(function*() {
+        ensureImage()
+        // The workspace must be writable by the sandbox user (uid 1000): files git creates here are too.
+        const previous = process.umask(0)
+        yield* Effect.addFinalizer(() => Effect.sync(() => process.umask(previous)))
+        yield* fourTasksByTheAgent(docker)
+      }),
+    { timeout: 400_000 }
+  )
+})
