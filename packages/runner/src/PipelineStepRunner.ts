@@ -679,6 +679,7 @@ export const make = (
         const handle = yield* sandboxFor(context, executionId, p)
         const allow = yield* EgressPolicy.verifyAllowList(
           repoPath,
+          config.baseBranch,
           settings.egress,
           yield* StepEgress.projectAdditions("VERIFY", config.egress?.verify, settings.egress, logs)
         )

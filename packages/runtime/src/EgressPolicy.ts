@@ -5,14 +5,17 @@
  *   settings) plus `EGRESS_ALLOW_IMPLEMENT`;
  * - VERIFY → the package registries of the repository's package-manager configuration (`.npmrc`
  *   `registry=` / `@scope:registry=`, `.yarnrc.yml` `npmRegistryServer`, `.yarnrc` `registry`),
- *   else registry.npmjs.org (and registry.yarnpkg.com for a yarn.lock), plus `EGRESS_ALLOW_VERIFY`;
+ *   else registry.npmjs.org (and registry.yarnpkg.com for a yarn.lock), plus `EGRESS_ALLOW_VERIFY`.
+ *   The configuration is read from the base branch, not from the work tree: IMPLEMENT's agent
+ *   writes the work tree, and an `.npmrc` it wrote must not open a host to VERIFY;
  * - every other step → nothing (git runs in the runner, never in the sandbox).
  */
 import type { HostPort } from "@devteam/domain/Egress"
 import { formatHostPort, parseHostPort, parseHostPortList, uniqueHostPorts } from "@devteam/domain/Egress"
-import { Config, ConfigError, Effect, Either } from "effect"
+import { Config, ConfigError, Duration, Effect, Either } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import { runGit } from "./internal/gitProcess.js"
 
 export interface EgressPolicySettings {
   /** `EGRESS_ALLOW_IMPLEMENT`: added to IMPLEMENT's allow-list. */
@@ -86,6 +89,29 @@ export const hostOfUrl = (text: string): HostPort | undefined => {
 
 const readText = (file: string) => Effect.promise(() => fs.readFile(file, "utf8").catch(() => undefined))
 
+const git = (repoPath: string, args: ReadonlyArray<string>) =>
+  runGit({
+    cwd: repoPath,
+    args,
+    timeout: Duration.seconds(10),
+    allowProtocols: [],
+    author: { name: "devteam", email: "devteam@localhost" }
+  })
+
+/** A file as committed on `ref` (undefined when it is not there or git cannot tell). */
+const readAtRef = (repoPath: string, ref: string, file: string) =>
+  git(repoPath, ["show", `${ref}:${file}`]).pipe(
+    Effect.map((r) => r.exitCode === 0 ? r.stdout : undefined),
+    Effect.orElseSucceed(() => undefined)
+  )
+
+/** "" when `file` is committed on `ref`, else undefined (its content is not needed). */
+const existsAtRef = (repoPath: string, ref: string, file: string) =>
+  git(repoPath, ["cat-file", "-e", `${ref}:${file}`]).pipe(
+    Effect.map((r) => r.exitCode === 0 ? "" : undefined),
+    Effect.orElseSucceed(() => undefined)
+  )
+
 /** Registry URLs in an `.npmrc` (also read by pnpm): `registry=` and `@scope:registry=`. */
 export const npmrcRegistries = (text: string): ReadonlyArray<string> =>
   text.split("\n").flatMap((line) => {
@@ -112,12 +138,16 @@ export const yarnrcRegistries = (text: string): ReadonlyArray<string> =>
  * runner): those its package-manager configuration names, else the default npm registry (plus
  * Yarn's for a yarn.lock).
  */
-export const registryHosts = (repoPath: string): Effect.Effect<ReadonlyArray<HostPort>> =>
+export const registryHosts = (repoPath: string, ref?: string): Effect.Effect<ReadonlyArray<HostPort>> =>
   Effect.gen(function*() {
-    const npmrc = yield* readText(path.join(repoPath, ".npmrc"))
-    const yarnrcYml = yield* readText(path.join(repoPath, ".yarnrc.yml"))
-    const yarnrc = yield* readText(path.join(repoPath, ".yarnrc"))
-    const yarnLock = yield* readText(path.join(repoPath, "yarn.lock"))
+    const read = (file: string) =>
+      ref === undefined ? readText(path.join(repoPath, file)) : readAtRef(repoPath, ref, file)
+    const npmrc = yield* read(".npmrc")
+    const yarnrcYml = yield* read(".yarnrc.yml")
+    const yarnrc = yield* read(".yarnrc")
+    const yarnLock = ref === undefined
+      ? yield* readText(path.join(repoPath, "yarn.lock"))
+      : yield* existsAtRef(repoPath, ref, "yarn.lock")
     const urls = [
       ...(npmrc === undefined ? [] : npmrcRegistries(npmrc)),
       ...(yarnrcYml === undefined ? [] : yarnrcYmlRegistries(yarnrcYml)),
@@ -147,10 +177,17 @@ export const implementAllowList = (
   project: ReadonlyArray<HostPort> = []
 ): ReadonlyArray<HostPort> => uniqueHostPorts([...(toolHosts ?? []), ...settings.implement, ...project])
 
-/** VERIFY's allow-list: the repository's registries plus the operator's and the project's (permitted) additions. */
+/**
+ * VERIFY's allow-list: the registries of the repository's configuration on `baseRef` (the base
+ * branch) plus the operator's and the project's (permitted) additions.
+ */
 export const verifyAllowList = (
   repoPath: string,
+  baseRef: string,
   settings: EgressPolicySettings,
   project: ReadonlyArray<HostPort> = []
 ): Effect.Effect<ReadonlyArray<HostPort>> =>
-  Effect.map(registryHosts(repoPath), (registries) => uniqueHostPorts([...registries, ...settings.verify, ...project]))
+  Effect.map(
+    registryHosts(repoPath, baseRef),
+    (registries) => uniqueHostPorts([...registries, ...settings.verify, ...project])
+  )

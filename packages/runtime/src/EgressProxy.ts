@@ -91,6 +91,8 @@ export const refusalText = (target: string, step: string | undefined, allow: Rea
       allow.length === 0 ? "nothing" : allow.map(formatHostPort).join(", ")
     }); ${allowHint(step)}\n`
 
+const connectTimeoutMs = 30_000
+
 const messageOf = (error: unknown): string =>
   error instanceof Error ? ("code" in error && typeof error.code === "string" ? error.code : error.message) : String(
     error
@@ -182,6 +184,11 @@ export const make = (options: EgressProxyOptions): Effect.Effect<EgressProxy, Sa
       let established = false
       let done = false
       const upstream = net.connect({ host: addressOf(parsed.host), port: parsed.port })
+      // A destination that never answers fails the tunnel after a while (then idle tunnels are fine).
+      upstream.setTimeout(
+        connectTimeoutMs,
+        () => upstream.destroy(new Error(`no answer within ${connectTimeoutMs} ms`))
+      )
       track(upstream, window)
       const finish = () => {
         if (done) return
@@ -204,6 +211,7 @@ export const make = (options: EgressProxyOptions): Effect.Effect<EgressProxy, Sa
       }
       upstream.once("connect", () => {
         established = true
+        upstream.setTimeout(0)
         client.write("HTTP/1.1 200 Connection Established\r\n\r\n")
         if (head.length > 0) upstream.write(head)
         client.on("data", (b: Buffer) => {

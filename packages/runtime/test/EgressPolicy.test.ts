@@ -4,6 +4,7 @@ import { formatHostPort, parseHostPort } from "@devteam/domain/Egress"
 import * as EgressPolicy from "@devteam/runtime/EgressPolicy"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit } from "effect"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -19,6 +20,15 @@ const repoWith = (files: Record<string, string>) =>
   )
 
 const names = (hosts: ReadonlyArray<HostPort>) => hosts.map(formatHostPort)
+
+/** Makes `dir` a git repository whose `main` holds its files. */
+const commitAll = (dir: string) => {
+  const git = (...args: Array<string>) =>
+    execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd: dir, stdio: "ignore" })
+  git("init", "-q", "-b", "main")
+  git("add", "-A")
+  git("commit", "-q", "-m", "base")
+}
 
 const hp = (text: string): HostPort => {
   const parsed = parseHostPort(text)
@@ -79,8 +89,9 @@ describe("EgressPolicy", () => {
           ])
         ))
       )
-      const repo = yield* repoWith({})
-      assert.deepStrictEqual(names(yield* EgressPolicy.verifyAllowList(repo, settings)), [
+      const repo = yield* repoWith({ "package.json": "{}" })
+      commitAll(repo)
+      assert.deepStrictEqual(names(yield* EgressPolicy.verifyAllowList(repo, "main", settings)), [
         "registry.npmjs.org:443",
         "github.com:443",
         "codeload.github.com:443"
@@ -123,5 +134,16 @@ describe("EgressPolicy", () => {
         names(EgressPolicy.implementAllowList([hp("api.example.com")], settings, split.permitted)),
         ["api.example.com:443", "mirror.example.com:443"]
       )
+    }))
+
+  it.scoped("VERIFY reads the registries from the base branch: an .npmrc written during IMPLEMENT opens nothing", () =>
+    Effect.gen(function*() {
+      const repo = yield* repoWith({ ".npmrc": "registry=https://npm.corp.example/\n", "yarn.lock": "# v1\n" })
+      commitAll(repo)
+      // what an agent could write into the work tree to open a channel out
+      yield* Effect.promise(() => fs.writeFile(path.join(repo, ".npmrc"), "registry=https://attacker.example/\n"))
+      const allow = names(yield* EgressPolicy.verifyAllowList(repo, "main", EgressPolicy.noAdditions))
+      assert.deepStrictEqual(allow, ["npm.corp.example:443"])
+      assert.deepStrictEqual(names(yield* EgressPolicy.registryHosts(repo)), ["attacker.example:443"])
     }))
 })
