@@ -35,6 +35,8 @@ export class OperationArtifact extends Schema.Class<OperationArtifact>("Operatio
   promptTemplateVersion: Schema.optional(Schema.String),
   /** Why a run that exited 0 still failed (nothing changed, fatal marker…). */
   failureReason: Schema.optional(Schema.String),
+  /** What a reader should know about a successful run (the task needed no change, a manual task…). */
+  note: Schema.optional(Schema.String),
   /** What the step's commands reached through the egress proxy (absent in older journals). */
   egress: Schema.optional(EgressSummary),
   /** The agent's last message (its summary of the change), when it reports one. */

@@ -74,6 +74,8 @@ export class ExecutionConfig extends Schema.Class<ExecutionConfig>("ExecutionCon
   tool: ToolName,
   /** Command the `script` tool runs (ignored by aider). */
   script: Schema.optional(CommandLine),
+  /** A task whose agent succeeds without changing anything: completes when VERIFY passes (default) or fails. */
+  onNoChange: Schema.optional(Schema.Literal("complete", "fail")),
   stopPoint: Schema.optional(TaskId),
   verify: Schema.optional(VerifyConfig),
   resources: Schema.optional(ResourceConfig),

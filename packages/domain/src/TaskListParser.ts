@@ -15,7 +15,10 @@
  *   (and `<criterion …>` lines) are also its criteria: `acceptance.1`, `acceptance.2`, … for free text,
  *   or by name for machine-checked ones (`test.coverage: ≥80%`, `type.strict: 0 errors`,
  *   `doc.updated: task_outcomes.md`);
- * - files: path-like backtick spans and `[name](path)` link targets on the item's line.
+ * - files: path-like backtick spans, `[name](path)` link targets and plain-text paths with a directory
+ *   and an extension ("Add the flag to src/config.js") on the item's line;
+ * - `(manual)` on an item's line marks a task for a person: automation skips it (status `skipped`,
+ *   which counts as done for its dependents) unless its checkbox is already ticked.
  */
 import type { TaskId } from "./Ids.js"
 import * as TaskGraph from "./internal/taskGraph.js"
@@ -59,6 +62,11 @@ const DEPENDENCIES_IN_BRACKETS = /(?:dependencies|depends[ \t]+on|deps)[ \t]*:[ 
 const CRITERION_WRAPPER = /^<\s*(?:criterion(?:[ \t]+\d{1,9})?[ \t]*:[ \t]*)?([\s\S]*?)\s*>$/i
 const MACHINE_CRITERION = /^`?([a-z]+(?:\.[a-z_]+)+)`?[ \t]*[:=][ \t]*(.+)$/
 const BACKTICK = /`([^`\n]{1,300})`/g
+/** A plain-text path: a directory, a name and an extension (`src/config.js`, `./lib/a.test.ts`). */
+const PLAIN_PATH =
+  /(?:^|[\s(])((?:\.{1,2}\/)?[A-Za-z0-9_@.-]{1,100}(?:\/[A-Za-z0-9_@.-]{1,100}){1,20}\.[A-Za-z][A-Za-z0-9]{0,9})(?=$|[\s,;:)!?]|\.(?:\s|$))/g
+/** Marks a task for a person (see the header). */
+const MANUAL = /\(manual\)/i
 const LINK = /\[[^\]\n]{0,300}\]\(([^()\s]{1,500})(?:[ \t]+"[^"\n]{0,300}")?\)/g
 
 const EMPTY: ReadonlyArray<string> = Object.freeze([])
@@ -101,6 +109,8 @@ interface RawNode {
   /** Raw index of that phase heading, -1 before any. */
   readonly phaseRaw: number
   readonly files: ReadonlyArray<string>
+  /** `(manual)`: a task for a person, skipped by automation. */
+  readonly manual: boolean
   /** Allocated on first use: most tasks have neither. */
   descriptionLines: Array<string> | null
   criteria: Record<string, string> | null
@@ -189,10 +199,15 @@ const isPathLike = (candidate: string): boolean =>
   (candidate.includes("/") || /\.[A-Za-z][A-Za-z0-9]{0,9}$/.test(candidate))
 
 const filesOf = (text: string): ReadonlyArray<string> => {
-  if (!text.includes("`") && !text.includes("](")) return EMPTY
+  if (!text.includes("`") && !text.includes("](") && !text.includes("/")) return EMPTY
   const files: Array<string> = []
   const add = (file: string) => {
     if (isPathLike(file) && !files.includes(file)) files.push(file)
+  }
+  if (text.includes("/")) {
+    // outside backticks and links (those are read below, whole)
+    const plain = text.replace(BACKTICK, " ").replace(LINK, " ")
+    for (const match of plain.matchAll(PLAIN_PATH)) add((match[1] ?? "").replace(/^\.\//, ""))
   }
   if (text.includes("`")) { for (const match of text.matchAll(BACKTICK)) add(match[1] ?? "") }
   if (text.includes("](")) {
@@ -317,6 +332,7 @@ const scan = (source: string, diagnostics: Diagnostics): Scan => {
           phaseNumber: number,
           phaseRaw: nodes.length,
           files: EMPTY,
+          manual: false,
           descriptionLines: null,
           criteria: null,
           criteriaCount: 0,
@@ -360,6 +376,7 @@ const scan = (source: string, diagnostics: Diagnostics): Scan => {
           phaseNumber,
           phaseRaw,
           files: filesOf(rest),
+          manual: MANUAL.test(rest),
           descriptionLines: null,
           criteria: null,
           criteriaCount: 0,
@@ -501,7 +518,9 @@ export const parse = (source: string): TaskList => {
   })
 
   // Statuses: atomic from its checkbox or a completed phase/group; containers when all children are done.
-  const statuses: Array<TaskStatus> = kept.map((_, i) => forced[i] === 1 ? "completed" : "pending")
+  const statuses: Array<TaskStatus> = kept.map((node, i) =>
+    forced[i] === 1 ? "completed" : node.manual && types[i] === "atomic" ? "skipped" : "pending"
+  )
   const containerDone = kept.map((_, i) => types[i] !== "atomic")
   for (let i = kept.length - 1; i >= 0; i--) {
     const done = types[i] === "atomic" ? isDone(statuses[i] ?? "pending") : containerDone[i] === true

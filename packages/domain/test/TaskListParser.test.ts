@@ -451,3 +451,35 @@ describe("TaskListParser on hostile input", () => {
     }
   )
 })
+
+describe("TaskListParser: files named in the text, manual tasks", () => {
+  it("takes plain-text paths with a directory and an extension as files, beside backticks and links", () => {
+    const list = parse([
+      "- [ ] 1.1 Add the DEVTEAM_ENABLED flag to src/config.js and export it from ./src/index.js.",
+      "- [ ] 1.2 Update `docs/usage.md` and [the schema](db/schema.sql) (see https://example.com/a/b.html)",
+      "- [ ] 1.3 Bump the version, e.g. in package.json (no directory: not taken)"
+    ].join("\n"))
+    assert.deepStrictEqual(list.tasks.map((t) => [...t.files]), [
+      ["src/config.js", "src/index.js"],
+      ["docs/usage.md", "db/schema.sql"],
+      []
+    ])
+  })
+
+  it("`(manual)` marks a task for a person: skipped (done for its dependents) unless already ticked", () => {
+    const list = parse([
+      "- [ ] 1.1 Deploy the service (manual)",
+      "- [ ] 1.2 Add a health route to src/app.js (Dependencies: [1.1])",
+      "- [x] 1.3 Tail the logs (Manual)"
+    ].join("\n"))
+    assert.deepStrictEqual(list.tasks.map((t) => [t.id, t.status]), [
+      ["1.1", "skipped"],
+      ["1.2", "pending"],
+      ["1.3", "completed"]
+    ])
+    const selection = TaskSelection.select(list, [], [])
+    assert.strictEqual(selection._tag, "Selected")
+    if (selection._tag === "Selected") assert.strictEqual(selection.task.id, "1.2")
+    assert.strictEqual(summary(list.tasks).completedTasks, 2)
+  })
+})

@@ -411,6 +411,14 @@ export const make = (
           ...state.patches,
           ...state.completedInExecution.map((id) => [id, new TaskPatch({ status: "completed" }, true)] as const)
         ]
+        const manual = list.tasks.filter((t) => t.type === "atomic" && t.status === "skipped").map((t) => t.id)
+        if (manual.length > 0) {
+          yield* info(
+            `SELECT: skipping ${manual.length} manual task(s), left to a person: ${manual.slice(0, 20).join(", ")}${
+              manual.length > 20 ? ", …" : ""
+            }`
+          )
+        }
         const figures = summary(TaskSelection.effectiveTasks(list, state.injections, patches))
         const selection = TaskSelection.select(list, state.injections, patches)
         switch (selection._tag) {
@@ -628,7 +636,20 @@ export const make = (
             ...(config.script === undefined ? {} : { command: config.script })
           })
         )
-        const artifact = new OperationArtifact({ ...ran.value, egress: ran.egress })
+        const ranArtifact = new OperationArtifact({ ...ran.value, egress: ran.egress })
+        // A task that needs no change (the agent succeeded, nothing changed) goes on to VERIFY with an
+        // empty artifact and a note, unless onNoChange is "fail" — or this is a fix, which must change something.
+        const noChange = Tool.changedNothing(ranArtifact) && (config.onNoChange ?? "complete") === "complete" &&
+          fix === null
+        const { failureReason: _, ...succeeded } = ranArtifact
+        const artifact = noChange
+          ? new OperationArtifact({
+            ...succeeded,
+            success: true,
+            note: `${tool.name} changed nothing: the task needed no change (onNoChange: complete); verification decides`
+          })
+          : ranArtifact
+        if (noChange) yield* info(`IMPLEMENT: ${artifact.note ?? ""}`)
         if (!artifact.success) {
           const reason = artifact.failureReason ?? `${tool.name} did not succeed`
           return yield* new PipelineFailure({

@@ -399,10 +399,10 @@ Phase 2: B
         assert.isFalse(driver.logs.some((l) => l.message.includes(modelKey)))
       })))
 
-  it.scopedLive("a tool run that changes nothing is a tool error", () =>
+  it.scopedLive("a tool run that changes nothing is a tool error with onNoChange: fail", () =>
     withPipeline(projectFiles(), ({ url }) =>
       Effect.gen(function*() {
-        const driver = yield* makeDriver(executionConfig(url, { script: "echo nothing to do" }))
+        const driver = yield* makeDriver(executionConfig(url, { script: "echo nothing to do", onNoChange: "fail" }))
         yield* driver.step("SELECT")
         yield* driver.step("PREP")
         const error = yield* driver.fails("IMPLEMENT")
@@ -411,6 +411,54 @@ Phase 2: B
         assert.include(error.logs.join("\n"), "nothing to do")
         assert.strictEqual(error.attempts, 1)
       })))
+
+  it.scopedLive(
+    "a task with nothing to change completes (empty artifact, a note) when verification passes; a (manual) task is skipped with a note",
+    () =>
+      withPipeline(
+        projectFiles(`# Tasks
+
+Phase 1: Foundations
+
+- 1.1 Setup (Dependencies: [])
+  - [ ] 1.1.1 Execute smoke test and verify the build passes
+  - [ ] 1.1.2 Start worker service and tail logs (manual)
+  - [ ] 1.1.3 Add a README section
+`),
+        ({ bare, url }) =>
+          Effect.gen(function*() {
+            const script =
+              "if [ \"$DEVTEAM_TASK_ID\" = 1.1.3 ]; then echo '## Usage' >> README.md; else echo checked; fi"
+            const driver = yield* makeDriver(executionConfig(url, { script, verifyCommands: ["npm run build"] }))
+            yield* driver.step("SELECT")
+            yield* driver.step("PREP")
+            const implemented = expectOutcome(yield* driver.step("IMPLEMENT"), "ImplementCompleted")
+            assert.isTrue(implemented.artifact.success)
+            assert.deepStrictEqual(implemented.artifact.outputs.filesModified, [])
+            assert.strictEqual(implemented.artifact.outputs.diff, "")
+            assert.include(implemented.artifact.note ?? "", "the task needed no change")
+            assert.isUndefined(implemented.artifact.failureReason)
+            assert.isTrue(expectOutcome(yield* driver.step("VERIFY"), "VerifyCompleted").result.success)
+            yield* driver.step("MERGE")
+            yield* driver.step("PUSH")
+            yield* driver.step("UPDATE_TASKLIST")
+            // 1.1.2 is manual: the next task is 1.1.3, and the log says why
+            const next = expectOutcome(yield* driver.step("SELECT"), "TaskSelected")
+            assert.strictEqual(next.task.id, "1.1.3")
+            assert.isTrue(
+              driver.logs.some((l) => l.message.includes("skipping 1 manual task(s), left to a person: 1.1.2")),
+              driver.logs.map((l) => l.message).join("\n")
+            )
+            for (const step of ["PREP", "IMPLEMENT", "VERIFY", "MERGE", "PUSH", "UPDATE_TASKLIST"] as const) {
+              yield* driver.step(step)
+            }
+            assert.strictEqual(driver.state().completedTasks, 3, "1.1.1 and 1.1.3 done, 1.1.2 skipped")
+            const list = remoteFile(bare, "docs/DevTeam/tasks_list.md")
+            assert.include(list, "- [x] 1.1.1 Execute smoke test")
+            assert.include(list, "- [ ] 1.1.2 Start worker service and tail logs (manual)")
+          })
+      )
+  )
 
   it.scopedLive("interrupting IMPLEMENT (stop) kills the tool's process", () =>
     withPipeline(projectFiles(), ({ url }) =>

@@ -33,6 +33,14 @@ export interface ToolInput {
   readonly command?: string
 }
 
+/**
+ * A run that succeeded but changed nothing: the tools word their failure reason
+ * "… changed nothing in the working tree" (an error that changed nothing is worded otherwise).
+ */
+export const changedNothing = (artifact: OperationArtifact): boolean =>
+  !artifact.success && artifact.outputs.filesModified.length === 0 &&
+  (artifact.failureReason ?? "").endsWith("changed nothing in the working tree")
+
 export interface Tool {
   readonly name: string
   /**
