@@ -401,6 +401,13 @@ export class Workspace extends Context.Tag("@devteam/runtime/Workspace")<Workspa
   readonly markTaskCompleted: (
     options: MarkTaskCompletedOptions
   ) => Effect.Effect<MarkTaskCompletedResult, BadRequest | BranchNotFound | TaskNotFound | PushRejected | RemoteError>
+  /**
+   * The remote's default branch (its HEAD), for an execution that names no base branch; None when
+   * the remote cannot be asked (unreachable, empty): the caller falls back to `main`.
+   */
+  readonly defaultBranch: (
+    options: { readonly repoUrl: string; readonly token?: Redacted.Redacted<string> | undefined }
+  ) => Effect.Effect<Option.Option<string>, InvalidRepoUrl>
   /** Reachability, default branch and task list of a repository; writes nothing anywhere but a temp dir. */
   readonly validate: (
     options: ValidateOptions
@@ -415,8 +422,15 @@ export class Workspace extends Context.Tag("@devteam/runtime/Workspace")<Workspa
 // Implementation
 // ---------------------------------------------------------------------------------------------
 
-const tail = (text: string): string =>
-  text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0).slice(-8).join(" | ").slice(-2000)
+/** git's verdict lines: kept even when they are not among the last lines (a non-bare remote's refusal). */
+const keyLine = /\b(?:error|fatal|refusing|rejected|denied)\b/i
+
+/** The last lines of git's output, plus its error lines wherever they are, in order. */
+const tail = (text: string): string => {
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0)
+  const last = lines.length - 8
+  return lines.filter((line, i) => i >= last || keyLine.test(line)).slice(-16).join(" | ").slice(-2000)
+}
 
 const accessDeniedPattern =
   /authentication failed|could not read (?:username|password)|terminal prompts disabled|returned error: 40[134]|\b40[13] (?:unauthorized|forbidden)|permission denied|repository .* not found|access denied|does not appear to be a git repository|no such file or directory|not a git repository/i
@@ -1310,6 +1324,26 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
 
     // --- validate -----------------------------------------------------------------------------
 
+    const defaultBranch = Effect.fn("Workspace.defaultBranch")(function*(
+      options: { readonly repoUrl: string; readonly token?: Redacted.Redacted<string> | undefined }
+    ) {
+      const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })
+      const asked = Effect.gen(function*() {
+        const auth = yield* authConfig(repo, options.token)
+        yield* fsOp("create workspace directory", () => Fs.mkdir(workspaceDir, { recursive: true }))
+        const r = yield* git(workspaceDir, ["ls-remote", "--symref", "--", repo.url, "HEAD"], { config: auth })
+        const match = r.exitCode === 0 ? /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(r.stdout) : null
+        return Option.fromNullable(match?.[1])
+      })
+      return yield* asked.pipe(
+        Effect.catchAll((e) =>
+          Effect.logWarning(`Workspace: cannot ask the remote for its default branch: ${e.message}`).pipe(
+            Effect.as(Option.none<string>())
+          )
+        )
+      )
+    })
+
     const validate = Effect.fn("Workspace.validate")(function*(options: ValidateOptions) {
       const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })
       if (options.baseBranch !== undefined) yield* checkBranch(options.baseBranch, "baseBranch")
@@ -1455,6 +1489,7 @@ export const make = (config: WorkspaceConfig): Effect.Effect<Workspace["Type"], 
       sync,
       markTaskCompleted,
       validate,
+      defaultBranch,
       cleanup,
       repoKey
     })

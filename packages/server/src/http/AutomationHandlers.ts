@@ -6,12 +6,7 @@ import { DevTeamApi } from "@devteam/domain/Api"
 import * as Auth from "@devteam/domain/Auth"
 import { ControlResponse, InitializeResponse } from "@devteam/domain/AutomationApi"
 import { BadRequest } from "@devteam/domain/Errors"
-import {
-  DEFAULT_BASE_BRANCH,
-  DEFAULT_TASK_LIST_PATH,
-  DEFAULT_TOOL,
-  ExecutionConfig
-} from "@devteam/domain/ExecutionConfig"
+import { DEFAULT_TASK_LIST_PATH, DEFAULT_TOOL, ExecutionConfig } from "@devteam/domain/ExecutionConfig"
 import { customerIdOf, type ProjectId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/domain/ProjectEntity"
 import * as Correlation from "@devteam/runtime/Correlation"
@@ -22,6 +17,7 @@ import { Workspace } from "@devteam/runtime/Workspace"
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
 import * as Access from "./Access.js"
+import * as BaseBranch from "./BaseBranch.js"
 import { deliver } from "./Delivery.js"
 import { callerUserId, eventDataOf, newEventId, newExecutionId, recordEvent } from "./Executions.js"
 import { idempotent, keyOf } from "./Idempotency.js"
@@ -84,9 +80,14 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
           const userId = payload.userId ?? callerUserId(caller)
           const script = payload.script ?? settings?.script
           const verify = payload.verify ?? settings?.verify
+          const baseBranch = yield* BaseBranch.resolve(
+            workspace,
+            repoUrl.trim(),
+            payload.baseBranch ?? settings?.baseBranch
+          )
           const config = new ExecutionConfig({
             repoUrl: repoUrl.trim(),
-            baseBranch: payload.baseBranch ?? settings?.baseBranch ?? DEFAULT_BASE_BRANCH,
+            baseBranch,
             taskListPath: payload.taskListPath ?? settings?.taskListPath ?? DEFAULT_TASK_LIST_PATH,
             tool: payload.tool ?? settings?.tool ?? DEFAULT_TOOL,
             ...(script === undefined ? {} : { script }),

@@ -15,12 +15,7 @@ import * as Auth from "@devteam/domain/Auth"
 import { BadRequest, EventNotFound, IllegalTransition } from "@devteam/domain/Errors"
 import { EventData } from "@devteam/domain/EventRecord"
 import { IngestEventResponse } from "@devteam/domain/EventsApi"
-import {
-  DEFAULT_BASE_BRANCH,
-  DEFAULT_TASK_LIST_PATH,
-  DEFAULT_TOOL,
-  ExecutionConfig
-} from "@devteam/domain/ExecutionConfig"
+import { DEFAULT_TASK_LIST_PATH, DEFAULT_TOOL, ExecutionConfig } from "@devteam/domain/ExecutionConfig"
 import { isActive } from "@devteam/domain/ExecutionStatus"
 import { customerIdOf, TaskId, UserId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/domain/ProjectEntity"
@@ -31,6 +26,7 @@ import { Workspace } from "@devteam/runtime/Workspace"
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Option, Schema } from "effect"
 import * as Access from "./Access.js"
+import * as BaseBranch from "./BaseBranch.js"
 import { deliver } from "./Delivery.js"
 import { callerUserId, newEventId, newExecutionId, recordEvent } from "./Executions.js"
 import { idempotent, keyOf } from "./Idempotency.js"
@@ -91,9 +87,10 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
           if (data.userId !== undefined && userId === undefined) {
             return yield* new BadRequest({ message: "data.userId: must not contain control characters or '/'" })
           }
+          const baseBranch = yield* BaseBranch.resolve(workspace, repoUrl.trim(), previous?.baseBranch)
           const config = new ExecutionConfig({
             repoUrl: repoUrl.trim(),
-            baseBranch: previous?.baseBranch ?? DEFAULT_BASE_BRANCH,
+            baseBranch,
             taskListPath: previous?.taskListPath ?? DEFAULT_TASK_LIST_PATH,
             tool: previous?.tool ?? DEFAULT_TOOL,
             ...(previous?.script === undefined ? {} : { script: previous.script }),

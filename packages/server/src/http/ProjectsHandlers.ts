@@ -5,12 +5,7 @@
 import { DevTeamApi } from "@devteam/domain/Api"
 import * as Auth from "@devteam/domain/Auth"
 import { ProjectNotFound } from "@devteam/domain/Errors"
-import {
-  DEFAULT_BASE_BRANCH,
-  DEFAULT_TASK_LIST_PATH,
-  DEFAULT_TOOL,
-  ExecutionConfig
-} from "@devteam/domain/ExecutionConfig"
+import { DEFAULT_TASK_LIST_PATH, DEFAULT_TOOL, ExecutionConfig } from "@devteam/domain/ExecutionConfig"
 import { customerIdOf, type ProjectId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/domain/ProjectEntity"
 import { ProjectDeletedResponse, ProjectList, ProjectView } from "@devteam/domain/ProjectsApi"
@@ -22,6 +17,7 @@ import { Workspace } from "@devteam/runtime/Workspace"
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Option } from "effect"
 import * as Access from "./Access.js"
+import * as BaseBranch from "./BaseBranch.js"
 import { deliver } from "./Delivery.js"
 import { idempotent } from "./Idempotency.js"
 import * as Projects from "./Projects.js"
@@ -63,9 +59,10 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
           yield* RepoUrl.validate(payload.repoUrl, { allowFile })
           yield* Projects.checkResources(payload.resources, caps)
           yield* Projects.checkEgress(payload.egress, egressPolicy)
+          const baseBranch = yield* BaseBranch.resolve(workspace, payload.repoUrl.trim(), payload.baseBranch)
           const config = new ExecutionConfig({
             repoUrl: payload.repoUrl.trim(),
-            baseBranch: payload.baseBranch ?? DEFAULT_BASE_BRANCH,
+            baseBranch,
             taskListPath: payload.taskListPath ?? DEFAULT_TASK_LIST_PATH,
             tool: payload.tool ?? DEFAULT_TOOL,
             ...(payload.script === undefined ? {} : { script: payload.script }),

@@ -1,0 +1,67 @@
+/**
+ * An execution or project that names no base branch uses the remote's default branch: a real
+ * bare remote whose default branch is `master`, through the real gateway (local-only mode).
+ */
+import { fileUrl, makeBareRemote } from "@devteam/runtime/testing/GitRemote"
+import { assert, describe, layer } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as H from "./fixtures/GatewayHarness.js"
+
+const masterRemote = () =>
+  fileUrl(makeBareRemote({ root: Fs.mkdtempSync(Path.join(Os.tmpdir(), "devteam-master-")), branch: "master" }))
+
+const configOf = (url: string, executionId: unknown) =>
+  Effect.map(H.request(`${url}/api/devteam/executions/${String(executionId)}`), (res) => H.field(res.body, "config"))
+
+describe("base branch default", () => {
+  layer(H.layer({ jwt: false, stepDuration: "30 millis" }), { timeout: 120_000, excludeTestServices: true })((it) => {
+    it.effect("initialize without baseBranch on a `master` repository runs on master", () =>
+      Effect.gen(function*() {
+        const { url } = yield* H.TestServer
+        const repoUrl = masterRemote()
+        const started = yield* H.request(`${url}/api/devteam/automation/initialize`, {
+          method: "POST",
+          body: { projectId: "base/master", repoUrl, tool: "script", script: "true" }
+        })
+        assert.strictEqual(started.status, 202, started.text)
+        const config = yield* configOf(url, H.field(started.body, "executionId"))
+        assert.strictEqual(H.field(config, "baseBranch"), "master")
+
+        // a base branch given explicitly is kept
+        yield* H.request(`${url}/api/devteam/automation/stop/base%2Fmaster`, { method: "POST" })
+        const explicit = yield* H.request(`${url}/api/devteam/automation/initialize`, {
+          method: "POST",
+          body: { projectId: "base/explicit", repoUrl, baseBranch: "release", tool: "script", script: "true" }
+        })
+        assert.strictEqual(explicit.status, 202, explicit.text)
+        assert.strictEqual(
+          H.field(yield* configOf(url, H.field(explicit.body, "executionId")), "baseBranch"),
+          "release"
+        )
+      }))
+
+    it.effect("POST /events and PUT /projects without a base branch take the remote's default too", () =>
+      Effect.gen(function*() {
+        const { url } = yield* H.TestServer
+        const repoUrl = masterRemote()
+        const event = yield* H.request(`${url}/events`, {
+          method: "POST",
+          body: { workflow_type: "DEVTEAM_AUTOMATION", data: { projectId: "base/events", repoUrl } }
+        })
+        assert.strictEqual(event.status, 202, event.text)
+        const config = yield* configOf(url, H.field(event.body, "task_id"))
+        assert.strictEqual(H.field(config, "baseBranch"), "master")
+
+        const project = yield* H.request(`${url}/api/devteam/projects/base%2Fput`, {
+          method: "PUT",
+          body: { repoUrl }
+        })
+        assert.strictEqual(project.status < 300, true, project.text)
+        const stored = yield* H.request(`${url}/api/devteam/projects/base%2Fput`)
+        assert.include(stored.text, "\"baseBranch\":\"master\"")
+      }))
+  })
+})
