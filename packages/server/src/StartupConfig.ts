@@ -11,6 +11,7 @@ import { StallTimeoutConfig } from "@devteam/runner/StallWatchdog"
 import { WakeupConfig } from "@devteam/runner/Wakeup"
 import { WorkspaceJanitorConfig } from "@devteam/runner/WorkspaceJanitor"
 import { AiderConfig } from "@devteam/runtime/AiderTool"
+import { ClaudeCodeConfig } from "@devteam/runtime/ClaudeCodeTool"
 import { DatabaseConfig } from "@devteam/runtime/Database"
 import { EgressPolicyConfig } from "@devteam/runtime/EgressPolicy"
 import { RedisConfig } from "@devteam/runtime/EventBusRedis"
@@ -22,6 +23,7 @@ import { ScriptConfig } from "@devteam/runtime/ScriptTool"
 import { VerifierConfig } from "@devteam/runtime/Verifier"
 import { WorkspaceConfig } from "@devteam/runtime/Workspace"
 import { Config, ConfigError, Data, Effect, Either } from "effect"
+import { BrowserGuardConfig } from "./http/BrowserGuardMiddleware.js"
 import { ResourceCaps } from "./http/Projects.js"
 import { LoggingConfig } from "./Logging.js"
 import { MainRole, StepDriverConfig } from "./Main.js"
@@ -54,7 +56,9 @@ const service: ReadonlyArray<Config.Config<unknown>> = [
   EgressPolicyConfig,
   VerifierConfig,
   ScriptConfig,
-  AiderConfig
+  AiderConfig,
+  ClaudeCodeConfig,
+  BrowserGuardConfig
 ]
 
 /** One readable line per problem (`VARIABLE: message`), duplicates dropped. */

@@ -44,6 +44,9 @@ describe("docs/", () => {
       const text = read(file)
       for (const m of text.matchAll(/Config\.\w+\(\s*"([A-Z][A-Z0-9_]+)"/g)) names.add(m[1] ?? "")
       for (const m of text.matchAll(/Config\.literal\([^)]*\)\(\s*"([A-Z][A-Z0-9_]+)"/g)) names.add(m[1] ?? "")
+      for (const m of text.matchAll(/Config\.\w+\([^()]*(?:\([^()]*\))?[^()]*,\s*"([A-Z][A-Z0-9_]+)"\s*\)/g)) {
+        names.add(m[1] ?? "") // Config.array(Config.string(), "NAME")
+      }
       // helpers that wrap a Config (`hostList("GIT_HOSTS", …)`)
       if (text.includes("Config.")) {
         for (const m of text.matchAll(/(\w+)\(\s*"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"/g)) {
@@ -52,7 +55,17 @@ describe("docs/", () => {
       }
     }
     // the scan finds what it must (a broken regex would make this test pass vacuously)
-    for (const known of ["LOG_LEVEL", "ROLE", "SANDBOX_CPUS", "DATABASE_URL", "DEVTEAM_URL", "GIT_HOSTS"]) {
+    for (
+      const known of [
+        "LOG_LEVEL",
+        "ROLE",
+        "SANDBOX_CPUS",
+        "DATABASE_URL",
+        "DEVTEAM_URL",
+        "GIT_HOSTS",
+        "CLAUDE_CODE_TOOLS"
+      ]
+    ) {
       expect(names).toContain(known)
     }
     const missing = [...names].filter((name) => !new RegExp("`" + name + "`").test(config)).sort()
