@@ -20,6 +20,7 @@ import { IdempotencyConfig } from "@devteam/runtime/IdempotencyStore"
 import { SandboxConfig } from "@devteam/runtime/Sandbox"
 import { SandboxPolicyConfig } from "@devteam/runtime/SandboxPolicy"
 import { ScriptConfig } from "@devteam/runtime/ScriptTool"
+import { TaskListCacheConfig } from "@devteam/runtime/TaskListCache"
 import { VerifierConfig } from "@devteam/runtime/Verifier"
 import { WorkspaceConfig } from "@devteam/runtime/Workspace"
 import { Config, ConfigError, Data, Effect, Either } from "effect"
@@ -58,7 +59,8 @@ const service: ReadonlyArray<Config.Config<unknown>> = [
   ScriptConfig,
   AiderConfig,
   ClaudeCodeConfig,
-  BrowserGuardConfig
+  BrowserGuardConfig,
+  TaskListCacheConfig
 ]
 
 /** One readable line per problem (`VARIABLE: message`), duplicates dropped. */
