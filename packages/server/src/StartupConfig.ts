@@ -5,7 +5,7 @@
  */
 import * as Cluster from "@devteam/runner/Cluster"
 import { ClusterConfig } from "@devteam/runner/ClusterConfig"
-import { ExecutionQueueConfig } from "@devteam/runner/ExecutionQueue"
+import { ExecutionQueueConfig, PerCustomerConfig } from "@devteam/runner/ExecutionQueue"
 import { ModelEnvConfig, PipelineConfig } from "@devteam/runner/PipelineStepRunner"
 import { StallTimeoutConfig } from "@devteam/runner/StallWatchdog"
 import { WakeupConfig } from "@devteam/runner/Wakeup"
@@ -44,6 +44,7 @@ const service: ReadonlyArray<Config.Config<unknown>> = [
   WsConfig,
   ClusterConfig,
   ExecutionQueueConfig,
+  PerCustomerConfig,
   PipelineConfig,
   ModelEnvConfig,
   WakeupConfig,
