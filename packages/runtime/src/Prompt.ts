@@ -111,7 +111,11 @@ export const render = (
   ].filter((l): l is string => l !== undefined)
   const deps = (context.dependencies ?? []).slice(0, 10).map((d) =>
     cut(
-      `${d.id} ${normalise(d.title)}${d.files.length === 0 ? " (no file changes)" : `\n${d.diffstat.trim()}`}`,
+      `${d.id} ${normalise(d.title)}${
+        d.files.length === 0
+          ? " (no file changes)"
+          : `\n${d.diffstat.split("\n").map((l) => l.trim()).filter((l) => l !== "").join("\n")}`
+      }`,
       1_200
     )
   )
