@@ -14,8 +14,10 @@ import { Sandbox } from "@devteam/runtime/Sandbox"
 import type { SandboxHandle } from "@devteam/runtime/Sandbox"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Exit, Layer, Scope } from "effect"
+import * as fs from "node:fs/promises"
 import * as http from "node:http"
 import * as os from "node:os"
+import * as path from "node:path"
 import {
   dockerSettings,
   ensureImage,
@@ -204,6 +206,25 @@ describe("Egress (docker, real engine)", () => {
         })
         assert.notStrictEqual(lookup.stdout, "resolved")
         assert.strictEqual(allowed.connections(), 0)
+      }))
+
+    it.effect("the proxy's socket directory exists while the sandbox does and is removed with it", () =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const sandbox = yield* Sandbox
+        const workspacePath = yield* tempWorkspace().pipe(Scope.extend(scope))
+        const ids = newIds()
+        yield* sandbox.acquire({ ...ids, workspacePath }).pipe(Scope.extend(scope))
+        const dir = DockerSandbox.egressDirOf(
+          {},
+          DockerSandbox.containerName(ids.projectId, ids.executionId, workspacePath)
+        )
+        const socket = yield* Effect.promise(() => fs.stat(path.join(dir, "egress.sock")))
+        assert.isTrue(socket.isSocket())
+        assert.strictEqual(socket.mode & 0o777, 0o666, "connectable by the sandbox's user")
+        yield* Scope.close(scope, Exit.void)
+        const gone = yield* Effect.promise(() => fs.stat(dir).then(() => false, () => true))
+        assert.isTrue(gone, `${dir} removed`)
       }))
 
     it.scoped("every command gets the proxy variables; the egress directory is read-only", () =>
