@@ -24,7 +24,7 @@ const { post, request, waitFor } = FaultService
 
 /** A script that runs `seconds` the first time (marker file absent) and at once afterwards. */
 const slowOnce = (marker: string, seconds: number) =>
-  `mkdir -p notes && echo "done $DEVTEAM_TASK_ID" > "notes/task-$DEVTEAM_TASK_ID.txt"; ` +
+  `mkdir -p notes && echo "run $DEVTEAM_TASK_ID $(date +%s%N)" >> "notes/task-$DEVTEAM_TASK_ID.txt"; ` +
   `if [ ! -f ${marker} ]; then touch ${marker}; for i in $(seq 1 ${
     seconds * 2
   }); do echo "tick $i"; sleep 0.5; done; fi`
@@ -186,7 +186,8 @@ describe("Postgres faults (throwaway cluster, real service process)", () => {
         const c = `pg-kill-${randomUUID().slice(0, 8)}`
         // Output as fast as the log batcher journals it (a LogBatch every ~100 ms) for 10 s.
         const marker = `${service.root}/c-once`
-        const script = `mkdir -p notes && echo "done $DEVTEAM_TASK_ID" > "notes/task-$DEVTEAM_TASK_ID.txt"; ` +
+        const script =
+          `mkdir -p notes && echo "run $DEVTEAM_TASK_ID $(date +%s%N)" >> "notes/task-$DEVTEAM_TASK_ID.txt"; ` +
           `if [ ! -f ${marker} ]; then touch ${marker}; for i in $(seq 1 200); do echo "line $i"; sleep 0.05; done; fi`
         const init = yield* post(automation("initialize"), {
           projectId: c,

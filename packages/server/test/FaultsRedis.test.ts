@@ -28,7 +28,8 @@ describe("Redis fault (throwaway redis-server, real service process)", () => {
           waitFor(what, check, ms, service.runner.output)
         const r = ProjectId.make(`redis-${randomUUID().slice(0, 8)}`)
         const marker = `${service.root}/r-once`
-        const script = `mkdir -p notes && echo "done $DEVTEAM_TASK_ID" > "notes/task-$DEVTEAM_TASK_ID.txt"; ` +
+        const script =
+          `mkdir -p notes && echo "run $DEVTEAM_TASK_ID $(date +%s%N)" >> "notes/task-$DEVTEAM_TASK_ID.txt"; ` +
           `if [ ! -f ${marker} ]; then touch ${marker}; for i in $(seq 1 80); do echo "line $i"; sleep 0.25; done; fi`
         const init = yield* post(automation("initialize"), {
           projectId: r,

@@ -28,7 +28,8 @@ describe("graceful shutdown (real service process)", () => {
         const printed = `${service.root}/printed.txt`
         const tag = `t${randomUUID().slice(0, 6)}`
         // First run: a line every 0.2 s for a minute, each also written to `printed` (what the tool said).
-        const script = `mkdir -p notes && echo "done $DEVTEAM_TASK_ID" > "notes/task-$DEVTEAM_TASK_ID.txt"; ` +
+        const script =
+          `mkdir -p notes && echo "run $DEVTEAM_TASK_ID $(date +%s%N)" >> "notes/task-$DEVTEAM_TASK_ID.txt"; ` +
           `if [ ! -f ${marker} ]; then touch ${marker}; for i in $(seq 1 300); do ` +
           `echo "${tag} line $i"; echo "${tag} line $i" >> ${printed}; sleep 0.2; done; fi`
         const init = yield* post(automation("initialize"), {

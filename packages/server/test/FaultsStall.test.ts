@@ -26,7 +26,8 @@ describe("stall watchdog (real service process)", () => {
         yield* Effect.addFinalizer(() => Effect.sync(() => killPids(processesWith(hang))))
         const marker = `${service.root}/stall-once`
         const p = `stall-${randomUUID().slice(0, 8)}`
-        const script = `mkdir -p notes && echo "done $DEVTEAM_TASK_ID" > "notes/task-$DEVTEAM_TASK_ID.txt"; ` +
+        const script =
+          `mkdir -p notes && echo "run $DEVTEAM_TASK_ID $(date +%s%N)" >> "notes/task-$DEVTEAM_TASK_ID.txt"; ` +
           `if [ ! -f ${marker} ]; then touch ${marker}; echo "about to hang"; ${hang}; fi`
         const init = yield* post(automation("initialize"), {
           projectId: p,

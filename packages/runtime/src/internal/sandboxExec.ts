@@ -4,7 +4,7 @@
  * guarantee (by finalizer) that an interrupted exec leaves no process behind.
  */
 import type { SandboxUnavailable } from "@devteam/domain/Errors"
-import { Deferred, Duration, Effect, Fiber, Option, Queue } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Option, Queue } from "effect"
 import type { Redactor } from "../Redaction.js"
 import type { ExecOptions, ExecResult, OutputLine } from "../Sandbox.js"
 
@@ -81,6 +81,16 @@ export const drive = (
       yield* emit("stderr", splitters.stderr.flush())
     })
     const pumpFiber = yield* Effect.forkScoped(pump)
+    // Interrupted (stop, shutdown, stall): kill the command first, then let the pump deliver what it
+    // had already written (bounded), so the last lines before the interruption are not lost.
+    yield* Effect.addFinalizer((exit) =>
+      Exit.isInterrupted(exit)
+        ? proc.kill.pipe(
+          Effect.zipRight(Fiber.join(pumpFiber).pipe(Effect.timeoutOption(Duration.seconds(2)))),
+          Effect.ignore
+        )
+        : Effect.void
+    )
 
     const timeout = Duration.decode(options.timeout)
     const first = yield* proc.exit.pipe(Effect.timeoutOption(timeout))
