@@ -36,6 +36,8 @@ export class ValidateRequest extends Schema.Class<ValidateRequest>("ValidateRequ
 export class ValidateResponse extends Schema.Class<ValidateResponse>("ValidateResponse")({
   valid: Schema.Boolean,
   reachable: Schema.Boolean,
+  /** Why the repository is not valid (unreachable and git's reason, a missing branch), redacted. */
+  message: Schema.optional(Schema.String),
   defaultBranch: Schema.NullOr(Schema.String),
   taskList: Schema.Struct({
     found: Schema.Boolean,

@@ -38,6 +38,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "repository", (handlers) =
           return new ValidateResponse({
             valid: result.reachable && result.baseBranchExists && result.taskList.found,
             reachable: result.reachable,
+            ...(result.message === undefined ? {} : { message: result.message }),
             defaultBranch: result.defaultBranch,
             taskList: {
               found: result.taskList.found,

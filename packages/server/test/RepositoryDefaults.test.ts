@@ -1,6 +1,7 @@
 /**
- * An execution or project that names no base branch uses the remote's default branch: a real
- * bare remote whose default branch is `master`, through the real gateway (local-only mode).
+ * A new user's repository, through the real gateway (local-only mode) and real git remotes: an
+ * execution or project that names no base branch uses the remote's default branch (a `master`
+ * repository), and validate says why a repository is not valid.
  */
 import { fileUrl, makeBareRemote } from "@devteam/runtime/testing/GitRemote"
 import { assert, describe, layer } from "@effect/vitest"
@@ -62,6 +63,32 @@ describe("base branch default", () => {
         assert.strictEqual(project.status < 300, true, project.text)
         const stored = yield* H.request(`${url}/api/devteam/projects/base%2Fput`)
         assert.include(stored.text, "\"baseBranch\":\"master\"")
+      }))
+  })
+})
+
+describe("validate", () => {
+  layer(H.layer({ jwt: false }), { timeout: 120_000, excludeTestServices: true })((it) => {
+    it.effect("an unreachable repository: reachable false with the reason", () =>
+      Effect.gen(function*() {
+        const { url } = yield* H.TestServer
+        const missing = `file://${Path.join(Os.tmpdir(), "devteam-no-such-repo.git")}`
+        const res = yield* H.request(`${url}/api/devteam/repository/validate`, {
+          method: "POST",
+          body: { repoUrl: missing }
+        })
+        assert.strictEqual(res.status, 200, res.text)
+        assert.strictEqual(H.field(res.body, "reachable"), false)
+        const message = H.field(res.body, "message")
+        assert.isString(message)
+        assert.match(String(message), /does not appear to be a git repository|not found|No such file/i)
+
+        const ok = yield* H.request(`${url}/api/devteam/repository/validate`, {
+          method: "POST",
+          body: { repoUrl: masterRemote(), baseBranch: "nope" }
+        })
+        assert.strictEqual(H.field(ok.body, "reachable"), true)
+        assert.include(String(H.field(ok.body, "message")), "Branch 'nope' does not exist on the remote")
       }))
   })
 })
