@@ -8,12 +8,12 @@ import { TaskId } from "@devteam/domain/Ids"
 import { Task } from "@devteam/domain/Task"
 import type { TaskCriteria } from "@devteam/domain/Task"
 import { Sandbox } from "@devteam/runtime/Sandbox"
+import { pnpmProject, tsLibrary, writeFiles } from "@devteam/runtime/testing/RealProjects"
 import * as Verifier from "@devteam/runtime/Verifier"
 import { assert, describe, layer } from "@effect/vitest"
 import { Duration, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { pnpmProject, tsLibrary, writeFiles } from "./fixtures/realProjects.js"
 import { localLayer, newIds, redactor, tempWorkspace } from "./fixtures/sandboxes.js"
 
 const task = (criteria: TaskCriteria) =>
