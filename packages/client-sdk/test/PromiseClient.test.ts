@@ -261,9 +261,10 @@ describe("Promise client: typed errors", () => {
     expect((await client.getProject(projectId)).settings?.repoUrl).toBe(repoUrl)
     const listed = await client.listProjects({ limit: 200 })
     expect(listed.projects.map((p) => p.projectId)).toContain(projectId)
-    await client.initialize({ projectId })
+    // one task (the stop point) is enough to show the settings were used
+    await client.initialize({ projectId, stopPoint: "1.1.1" })
     await waitForStatus(projectId, (s) => s.status === "COMPLETED")
-    expect(remoteFile(repoUrl, "out/t-1.2.1.txt")).toBe("1.2.1\n")
+    expect(remoteFile(repoUrl, "out/t-1.1.1.txt")).toBe("1.1.1\n")
     expect(await client.deleteProject(projectId)).toEqual({ projectId, deleted: true })
     expect((await rejection(client.getProject(projectId))).status).toBe(404)
   })

@@ -34,6 +34,8 @@ export class JournalRecord extends Schema.Class<JournalRecord>("JournalRecord")(
   ts: Timestamp,
   executionId: Schema.NullOr(ExecutionId),
   correlationId: Schema.String,
+  /** Who caused the entry (a token's `sub`, `local`); absent for the runner's own work. */
+  principal: Schema.optional(Schema.String),
   data: Schema.Unknown
 }) {}
 

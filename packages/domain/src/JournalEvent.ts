@@ -260,5 +260,7 @@ export class JournalEntry extends Schema.Class<JournalEntry>("JournalEntry")({
   executionId: Schema.NullOr(ExecutionId),
   correlationId: Schema.String,
   ts: Timestamp,
+  /** Who caused it: the caller's token `sub` (`local` without authentication); absent for the runner's own work. */
+  principal: Schema.optional(Schema.String),
   event: JournalEvent
 }) {}

@@ -126,11 +126,13 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
             if (Either.isLeft(decision)) return yield* Effect.fail(decision.left)
             if (!Arr.isNonEmptyReadonlyArray(decision.right)) return state
             const correlationId = yield* Correlation.CurrentCorrelationId
+            const principal = yield* Correlation.CurrentPrincipal
             const result = yield* journal.append({
               projectId,
               expectedSeq: lastSeq,
               events: decision.right,
               correlationId,
+              principal,
               state
             }).pipe(
               Effect.onExit((exit) =>
@@ -288,6 +290,8 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
         // Interrupted (stop, pause while queued, passivation) or died: give up ownership too.
         Effect.onError(() => lock.withPermits(1)(release)),
         Correlation.withCorrelationId(`execution-${state.executionId ?? "none"}`),
+        // the pipeline's own steps are nobody's command (the fiber may be started inside one)
+        Effect.provideService(Correlation.CurrentPrincipal, undefined),
         Effect.annotateLogs({ projectId, executionId: state.executionId ?? "none" })
       )
 
@@ -324,8 +328,19 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
       // Resume whatever was in flight when this project was last active (crash, failover, wake).
       yield* ensureRunning
 
-      const withContext = <A, E, R>(correlationId: string, effect: Effect.Effect<A, E, R>) =>
-        effect.pipe(Correlation.withCorrelationId(correlationId), Effect.annotateLogs({ projectId }))
+      const withContext = <A, E, R>(
+        meta: string | { readonly correlationId: string; readonly principal?: string | undefined },
+        effect: Effect.Effect<A, E, R>
+      ) => {
+        const { correlationId, principal } = typeof meta === "string"
+          ? { correlationId: meta, principal: undefined }
+          : meta
+        return effect.pipe(
+          Correlation.withCorrelationId(correlationId),
+          Effect.provideService(Correlation.CurrentPrincipal, principal),
+          Effect.annotateLogs({ projectId })
+        )
+      }
 
       const initialize = (payload: {
         readonly correlationId: string
@@ -334,7 +349,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
         readonly config: ExecutionConfig
       }) =>
         withContext(
-          payload.correlationId,
+          payload,
           Effect.gen(function*() {
             // A redelivered or retried initialize for the same event is answered, not re-applied.
             if (state.eventId === payload.eventId && state.executionId === payload.executionId) {
@@ -366,7 +381,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
         IngestEvent: ({ payload }) => initialize(payload),
         Pause: ({ payload }) =>
           withContext(
-            payload.correlationId,
+            payload,
             Effect.gen(function*() {
               const after = yield* commitControl(ExecutionCommand.Pause({ at: yield* now }))
               // Paused at once (no step in flight): the fiber only waited for a slot; let it go.
@@ -376,7 +391,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           ),
         Resume: ({ payload }) =>
           withContext(
-            payload.correlationId,
+            payload,
             Effect.gen(function*() {
               const after = yield* commitControl(ExecutionCommand.Resume({ at: yield* now }))
               yield* ensureRunning
@@ -385,7 +400,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           ),
         Stop: ({ payload }) =>
           withContext(
-            payload.correlationId,
+            payload,
             Effect.gen(function*() {
               const after = yield* commitControl(
                 ExecutionCommand.Stop({ reason: "stopped by request", at: yield* now })
@@ -397,7 +412,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           ),
         InjectTask: ({ payload }) =>
           withContext(
-            payload.correlationId,
+            payload,
             Effect.gen(function*() {
               const list = yield* readList
               const placed = TaskSelection.placeInjection(list, state.injections, state.patches, payload.request)
@@ -409,7 +424,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           ),
         UpdateTask: ({ payload }) =>
           withContext(
-            payload.correlationId,
+            payload,
             Effect.gen(function*() {
               const list = yield* readList
               const known = TaskSelection.effective(list, state.injections, state.patches).tasks.some((t) =>
@@ -432,7 +447,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           ),
         Prep: ({ payload }) =>
           withContext(
-            payload.correlationId,
+            payload,
             Effect.gen(function*() {
               yield* canRunSingleStep(state, "prep")
               const result = yield* singleSteps.prep(projectId, payload.request)
@@ -456,7 +471,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           ),
         Implement: ({ payload }) =>
           withContext(
-            payload.correlationId,
+            payload,
             Effect.gen(function*() {
               yield* canRunSingleStep(state, "implement")
               return yield* singleSteps.implement(projectId, payload.request)
@@ -464,7 +479,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           ),
         Verify: ({ payload }) =>
           withContext(
-            payload.correlationId,
+            payload,
             Effect.gen(function*() {
               yield* canRunSingleStep(state, "verify")
               return yield* singleSteps.verify(projectId, payload.request)
@@ -472,7 +487,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           ),
         NextTask: ({ payload }) =>
           withContext(
-            payload.correlationId,
+            payload,
             Effect.map(readCached(payload.refresh), ({ commit, list }) => {
               const view = TaskSelection.nextTaskView(list, state.injections, state.patches)
               return new NextTaskResponse({ ...view, commit })
@@ -480,7 +495,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           ),
         GetTasks: ({ payload }) =>
           withContext(
-            payload.correlationId,
+            payload,
             Effect.map(readCached(payload.refresh), ({ commit, list }) => {
               const tasks = TaskSelection.effective(list, state.injections, state.patches).tasks
               const figures = summary(tasks)
@@ -495,7 +510,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           ),
         Plan: ({ payload }) =>
           withContext(
-            payload.correlationId,
+            payload,
             Effect.map(readCached(payload.refresh), ({ commit, list }) => {
               const plan = TaskSelection.plan(list, state.injections, state.patches)
               return new PlanResponse({
@@ -509,7 +524,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
         GetState: () => Effect.sync(() => state),
         Configure: ({ payload }) =>
           withContext(
-            payload.correlationId,
+            payload,
             Effect.gen(function*() {
               return yield* commitControl(ExecutionCommand.Configure({
                 config: payload.config,
@@ -520,7 +535,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           ),
         DeleteProject: ({ payload }) =>
           withContext(
-            payload.correlationId,
+            payload,
             Effect.gen(function*() {
               const repoUrls = [state.config?.repoUrl].filter((url) => url !== undefined)
               const after = yield* commitControl(ExecutionCommand.DeleteProject({

@@ -11,6 +11,16 @@ export class CurrentCorrelationId extends Context.Reference<CurrentCorrelationId
   { defaultValue: () => "none" }
 ) {}
 
+/**
+ * Who caused the command being served: the caller's token `sub` (`local` without authentication),
+ * carried with entity commands and recorded on the journal entries they cause. Undefined for the
+ * runner's own work (pipeline steps).
+ */
+export class CurrentPrincipal extends Context.Reference<CurrentPrincipal>()(
+  "@devteam/runtime/CurrentPrincipal",
+  { defaultValue: (): string | undefined => undefined }
+) {}
+
 const valid = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** The given id when it is a well-formed correlation id, else a new one. */

@@ -54,6 +54,8 @@ export interface AppendInput {
   readonly expectedSeq: number
   readonly events: Arr.NonEmptyReadonlyArray<JournalEvent>
   readonly correlationId: string
+  /** Who caused the events (recorded on each entry); absent for the runner's own work. */
+  readonly principal?: string | undefined
   /** The state after `expectedSeq` (the one the events were decided on). */
   readonly state: ProjectState
 }
@@ -171,7 +173,14 @@ export const make: Effect.Effect<JournalService, SqlError, SqlClient.SqlClient |
           const seq = input.expectedSeq + 1 + i
           const after = evolve(state, event)
           const entry = new JournalEntry(
-            { seq, executionId: executionIdOf(event, after), correlationId, ts, event },
+            {
+              seq,
+              executionId: executionIdOf(event, after),
+              correlationId,
+              ts,
+              ...(input.principal === undefined ? {} : { principal: input.principal }),
+              event
+            },
             true
           )
           const frame = toFrame(entry, after)
@@ -185,6 +194,7 @@ export const make: Effect.Effect<JournalService, SqlError, SqlClient.SqlClient |
             data: jsonParam(JournalTable.encodeEvent(event)),
             frame: Option.isSome(frame) ? jsonParam(JournalTable.encodeFrame(frame.value)) : null,
             correlation_id: correlationId,
+            principal: input.principal ?? null,
             created_at: ts
           })
           steps.push({ entry, after })

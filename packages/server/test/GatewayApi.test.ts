@@ -430,10 +430,11 @@ describe("Gateway REST (JWT, embedded PGlite)", () => {
           body: { projectId: "acme/never-registered" }
         })
         assert.strictEqual(unregistered.status, 400, unregistered.text)
+        // a non-admin's execution is recorded for the token's user and customer, whatever the body says
         const init = yield* H.request(`${url}/api/devteam/automation/initialize`, {
           method: "POST",
           token: t.customer,
-          body: { projectId: project }
+          body: { projectId: project, userId: "eve", customerId: "evil" }
         })
         assert.strictEqual(init.status, 202, init.text)
         // settings change and delete wait for no active execution
@@ -449,6 +450,22 @@ describe("Gateway REST (JWT, embedded PGlite)", () => {
         })
         assert.strictEqual(H.field(H.field(detail.body, "config"), "tool"), "script", detail.text)
         assert.strictEqual(H.field(H.field(H.field(detail.body, "config"), "resources"), "cpus"), 2)
+        assert.strictEqual(H.field(detail.body, "userId"), "bob")
+        assert.strictEqual(H.field(detail.body, "customerId"), "acme")
+        // audit: every entry a caller caused names them; the pipeline's own steps name nobody
+        const audit = H.list(
+          (yield* H.request(`${url}/admin/projects/${encoded}/journal?limit=1000`, { token: t.admin })).body,
+          "events"
+        )
+        const byType = (type: string) => audit.filter((e) => H.field(e, "type") === type)
+        for (const type of ["ProjectConfigured", "TaskUpdated", "TaskInjected", "ExecutionInitialized"]) {
+          assert.isNotEmpty(byType(type), type)
+          for (const e of byType(type)) {
+            assert.strictEqual(H.field(e, "principal"), "bob", `${type}: ${JSON.stringify(e)}`)
+          }
+        }
+        assert.isNotEmpty(byType("StepStarted"))
+        for (const e of byType("StepStarted")) assert.isUndefined(H.field(e, "principal"))
         // delete: the project is unknown again, its journal stays
         const deleted = yield* H.request(projectUrl, { method: "DELETE", token: t.customer })
         assert.strictEqual(deleted.status, 200, deleted.text)

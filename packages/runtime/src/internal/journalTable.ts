@@ -30,6 +30,12 @@ export const migrations: ReadonlyArray<Migration> = [
       )`,
       `CREATE INDEX IF NOT EXISTS journal_execution_id_idx ON journal (execution_id) WHERE execution_id IS NOT NULL`
     ]
+  },
+  {
+    id: 2,
+    name: "journal principal",
+    // who caused the entry (a token's `sub`, `local`); null for the runner's own work and older rows
+    statements: [`ALTER TABLE journal ADD COLUMN IF NOT EXISTS principal text`]
   }
 ]
 
@@ -38,13 +44,14 @@ const EntryRow = Schema.Struct({
   execution_id: Schema.NullOr(Schema.String),
   correlation_id: Schema.String,
   created_at: DbTimestamp,
+  principal: Schema.optional(Schema.NullOr(Schema.String)),
   data: Schema.Unknown
 })
 
 const decodeRow = Schema.decodeUnknown(EntryRow)
 const decodeJournalEntry = Schema.decodeUnknown(JournalEntry)
 
-/** A row of `SELECT seq, execution_id, correlation_id, created_at, data FROM journal` → entry (defect if corrupt). */
+/** A row of `SELECT seq, execution_id, correlation_id, created_at, principal, data FROM journal` → entry (defect if corrupt). */
 export const decodeEntry = (row: unknown): Effect.Effect<JournalEntry> =>
   decodeRow(row).pipe(
     Effect.flatMap((r) =>
@@ -53,6 +60,7 @@ export const decodeEntry = (row: unknown): Effect.Effect<JournalEntry> =>
         executionId: r.execution_id,
         correlationId: r.correlation_id,
         ts: r.created_at,
+        ...(r.principal === undefined || r.principal === null ? {} : { principal: r.principal }),
         event: r.data
       })
     ),
@@ -76,9 +84,9 @@ export const readEntries = (
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const rows = options?.skipLogBatches === true
-      ? yield* sql`SELECT seq, execution_id, correlation_id, created_at, data FROM journal
+      ? yield* sql`SELECT seq, execution_id, correlation_id, created_at, principal, data FROM journal
           WHERE project_id = ${projectId} AND seq > ${after} AND type <> 'LogBatch' ORDER BY seq LIMIT ${limit}`
-      : yield* sql`SELECT seq, execution_id, correlation_id, created_at, data FROM journal
+      : yield* sql`SELECT seq, execution_id, correlation_id, created_at, principal, data FROM journal
           WHERE project_id = ${projectId} AND seq > ${after} ORDER BY seq LIMIT ${limit}`
     return yield* Effect.forEach(rows, decodeEntry)
   })

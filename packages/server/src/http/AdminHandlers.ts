@@ -151,6 +151,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "admin", (handlers) =>
                   ts: entry.ts,
                   executionId: entry.executionId,
                   correlationId: entry.correlationId,
+                  ...(entry.principal === undefined ? {} : { principal: entry.principal }),
                   data
                 })
               )

@@ -19,7 +19,14 @@ import { Effect } from "effect"
 import * as Access from "./Access.js"
 import * as BaseBranch from "./BaseBranch.js"
 import { deliver } from "./Delivery.js"
-import { callerUserId, eventDataOf, newEventId, newExecutionId, recordEvent } from "./Executions.js"
+import {
+  callerCustomerId,
+  eventDataOf,
+  executionUserId,
+  newEventId,
+  newExecutionId,
+  recordEvent
+} from "./Executions.js"
 import { idempotent, keyOf } from "./Idempotency.js"
 import * as Projects from "./Projects.js"
 
@@ -44,7 +51,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
     ) =>
       Effect.gen(function*() {
         yield* Access.accessKnownProject(path.projectId)
-        return yield* deliver((correlationId) => client(path.projectId)[command]({ correlationId }))
+        return yield* deliver((meta) => client(path.projectId)[command](meta))
       }).pipe(
         idempotent({
           route,
@@ -77,7 +84,8 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
           yield* Projects.checkResources(resources, caps)
           const egress = payload.egress ?? settings?.egress
           yield* Projects.checkEgress(egress, egressPolicy)
-          const userId = payload.userId ?? callerUserId(caller)
+          // the token says who and for which customer, unless an admin says otherwise
+          const userId = executionUserId(caller, payload.userId)
           const script = payload.script ?? settings?.script
           const verify = payload.verify ?? settings?.verify
           const baseBranch = yield* BaseBranch.resolve(
@@ -96,7 +104,8 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
             ...(resources === undefined ? {} : { resources }),
             ...(egress === undefined ? {} : { egress }),
             ...(userId === undefined ? {} : { userId }),
-            customerId: payload.customerId ?? settings?.customerId ?? customerIdOf(payload.projectId)
+            customerId: (Auth.isAdmin(caller) ? payload.customerId : callerCustomerId(caller)) ??
+              settings?.customerId ?? customerIdOf(payload.projectId)
           })
           const executionId = newExecutionId()
           const eventId = newEventId()
@@ -108,8 +117,8 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
             correlationId,
             data: eventDataOf(payload.projectId, config)
           })
-          const response = yield* deliver((correlationId) =>
-            client(payload.projectId).Initialize({ correlationId, executionId, eventId, config })
+          const response = yield* deliver((meta) =>
+            client(payload.projectId).Initialize({ ...meta, executionId, eventId, config })
           )
           return new InitializeResponse({ ...response })
         }).pipe(

@@ -28,7 +28,7 @@ import { Effect, Option, Schema } from "effect"
 import * as Access from "./Access.js"
 import * as BaseBranch from "./BaseBranch.js"
 import { deliver } from "./Delivery.js"
-import { callerUserId, newEventId, newExecutionId, recordEvent } from "./Executions.js"
+import { callerCustomerId, executionUserId, newEventId, newExecutionId, recordEvent } from "./Executions.js"
 import { idempotent, keyOf } from "./Idempotency.js"
 import * as Projects from "./Projects.js"
 
@@ -83,8 +83,9 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
           if (stopPointInput !== undefined && stopPointInput !== null && stopPoint === undefined) {
             return yield* new BadRequest({ message: "data.options.stopPoint: must be a task id such as 1.2.3" })
           }
-          const userId = data.userId === undefined ? callerUserId(caller) : decodeOption(UserId, data.userId)
-          if (data.userId !== undefined && userId === undefined) {
+          const requested = data.userId === undefined ? undefined : decodeOption(UserId, data.userId)
+          const userId = executionUserId(caller, requested)
+          if (data.userId !== undefined && requested === undefined) {
             return yield* new BadRequest({ message: "data.userId: must not contain control characters or '/'" })
           }
           const baseBranch = yield* BaseBranch.resolve(workspace, repoUrl.trim(), previous?.baseBranch)
@@ -99,7 +100,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
             ...(previous?.egress === undefined ? {} : { egress: previous.egress }),
             ...(stopPoint === undefined ? {} : { stopPoint }),
             ...(userId === undefined ? {} : { userId }),
-            customerId: previous?.customerId ?? customerIdOf(projectId)
+            customerId: callerCustomerId(caller) ?? previous?.customerId ?? customerIdOf(projectId)
           })
           const executionId = newExecutionId()
           const eventId = newEventId()
@@ -113,8 +114,8 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
           })
           // 202-then-route: answered once the persisted command is stored; the entity runs it
           // at least once (deduplicated by event id), also after a crash
-          yield* deliver<void, never, never>((correlationId) =>
-            client(projectId).IngestEvent({ correlationId, executionId, eventId, config }, { discard: true })
+          yield* deliver<void, never, never>((meta) =>
+            client(projectId).IngestEvent({ ...meta, executionId, eventId, config }, { discard: true })
           )
           return new IngestEventResponse({ task_id: executionId, event_id: eventId })
         }).pipe(

@@ -3,10 +3,11 @@
  * the Event record is persisted first (so `GET /events/{eventId}` works at once), then the
  * command goes to the project's entity.
  */
+import * as Auth from "@devteam/domain/Auth"
 import type { Principal } from "@devteam/domain/Auth"
 import { EventData, EventRecord, TaskContext, TaskContextMetadata } from "@devteam/domain/EventRecord"
 import type { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
-import { EventId, ExecutionId, type ProjectId, UserId } from "@devteam/domain/Ids"
+import { CustomerId, EventId, ExecutionId, type ProjectId, UserId } from "@devteam/domain/Ids"
 import { Journal } from "@devteam/runtime/Journal"
 import { DateTime, Effect, Option, Schema } from "effect"
 import { randomUUID } from "node:crypto"
@@ -17,6 +18,19 @@ export const newEventId = () => EventId.make(randomUUID())
 /** The caller's user id when it is a valid `UserId` (executions are listed per user). */
 export const callerUserId = (caller: Principal): UserId | undefined =>
   Option.getOrUndefined(Schema.decodeUnknownOption(UserId)(caller.userId))
+
+/**
+ * The user an execution is recorded for: the caller's own id, unless the caller is an admin (who
+ * may start one on someone's behalf).
+ */
+export const executionUserId = (caller: Principal, requested: UserId | undefined): UserId | undefined =>
+  Auth.isAdmin(caller) ? requested ?? callerUserId(caller) : callerUserId(caller)
+
+/** A non-admin caller's own customer (the token's `customerId` claim), which its executions are recorded under. */
+export const callerCustomerId = (caller: Principal): CustomerId | undefined =>
+  Auth.isAdmin(caller) || caller.customerId === undefined
+    ? undefined
+    : Option.getOrUndefined(Schema.decodeUnknownOption(CustomerId)(caller.customerId))
 
 /** Persists the seed's Event record for a new execution (task_context starts empty). */
 export const recordEvent = (input: {

@@ -3,7 +3,6 @@
  * settings an initialize / `POST /events` / `POST /prep` starts from, and the rule that a project
  * stays on the repository it was registered with (a different one → 409).
  */
-import type { Principal } from "@devteam/domain/Auth"
 import { BadRequest, IllegalTransition } from "@devteam/domain/Errors"
 import type { EgressConfig, ExecutionConfig, ResourceConfig } from "@devteam/domain/ExecutionConfig"
 import type { ProjectId } from "@devteam/domain/Ids"
@@ -68,9 +67,6 @@ export const checkEgress = (
   }
   return Effect.void
 }
-
-/** Who a journal entry records: the token's subject, or `local` without authentication. */
-export const principalName = (caller: Principal): string => caller.local ? "local" : caller.userId
 
 /** The project's row, when it is known. */
 export const record = (projectId: ProjectId) => Effect.flatMap(Journal, (journal) => journal.project(projectId))

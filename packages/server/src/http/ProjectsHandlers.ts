@@ -55,7 +55,6 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
           yield* Access.requireProject(path.projectId)
           // settings are what a later initialize runs: the same rule as for its commands
           yield* Access.requireCommandsAllowed(commandsNeedAdmin, payload)
-          const caller = yield* Auth.CurrentPrincipal
           yield* RepoUrl.validate(payload.repoUrl, { allowFile })
           yield* Projects.checkResources(payload.resources, caps)
           yield* Projects.checkEgress(payload.egress, egressPolicy)
@@ -71,10 +70,9 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
             ...(payload.egress === undefined ? {} : { egress: payload.egress }),
             customerId: payload.customerId ?? customerIdOf(path.projectId)
           })
-          yield* deliver((correlationId) =>
+          yield* deliver((meta) =>
             client(path.projectId).Configure({
-              correlationId,
-              principal: Projects.principalName(caller),
+              ...meta,
               config
             })
           )
@@ -106,10 +104,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
       .handle("delete", ({ headers, path }) =>
         Effect.gen(function*() {
           yield* Access.accessKnownProject(path.projectId)
-          const caller = yield* Auth.CurrentPrincipal
-          yield* deliver((correlationId) =>
-            client(path.projectId).DeleteProject({ correlationId, principal: Projects.principalName(caller) })
-          )
+          yield* deliver((meta) => client(path.projectId).DeleteProject(meta))
           return new ProjectDeletedResponse({ projectId: path.projectId, deleted: true })
         }).pipe(
           idempotent({

@@ -52,22 +52,19 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "repository", (handlers) =
       .handle("tasks", ({ path, urlParams }) =>
         Effect.gen(function*() {
           yield* Access.accessKnownProject(path.projectId)
-          return yield* deliver((correlationId) =>
-            client(path.projectId).GetTasks({ correlationId, refresh: urlParams.refresh })
-          ).pipe(
-            Effect.catchTags({
-              InvalidRepoUrl: (error) => Effect.succeed(respond(error)),
-              RepositoryAccessDenied: (error) => Effect.succeed(respond(error)),
-              IllegalTransition: (error) => Effect.succeed(respond(error))
-            })
-          )
+          return yield* deliver((meta) => client(path.projectId).GetTasks({ ...meta, refresh: urlParams.refresh }))
+            .pipe(
+              Effect.catchTags({
+                InvalidRepoUrl: (error) => Effect.succeed(respond(error)),
+                RepositoryAccessDenied: (error) => Effect.succeed(respond(error)),
+                IllegalTransition: (error) => Effect.succeed(respond(error))
+              })
+            )
         }))
       .handle("plan", ({ path, urlParams }) =>
         Effect.gen(function*() {
           yield* Access.accessKnownProject(path.projectId)
-          return yield* deliver((correlationId) =>
-            client(path.projectId).Plan({ correlationId, refresh: urlParams.refresh })
-          ).pipe(
+          return yield* deliver((meta) => client(path.projectId).Plan({ ...meta, refresh: urlParams.refresh })).pipe(
             Effect.catchTags({
               InvalidRepoUrl: (error) => Effect.succeed(respond(error)),
               RepositoryAccessDenied: (error) => Effect.succeed(respond(error)),
@@ -78,8 +75,8 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "repository", (handlers) =
       .handle("updateTask", ({ headers, path, payload }) =>
         Effect.gen(function*() {
           yield* Access.accessKnownProject(path.projectId)
-          return yield* deliver((correlationId) =>
-            client(path.projectId).UpdateTask({ correlationId, taskId: path.taskId, patch: payload })
+          return yield* deliver((meta) =>
+            client(path.projectId).UpdateTask({ ...meta, taskId: path.taskId, patch: payload })
           ).pipe(
             Effect.catchTags({
               InvalidRepoUrl: (error) => Effect.succeed(respond(error)),

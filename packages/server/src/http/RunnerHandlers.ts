@@ -3,7 +3,6 @@
  * serialised with automation) and `GET /tasks/next`.
  */
 import { DevTeamApi } from "@devteam/domain/Api"
-import * as Auth from "@devteam/domain/Auth"
 import { BadRequest, ProjectNotFound } from "@devteam/domain/Errors"
 import { ProjectId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/domain/ProjectEntity"
@@ -36,7 +35,6 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "runner", (handlers) =>
           const repo = yield* RepoUrl.validate(payload.repoUrl, { allowFile })
           const projectId = payload.projectId ?? adhocProjectId(repo)
           yield* Access.requireProject(projectId)
-          const caller = yield* Auth.CurrentPrincipal
           yield* Projects.requireSameRepository(
             projectId,
             yield* Projects.record(projectId),
@@ -45,8 +43,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "runner", (handlers) =>
           )
           const request = new PrepRequest({ ...payload, projectId, repoUrl: payload.repoUrl.trim() })
           return yield* deliver(
-            (correlationId) =>
-              client(projectId).Prep({ correlationId, principal: Projects.principalName(caller), request }),
+            (meta) => client(projectId).Prep({ ...meta, request }),
             STEP_TIMEOUT
           ).pipe(Effect.catchTag("TaskNotFound", (error) => Effect.succeed(respond(error))))
         }).pipe(
@@ -64,7 +61,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "runner", (handlers) =>
           // journal, and the entity itself answers BranchNotFound when nothing was prepared
           yield* Access.requireProject(payload.projectId)
           return yield* deliver(
-            (correlationId) => client(payload.projectId).Implement({ correlationId, request: payload }),
+            (meta) => client(payload.projectId).Implement({ ...meta, request: payload }),
             STEP_TIMEOUT
           )
         }).pipe(
@@ -80,7 +77,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "runner", (handlers) =>
         Effect.gen(function*() {
           yield* Access.requireProject(payload.projectId)
           return yield* deliver(
-            (correlationId) => client(payload.projectId).Verify({ correlationId, request: payload }),
+            (meta) => client(payload.projectId).Verify({ ...meta, request: payload }),
             STEP_TIMEOUT
           ).pipe(Effect.catchTag("GitOperationFailed", (error) => Effect.succeed(respond(error))))
         }).pipe(
@@ -118,9 +115,9 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "runner", (handlers) =>
             return yield* new BadRequest({ message: "projectId: required (or customerId with exactly one project)" })
           }
           yield* Access.accessKnownProject(projectId)
-          return yield* deliver((correlationId) =>
+          return yield* deliver((meta) =>
             client(projectId).NextTask({
-              correlationId,
+              ...meta,
               excludeCompleted: urlParams.excludeCompleted ?? true,
               refresh: urlParams.refresh
             })

@@ -15,9 +15,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "tasks", (handlers) =>
     return handlers.handle("inject", ({ headers, payload }) =>
       Effect.gen(function*() {
         yield* Access.accessKnownProject(payload.projectId)
-        return yield* deliver((correlationId) =>
-          client(payload.projectId).InjectTask({ correlationId, request: payload })
-        ).pipe(
+        return yield* deliver((meta) => client(payload.projectId).InjectTask({ ...meta, request: payload })).pipe(
           Effect.catchTags({
             InvalidRepoUrl: (error) => Effect.succeed(respond(error)),
             RepositoryAccessDenied: (error) => Effect.succeed(respond(error))
