@@ -94,7 +94,11 @@ describe("DockerSandbox", () => {
           timeout: "20 seconds"
         })
         assert.strictEqual(max.stdout, "64")
-        const bomb = yield* handle.exec({ command: ["sh", "-c", "f() { f | f & }; f; sleep 60"], timeout: "4 seconds" })
+        // the sleep starts before the bomb: once the bomb holds every pid, the shell could not start it
+        const bomb = yield* handle.exec({
+          command: ["sh", "-c", "sleep 60 & s=$!; f() { f | f & }; f; wait $s"],
+          timeout: "4 seconds"
+        })
         assert.isTrue(bomb.timedOut)
         const stats = yield* Effect.promise(() => docker.getContainer(handle.id).stats({ stream: false }))
         assert.isAtMost(stats.pids_stats?.current ?? 0, 64)
