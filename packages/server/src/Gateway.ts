@@ -9,10 +9,10 @@ import * as Redaction from "@devteam/runtime/Redaction"
 import { SandboxConfig } from "@devteam/runtime/Sandbox"
 import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
 import * as Workspace from "@devteam/runtime/Workspace"
-import { HttpApiScalar, HttpLayerRouter } from "@effect/platform"
+import { HttpApiScalar, HttpLayerRouter, HttpMiddleware } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Effect, FiberRef, Layer, LogLevel, Option, Redacted } from "effect"
 import { createServer } from "node:http"
 import * as Authentication from "./Authentication.js"
 import * as DependencyProbes from "./DependencyProbes.js"
@@ -89,7 +89,11 @@ export const healthChecks = (config: ServerConfig) =>
 
 /** The HTTP server on `host:port`. */
 export const layer = (config: ServerConfig) =>
-  HttpLayerRouter.serve(routes(config)).pipe(
+  // Each request's log line at DEBUG: a polling client must not flood an INFO log.
+  HttpLayerRouter.serve(routes(config), {
+    disableLogger: true,
+    middleware: (app) => Effect.locally(HttpMiddleware.logger(app), FiberRef.currentLogLevel, LogLevel.Debug)
+  }).pipe(
     Layer.provide(healthChecks(config)),
     Layer.provide(NodeHttpServer.layer(createServer, { port: config.port, host: config.host }))
   )
