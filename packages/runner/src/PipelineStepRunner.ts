@@ -173,6 +173,8 @@ const networkOperations = new Set(["clone", "fetch", "push", "ls-remote"])
 /** Whether a failure is worth retrying inside the step (infrastructure, not a verdict). */
 export const isTransient = (error: StepFailure): boolean =>
   error._tag === "SandboxUnavailable" ||
+  // the tool's run was cut by the sandbox going away (engine down), not a verdict on the tool
+  (error._tag === "ToolFailed" && error.message.startsWith("sandbox unavailable")) ||
   (error._tag === "GitOperationFailed" && networkOperations.has(error.operation))
 
 export const categoryOf = (error: StepFailure): ErrorCategory => {
