@@ -129,20 +129,40 @@ const taskIdOf = (request: ScriptedModel.RecordedModelRequest): string =>
  * The agent's side of each task: a 429 storm on the first three model calls, then per task a
  * `Write` of notes/task-<id>.txt and a final summary once the tool result is back.
  */
-const perTaskScript = (storm: number): ScriptedModel.Script => (request, turn) => {
+const perTaskScript = (storm: number, probe?: string): ScriptedModel.Script => (request, turn) => {
   if (turn < storm) return ScriptedModel.rateLimited(1)
   const id = taskIdOf(request)
-  return ScriptedModel.toolResultCount(request) === 0
+  // With a probe, the first task first runs it through the agent's Bash tool.
+  const done = ScriptedModel.toolResultCount(request) - (probe !== undefined && id === "1.1.1" ? 1 : 0)
+  if (done < 0 && probe !== undefined) return ScriptedModel.toolUse("Bash", { command: probe })
+  return done === 0
     ? ScriptedModel.toolUse("Write", { file_path: `notes/task-${id}.txt`, content: `done ${id}\n` })
     : ScriptedModel.text(`Wrote notes/task-${id}.txt for task ${id}.`)
 }
 
+/**
+ * Run by the agent inside the container: reach the off-list server through the egress proxy
+ * (plain-HTTP proxying, as HTTP_PROXY says) and directly (no route: network none).
+ */
+const reachOffList = (port: string) =>
+  `node -e '
+const http = require("http"), net = require("net");
+const proxy = new URL(process.env.HTTP_PROXY);
+http.get({ host: proxy.hostname, port: proxy.port, path: "http://other.test:${port}/v1/models", headers: { host: "other.test:${port}" } },
+  (r) => { console.log("via proxy: HTTP " + r.statusCode); r.resume() }).on("error", (e) => console.log("via proxy: " + e.code));
+net.connect(${port}, "127.0.0.1").on("connect", () => console.log("direct: " + "CONNECTED")).on("error", (e) => console.log("direct: " + e.code));
+'`
+
 /** The model env must not reach VERIFY: its command fails if it sees any of it. */
 const verifyCommands = ["npm run build", "test -z \"$ANTHROPIC_API_KEY$ANTHROPIC_BASE_URL\""]
 
-const fourTasksByTheAgent = (setup: (model: ScriptedModel.ScriptedModel) => AgentSetup) =>
+const fourTasksByTheAgent = (
+  setup: (model: ScriptedModel.ScriptedModel) => AgentSetup,
+  offList?: ScriptedModel.ScriptedModel
+) =>
   Effect.gen(function*() {
-    const model = yield* ScriptedModel.make({ script: perTaskScript(3) })
+    const probe = offList === undefined ? undefined : reachOffList(new URL(offList.baseUrl).port)
+    const model = yield* ScriptedModel.make({ script: perTaskScript(3, probe) })
     const remote = yield* makeRemote(projectFiles(fourTaskList))
     process.env.GIT_TOKEN = canarySecret
     yield* Effect.addFinalizer(() => Effect.sync(() => delete process.env.GIT_TOKEN))
@@ -186,7 +206,7 @@ const fourTasksByTheAgent = (setup: (model: ScriptedModel.ScriptedModel) => Agen
       assert.strictEqual(turns.filter((r) => r.step?._tag === "RateLimited").length, 3)
       for (const task of fourTasks) {
         const forTask = turns.filter((r) => r.step?._tag !== "RateLimited" && taskIdOf(r) === task.id)
-        assert.strictEqual(forTask.length, 2, task.id)
+        assert.strictEqual(forTask.length, offList !== undefined && task.id === "1.1.1" ? 3 : 2, task.id)
         const [first] = forTask
         assert.include(first === undefined ? "" : ScriptedModel.promptText(first), task.title)
       }
@@ -195,6 +215,15 @@ const fourTasksByTheAgent = (setup: (model: ScriptedModel.ScriptedModel) => Agen
         assert.notInclude(JSON.stringify(r), canarySecret, "the git token never reaches the model")
       }
       assert.notInclude(JSON.stringify(entries), modelKey, "the model key never reaches the journal")
+      if (offList !== undefined) {
+        // The agent's own attempts to reach a host off IMPLEMENT's list: refused by the proxy, no route
+        // without it; the off-list server saw nothing.
+        const after = turns.map(ScriptedModel.promptText).find((t) => t.includes("via proxy:")) ?? ""
+        assert.include(after, "via proxy: HTTP 403")
+        assert.match(after, /direct: E[A-Z]+/)
+        assert.notInclude(after, "direct: CONNECTED", "(the command's own text never contains this)")
+        assert.deepStrictEqual(offList.requests, [])
+      }
     }).pipe(Effect.provide(agentLayer(remote.workspaceDir, setup(model))))
   })
 
@@ -246,20 +275,21 @@ describe("A real coding agent end to end (claude in the sandbox image, model onl
   const docker = (model: ScriptedModel.ScriptedModel): AgentSetup => ({
     sandbox: {
       docker: `test-agent-e2e-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
-      egressHosts: { "model.test": "127.0.0.1" }
+      egressHosts: { "model.test": "127.0.0.1", "other.test": "127.0.0.1" }
     },
     baseUrl: `http://model.test:${new URL(model.baseUrl).port}`
   })
 
   it.scopedLive(
-    "4 tasks implemented by the agent inside the container through a 429 storm: verified, merged, pushed, ticked",
+    "4 tasks by the agent inside the container through a 429 storm; an off-list host is refused and records nothing",
     () =>
       Effect.gen(function*() {
         ensureImage()
         // The workspace must be writable by the sandbox user (uid 1000): files git creates here are too.
         const previous = process.umask(0)
         yield* Effect.addFinalizer(() => Effect.sync(() => process.umask(previous)))
-        yield* fourTasksByTheAgent(docker)
+        const offList = yield* ScriptedModel.make({ script: [] })
+        yield* fourTasksByTheAgent(docker, offList)
       }),
     { timeout: 400_000 }
   )
