@@ -79,7 +79,7 @@ export type UserId = typeof UserId.Type
 export const CorrelationId = Schema.String.pipe(
   Schema.minLength(1),
   Schema.maxLength(128),
-  Schema.pattern(/^[A-Za-z0-9._:-]+$/),
+  Schema.pattern(/^[A-Za-z0-9._:-]+$/, { message: () => "must be letters, digits, '.', '_', ':' or '-'" }),
   Schema.brand("CorrelationId"),
   Schema.annotations({ identifier: "CorrelationId" })
 )

@@ -9,7 +9,7 @@ import * as Redaction from "@devteam/runtime/Redaction"
 import { SandboxConfig } from "@devteam/runtime/Sandbox"
 import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
 import * as Workspace from "@devteam/runtime/Workspace"
-import { HttpApiScalar, HttpLayerRouter, HttpMiddleware } from "@effect/platform"
+import { HttpApiScalar, HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect, FiberRef, Layer, LogLevel, Option, Redacted } from "effect"
@@ -29,7 +29,9 @@ import * as HealthHandlers from "./http/HealthHandlers.js"
 import * as MetricsMiddleware from "./http/MetricsMiddleware.js"
 import * as ProjectsHandlers from "./http/ProjectsHandlers.js"
 import * as RepositoryHandlers from "./http/RepositoryHandlers.js"
+import * as RequestLog from "./http/RequestLog.js"
 import * as RunnerHandlers from "./http/RunnerHandlers.js"
+import * as SchemaErrorMiddleware from "./http/SchemaErrorMiddleware.js"
 import * as TasksHandlers from "./http/TasksHandlers.js"
 import type { ServerConfig } from "./ServerConfig.js"
 import * as WsGateway from "./ws/WsGateway.js"
@@ -56,6 +58,7 @@ export const routes = (config: ServerConfig) =>
     HttpApiScalar.layerHttpLayerRouter({ api: DevTeamApi, path: "/docs" }),
     WsGateway.layer(config),
     BrowserGuardMiddleware.layer(config),
+    SchemaErrorMiddleware.layer,
     CorrelationMiddleware.layer,
     MetricsMiddleware.layer,
     ErrorMiddleware.layer
@@ -89,10 +92,10 @@ export const healthChecks = (config: ServerConfig) =>
 
 /** The HTTP server on `host:port`. */
 export const layer = (config: ServerConfig) =>
-  // Each request's log line at DEBUG: a polling client must not flood an INFO log.
+  // Each request's log line at DEBUG: a polling client must not flood an INFO log; its URL redacted.
   HttpLayerRouter.serve(routes(config), {
     disableLogger: true,
-    middleware: (app) => Effect.locally(HttpMiddleware.logger(app), FiberRef.currentLogLevel, LogLevel.Debug)
+    middleware: (app) => Effect.locally(RequestLog.logger(app), FiberRef.currentLogLevel, LogLevel.Debug)
   }).pipe(
     Layer.provide(healthChecks(config)),
     Layer.provide(NodeHttpServer.layer(createServer, { port: config.port, host: config.host }))

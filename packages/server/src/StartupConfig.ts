@@ -24,6 +24,7 @@ import { TaskListCacheConfig } from "@devteam/runtime/TaskListCache"
 import { VerifierConfig } from "@devteam/runtime/Verifier"
 import { WorkspaceConfig } from "@devteam/runtime/Workspace"
 import { Config, ConfigError, Data, Effect, Either } from "effect"
+import { TokenRulesConfig } from "./Authentication.js"
 import { BrowserGuardConfig } from "./http/BrowserGuardMiddleware.js"
 import { ResourceCaps } from "./http/Projects.js"
 import { LoggingConfig } from "./Logging.js"
@@ -61,6 +62,7 @@ const service: ReadonlyArray<Config.Config<unknown>> = [
   AiderConfig,
   ClaudeCodeConfig,
   BrowserGuardConfig,
+  TokenRulesConfig,
   TaskListCacheConfig
 ]
 

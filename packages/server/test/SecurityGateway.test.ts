@@ -3,16 +3,29 @@
  * (embedded storage, placeholder steps: nothing here needs a step to really run).
  */
 import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
+import { Authentication } from "@devteam/server"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { ConfigProvider, Effect } from "effect"
+import { ConfigProvider, Duration, Effect, Option } from "effect"
+import { SignJWT } from "jose"
 import * as Http from "node:http"
+import * as Os from "node:os"
 import { WebSocket } from "ws"
 import * as H from "./fixtures/GatewayHarness.js"
 
 const tokens = await (async () => ({
   admin: await H.sign({ sub: "root", roles: ["admin"], projects: ["*"] }),
-  user: await H.sign({ sub: "alice", projects: ["acme/cmd-1", "acme/cmd-2", "acme/cmd-3"] })
+  user: await H.sign({
+    sub: "alice",
+    projects: ["acme/cmd-1", "acme/cmd-2", "acme/cmd-3", "acme/idem-1", "acme/idem-2"]
+  }),
+  /** The same `sub`, without access to alice's projects. */
+  aliceElsewhere: await H.sign({ sub: "alice", projects: ["other/thing"] }),
+  bob: await H.sign({ sub: "bob", customerId: "acme" })
 }))()
+
+/** A token with exactly these claims (and header), signed with the harness's secret. */
+const rawToken = (claims: Record<string, unknown>) =>
+  new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(H.SECRET))
 
 const server = Effect.map(H.TestServer, (s) => s)
 
@@ -125,7 +138,7 @@ describe("Security: browsers cannot drive local-only mode", () => {
   })
 })
 
-describe("Security: caller commands on a host sandbox (SANDBOX=local, auth on)", () => {
+describe("Security: the gateway with authentication on (SANDBOX=local, ALLOWED_ORIGINS)", () => {
   layer(
     H.layer({ jwt: true, env: { SANDBOX: "local", ALLOWED_ORIGINS: CONSOLE } }),
     { timeout: 60_000, excludeTestServices: true }
@@ -175,6 +188,94 @@ describe("Security: caller commands on a host sandbox (SANDBOX=local, auth on)",
         assert.strictEqual(byAdmin.status, 202, byAdmin.text)
       }))
 
+    it.effect("tokens: exp required, bounded lifetime, no future iat", () =>
+      Effect.gen(function*() {
+        const { url } = yield* server
+        const now = Math.floor(Date.now() / 1000)
+        const call = (token: string) => H.request(`${url}/api/devteam/executions/active/alice`, { token })
+        const ok = yield* Effect.promise(() => rawToken({ sub: "alice", iat: now, exp: now + 600 }))
+        assert.strictEqual((yield* call(ok)).status, 200)
+        for (
+          const [claims, why] of [
+            [{ sub: "alice", iat: now }, "exp"],
+            [{ sub: "alice" }, "exp"],
+            [{ sub: "alice", iat: now + 3600, exp: now + 7200 }, "future"],
+            [{ sub: "alice", iat: now, exp: now + 30 * 24 * 3600 }, "JWT_MAX_LIFETIME"],
+            [{ sub: "alice", exp: now + 30 * 24 * 3600 }, "JWT_MAX_LIFETIME"]
+          ] as const
+        ) {
+          const reply = yield* call(yield* Effect.promise(() => rawToken(claims)))
+          assert.strictEqual(reply.status, 401, JSON.stringify(claims))
+          assert.include(reply.text, why)
+        }
+      }))
+
+    it.effect("idempotent replay: authorised first, scoped to the caller's project", () =>
+      Effect.gen(function*() {
+        const { repoUrl, url } = yield* server
+        const initialize = (token: string, projectId: string, key: string) =>
+          H.request(`${url}/api/devteam/automation/initialize`, {
+            method: "POST",
+            token,
+            headers: { "idempotency-key": key },
+            body: { projectId, repoUrl }
+          })
+        const first = yield* initialize(tokens.user, "acme/idem-1", "sec-key-1")
+        assert.strictEqual(first.status, 202, first.text)
+        const replay = yield* initialize(tokens.user, "acme/idem-1", "sec-key-1")
+        assert.strictEqual(replay.status, 202)
+        assert.strictEqual(replay.headers.get("idempotent-replayed"), "true")
+        // the same sub with a token that has no access to the project: refused, not replayed
+        const stranger = yield* initialize(tokens.aliceElsewhere, "acme/idem-1", "sec-key-1")
+        assert.strictEqual(stranger.status, 403, stranger.text)
+        assert.isNull(stranger.headers.get("idempotent-replayed"))
+        assert.notInclude(stranger.text, String(H.field(first.body, "executionId")))
+        // the same key for another project is another request
+        const other = yield* initialize(tokens.user, "acme/idem-2", "sec-key-1")
+        assert.strictEqual(other.status, 202, other.text)
+        assert.isNull(other.headers.get("idempotent-replayed"))
+        assert.notStrictEqual(H.field(other.body, "executionId"), H.field(first.body, "executionId"))
+      }))
+
+    it.effect("/tasks/next?customerId= of another customer: 403 before any lookup, no project named", () =>
+      Effect.gen(function*() {
+        const { repoUrl, url } = yield* server
+        const created = yield* H.request(`${url}/api/devteam/automation/initialize`, {
+          method: "POST",
+          token: tokens.admin,
+          body: { projectId: "globex/secret-plan", repoUrl }
+        })
+        assert.strictEqual(created.status, 202, created.text)
+        const probe = yield* H.request(`${url}/tasks/next?customerId=globex`, { token: tokens.bob })
+        assert.strictEqual(probe.status, 403, probe.text)
+        assert.notInclude(probe.text, "secret-plan")
+        const nobody = yield* H.request(`${url}/tasks/next?customerId=initech`, { token: tokens.bob })
+        assert.strictEqual(nobody.status, 403, "the same answer whether the customer has projects or not")
+      }))
+
+    it.effect("/health shows no absolute paths; schema errors do not echo regular expressions", () =>
+      Effect.gen(function*() {
+        const { url } = yield* server
+        const health = yield* H.request(`${url}/health`)
+        assert.notMatch(health.text, /"\/(?:tmp|home|var|srv|data)\//, health.text)
+        assert.notInclude(health.text, Os.tmpdir())
+        for (
+          const body of [
+            { projectId: "bad id!", repoUrl: "https://example.com/r.git" },
+            { projectId: "acme/cmd-1", repoUrl: "https://example.com/r.git", stopPoint: "x y" },
+            { projectId: "acme/cmd-1", repoUrl: "https://example.com/r.git", baseBranch: "a b" }
+          ]
+        ) {
+          const reply = yield* H.request(`${url}/api/devteam/automation/initialize`, {
+            method: "POST",
+            token: tokens.admin,
+            body
+          })
+          assert.strictEqual(reply.status, 400, reply.text)
+          assert.notMatch(reply.text, /\^\[|\]\+\$|\\d|pattern/, reply.text)
+        }
+      }))
+
     it.effect("/health says pipeline commands run on the host", () =>
       Effect.gen(function*() {
         const { url } = yield* server
@@ -182,6 +283,35 @@ describe("Security: caller commands on a host sandbox (SANDBOX=local, auth on)",
         assert.include(String(H.field(H.field(health.body, "details"), "docker")), "SANDBOX=local")
       }))
   })
+
+  it.effect("token rules: aud and iss are checked when configured", () =>
+    Effect.gen(function*() {
+      const key = new TextEncoder().encode(H.SECRET)
+      const now = Math.floor(Date.now() / 1000)
+      const rules = {
+        maxLifetime: Duration.hours(1),
+        audience: Option.some("devteam"),
+        issuer: Option.some("https://issuer.example")
+      }
+      const sign = (claims: Record<string, unknown>) =>
+        Effect.promise(() => rawToken({ sub: "a", iat: now, exp: now + 600, ...claims }))
+      const good = yield* sign({ aud: "devteam", iss: "https://issuer.example" })
+      assert.strictEqual((yield* Authentication.verify(key, good, rules)).userId, "a")
+      for (
+        const claims of [{ iss: "https://issuer.example" }, { aud: "devteam" }, {
+          aud: "other",
+          iss: "https://issuer.example"
+        }]
+      ) {
+        const refused = yield* Effect.flip(Authentication.verify(key, yield* sign(claims), rules))
+        assert.strictEqual(refused._tag, "Unauthorized", JSON.stringify(claims))
+      }
+      const config = yield* Authentication.TokenRulesConfig.pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["JWT_MAX_LIFETIME", "1 second"]]))),
+        Effect.flip
+      )
+      assert.include(String(config), "JWT_MAX_LIFETIME")
+    }))
 
   it.effect("the opt-in: LOCAL_SANDBOX_CALLER_COMMANDS=true lifts the restriction; docker or local-only never has it", () =>
     Effect.gen(function*() {

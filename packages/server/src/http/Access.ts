@@ -19,6 +19,16 @@ export const requireProject = (projectId: ProjectId) =>
       ? Effect.void
       : Effect.fail(new Forbidden({ message: `not allowed to access project ${projectId}` })))
 
+/** 403 unless the caller may see every project of `customerId` (its own customer, `*`, or an admin). */
+export const requireCustomer = (customerId: string) =>
+  Effect.flatMap(
+    Auth.CurrentPrincipal,
+    (caller) =>
+      Auth.isAdmin(caller) || caller.projects.includes("*") || caller.customerId === customerId
+        ? Effect.void
+        : Effect.fail(new Forbidden({ message: "not allowed to look up this customer's projects" }))
+  )
+
 /** 403 unless the caller has the admin role (local-only mode: everyone). */
 export const requireAdmin = Effect.flatMap(Auth.CurrentPrincipal, (caller) =>
   Auth.isAdmin(caller)

@@ -55,6 +55,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
       }).pipe(
         idempotent({
           route,
+          authorize: Effect.as(Access.requireProject(path.projectId), path.projectId),
           key: headers["idempotency-key"],
           request: { projectId: path.projectId },
           success: ControlResponse,
@@ -124,6 +125,10 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
         }).pipe(
           idempotent({
             route: "POST /api/devteam/automation/initialize",
+            authorize: Access.requireProject(payload.projectId).pipe(
+              Effect.zipRight(Access.requireCommandsAllowed(commandsNeedAdmin, payload)),
+              Effect.as(payload.projectId)
+            ),
             key: keyOf(headers["idempotency-key"], payload.idempotencyKey),
             request: payload,
             success: InitializeResponse,

@@ -121,6 +121,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
         }).pipe(
           idempotent({
             route: "POST /events",
+            authorize: Effect.as(Access.requireProject(payload.data.projectId), payload.data.projectId),
             key: keyOf(headers["idempotency-key"], payload.data.options?.idempotencyKey),
             request: payload,
             success: IngestEventResponse,

@@ -2,7 +2,9 @@
  * Idempotency for every state-changing route, backed by the durable `IdempotencyStore`.
  *
  * Keys come from the `Idempotency-Key` header, else the body's `idempotencyKey` (the seeds' field);
- * they are scoped per route and per caller. The first request with a key runs; its successful
+ * they are scoped per route, per caller and per project. The route's access check (`authorize`)
+ * runs before anything is looked up, so a stored response is never replayed to a caller who may
+ * not make the request. The first request with a key runs; its successful
  * response (status + encoded body) is stored, and a repeat with the same request gets it back with
  * `idempotent-replayed: true` without running again. The same key with a different request → 422
  * IdempotencyKeyMismatch. A concurrent duplicate waits briefly for the winner and replays it, or
@@ -24,9 +26,14 @@ const POLL = Duration.millis(15)
 /** The header's key, else the body's. */
 export const keyOf = (header: string | undefined, body: string | undefined): string | undefined => header ?? body
 
-export interface IdempotentOptions<A, I> {
+export interface IdempotentOptions<A, I, E2, R2> {
   /** `METHOD /path-template`: part of the key's scope. */
   readonly route: string
+  /**
+   * The route's authorisation, run first — also before a replay; yields the project the request
+   * is about (part of the key's scope), or undefined for a request about no project.
+   */
+  readonly authorize: Effect.Effect<string | undefined, E2, R2>
   readonly key: string | undefined
   /** What identifies the request (path parameters and payload): hashed to detect a mismatch. */
   readonly request: unknown
@@ -36,16 +43,21 @@ export interface IdempotentOptions<A, I> {
   readonly status: number
 }
 
-export const idempotent = <A, I>(options: IdempotentOptions<A, I>) =>
+export const idempotent = <A, I, E2, R2>(options: IdempotentOptions<A, I, E2, R2>) =>
 <E, R>(
   effect: Effect.Effect<A | HttpServerResponse.HttpServerResponse, E, R>
-): Effect.Effect<A | HttpServerResponse.HttpServerResponse, E, R | IdempotencyStore | Auth.CurrentPrincipal> =>
+): Effect.Effect<
+  A | HttpServerResponse.HttpServerResponse,
+  E | E2,
+  R | R2 | IdempotencyStore | Auth.CurrentPrincipal
+> =>
   Effect.gen(function*() {
     const key = options.key
     if (key === undefined) return yield* effect
+    const project = yield* options.authorize
     const store = yield* IdempotencyStore
     const caller = yield* Auth.CurrentPrincipal
-    const id = { scope: `${options.route} ${caller.userId}`, key }
+    const id = { scope: JSON.stringify([options.route, caller.userId, project ?? null]), key }
     const requestHash = hashRequest({ route: options.route, request: options.request })
     const encode = Schema.encode(options.success)
     const deadline = Date.now() + Duration.toMillis(WAIT_FOR_WINNER)

@@ -80,6 +80,10 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
         }).pipe(
           idempotent({
             route: "PUT /api/devteam/projects/{projectId}",
+            authorize: Access.requireProject(path.projectId).pipe(
+              Effect.zipRight(Access.requireCommandsAllowed(commandsNeedAdmin, payload)),
+              Effect.as(path.projectId)
+            ),
             key: headers["idempotency-key"],
             request: { projectId: path.projectId, settings: payload },
             success: ProjectView,
@@ -109,6 +113,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
         }).pipe(
           idempotent({
             route: "DELETE /api/devteam/projects/{projectId}",
+            authorize: Effect.as(Access.requireProject(path.projectId), path.projectId),
             key: headers["idempotency-key"],
             request: { projectId: path.projectId },
             success: ProjectDeletedResponse,

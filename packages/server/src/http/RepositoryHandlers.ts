@@ -87,6 +87,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "repository", (handlers) =
         }).pipe(
           idempotent({
             route: "PUT /api/devteam/repository/tasks/{projectId}/{taskId}",
+            authorize: Effect.as(Access.requireProject(path.projectId), path.projectId),
             key: headers["idempotency-key"],
             request: { projectId: path.projectId, taskId: path.taskId, patch: payload },
             success: Task,

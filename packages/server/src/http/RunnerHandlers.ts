@@ -49,6 +49,10 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "runner", (handlers) =>
         }).pipe(
           idempotent({
             route: "POST /prep",
+            authorize: RepoUrl.validate(payload.repoUrl, { allowFile }).pipe(
+              Effect.map((repo) => payload.projectId ?? adhocProjectId(repo)),
+              Effect.tap(Access.requireProject)
+            ),
             key: keyOf(headers["idempotency-key"], payload.idempotencyKey),
             request: payload,
             success: PrepResponse,
@@ -67,6 +71,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "runner", (handlers) =>
         }).pipe(
           idempotent({
             route: "POST /implement",
+            authorize: Effect.as(Access.requireProject(payload.projectId), payload.projectId),
             key: keyOf(headers["idempotency-key"], payload.idempotencyKey),
             request: payload,
             success: ImplementResponse,
@@ -83,6 +88,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "runner", (handlers) =>
         }).pipe(
           idempotent({
             route: "POST /verify",
+            authorize: Effect.as(Access.requireProject(payload.projectId), payload.projectId),
             key: keyOf(headers["idempotency-key"], payload.idempotencyKey),
             request: payload,
             success: VerifyResponse,
@@ -97,6 +103,8 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "runner", (handlers) =>
             projectId = urlParams.projectId
           } else if (urlParams.customerId !== undefined) {
             const customerId = urlParams.customerId
+            // before any lookup: a caller of another customer learns nothing about its projects
+            yield* Access.requireCustomer(customerId)
             const projects = (yield* journal.projects).filter((p) => p.customerId === customerId)
             const [only] = projects
             if (only === undefined) {

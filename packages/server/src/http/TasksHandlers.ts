@@ -24,6 +24,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "tasks", (handlers) =>
       }).pipe(
         idempotent({
           route: "POST /api/devteam/tasks/inject",
+          authorize: Effect.as(Access.requireProject(payload.projectId), payload.projectId),
           key: headers["idempotency-key"],
           request: payload,
           success: InjectTaskResponse,

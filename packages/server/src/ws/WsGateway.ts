@@ -19,7 +19,7 @@ import { MAX_CLIENT_MESSAGE_BYTES } from "@devteam/domain/WsFrame"
 import { Journal } from "@devteam/runtime/Journal"
 import { HttpLayerRouter, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Config, Duration, Effect, Either, FiberSet, Layer, Option, Redacted, Schema } from "effect"
+import { Config, Duration, Effect, Either, FiberSet, Layer, Option, Schema } from "effect"
 import type { IncomingMessage } from "node:http"
 import { WebSocket, WebSocketServer } from "ws"
 import * as Authentication from "../Authentication.js"
@@ -173,17 +173,15 @@ export const make = (config: ServerConfig, options: WsOptions = defaults) =>
     heartbeat.unref()
     yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(heartbeat)))
 
+    const check = yield* Authentication.makeVerifier(config)
     const authenticate: (token: string | null) => Effect.Effect<Auth.Principal, string> = Option.match(
       config.jwtSecret,
       {
         onNone: () => () => Effect.succeed(Authentication.localPrincipal),
-        onSome: (secret) => {
-          const key = new TextEncoder().encode(Redacted.value(secret))
-          return (token) =>
-            token === null
-              ? Effect.fail("missing token: pass ?token=<JWT> or an Authorization: Bearer header")
-              : Effect.mapError(Authentication.verify(key, token.trim()), (error) => error.message)
-        }
+        onSome: () => (token) =>
+          token === null
+            ? Effect.fail("missing token: pass ?token=<JWT> or an Authorization: Bearer header")
+            : Effect.mapError(check(token), (error) => error.message)
       }
     )
 
