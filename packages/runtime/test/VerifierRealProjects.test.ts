@@ -4,10 +4,11 @@
  * pnpm project. Local sandbox: the registry is reachable from the host (a Docker sandbox reaches
  * it only through the egress proxy).
  */
+import { HostPort } from "@devteam/domain/Egress"
 import { TaskId } from "@devteam/domain/Ids"
 import { Task } from "@devteam/domain/Task"
 import type { TaskCriteria } from "@devteam/domain/Task"
-import { Sandbox } from "@devteam/runtime/Sandbox"
+import { Sandbox, type SandboxHandle } from "@devteam/runtime/Sandbox"
 import { pnpmProject, tsLibrary, writeFiles } from "@devteam/runtime/testing/RealProjects"
 import * as Verifier from "@devteam/runtime/Verifier"
 import { assert, describe, layer } from "@effect/vitest"
@@ -15,6 +16,10 @@ import { Duration, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { localLayer, newIds, redactor, tempWorkspace } from "./fixtures/sandboxes.js"
+
+/** VERIFY's window on the sandbox's egress proxy, as the pipeline opens it: the npm registry only. */
+const openRegistry = (handle: SandboxHandle) =>
+  handle.egress.open({ step: "VERIFY", allow: [new HostPort({ host: "registry.npmjs.org", port: 443 })] })
 
 const task = (criteria: TaskCriteria) =>
   new Task({
@@ -45,6 +50,7 @@ describe("Verifier on real projects", () => {
             writeFiles(dir, tsLibrary())
             const sandbox = yield* Sandbox
             const handle = yield* sandbox.acquire({ ...newIds(), workspacePath: dir })
+            yield* openRegistry(handle)
             const verifier = yield* Verifier.Verifier
             const criteria = { "test.coverage": "≥80%", "type.strict": "0 errors" }
 
@@ -116,6 +122,7 @@ describe("Verifier on real projects", () => {
             const sandbox = yield* Sandbox
             const verifier = yield* Verifier.Verifier
             const handle = yield* sandbox.acquire({ ...newIds(), workspacePath: dir })
+            yield* openRegistry(handle)
             const result = yield* verifier.verify({ sandbox: handle, task: task({}), diffFiles: [] })
             const log = result.attempts[0]?.log ?? ""
             assert.isTrue(result.success, log)
@@ -135,6 +142,7 @@ describe("Verifier on real projects", () => {
               })
             })
             const bareHandle = yield* sandbox.acquire({ ...newIds(), workspacePath: bare })
+            yield* openRegistry(bareHandle)
             const unpinned = yield* verifier.verify({ sandbox: bareHandle, task: task({}), diffFiles: [] })
             assert.isTrue(unpinned.success, unpinned.attempts[0]?.log)
             assert.include(unpinned.attempts[0]?.log ?? "", "$ npm install")
