@@ -827,6 +827,8 @@ export const make = (
           render
         })
         yield* info(`UPDATE_TASKLIST: ${task.id} ${result.committed ? "ticked and pushed" : note || "unchanged"}`)
+        // The cached list (tasks, plan, next) must show the tick at once, not after TASKLIST_REFRESH.
+        if (result.committed) yield* Effect.ignore(taskLists.read(config))
         const totalTasks = state.totalTasks
         return StepResult.Completed({
           outcome: new TaskListUpdated({

@@ -209,8 +209,9 @@ describe("Pipeline end to end (in-process actor, local sandbox)", () => {
           const journal = yield* Journal
           const projectId = newProjectId("resume-now")
           const project = yield* projectClient(projectId)
-          // The first tool run changes nothing (a tool error); every later run does the work.
-          const script = `if [ -f ${marker} ]; then ${appendScript}; else touch ${marker}; echo nothing to do; fi`
+          // The first tool run fails (exit 1: a tool error); every later run does the work.
+          const script =
+            `if [ -f ${marker} ]; then ${appendScript}; else touch ${marker}; echo "tool error: no model" >&2; exit 1; fi`
           yield* project.Initialize(initializePayload(e2eConfig(remote.url, { script, verifyCommands: ["true"] })))
           const failed = yield* poll(project.GetState(get), (s) => s.status === "FAILED" || s.status === "COMPLETED")
           assert.strictEqual(failed.status, "FAILED")

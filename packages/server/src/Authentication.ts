@@ -4,7 +4,7 @@
  *
  * Token rules (`TokenRules`): `exp` is required and at most JWT_MAX_LIFETIME after `iat` (or after
  * now, without `iat`); an `iat` in the future is refused; `aud` / `iss` must match JWT_AUDIENCE /
- * JWT_ISSUER when those are set. A clock skew of 30 s is tolerated.
+ * JWT_ISSUER when those are set. A clock skew of 30 s is tolerated on `iat`; `exp` is exact.
  */
 import * as Auth from "@devteam/domain/Auth"
 import * as Errors from "@devteam/domain/Errors"
@@ -69,7 +69,9 @@ export const verify = (
         jwtVerify(token, secret, {
           algorithms: ["HS256"],
           requiredClaims: ["exp"],
-          clockTolerance: clockSkewSeconds,
+          // exp is exact (a WebSocket is closed at exp; the same token must not reopen it); the skew
+          // tolerance applies to iat below
+          clockTolerance: 0,
           ...Option.match(rules.audience, { onNone: () => ({}), onSome: (audience) => ({ audience }) }),
           ...Option.match(rules.issuer, { onNone: () => ({}), onSome: (issuer) => ({ issuer }) })
         }),
