@@ -85,7 +85,7 @@ describe("publishable package", () => {
         "createDevTeamClient",
         "isDevTeamError"
       ],
-      methods: 25,
+      methods: 29,
       error: { tag: "NetworkError", status: 0, isError: true },
       socket: "function",
       url: "wss://example.com/base/ws/devteam"

@@ -7,7 +7,7 @@
  * - The Redactor catches base64 (standard / URL-safe, any alignment) and percent-encoded forms.
  */
 import * as Redaction from "@devteam/runtime/Redaction"
-import { Sandbox } from "@devteam/runtime/Sandbox"
+import { proxyEnv, Sandbox } from "@devteam/runtime/Sandbox"
 import * as SandboxLayer from "@devteam/runtime/SandboxLayer"
 import { assert, describe, it } from "@effect/vitest"
 import { type ConfigError, ConfigProvider, Effect } from "effect"
@@ -52,8 +52,10 @@ describe("Security: local sandbox and host execution", () => {
         })
       )
       const allowed = ["PATH", "HOME", "LANG", "TMPDIR", "PWD", "SHLVL", "_", "STEP_VALUE"]
+      // the sandbox's egress proxy variables (pointing at the runner's proxy, no secret in them)
+      const proxy = Object.keys(proxyEnv("http://127.0.0.1:1"))
       const unexpected = [...env.keys()].filter((name) =>
-        !allowed.includes(name) && !name.startsWith("DEVTEAM_SANDBOX_")
+        !allowed.includes(name) && !proxy.includes(name) && !name.startsWith("DEVTEAM_SANDBOX_")
       )
       assert.deepStrictEqual(unexpected, [])
       assert.strictEqual(env.get("STEP_VALUE"), "given")
