@@ -22,13 +22,13 @@ import * as PipelineStepRunner from "@devteam/runner/PipelineStepRunner"
 import { StepRunner } from "@devteam/runner/StepRunner"
 import * as TaskListSource from "@devteam/runner/TaskListSource"
 import * as DockerSandbox from "@devteam/runtime/DockerSandbox"
+import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
 import * as LocalSandbox from "@devteam/runtime/LocalSandbox"
 import * as Redaction from "@devteam/runtime/Redaction"
 import { Sandbox, testImage } from "@devteam/runtime/Sandbox"
 import * as ScriptTool from "@devteam/runtime/ScriptTool"
 import * as Tool from "@devteam/runtime/Tool"
 import * as Verifier from "@devteam/runtime/Verifier"
-import * as Workspace from "@devteam/runtime/Workspace"
 import { Duration, Effect, Either, Exit, Layer, Logger, LogLevel, Option, Scope } from "effect"
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
@@ -116,7 +116,7 @@ const measure = (kind: "local" | "docker") =>
     const bare = makeRemote(root, tasksMeasured + 1)
     const clock: CommandClock = { total: 0, tool: 0, verify: 0 }
     const redactor = Redaction.layerWith([])
-    const workspace = Workspace.layer({
+    const workspace = GitWorkspace.layer({
       workspaceDir: Path.join(root, "workspaces"),
       allowFile: true,
       gitUsername: Option.none(),

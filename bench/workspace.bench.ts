@@ -8,8 +8,10 @@ import { git } from "@devteam/runtime/testing/GitRemote"
  * Target (quality.md): warm ≤ 200 ms [seed ≤ 2 s].
  */
 import { TaskId } from "@devteam/domain/Ids"
+import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
 import * as Redaction from "@devteam/runtime/Redaction"
-import * as Workspace from "@devteam/runtime/Workspace"
+import type * as Workspace from "@devteam/runtime/Workspace"
+import * as WorkspaceLocks from "@devteam/runtime/WorkspaceLocks"
 import { Duration, Effect, Logger, LogLevel, Option } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -67,7 +69,9 @@ export const run = async (): Promise<Record<string, unknown>> => {
     const cold: Array<number> = []
     for (let i = 0; i < runs; i++) {
       const ws = await Effect.runPromise(
-        Workspace.make(config(Path.join(root, `cold-${i}`))).pipe(Effect.provide(Redaction.layerWith([])))
+        GitWorkspace.make(config(Path.join(root, `cold-${i}`))).pipe(
+          Effect.provide([Redaction.layerWith([]), WorkspaceLocks.layer])
+        )
       )
       cold.push(
         await timed(() =>
@@ -76,7 +80,9 @@ export const run = async (): Promise<Record<string, unknown>> => {
       )
     }
     const ws = await Effect.runPromise(
-      Workspace.make(config(Path.join(root, "warm"))).pipe(Effect.provide(Redaction.layerWith([])))
+      GitWorkspace.make(config(Path.join(root, "warm"))).pipe(
+        Effect.provide([Redaction.layerWith([]), WorkspaceLocks.layer])
+      )
     )
     await quiet(ws.prepare({ repoUrl, baseBranch: "main", taskId: TaskId.make("0"), title: "Warm up" }))
     const warmNew: Array<number> = []

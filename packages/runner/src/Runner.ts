@@ -2,8 +2,8 @@
  * The runner's share of a process: the `Project` entity with everything its steps drive, the
  * per-runner execution queue, the wake-up loop and the work-tree cleanup. Needs the storage (journal) and a cluster layer.
  */
+import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
 import * as Redaction from "@devteam/runtime/Redaction"
-import * as Workspace from "@devteam/runtime/Workspace"
 import { Duration, Layer } from "effect"
 import * as ExecutionQueue from "./ExecutionQueue.js"
 import * as ProjectActor from "./ProjectActor.js"
@@ -33,6 +33,6 @@ export const layerWith = <E1, R1, E2, R2>(
     Layer.provide([ExecutionQueue.layerConfig, StallWatchdog.layerConfig, steps, singleSteps, ProjectWorkTrees.layer]),
     // The actor and the pipeline's SELECT both read task lists.
     Layer.provide(TaskListSource.layer),
-    Layer.provide(Workspace.layerConfig),
+    Layer.provide(GitWorkspace.layerConfig),
     Layer.provide(Redaction.layer)
   )

@@ -18,6 +18,7 @@ import * as ClaudeCodeTool from "@devteam/runtime/ClaudeCodeTool"
 import * as Database from "@devteam/runtime/Database"
 import * as DockerSandbox from "@devteam/runtime/DockerSandbox"
 import { EventBus } from "@devteam/runtime/EventBus"
+import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
 import { Journal } from "@devteam/runtime/Journal"
 import * as LocalSandbox from "@devteam/runtime/LocalSandbox"
 import type * as Redaction from "@devteam/runtime/Redaction"
@@ -27,7 +28,6 @@ import { remoteFile } from "@devteam/runtime/testing/GitRemote"
 import * as ScriptedModel from "@devteam/runtime/testing/ScriptedModel"
 import * as Tool from "@devteam/runtime/Tool"
 import * as Verifier from "@devteam/runtime/Verifier"
-import * as Workspace from "@devteam/runtime/Workspace"
 import { ShardingConfig } from "@effect/cluster"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
@@ -80,7 +80,7 @@ const agentLayer = (workspaceDir: string, setup: AgentSetup) => {
   const sandboxLayer: Layer.Layer<Sandbox, never, Redaction.Redactor> = setup.sandbox === "local"
     ? LocalSandbox.layer
     : DockerSandbox.layerWith(dockerSettings(setup.sandbox.docker, setup.sandbox.egressHosts))
-  const workspace = Workspace.layer(workspaceConfig(workspaceDir))
+  const workspace = GitWorkspace.layer(workspaceConfig(workspaceDir))
   const ports = Layer.mergeAll(
     workspace,
     TaskListSource.layer.pipe(Layer.provide(workspace)),

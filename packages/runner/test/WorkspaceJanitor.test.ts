@@ -2,7 +2,7 @@
  * The work-tree cleanup a runner runs periodically: idle trees go, recent ones and those an
  * operation holds stay; a task whose tree went away resumes from its published branch.
  */
-import * as Workspace from "@devteam/runtime/Workspace"
+import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import * as Fs from "node:fs"
@@ -29,7 +29,7 @@ describe("WorkspaceJanitor", () => {
       const recent = tree(workspaceDir, "fedcba9876543210fedcba9876543210-fedcba9876543210", 2)
       const foreign = tree(workspaceDir, "not-a-work-tree", 100)
       const removed = yield* WorkspaceJanitor.sweep("24 hours").pipe(
-        Effect.provide(Workspace.layer(workspaceConfig(workspaceDir)).pipe(Layer.provide(redactorLayer)))
+        Effect.provide(GitWorkspace.layer(workspaceConfig(workspaceDir)).pipe(Layer.provide(redactorLayer)))
       )
       assert.strictEqual(removed, 2)
       assert.isFalse(Fs.existsSync(idleShared))

@@ -5,26 +5,34 @@
  */
 import { TaskId } from "@devteam/domain/Ids"
 import * as GitCredentials from "@devteam/runtime/GitCredentials"
+import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
 import * as Redaction from "@devteam/runtime/Redaction"
+import * as RepositoryProbe from "@devteam/runtime/RepositoryProbe"
 import * as GitHttpServer from "@devteam/runtime/testing/GitHttpServer"
 import { makeBareRemote, tempDir } from "@devteam/runtime/testing/GitRemote"
-import * as WorkspaceModule from "@devteam/runtime/Workspace"
+import * as WorkspaceLocks from "@devteam/runtime/WorkspaceLocks"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Either, Option, Redacted } from "effect"
 import * as Path from "node:path"
 
 const PASSWORD = "configured-host-token-0123456789"
 
+/** The Workspace with the repository probe's `validate` over the same configuration. */
 const workspace = (workspaceDir: string, credentials: ReadonlyArray<GitCredentials.GitCredential>) =>
-  WorkspaceModule.make({
-    workspaceDir,
-    allowFile: false,
-    gitUsername: Option.none(),
-    credentials,
-    authorName: "DevTeam Test Runner",
-    authorEmail: "runner@test.invalid",
-    commandTimeout: Duration.seconds(60)
-  }).pipe(Effect.provide(Redaction.layerWith([])))
+  Effect.gen(function*() {
+    const config = {
+      workspaceDir,
+      allowFile: false,
+      gitUsername: Option.none(),
+      credentials,
+      authorName: "DevTeam Test Runner",
+      authorEmail: "runner@test.invalid",
+      commandTimeout: Duration.seconds(60)
+    }
+    const ws = yield* GitWorkspace.make(config)
+    const probe = yield* RepositoryProbe.make(config)
+    return { ...ws, validate: probe.validate }
+  }).pipe(Effect.provide([Redaction.layerWith([]), WorkspaceLocks.layer]))
 
 /** The configured host and a second listener that serves anyone (as an attacker's would). */
 const servers = (redirectToOther: boolean) =>

@@ -4,11 +4,13 @@
  * also of two task lists in it — share one fetch, a stale list is served at once while one
  * background refresh brings the new commit, and a missing list is TaskListNotFound.
  */
+import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
 import * as Redaction from "@devteam/runtime/Redaction"
 import * as TaskListCache from "@devteam/runtime/TaskListCache"
 import * as GitCounter from "@devteam/runtime/testing/GitCounter"
 import { fileUrl, makeBareRemote, pushChange, sampleTaskList, tempDir } from "@devteam/runtime/testing/GitRemote"
 import * as WorkspaceModule from "@devteam/runtime/Workspace"
+import * as WorkspaceLocks from "@devteam/runtime/WorkspaceLocks"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Duration, Effect, Option } from "effect"
 import * as Path from "node:path"
@@ -27,7 +29,7 @@ const setup = (refresh: Duration.DurationInput) =>
       files: { "docs/DevTeam/tasks_list.md": sampleTaskList, "other/tasks.md": "- [ ] 9.1 Other list\n" }
     })
     const workspaceDir = Path.join(root, "workspaces")
-    const workspace = yield* WorkspaceModule.make({
+    const workspace = yield* GitWorkspace.make({
       workspaceDir,
       allowFile: true,
       gitUsername: Option.none(),
@@ -35,7 +37,7 @@ const setup = (refresh: Duration.DurationInput) =>
       authorName: "Test",
       authorEmail: "test@test.invalid",
       commandTimeout: Duration.seconds(60)
-    }).pipe(Effect.provide(Redaction.layerWith([])))
+    }).pipe(Effect.provide([Redaction.layerWith([]), WorkspaceLocks.layer]))
     const cache = yield* TaskListCache.make(refresh).pipe(
       Effect.provideService(WorkspaceModule.Workspace, workspace)
     )

@@ -1,6 +1,8 @@
 import { branchName } from "@devteam/domain/Branch"
 import { TaskId } from "@devteam/domain/Ids"
+import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
 import * as Redaction from "@devteam/runtime/Redaction"
+import * as RepositoryProbe from "@devteam/runtime/RepositoryProbe"
 import * as GitHttpServer from "@devteam/runtime/testing/GitHttpServer"
 import {
   fileUrl,
@@ -16,6 +18,7 @@ import {
 } from "@devteam/runtime/testing/GitRemote"
 import { Workspace, type WorkspaceConfig } from "@devteam/runtime/Workspace"
 import * as WorkspaceModule from "@devteam/runtime/Workspace"
+import * as WorkspaceLocks from "@devteam/runtime/WorkspaceLocks"
 import { assert, describe, it } from "@effect/vitest"
 import {
   ConfigProvider,
@@ -47,16 +50,24 @@ const baseConfig = (workspaceDir: string, overrides: Partial<WorkspaceConfig> = 
   ...overrides
 })
 
-/** Builds the service against a fresh workspace dir; `secrets` seed the Redactor. */
+/**
+ * Builds the service against a fresh workspace dir; `secrets` seed the Redactor. With the
+ * repository probe's `validate` over the same configuration (the gateway's side of a repository).
+ */
 const makeWorkspace = (workspaceDir: string, overrides: Partial<WorkspaceConfig> = {}, secrets: Array<string> = []) =>
-  WorkspaceModule.make(baseConfig(workspaceDir, overrides)).pipe(Effect.provide(Redaction.layerWith(secrets)))
+  Effect.gen(function*() {
+    const config = baseConfig(workspaceDir, overrides)
+    const ws = yield* GitWorkspace.make(config)
+    const probe = yield* RepositoryProbe.make(config)
+    return { ...ws, validate: probe.validate }
+  }).pipe(Effect.provide([Redaction.layerWith(secrets), WorkspaceLocks.layer]))
 
 interface Fixture {
   readonly root: string
   readonly bare: string
   readonly url: string
   readonly workspaceDir: string
-  readonly ws: Workspace["Type"]
+  readonly ws: Workspace["Type"] & Pick<RepositoryProbe.RepositoryProbe["Type"], "validate">
 }
 
 const fixture = (overrides: Partial<WorkspaceConfig> = {}) =>
@@ -928,7 +939,7 @@ describe("Workspace", () => {
       assert.strictEqual(explicit.authorEmail, "bot@example.com")
 
       const ws = yield* Workspace.pipe(
-        Effect.provide(WorkspaceModule.layerConfig.pipe(Layer.provide(Redaction.layerWith([])))),
+        Effect.provide(GitWorkspace.layerConfig.pipe(Layer.provide(Redaction.layerWith([])))),
         Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["WORKSPACE_DIR", "/var/cache/ws2"]])))
       )
       assert.strictEqual(ws.config.workspaceDir, "/var/cache/ws2")

@@ -4,9 +4,10 @@
  * branch") first and ten lines of advice after it; the error must still carry it.
  */
 import { TaskId } from "@devteam/domain/Ids"
+import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
 import * as Redaction from "@devteam/runtime/Redaction"
 import { fileUrl, git, makeBareRemote, tempDir } from "@devteam/runtime/testing/GitRemote"
-import * as WorkspaceModule from "@devteam/runtime/Workspace"
+import * as WorkspaceLocks from "@devteam/runtime/WorkspaceLocks"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Option } from "effect"
 import * as Fs from "node:fs"
@@ -19,7 +20,7 @@ describe("Workspace push errors", () => {
       const bare = makeBareRemote({ root: Path.join(root, "remotes") })
       const working = Path.join(root, "working-copy")
       git(root, ["clone", "--quiet", "--", bare, working]) // non-bare, main checked out
-      const ws = yield* WorkspaceModule.make({
+      const ws = yield* GitWorkspace.make({
         workspaceDir: Path.join(root, "workspaces"),
         allowFile: true,
         gitUsername: Option.none(),
@@ -27,7 +28,7 @@ describe("Workspace push errors", () => {
         authorName: "Test",
         authorEmail: "test@test.invalid",
         commandTimeout: Duration.seconds(60)
-      }).pipe(Effect.provide(Redaction.layerWith([])))
+      }).pipe(Effect.provide([Redaction.layerWith([]), WorkspaceLocks.layer]))
       const prepared = yield* ws.prepare({
         repoUrl: fileUrl(working),
         taskId: TaskId.make("1.1.1"),

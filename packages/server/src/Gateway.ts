@@ -6,9 +6,9 @@ import { DevTeamApi } from "@devteam/domain/Api"
 import * as Database from "@devteam/runtime/Database"
 import { RedisConfig } from "@devteam/runtime/EventBusRedis"
 import * as Redaction from "@devteam/runtime/Redaction"
+import * as RepositoryProbe from "@devteam/runtime/RepositoryProbe"
 import { SandboxConfig } from "@devteam/runtime/Sandbox"
 import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
-import * as Workspace from "@devteam/runtime/Workspace"
 import { HttpApiScalar, HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -52,7 +52,7 @@ export const routes = (config: ServerConfig) =>
         AdminHandlers.layer
       ]),
       Layer.provide(Authentication.layer(config)),
-      Layer.provide(Workspace.layerConfig),
+      Layer.provide(RepositoryProbe.layerConfig),
       Layer.provide(Redaction.layer)
     ),
     HttpApiScalar.layerHttpLayerRouter({ api: DevTeamApi, path: "/docs" }),

@@ -11,9 +11,9 @@ import { customerIdOf, type ProjectId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/domain/ProjectEntity"
 import * as Correlation from "@devteam/runtime/Correlation"
 import * as EgressPolicy from "@devteam/runtime/EgressPolicy"
+import { RepositoryProbe } from "@devteam/runtime/RepositoryProbe"
 import * as RepoUrl from "@devteam/runtime/RepoUrl"
 import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
-import { Workspace } from "@devteam/runtime/Workspace"
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
 import * as Access from "./Access.js"
@@ -33,8 +33,8 @@ import * as Projects from "./Projects.js"
 export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =>
   Effect.gen(function*() {
     const client = yield* Project.client
-    const workspace = yield* Workspace
-    const allowFile = workspace.config.allowFile
+    const probe = yield* RepositoryProbe
+    const allowFile = probe.allowFile
     const commandsNeedAdmin = SandboxPolicy.callerCommandsNeedAdmin(yield* SandboxPolicy.SandboxPolicyConfig)
     const caps = yield* Projects.ResourceCaps
     const egressPolicy = yield* EgressPolicy.EgressPolicyConfig
@@ -90,7 +90,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
           const script = payload.script ?? settings?.script
           const verify = payload.verify ?? settings?.verify
           const baseBranch = yield* BaseBranch.resolve(
-            workspace,
+            probe,
             repoUrl.trim(),
             payload.baseBranch ?? settings?.baseBranch
           )

@@ -4,12 +4,12 @@
  * with the remote's own reason).
  */
 import { BranchName, DEFAULT_BASE_BRANCH } from "@devteam/domain/ExecutionConfig"
-import type { Workspace } from "@devteam/runtime/Workspace"
+import type { RepositoryProbe } from "@devteam/runtime/RepositoryProbe"
 import { Effect, Option, Schema } from "effect"
 
-export const resolve = (workspace: Workspace["Type"], repoUrl: string, given: string | undefined) =>
+export const resolve = (probe: RepositoryProbe["Type"], repoUrl: string, given: string | undefined) =>
   given !== undefined
     ? Effect.succeed(given)
-    : workspace.defaultBranch({ repoUrl }).pipe(
+    : probe.defaultBranch({ repoUrl }).pipe(
       Effect.map((found) => Option.getOrElse(Option.filter(found, Schema.is(BranchName)), () => DEFAULT_BASE_BRANCH))
     )

@@ -21,8 +21,8 @@ import { customerIdOf, TaskId, UserId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/domain/ProjectEntity"
 import * as Correlation from "@devteam/runtime/Correlation"
 import { Journal } from "@devteam/runtime/Journal"
+import { RepositoryProbe } from "@devteam/runtime/RepositoryProbe"
 import * as RepoUrl from "@devteam/runtime/RepoUrl"
-import { Workspace } from "@devteam/runtime/Workspace"
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Option, Schema } from "effect"
 import * as Access from "./Access.js"
@@ -38,8 +38,8 @@ const decodeOption = <A, I>(schema: Schema.Schema<A, I>, value: unknown) =>
 export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
   Effect.gen(function*() {
     const client = yield* Project.client
-    const workspace = yield* Workspace
-    const allowFile = workspace.config.allowFile
+    const probe = yield* RepositoryProbe
+    const allowFile = probe.allowFile
 
     return handlers
       .handle("ingest", ({ headers, payload }) =>
@@ -88,7 +88,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
           if (data.userId !== undefined && requested === undefined) {
             return yield* new BadRequest({ message: "data.userId: must not contain control characters or '/'" })
           }
-          const baseBranch = yield* BaseBranch.resolve(workspace, repoUrl.trim(), previous?.baseBranch)
+          const baseBranch = yield* BaseBranch.resolve(probe, repoUrl.trim(), previous?.baseBranch)
           const config = new ExecutionConfig({
             repoUrl: repoUrl.trim(),
             baseBranch,

@@ -11,9 +11,9 @@ import { Project } from "@devteam/domain/ProjectEntity"
 import { ProjectDeletedResponse, ProjectList, ProjectView } from "@devteam/domain/ProjectsApi"
 import * as EgressPolicy from "@devteam/runtime/EgressPolicy"
 import { Journal } from "@devteam/runtime/Journal"
+import { RepositoryProbe } from "@devteam/runtime/RepositoryProbe"
 import * as RepoUrl from "@devteam/runtime/RepoUrl"
 import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
-import { Workspace } from "@devteam/runtime/Workspace"
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Option } from "effect"
 import * as Access from "./Access.js"
@@ -27,11 +27,11 @@ const DEFAULT_PAGE = 50
 export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
   Effect.gen(function*() {
     const client = yield* Project.client
-    const workspace = yield* Workspace
+    const probe = yield* RepositoryProbe
     const journal = yield* Journal
     const caps = yield* Projects.ResourceCaps
     const egressPolicy = yield* EgressPolicy.EgressPolicyConfig
-    const allowFile = workspace.config.allowFile
+    const allowFile = probe.allowFile
     const commandsNeedAdmin = SandboxPolicy.callerCommandsNeedAdmin(yield* SandboxPolicy.SandboxPolicyConfig)
 
     const view = (projectId: ProjectId) =>
@@ -58,7 +58,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
           yield* RepoUrl.validate(payload.repoUrl, { allowFile })
           yield* Projects.checkResources(payload.resources, caps)
           yield* Projects.checkEgress(payload.egress, egressPolicy)
-          const baseBranch = yield* BaseBranch.resolve(workspace, payload.repoUrl.trim(), payload.baseBranch)
+          const baseBranch = yield* BaseBranch.resolve(probe, payload.repoUrl.trim(), payload.baseBranch)
           const config = new ExecutionConfig({
             repoUrl: payload.repoUrl.trim(),
             baseBranch,

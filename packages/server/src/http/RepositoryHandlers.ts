@@ -1,5 +1,5 @@
 /**
- * `/api/devteam/repository/*`: validate (runtime `Workspace.validate` + the domain's parser;
+ * `/api/devteam/repository/*`: validate (runtime `RepositoryProbe.validate` + the domain's parser;
  * never writes to the repository), the task list and the plan (through the project's entity,
  * which owns the project's configuration and injections), and task edits.
  */
@@ -9,8 +9,8 @@ import { DiagnosticView, ValidateResponse } from "@devteam/domain/RepositoryApi"
 import { Task } from "@devteam/domain/Task"
 import { summary } from "@devteam/domain/TaskList"
 import { parse } from "@devteam/domain/TaskListParser"
+import { RepositoryProbe } from "@devteam/runtime/RepositoryProbe"
 import * as RepoUrl from "@devteam/runtime/RepoUrl"
-import { Workspace } from "@devteam/runtime/Workspace"
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
 import * as Access from "./Access.js"
@@ -21,14 +21,14 @@ import { idempotent } from "./Idempotency.js"
 export const layer = HttpApiBuilder.group(DevTeamApi, "repository", (handlers) =>
   Effect.gen(function*() {
     const client = yield* Project.client
-    const workspace = yield* Workspace
-    const allowFile = workspace.config.allowFile
+    const probe = yield* RepositoryProbe
+    const allowFile = probe.allowFile
 
     return handlers
       .handle("validate", ({ payload }) =>
         Effect.gen(function*() {
           yield* RepoUrl.validate(payload.repoUrl, { allowFile })
-          const result = yield* workspace.validate({
+          const result = yield* probe.validate({
             repoUrl: payload.repoUrl.trim(),
             baseBranch: payload.baseBranch,
             taskListPath: payload.taskListPath

@@ -8,8 +8,8 @@ import { ProjectId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/domain/ProjectEntity"
 import { ImplementResponse, PrepRequest, PrepResponse, VerifyResponse } from "@devteam/domain/RunnerApi"
 import { Journal } from "@devteam/runtime/Journal"
+import { RepositoryProbe } from "@devteam/runtime/RepositoryProbe"
 import * as RepoUrl from "@devteam/runtime/RepoUrl"
-import { Workspace } from "@devteam/runtime/Workspace"
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
 import { createHash } from "node:crypto"
@@ -26,8 +26,8 @@ export const adhocProjectId = (repo: RepoUrl.RepoUrl): ProjectId =>
 export const layer = HttpApiBuilder.group(DevTeamApi, "runner", (handlers) =>
   Effect.gen(function*() {
     const client = yield* Project.client
-    const workspace = yield* Workspace
-    const allowFile = workspace.config.allowFile
+    const probe = yield* RepositoryProbe
+    const allowFile = probe.allowFile
 
     return handlers
       .handle("prep", ({ headers, payload }) =>

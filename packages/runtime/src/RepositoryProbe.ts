@@ -1,0 +1,189 @@
+/**
+ * The repository probe: what the gateway asks of a repository without a work tree — is it
+ * reachable with the configured credentials, what is its default branch, does the base branch
+ * exist, and the task list's text on it. Writes nothing anywhere but a temporary directory under
+ * WORKSPACE_DIR (removed afterwards); takes no work tree's lock.
+ */
+import { type BadRequest, GitOperationFailed, type InvalidRepoUrl } from "@devteam/domain/Errors"
+import { type ConfigError, Context, Effect, Layer, Option, type Redacted } from "effect"
+import * as Fs from "node:fs/promises"
+import * as Path from "node:path"
+import { checkBranchName as checkBranch, checkRepoFilePath } from "./internal/gitNames.js"
+import * as GitPlumbing from "./internal/gitPlumbing.js"
+import type * as Redaction from "./Redaction.js"
+import * as RepoUrl from "./RepoUrl.js"
+import { defaultTaskListPath, maxTaskListBytes, WorkspaceConfig } from "./Workspace.js"
+
+export interface ValidateOptions {
+  readonly repoUrl: string
+  readonly baseBranch?: string | undefined
+  readonly taskListPath?: string | undefined
+  readonly token?: Redacted.Redacted<string> | undefined
+}
+
+export interface ValidateResult {
+  readonly reachable: boolean
+  /** The remote refused the credentials or does not know the repository. */
+  readonly accessDenied: boolean
+  /** Why the repository is not reachable or the base branch is missing (redacted). */
+  readonly message?: string
+  readonly defaultBranch: string | null
+  /** The branch the task list was looked up on: the one asked for, else the default branch. */
+  readonly baseBranch: string | null
+  readonly baseBranchExists: boolean
+  readonly taskList: {
+    readonly found: boolean
+    readonly path: string
+    /** The file's text, for the caller to parse. */
+    readonly text?: string
+  }
+}
+
+export class RepositoryProbe extends Context.Tag("@devteam/runtime/RepositoryProbe")<RepositoryProbe, {
+  /** Whether `file://` URLs and local paths are accepted as repoUrl (REPO_ALLOW_FILE). */
+  readonly allowFile: boolean
+  /**
+   * The remote's default branch (its HEAD), for an execution that names no base branch; None when
+   * the remote cannot be asked (unreachable, empty): the caller falls back to `main`.
+   */
+  readonly defaultBranch: (
+    options: { readonly repoUrl: string; readonly token?: Redacted.Redacted<string> | undefined }
+  ) => Effect.Effect<Option.Option<string>, InvalidRepoUrl>
+  /** Reachability, default branch and task list of a repository; writes nothing anywhere but a temp dir. */
+  readonly validate: (
+    options: ValidateOptions
+  ) => Effect.Effect<ValidateResult, InvalidRepoUrl | BadRequest | GitOperationFailed>
+}>() {}
+
+export const make = (
+  config: WorkspaceConfig
+): Effect.Effect<RepositoryProbe["Type"], never, Redaction.Redactor> =>
+  Effect.gen(function*() {
+    const plumbing = yield* GitPlumbing.make(config)
+    const { authConfig, fileAt, fsOp, git, gitOk, remoteFailure, removeDir, workspaceDir } = plumbing
+    const { fullRef } = GitPlumbing
+    const readBlob = (dir: string, blob: string) => plumbing.readBlob(dir, blob, maxTaskListBytes)
+
+    const defaultBranch = Effect.fn("RepositoryProbe.defaultBranch")(function*(
+      options: { readonly repoUrl: string; readonly token?: Redacted.Redacted<string> | undefined }
+    ) {
+      const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })
+      const asked = Effect.gen(function*() {
+        const auth = yield* authConfig(repo, options.token)
+        yield* fsOp("create workspace directory", () => Fs.mkdir(workspaceDir, { recursive: true }))
+        const r = yield* git(workspaceDir, ["ls-remote", "--symref", "--", repo.url, "HEAD"], { config: auth })
+        const match = r.exitCode === 0 ? /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(r.stdout) : null
+        return Option.fromNullable(match?.[1])
+      })
+      return yield* asked.pipe(
+        Effect.catchAll((e) =>
+          Effect.logWarning(`RepositoryProbe: cannot ask the remote for its default branch: ${e.message}`).pipe(
+            Effect.as(Option.none<string>())
+          )
+        )
+      )
+    })
+
+    const validate = Effect.fn("RepositoryProbe.validate")(function*(options: ValidateOptions) {
+      const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })
+      if (options.baseBranch !== undefined) yield* checkBranch(options.baseBranch, "baseBranch")
+      const path = yield* checkRepoFilePath(options.taskListPath ?? defaultTaskListPath)
+      const auth = yield* authConfig(repo, options.token)
+      yield* fsOp("create workspace directory", () => Fs.mkdir(workspaceDir, { recursive: true }))
+      const refs = yield* git(workspaceDir, [
+        "ls-remote",
+        "--symref",
+        "--",
+        repo.url,
+        "HEAD",
+        ...(options.baseBranch === undefined ? [] : [fullRef(options.baseBranch)])
+      ], { config: auth })
+      const notFound = { found: false, path }
+      if (refs.exitCode !== 0) {
+        const error = remoteFailure("ls-remote", refs)
+        return {
+          reachable: false,
+          accessDenied: error._tag === "RepositoryAccessDenied",
+          message: error.message,
+          defaultBranch: null,
+          baseBranch: options.baseBranch ?? null,
+          baseBranchExists: false,
+          taskList: notFound
+        }
+      }
+      const lines = refs.stdout.split("\n")
+      const symref = lines.map((l) => /^ref: refs\/heads\/(\S+)\tHEAD$/.exec(l)).find((m) => m !== null)
+      const defaultBranch = symref?.[1] ?? null
+      const base = options.baseBranch ?? defaultBranch
+      const baseExists = base !== null && lines.some((l) => l.endsWith(`\t${fullRef(base)}`)) ||
+        (base !== null && base === defaultBranch && lines.some((l) => /^[0-9a-f]+\tHEAD$/.test(l)))
+      if (base === null || !baseExists) {
+        return {
+          reachable: true,
+          accessDenied: false,
+          message: base === null
+            ? "The repository has no default branch (is it empty?)"
+            : `Branch '${base}' does not exist on the remote`,
+          defaultBranch,
+          baseBranch: base,
+          baseBranchExists: false,
+          taskList: notFound
+        }
+      }
+      // Fetch just the tip of the base branch into a throw-away bare repository: no work tree, no cache.
+      const text = yield* Effect.scoped(Effect.gen(function*() {
+        const tmp = yield* Effect.acquireRelease(
+          fsOp("create temp dir", () => Fs.mkdtemp(Path.join(workspaceDir, ".validate-"))),
+          (dir) => Effect.ignore(removeDir(dir))
+        )
+        yield* gitOk(tmp, ["init", "--quiet", "--bare"])
+        const fetched = yield* git(tmp, [
+          "fetch",
+          "--quiet",
+          "--depth=1",
+          "--no-tags",
+          "--",
+          repo.url,
+          `+${fullRef(base)}:${fullRef(base)}`
+        ], {
+          config: auth
+        })
+        if (fetched.exitCode !== 0) return yield* remoteFailure("fetch", fetched)
+        const file = yield* fileAt(tmp, fullRef(base), path)
+        if (Option.isNone(file)) return Option.none<string>()
+        return Option.some(yield* readBlob(tmp, file.value.blob))
+      })).pipe(
+        Effect.catchTag(
+          "RepositoryAccessDenied",
+          (e) => Effect.fail(new GitOperationFailed({ operation: "fetch", message: e.message }))
+        )
+      )
+      return {
+        reachable: true,
+        accessDenied: false,
+        defaultBranch,
+        baseBranch: base,
+        baseBranchExists: true,
+        taskList: Option.match(text, {
+          onNone: () => notFound,
+          onSome: (t) => ({ found: true, path, text: t })
+        })
+      }
+    })
+
+    return RepositoryProbe.of({ allowFile: config.allowFile, defaultBranch, validate })
+  })
+
+/** The probe over the given configuration (requires a Redactor). */
+export const layer = (config: WorkspaceConfig): Layer.Layer<RepositoryProbe, never, Redaction.Redactor> =>
+  Layer.effect(RepositoryProbe, make(config))
+
+/** The probe over `WorkspaceConfig` read from the environment (requires a Redactor). */
+export const layerConfig: Layer.Layer<RepositoryProbe, ConfigError.ConfigError, Redaction.Redactor> = Layer.effect(
+  RepositoryProbe,
+  Effect.gen(function*() {
+    const config = yield* WorkspaceConfig
+    yield* GitPlumbing.warnUnscopedToken
+    return yield* make(config)
+  })
+)

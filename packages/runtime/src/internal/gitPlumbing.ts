@@ -1,0 +1,509 @@
+/**
+ * git plumbing shared by the Workspace's parts and the repository probe: running git with the
+ * service's hardening, timeout and redaction; the credential header for a remote; refs; the
+ * repository cache (clone, fetch, crash leftovers); blobs at a revision; pushing the base branch.
+ *
+ * Credentials (the one configured for the remote's host — GitCredentials — or a per-call token)
+ * reach git only for the commands that talk to that remote, as an `http.<scheme://host/>.extraHeader`
+ * passed through GIT_CONFIG_COUNT/KEY/VALUE environment variables: never on the command line, in
+ * `.git/config`, the remote URL or a log line, never to a host they are not configured for, and
+ * never across a redirect (git follows none). Every message produced here goes through the Redactor.
+ *
+ * Nothing here takes a work tree's lock: callers hold it (WorkspaceLocks) around what they compose.
+ */
+import {
+  BadRequest,
+  BranchNotFound,
+  GitOperationFailed,
+  PushRejected,
+  RepositoryAccessDenied
+} from "@devteam/domain/Errors"
+import { Config, type Duration, Effect, Either, Option, Redacted } from "effect"
+import { createHash, randomBytes } from "node:crypto"
+import * as Fs from "node:fs/promises"
+import * as Path from "node:path"
+import * as GitCredentials from "../GitCredentials.js"
+import * as Redaction from "../Redaction.js"
+import * as RepoUrl from "../RepoUrl.js"
+import { type GitResult, runGit } from "./gitProcess.js"
+
+/** What the plumbing needs of the Workspace configuration. */
+export interface GitPlumbingConfig {
+  readonly workspaceDir: string
+  readonly allowFile: boolean
+  readonly gitUsername: Option.Option<string>
+  readonly credentials: ReadonlyArray<GitCredentials.GitCredential>
+  readonly authorName: string
+  readonly authorEmail: string
+  readonly commandTimeout: Duration.Duration
+}
+
+export type RemoteError = RepositoryAccessDenied | GitOperationFailed
+
+/** `-c` style configuration passed to git through the environment (the credential header). */
+export type GitAuth = ReadonlyArray<readonly [string, string]>
+
+export interface RunOptions {
+  readonly config?: GitAuth
+  readonly env?: Readonly<Record<string, string>>
+  readonly stdin?: string
+}
+
+/** git's verdict lines: kept even when they are not among the last lines (a non-bare remote's refusal). */
+const keyLine = /\b(?:error|fatal|refusing|rejected|denied)\b/i
+
+/** The last lines of git's output, plus its error lines wherever they are, in order. */
+export const tail = (text: string): string => {
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0)
+  const last = lines.length - 8
+  return lines.filter((line, i) => i >= last || keyLine.test(line)).slice(-16).join(" | ").slice(-2000)
+}
+
+const accessDeniedPattern =
+  /authentication failed|could not read (?:username|password)|terminal prompts disabled|returned error: 40[134]|\b40[13] (?:unauthorized|forbidden)|permission denied|repository .* not found|access denied|does not appear to be a git repository|no such file or directory|not a git repository/i
+
+export const nonFastForwardPattern = /\[rejected\]|non-fast-forward|fetch first|\(stale info\)/i
+
+/** Lock files git writes at the top of `.git` (ref locks are found under `.git/refs`). */
+const staleLockFiles = [
+  "index.lock",
+  "HEAD.lock",
+  "ORIG_HEAD.lock",
+  "FETCH_HEAD.lock",
+  "packed-refs.lock",
+  "config.lock",
+  "shallow.lock"
+]
+
+export const fullRef = (branch: string) => `refs/heads/${branch}`
+export const remoteRef = (branch: string) => `refs/remotes/origin/${branch}`
+
+/**
+ * Warns when GIT_TOKEN is set without GIT_HOSTS (the token would go nowhere); run by the layers
+ * that read their configuration from the environment.
+ */
+export const warnUnscopedToken = Effect.gen(function*() {
+  const token = yield* Config.option(Config.redacted("GIT_TOKEN"))
+  const hosts = yield* Config.string("GIT_HOSTS").pipe(Config.withDefault(""))
+  if (Option.isSome(token) && hosts.trim() === "") {
+    yield* Effect.logWarning(
+      "GIT_TOKEN is set but GIT_HOSTS is empty: the token is sent to no host (list the hosts it belongs to in GIT_HOSTS)"
+    )
+  }
+})
+
+export const make = (config: GitPlumbingConfig) =>
+  Effect.gen(function*() {
+    const redactor = yield* Redaction.Redactor
+    const redact = redactor.redact
+    const workspaceDir = Path.resolve(config.workspaceDir)
+    const allowProtocols = ["https", "http", "ssh", "git", ...(config.allowFile ? ["file"] : [])]
+    for (const credential of config.credentials) yield* redactor.register(credential.token)
+
+    // --- process helpers --------------------------------------------------------------------
+
+    const git = (cwd: string, args: ReadonlyArray<string>, options: RunOptions = {}) =>
+      runGit({
+        cwd,
+        args,
+        timeout: config.commandTimeout,
+        allowProtocols,
+        author: { name: config.authorName, email: config.authorEmail },
+        ...options
+      }).pipe(
+        Effect.mapError((e) => new GitOperationFailed({ operation: args[0] ?? "git", message: redact(e.detail) })),
+        Effect.tap((r) =>
+          Effect.logDebug(redact(`git ${args[0] ?? ""} exited ${r.exitCode}`)).pipe(
+            Effect.annotateLogs({ gitArgs: redact(args.slice(0, 6).join(" ")) })
+          )
+        )
+      )
+
+    const failure = (operation: string, r: GitResult) =>
+      new GitOperationFailed({
+        operation,
+        message: redact(
+          `git ${operation} failed (exit ${r.exitCode}): ${tail(r.stderr.length > 0 ? r.stderr : r.stdout)}`
+        )
+      })
+
+    const remoteFailure = (operation: string, r: GitResult): RemoteError => {
+      const text = `${r.stderr}\n${r.stdout}`
+      if (accessDeniedPattern.test(text)) {
+        return new RepositoryAccessDenied({
+          message: redact(
+            `The remote refused access or does not have this repository (git ${operation}): ${
+              tail(r.stderr)
+            }. Check the repoUrl and the credentials (GIT_USERNAME/GIT_TOKEN or the project token).`
+          )
+        })
+      }
+      return failure(operation, r)
+    }
+
+    /** Runs and requires exit 0; returns stdout. */
+    const gitOk = (cwd: string, args: ReadonlyArray<string>, options: RunOptions = {}) =>
+      Effect.flatMap(
+        git(cwd, args, options),
+        (r) => r.exitCode === 0 ? Effect.succeed(r.stdout) : Effect.fail(failure(args[0] ?? "git", r))
+      )
+
+    const fsOp = <A>(operation: string, f: () => Promise<A>) =>
+      Effect.tryPromise({
+        try: f,
+        catch: (e) =>
+          new GitOperationFailed({
+            operation: "filesystem",
+            message: redact(`${operation}: ${e instanceof Error ? e.message : String(e)}`)
+          })
+      })
+
+    const exists = (path: string) => Effect.promise(() => Fs.stat(path).then(() => true, () => false))
+
+    const removeDir = (path: string) => fsOp("remove directory", () => Fs.rm(path, { recursive: true, force: true }))
+
+    const touch = (dir: string) =>
+      Effect.promise(() => {
+        const now = new Date()
+        return Fs.utimes(dir, now, now).catch(() => undefined)
+      })
+
+    // --- credentials ------------------------------------------------------------------------
+
+    /**
+     * The credential header for `repo`, scoped to its `scheme://host/` and only when one is
+     * configured for that host (or the caller passed a token for this very repository).
+     */
+    const authConfig = (
+      repo: { readonly usesHttpAuth: boolean; readonly url: string },
+      token: Redacted.Redacted<string> | undefined
+    ) =>
+      Effect.gen(function*() {
+        const scope = GitCredentials.scopeOf(repo.url)
+        if (!repo.usesHttpAuth || Option.isNone(scope)) return []
+        const credential = token === undefined
+          ? GitCredentials.forUrl(config.credentials, repo.url)
+          : Option.some({ username: Option.getOrElse(config.gitUsername, () => "x-access-token"), token })
+        if (Option.isNone(credential)) return []
+        const { token: secret, username } = credential.value
+        const basic = Buffer.from(`${username}:${Redacted.value(secret)}`, "utf8").toString("base64")
+        yield* redactor.register(secret)
+        yield* redactor.register(basic)
+        return [[`http.${scope.value}.extraHeader`, `Authorization: Basic ${basic}`] as const]
+      })
+
+    const originOf = (dir: string) =>
+      Effect.gen(function*() {
+        const url = (yield* gitOk(dir, ["config", "--get", "remote.origin.url"])).trim()
+        return RepoUrl.parse(url, { allowFile: config.allowFile }).pipe(
+          Either.getOrElse(() => ({ usesHttpAuth: false, url }))
+        )
+      })
+
+    /** `<repository key>` (the shared cache) or `<repository key>-<16 hex of the project>` (a project's work tree). */
+    const keyFor = (repo: RepoUrl.RepoUrl, project: string | undefined): string =>
+      project === undefined
+        ? repo.key
+        : `${repo.key}-${createHash("sha256").update(project, "utf8").digest("hex").slice(0, 16)}`
+
+    // --- work trees ---------------------------------------------------------------------------
+
+    /** A repoPath from a caller must be a workspace this service created: `<workspaceDir>/<key>`. */
+    const checkRepoPath = (repoPath: string) =>
+      Effect.gen(function*() {
+        const resolved = Path.resolve(repoPath)
+        const key = Path.basename(resolved)
+        if (Path.dirname(resolved) !== workspaceDir || !RepoUrl.isCacheKey(key)) {
+          return yield* new BadRequest({ message: "repoPath is not a workspace of this service" })
+        }
+        if (!(yield* exists(Path.join(resolved, ".git", "HEAD")))) {
+          return yield* new BadRequest({ message: "repoPath does not hold a prepared workspace; run prep first" })
+        }
+        return { dir: resolved, key }
+      })
+
+    // --- ref helpers ----------------------------------------------------------------------
+
+    const revParse = (dir: string, ref: string) =>
+      Effect.map(
+        git(dir, ["rev-parse", "--verify", "--quiet", `${ref}^{commit}`]),
+        (r) => r.exitCode === 0 ? Option.some(r.stdout.trim()) : Option.none<string>()
+      )
+
+    /** `refname → commit` for the given full ref names that exist (one git process). */
+    const refsSnapshot = (dir: string, names: ReadonlyArray<string>) =>
+      Effect.map(gitOk(dir, ["for-each-ref", "--format=%(objectname) %(refname)", "--", ...names]), (out) => {
+        const wanted = new Set(names)
+        const found = new Map<string, string>()
+        for (const line of out.split("\n")) {
+          const space = line.indexOf(" ")
+          const name = line.slice(space + 1)
+          if (space > 0 && wanted.has(name)) found.set(name, line.slice(0, space))
+        }
+        return found
+      })
+
+    const isAncestor = (dir: string, ancestor: string, descendant: string) =>
+      Effect.flatMap(git(dir, ["merge-base", "--is-ancestor", ancestor, descendant]), (r) =>
+        r.exitCode === 0
+          ? Effect.succeed(true)
+          : r.exitCode === 1
+          ? Effect.succeed(false)
+          : Effect.fail(failure("merge-base", r)))
+
+    const currentBranch = (dir: string) =>
+      Effect.map(
+        git(dir, ["symbolic-ref", "--quiet", "HEAD"]),
+        (r) =>
+          r.exitCode === 0 && r.stdout.startsWith("refs/heads/")
+            ? Option.some(r.stdout.trim().slice("refs/heads/".length))
+            : Option.none<string>()
+      )
+
+    /** Clears whatever a crash (or a failed operation) may have left: merge/rebase in progress, locks, leftovers. */
+    const cleanState = (dir: string) =>
+      Effect.gen(function*() {
+        const gitDir = Path.join(dir, ".git")
+        // Lock files can only be stale here: this process holds the repository lock and is the
+        // only user of its WORKSPACE_DIR. A git process killed mid-write leaves them behind.
+        yield* fsOp("remove stale git locks", async () => {
+          const refLocks = await Fs.readdir(Path.join(gitDir, "refs"), { recursive: true, encoding: "utf8" })
+            .then((names) => names.filter((n) => n.endsWith(".lock")).map((n) => Path.join("refs", n)), () => [])
+          await Promise.all([...staleLockFiles, ...refLocks].map((f) => Fs.rm(Path.join(gitDir, f), { force: true })))
+        })
+        if (yield* exists(Path.join(gitDir, "MERGE_HEAD"))) yield* git(dir, ["merge", "--abort"])
+        if (
+          (yield* exists(Path.join(gitDir, "rebase-merge"))) || (yield* exists(Path.join(gitDir, "rebase-apply")))
+        ) {
+          yield* git(dir, ["rebase", "--abort"])
+        }
+        if (yield* exists(Path.join(gitDir, "CHERRY_PICK_HEAD"))) yield* git(dir, ["cherry-pick", "--abort"])
+        const status = yield* gitOk(dir, ["status", "--porcelain", "--untracked-files=all"])
+        if (status.trim().length > 0) {
+          yield* Effect.logDebug("Workspace: discarding uncommitted leftovers")
+          yield* gitOk(dir, ["reset", "--hard", "--quiet"])
+          yield* gitOk(dir, ["clean", "-fd", "--quiet"])
+        }
+      })
+
+    /** The base branch locally: created from, or fast-forwarded to, `origin/<base>` when behind it. */
+    const ensureLocalBase = (dir: string, base: string) =>
+      Effect.gen(function*() {
+        const remote = yield* revParse(dir, remoteRef(base))
+        const local = yield* revParse(dir, fullRef(base))
+        if (Option.isNone(local)) {
+          if (Option.isNone(remote)) {
+            return yield* new BranchNotFound({ message: `Base branch '${base}' does not exist`, branch: base })
+          }
+          yield* gitOk(dir, ["update-ref", fullRef(base), remote.value])
+          return remote.value
+        }
+        if (Option.isSome(remote) && remote.value !== local.value) {
+          if (yield* isAncestor(dir, local.value, remote.value)) {
+            yield* gitOk(dir, ["update-ref", fullRef(base), remote.value, local.value])
+            const head = yield* currentBranch(dir)
+            if (Option.isSome(head) && head.value === base) yield* gitOk(dir, ["reset", "--hard", "--quiet"])
+            return remote.value
+          }
+        }
+        return local.value
+      })
+
+    /** The newest of the local base and `origin/<base>` (local when it contains origin's). */
+    const baseTip = (dir: string, base: string) =>
+      Effect.gen(function*() {
+        const remote = yield* revParse(dir, remoteRef(base))
+        const local = yield* revParse(dir, fullRef(base))
+        if (Option.isSome(local) && Option.isSome(remote)) {
+          return (yield* isAncestor(dir, remote.value, local.value)) ? local.value : remote.value
+        }
+        if (Option.isSome(local)) return local.value
+        if (Option.isSome(remote)) return remote.value
+        return yield* new BranchNotFound({ message: `Base branch '${base}' does not exist`, branch: base })
+      })
+
+    // --- the repository cache -------------------------------------------------------------------
+
+    const cloneInto = (repo: RepoUrl.RepoUrl, dir: string, auth: ReadonlyArray<readonly [string, string]>) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => Path.join(workspaceDir, `.tmp-clone-${repo.key}-${randomBytes(6).toString("hex")}`)),
+        (tmp) =>
+          Effect.gen(function*() {
+            const r = yield* git(workspaceDir, [
+              "clone",
+              "--quiet",
+              "--no-checkout",
+              "--origin",
+              "origin",
+              "--",
+              repo.url,
+              tmp
+            ], {
+              config: auth
+            })
+            if (r.exitCode !== 0) return yield* remoteFailure("clone", r)
+            yield* removeDir(dir)
+            yield* fsOp("move clone into place", () => Fs.rename(tmp, dir))
+          }),
+        (tmp) => Effect.ignore(removeDir(tmp))
+      )
+
+    const fetchOrigin = (dir: string, auth: ReadonlyArray<readonly [string, string]>) =>
+      Effect.flatMap(
+        git(dir, ["fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/remotes/origin/*"], { config: auth }),
+        (r) => r.exitCode === 0 ? Effect.void : Effect.fail(remoteFailure("fetch", r))
+      )
+
+    const remoteDefaultBranch = (dir: string) =>
+      Effect.map(git(dir, ["symbolic-ref", "--quiet", "refs/remotes/origin/HEAD"]), (r) => {
+        const ref = r.stdout.trim()
+        return r.exitCode === 0 && ref.startsWith("refs/remotes/origin/")
+          ? ref.slice("refs/remotes/origin/".length)
+          : "main"
+      })
+
+    /** Clones the repository into the cache, or fetches it when cached. Call with the repo lock held. */
+    const ensureRepo = (repo: RepoUrl.RepoUrl, dir: string, auth: ReadonlyArray<readonly [string, string]>) =>
+      Effect.gen(function*() {
+        yield* fsOp("create workspace directory", () => Fs.mkdir(workspaceDir, { recursive: true }))
+        let cached = yield* exists(Path.join(dir, ".git", "HEAD"))
+        if (cached) {
+          // A workspace git can no longer make sense of (a crash mid-write, a disk problem) is
+          // only a cache: drop it and clone again.
+          const healthy = yield* cleanState(dir).pipe(
+            Effect.as(true),
+            Effect.catchAll((e) =>
+              Effect.logWarning(`Workspace: unusable cached repository, cloning again: ${e.message}`).pipe(
+                Effect.as(false)
+              )
+            )
+          )
+          if (healthy) yield* fetchOrigin(dir, auth)
+          else cached = false
+        }
+        if (!cached) yield* cloneInto(repo, dir, auth)
+        return { cloned: !cached }
+      })
+
+    // --- files at a revision ---------------------------------------------------------------------
+
+    const fileAt = (dir: string, rev: string, path: string) =>
+      Effect.gen(function*() {
+        const out = yield* gitOk(dir, ["ls-tree", "-z", "--full-tree", rev, "--", path])
+        const match = /^(\d{6}) (\w+) ([0-9a-f]+)\t(.*)$/s.exec(out.split("\0")[0] ?? "")
+        if (match === null || match[4] !== path) return Option.none<{ mode: string; blob: string }>()
+        const [, mode = "", type = "", blob = ""] = match
+        if (type !== "blob" || (mode !== "100644" && mode !== "100755")) {
+          return yield* new BadRequest({ message: `The task list ${JSON.stringify(path)} is not a regular file` })
+        }
+        return Option.some({ mode, blob })
+      })
+
+    /** A blob's text; BadRequest when it is larger than `maxBytes`. */
+    const readBlob = (dir: string, blob: string, maxBytes: number) =>
+      Effect.gen(function*() {
+        const size = Number((yield* gitOk(dir, ["cat-file", "-s", blob])).trim())
+        if (size > maxBytes) {
+          return yield* new BadRequest({ message: `The task list is larger than ${maxBytes} bytes` })
+        }
+        return yield* gitOk(dir, ["cat-file", "blob", blob])
+      })
+
+    // --- pushing the base branch -----------------------------------------------------------------
+
+    /** Pushes the base branch; on a non-fast-forward: fetch, rebase once, retry, then PushRejected. */
+    const pushBase = (dir: string, base: string, token: Redacted.Redacted<string> | undefined) =>
+      Effect.gen(function*() {
+        const local = yield* revParse(dir, fullRef(base))
+        if (Option.isNone(local)) {
+          return yield* new BranchNotFound({ message: `Base branch '${base}' does not exist`, branch: base })
+        }
+        const remote = yield* revParse(dir, remoteRef(base))
+        if (Option.isSome(remote) && (yield* isAncestor(dir, local.value, remote.value))) {
+          return { pushedCommit: local.value, alreadyPushed: true, rebased: false }
+        }
+        const auth = yield* authConfig(yield* originOf(dir), token)
+        const refspec = `${fullRef(base)}:${fullRef(base)}`
+        const attempt = git(dir, ["push", "--porcelain", "--no-verify", "origin", refspec], { config: auth })
+        const first = yield* attempt
+        if (first.exitCode === 0) return { pushedCommit: local.value, alreadyPushed: false, rebased: false }
+        if (/\[remote rejected\]/.test(first.stdout + first.stderr)) {
+          // A hook or branch protection refused it: retrying after a rebase would not help.
+          return yield* new PushRejected({
+            message: redact(`The remote refused the push of '${base}': ${tail(first.stdout + "\n" + first.stderr)}`),
+            branch: base
+          })
+        }
+        if (!nonFastForwardPattern.test(first.stdout + first.stderr)) return yield* remoteFailure("push", first)
+        yield* Effect.logInfo(`Workspace: push of ${base} rejected (non-fast-forward); fetching and rebasing once`)
+        const fetched = yield* git(dir, ["fetch", "--quiet", "origin", `+${fullRef(base)}:${remoteRef(base)}`], {
+          config: auth
+        })
+        if (fetched.exitCode !== 0) return yield* remoteFailure("fetch", fetched)
+        const newRemote = (yield* gitOk(dir, ["rev-parse", remoteRef(base)])).trim()
+        if (yield* isAncestor(dir, local.value, newRemote)) {
+          return { pushedCommit: local.value, alreadyPushed: true, rebased: false }
+        }
+        const current = yield* currentBranch(dir)
+        if (Option.isNone(current) || current.value !== base) {
+          yield* gitOk(dir, ["checkout", "--quiet", "--force", base, "--"])
+        }
+        const rebase = yield* git(dir, ["rebase", "--quiet", "--rebase-merges", "--no-autosquash", remoteRef(base)])
+        if (rebase.exitCode !== 0) {
+          const unmerged = yield* git(dir, ["diff", "--name-only", "--diff-filter=U", "-z"])
+          yield* git(dir, ["rebase", "--abort"])
+          yield* cleanState(dir)
+          const files = unmerged.stdout.split("\0").filter((f) => f.length > 0)
+          return yield* new PushRejected({
+            message: redact(
+              `The remote '${base}' moved on and rebasing onto it failed${
+                files.length > 0 ? ` (conflicts in ${files.join(", ")})` : ""
+              }: ${tail(rebase.stderr)}`
+            ),
+            branch: base
+          })
+        }
+        const rebased = (yield* gitOk(dir, ["rev-parse", fullRef(base)])).trim()
+        const second = yield* attempt
+        if (second.exitCode === 0) return { pushedCommit: rebased, alreadyPushed: false, rebased: true }
+        if (!nonFastForwardPattern.test(second.stdout + second.stderr)) return yield* remoteFailure("push", second)
+        return yield* new PushRejected({
+          message: redact(
+            `The push of '${base}' was rejected again after one fetch and rebase: ${tail(second.stderr)}`
+          ),
+          branch: base
+        })
+      })
+
+    return {
+      config,
+      workspaceDir,
+      redact,
+      git,
+      gitOk,
+      failure,
+      remoteFailure,
+      fsOp,
+      exists,
+      removeDir,
+      touch,
+      authConfig,
+      originOf,
+      keyFor,
+      checkRepoPath,
+      revParse,
+      refsSnapshot,
+      isAncestor,
+      currentBranch,
+      cleanState,
+      ensureLocalBase,
+      baseTip,
+      ensureRepo,
+      remoteDefaultBranch,
+      fileAt,
+      readBlob,
+      pushBase
+    }
+  })
+
+export type GitPlumbing = Effect.Effect.Success<ReturnType<typeof make>>

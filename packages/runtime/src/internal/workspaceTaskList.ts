@@ -1,0 +1,108 @@
+/**
+ * The task-list file of the Workspace port, in a work tree: its text on the base branch (read), and
+ * the "<id>: mark completed" tick committed on the base branch and pushed (idempotent: a re-run
+ * finds the tick made and pushes only what is missing).
+ *
+ * The tick is built with plumbing on a private index, so the work tree is never written through a
+ * path from the repository (a symlinked directory cannot redirect the write).
+ */
+import { BadRequest, TaskNotFound } from "@devteam/domain/Errors"
+import { Effect, Option } from "effect"
+import { randomBytes } from "node:crypto"
+import * as Fs from "node:fs/promises"
+import * as Path from "node:path"
+import {
+  type MarkTaskCompletedOptions,
+  maxTaskListBytes,
+  type ReadTaskListOptions,
+  type Workspace
+} from "../Workspace.js"
+import type { WorkspaceLocks } from "../WorkspaceLocks.js"
+import { checkBranchName as checkBranch, checkRepoFilePath } from "./gitNames.js"
+import { fullRef, type GitPlumbing } from "./gitPlumbing.js"
+
+type TaskListFile = Pick<Workspace["Type"], "readTaskList" | "markTaskCompleted">
+
+export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): TaskListFile => {
+  const {
+    baseTip,
+    checkRepoPath,
+    cleanState,
+    currentBranch,
+    ensureLocalBase,
+    fileAt,
+    gitOk,
+    pushBase,
+    touch,
+    workspaceDir
+  } = plumbing
+  const withRepoLock = (key: string) => locks.withLock(Path.join(workspaceDir, key))
+  const readBlob = (dir: string, blob: string) => plumbing.readBlob(dir, blob, maxTaskListBytes)
+
+  const readTaskList = Effect.fn("Workspace.readTaskList")(function*(options: ReadTaskListOptions) {
+    const { dir, key } = yield* checkRepoPath(options.repoPath)
+    yield* checkBranch(options.baseBranch, "baseBranch")
+    const path = yield* checkRepoFilePath(options.path)
+    return yield* withRepoLock(key)(Effect.gen(function*() {
+      const rev = yield* baseTip(dir, options.baseBranch)
+      const file = yield* fileAt(dir, rev, path)
+      if (Option.isNone(file)) return Option.none<string>()
+      return Option.some(yield* readBlob(dir, file.value.blob))
+    }))
+  })
+
+  const markTaskCompleted = Effect.fn("Workspace.markTaskCompleted")(function*(options: MarkTaskCompletedOptions) {
+    const { dir, key } = yield* checkRepoPath(options.repoPath)
+    yield* checkBranch(options.baseBranch, "baseBranch")
+    const path = yield* checkRepoFilePath(options.path)
+    const base = options.baseBranch
+    return yield* withRepoLock(key)(Effect.gen(function*() {
+      yield* cleanState(dir)
+      const tip = yield* ensureLocalBase(dir, base)
+      const file = yield* fileAt(dir, tip, path)
+      if (Option.isNone(file)) {
+        return yield* new BadRequest({ message: `The task list ${JSON.stringify(path)} does not exist on '${base}'` })
+      }
+      const source = yield* readBlob(dir, file.value.blob)
+      const rendered = options.render(source)
+      if (rendered === null) {
+        return yield* new TaskNotFound({
+          message: `Task ${options.taskId} is not in the task list ${path}`,
+          taskId: options.taskId
+        })
+      }
+      let commit = tip
+      const committed = rendered !== source
+      if (committed) {
+        // Build the commit with plumbing on a private index: the work tree is never written
+        // through a path from the repository (a symlinked directory cannot redirect the write).
+        const blob = (yield* gitOk(dir, ["hash-object", "-w", "--stdin"], { stdin: rendered })).trim()
+        const tree = yield* Effect.acquireUseRelease(
+          Effect.sync(() => Path.join(dir, ".git", `devteam-index-${randomBytes(6).toString("hex")}`)),
+          (indexFile) =>
+            Effect.gen(function*() {
+              const env = { GIT_INDEX_FILE: indexFile }
+              yield* gitOk(dir, ["read-tree", tip], { env })
+              yield* gitOk(dir, ["update-index", "--cacheinfo", `${file.value.mode},${blob},${path}`], { env })
+              return (yield* gitOk(dir, ["write-tree"], { env })).trim()
+            }),
+          (indexFile) => Effect.promise(() => Fs.rm(indexFile, { force: true }))
+        )
+        commit = (yield* gitOk(dir, ["commit-tree", tree, "-p", tip, "-F", "-"], {
+          stdin: `${options.taskId}: mark completed\n`
+        })).trim()
+        yield* gitOk(dir, ["update-ref", "-m", `${options.taskId}: mark completed`, fullRef(base), commit, tip])
+        const current = yield* currentBranch(dir)
+        if (Option.isSome(current) && current.value === base) yield* gitOk(dir, ["reset", "--hard", "--quiet"])
+      }
+      const pushed = yield* pushBase(dir, base, options.token)
+      yield* touch(dir)
+      yield* Effect.logInfo(
+        committed ? `Workspace marked ${options.taskId} completed` : `Workspace: ${options.taskId} already marked`
+      )
+      return { committed, commit: pushed.pushedCommit, alreadyPushed: pushed.alreadyPushed }
+    }))
+  })
+
+  return { readTaskList, markTaskCompleted }
+}
