@@ -82,6 +82,9 @@ export const hardening: ReadonlyArray<readonly [string, string]> = [
   ["init.defaultBranch", "main"]
 ]
 
+/** How git runs ssh: never a prompt, a bounded connect (OutboundPolicy appends its pin). */
+export const sshCommand = "ssh -o BatchMode=yes -o ConnectTimeout=30"
+
 export const environment = (run: GitRun): Record<string, string> => {
   const env: Record<string, string> = {}
   for (const name of passThrough) {
@@ -101,7 +104,7 @@ export const environment = (run: GitRun): Record<string, string> => {
     GIT_CONFIG_NOSYSTEM: "1",
     GIT_CONFIG_GLOBAL: "/dev/null",
     GIT_ALLOW_PROTOCOL: run.allowProtocols.join(":"),
-    GIT_SSH_COMMAND: "ssh -o BatchMode=yes -o ConnectTimeout=30",
+    GIT_SSH_COMMAND: sshCommand,
     GIT_AUTHOR_NAME: run.author.name,
     GIT_AUTHOR_EMAIL: run.author.email,
     GIT_COMMITTER_NAME: run.author.name,
