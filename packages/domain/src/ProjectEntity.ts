@@ -56,6 +56,7 @@ const initializeFields = {
 
 /** Errors a task-list read can raise (the list lives in the repository). */
 const TaskListErrors = Schema.Union(
+  BadRequest,
   InvalidRepoUrl,
   RepositoryAccessDenied,
   GitOperationFailed,
@@ -121,7 +122,12 @@ export const NextTask = Rpc.make("NextTask", {
   error: TaskListErrors
 })
 
-export const GetTasks = Rpc.make("GetTasks", { payload: listRead, success: TasksResponse, error: TaskListErrors })
+/** `limit`/`offset`: one page of the list (every task without `limit`). */
+export const GetTasks = Rpc.make("GetTasks", {
+  payload: { ...listRead, limit: Schema.optional(Schema.Int), offset: Schema.optional(Schema.Int) },
+  success: TasksResponse,
+  error: TaskListErrors
+})
 
 export const Plan = Rpc.make("Plan", { payload: listRead, success: PlanResponse, error: TaskListErrors })
 

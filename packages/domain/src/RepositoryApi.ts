@@ -64,12 +64,36 @@ export class TaskListReadParams extends Schema.Class<TaskListReadParams>("TaskLi
   )
 }) {}
 
+/** The most tasks one page of `GET tasks` holds. */
+export const maxTasksPageSize = 1000
+
+/**
+ * `GET tasks`: `?limit=&offset=` pages the list (in list order); without `limit` every task is
+ * returned (the list itself is capped at TASKLIST_MAX_TASKS).
+ */
+export class TasksReadParams extends TaskListReadParams.extend<TasksReadParams>("TasksReadParams")({
+  limit: Schema.optional(
+    Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, maxTasksPageSize)).annotations({
+      description: `the most tasks to return (1–${maxTasksPageSize}); default: all`
+    })
+  ),
+  offset: Schema.optional(
+    Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative()).annotations({
+      description: "how many tasks (in list order) to skip; default 0"
+    })
+  )
+}) {}
+
 export class TasksResponse extends Schema.Class<TasksResponse>("TasksResponse")({
+  /** The page asked for (every task without `limit`). */
   tasks: Schema.Array(Task),
+  /** Figures of the whole list, not of the page. */
   totalTasks: Schema.Int,
   completedTasks: Schema.Int,
   progress: Schema.Number,
-  commit: ListCommit
+  commit: ListCommit,
+  /** The `offset` of the next page; absent on the last one. */
+  nextOffset: Schema.optional(Schema.Int)
 }) {}
 
 export class BlockedTask extends Schema.Class<BlockedTask>("BlockedTask")({
@@ -95,7 +119,7 @@ export class RepositoryApi extends HttpApiGroup.make("repository")
   )
   .add(
     HttpApiEndpoint.get("tasks")`/tasks/${projectIdParam}`
-      .setUrlParams(TaskListReadParams)
+      .setUrlParams(TasksReadParams)
       .addSuccess(TasksResponse)
       .addError(ProjectNotFound)
       .addError(TaskListNotFound)

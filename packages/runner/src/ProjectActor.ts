@@ -9,7 +9,7 @@
  * execution found running on activation resumes by itself: the in-flight step runs again.
  */
 import { ControlResponse, InitializeResponse } from "@devteam/domain/AutomationApi"
-import { IllegalTransition, TaskNotFound } from "@devteam/domain/Errors"
+import { BadRequest, IllegalTransition, TaskNotFound } from "@devteam/domain/Errors"
 import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
 import {
   DEFAULT_BASE_BRANCH,
@@ -52,6 +52,7 @@ import {
 } from "effect"
 import { randomUUID } from "node:crypto"
 import { ExecutionQueue } from "./ExecutionQueue.js"
+import { ProjectLimitsConfig } from "./ProjectLimits.js"
 import { ProjectWorkTrees } from "./ProjectWorkTrees.js"
 import { SingleSteps } from "./SingleSteps.js"
 import * as StallWatchdog from "./StallWatchdog.js"
@@ -92,6 +93,8 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
       // Absent (unit tests of the actor alone): no watchdog.
       const watchdog = yield* Effect.serviceOption(StallWatchdog.StallWatchdog)
       const workTrees = yield* ProjectWorkTrees
+      // validated at start-up (StartupConfig): a value that does not parse never gets this far
+      const limits = yield* Effect.orDie(ProjectLimitsConfig)
       // keepAlive needs the entity's address and the sharding service: captured once here.
       const keepAliveContext = yield* Effect.context<Sharding | Entity.CurrentAddress>()
       const keepAlive = (enabled: boolean) => Entity.keepAlive(enabled).pipe(Effect.provide(keepAliveContext))
@@ -414,6 +417,12 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           withContext(
             payload,
             Effect.gen(function*() {
+              if (state.injections.length >= limits.maxInjectedTasks) {
+                return yield* new BadRequest({
+                  message: `The project already has ${state.injections.length} injected tasks, the most allowed ` +
+                    `(MAX_INJECTED_TASKS=${limits.maxInjectedTasks})`
+                })
+              }
               const list = yield* readList
               const placed = TaskSelection.placeInjection(list, state.injections, state.patches, payload.request)
               if (Either.isLeft(placed)) return yield* Effect.fail(placed.left)
@@ -499,12 +508,15 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
             Effect.map(readCached(payload.refresh), ({ commit, list }) => {
               const tasks = TaskSelection.effective(list, state.injections, state.patches).tasks
               const figures = summary(tasks)
+              const offset = payload.offset ?? 0
+              const end = payload.limit === undefined ? tasks.length : offset + payload.limit
               return new TasksResponse({
-                tasks: tasks.map((t) => new Task(t)),
+                tasks: tasks.slice(offset, end).map((t) => new Task(t)),
                 totalTasks: figures.totalTasks,
                 completedTasks: figures.completedTasks,
                 progress: figures.progress,
-                commit
+                commit,
+                ...(end < tasks.length ? { nextOffset: end } : {})
               })
             })
           ),

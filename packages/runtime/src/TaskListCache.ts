@@ -9,14 +9,15 @@
  * Deferred per repository), and nothing is held while a request is served. A failed background
  * refresh keeps the last good list.
  */
-import type { BadRequest, BranchNotFound, InvalidRepoUrl, RepositoryAccessDenied } from "@devteam/domain/Errors"
-import { GitOperationFailed, TaskListNotFound } from "@devteam/domain/Errors"
+import type { BranchNotFound, InvalidRepoUrl, RepositoryAccessDenied } from "@devteam/domain/Errors"
+import { BadRequest, GitOperationFailed, TaskListNotFound } from "@devteam/domain/Errors"
 import type { TaskList } from "@devteam/domain/TaskList"
 import { parse } from "@devteam/domain/TaskListParser"
 import { Clock, Config, Context, Deferred, Duration, Effect, Exit, FiberId, Layer, Option } from "effect"
 import { type SyncResult, Workspace } from "./Workspace.js"
 
 export type TaskListError =
+  | BadRequest
   | InvalidRepoUrl
   | RepositoryAccessDenied
   | GitOperationFailed
@@ -46,7 +47,17 @@ export class TaskListCache extends Context.Tag("@devteam/runtime/TaskListCache")
 
 export const TaskListCacheConfig = Config.duration("TASKLIST_REFRESH").pipe(Config.withDefault(Duration.seconds(10)))
 
-type SyncError = Exclude<TaskListError, TaskListNotFound>
+/** The most tasks a task list may hold (a larger one is refused with a 400 naming the limit). */
+export const TaskListMaxTasksConfig = Config.integer("TASKLIST_MAX_TASKS").pipe(
+  Config.withDefault(5000),
+  Config.validate({
+    message: "TASKLIST_MAX_TASKS must be between 1 and 1000000",
+    validation: (n) => n >= 1 && n <= 1_000_000
+  }),
+  Config.withDescription("The most tasks a task list may hold")
+)
+
+type SyncError = Exclude<TaskListError, TaskListNotFound | BadRequest>
 
 interface RepositoryEntry {
   last: SyncResult | undefined
@@ -58,7 +69,7 @@ interface RepositoryEntry {
 const asGitFailure = (error: BadRequest) =>
   new GitOperationFailed({ operation: "read task list", message: error.message })
 
-export const make = (refresh: Duration.DurationInput) =>
+export const make = (refresh: Duration.DurationInput, maxTasks = 5000) =>
   Effect.gen(function*() {
     const workspace = yield* Workspace
     const ttl = Duration.toMillis(Duration.decode(refresh))
@@ -103,8 +114,8 @@ export const make = (refresh: Duration.DurationInput) =>
         const known = lists.get(key)
         const list = known !== undefined && known.commit === sync.baseCommit
           ? known.list
+          // BadRequest here is the file's own fault (larger than the byte cap, not a regular file): a 400
           : yield* workspace.readTaskList({ repoPath: sync.repoPath, baseBranch: sync.baseBranch, path }).pipe(
-            Effect.catchTag("BadRequest", (error) => Effect.fail(asGitFailure(error))),
             Effect.map(Option.map(parse)),
             Effect.tap((parsed) => Effect.sync(() => lists.set(key, { commit: sync.baseCommit, list: parsed })))
           )
@@ -112,6 +123,12 @@ export const make = (refresh: Duration.DurationInput) =>
           return yield* new TaskListNotFound({
             path,
             message: `no task list at ${path} on branch ${sync.baseBranch}`
+          })
+        }
+        if (list.value.tasks.length > maxTasks) {
+          return yield* new BadRequest({
+            message: `The task list ${path} holds ${list.value.tasks.length} tasks, more than the ${maxTasks} allowed ` +
+              "(TASKLIST_MAX_TASKS); split it"
           })
         }
         return { list: list.value, commit: sync.baseCommit }
@@ -143,4 +160,10 @@ export const make = (refresh: Duration.DurationInput) =>
     return TaskListCache.of({ read })
   })
 
-export const layer = Layer.effect(TaskListCache, Effect.flatMap(TaskListCacheConfig, make))
+export const layer = Layer.effect(
+  TaskListCache,
+  Effect.flatMap(
+    Config.all([TaskListCacheConfig, TaskListMaxTasksConfig]),
+    ([refresh, maxTasks]) => make(refresh, maxTasks)
+  )
+)

@@ -13,10 +13,10 @@ import { HttpApiScalar, HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect, FiberRef, Layer, LogLevel, Option, Redacted } from "effect"
-import { createServer } from "node:http"
 import * as Authentication from "./Authentication.js"
 import * as DependencyProbes from "./DependencyProbes.js"
 import * as HealthCheck from "./HealthCheck.js"
+import { createServerWith, HttpTimeoutsConfig } from "./HttpTimeouts.js"
 import * as AdminHandlers from "./http/AdminHandlers.js"
 import * as AutomationHandlers from "./http/AutomationHandlers.js"
 import * as BrowserGuardMiddleware from "./http/BrowserGuardMiddleware.js"
@@ -98,5 +98,12 @@ export const layer = (config: ServerConfig) =>
     middleware: (app) => Effect.locally(RequestLog.logger(app), FiberRef.currentLogLevel, LogLevel.Debug)
   }).pipe(
     Layer.provide(healthChecks(config)),
-    Layer.provide(NodeHttpServer.layer(createServer, { port: config.port, host: config.host }))
+    Layer.provide(
+      Layer.unwrapEffect(
+        Effect.map(
+          HttpTimeoutsConfig,
+          (timeouts) => NodeHttpServer.layer(createServerWith(timeouts), { port: config.port, host: config.host })
+        )
+      )
+    )
   )

@@ -7,6 +7,7 @@ import * as Cluster from "@devteam/runner/Cluster"
 import { ClusterConfig } from "@devteam/runner/ClusterConfig"
 import { ExecutionQueueConfig, PerCustomerConfig } from "@devteam/runner/ExecutionQueue"
 import { ModelEnvConfig, PipelineConfig } from "@devteam/runner/PipelineStepRunner"
+import { ProjectLimitsConfig } from "@devteam/runner/ProjectLimits"
 import { StallTimeoutConfig } from "@devteam/runner/StallWatchdog"
 import { WakeupConfig } from "@devteam/runner/Wakeup"
 import { WorkspaceJanitorConfig } from "@devteam/runner/WorkspaceJanitor"
@@ -17,16 +18,20 @@ import { EgressPolicyConfig } from "@devteam/runtime/EgressPolicy"
 import { RedisConfig } from "@devteam/runtime/EventBusRedis"
 import { CredentialsConfig } from "@devteam/runtime/GitCredentials"
 import { IdempotencyConfig } from "@devteam/runtime/IdempotencyStore"
+import { OutboundConfig } from "@devteam/runtime/OutboundPolicy"
 import { SandboxConfig } from "@devteam/runtime/Sandbox"
 import { SandboxPolicyConfig } from "@devteam/runtime/SandboxPolicy"
 import { ScriptConfig } from "@devteam/runtime/ScriptTool"
-import { TaskListCacheConfig } from "@devteam/runtime/TaskListCache"
+import { TaskListCacheConfig, TaskListMaxTasksConfig } from "@devteam/runtime/TaskListCache"
 import { VerifierConfig } from "@devteam/runtime/Verifier"
 import { WorkspaceConfig } from "@devteam/runtime/Workspace"
 import { Config, ConfigError, Data, Effect, Either } from "effect"
 import { TokenRulesConfig } from "./Authentication.js"
 import { BrowserGuardConfig } from "./http/BrowserGuardMiddleware.js"
+import { CustomerLimitsConfig } from "./http/CustomerLimits.js"
 import { ResourceCaps } from "./http/Projects.js"
+import { HealthConfig } from "./HealthCheck.js"
+import { HttpTimeoutsConfig } from "./HttpTimeouts.js"
 import { LoggingConfig } from "./Logging.js"
 import { MainRole, StepDriverConfig } from "./Main.js"
 import { ServerConfig } from "./ServerConfig.js"
@@ -63,7 +68,13 @@ const service: ReadonlyArray<Config.Config<unknown>> = [
   ClaudeCodeConfig,
   BrowserGuardConfig,
   TokenRulesConfig,
-  TaskListCacheConfig
+  TaskListCacheConfig,
+  TaskListMaxTasksConfig,
+  ProjectLimitsConfig,
+  OutboundConfig,
+  HttpTimeoutsConfig,
+  HealthConfig,
+  CustomerLimitsConfig
 ]
 
 /** One readable line per problem (`VARIABLE: message`), duplicates dropped. */

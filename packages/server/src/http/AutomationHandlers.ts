@@ -18,6 +18,7 @@ import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
 import * as Access from "./Access.js"
 import * as BaseBranch from "./BaseBranch.js"
+import * as CustomerLimits from "./CustomerLimits.js"
 import { deliver } from "./Delivery.js"
 import {
   callerCustomerId,
@@ -37,6 +38,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
     const allowFile = probe.allowFile
     const commandsNeedAdmin = SandboxPolicy.callerCommandsNeedAdmin(yield* SandboxPolicy.SandboxPolicyConfig)
     const caps = yield* Projects.ResourceCaps
+    const limits = yield* CustomerLimits.CustomerLimitsConfig
     const egressPolicy = yield* EgressPolicy.EgressPolicyConfig
 
     const control = (
@@ -108,6 +110,8 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
             customerId: (Auth.isAdmin(caller) ? payload.customerId : callerCustomerId(caller)) ??
               settings?.customerId ?? customerIdOf(payload.projectId)
           })
+          yield* CustomerLimits.requireProjectRoom(limits, config.customerId, known)
+          yield* CustomerLimits.requireQueueRoom(limits, config.customerId, payload.projectId)
           const executionId = newExecutionId()
           const eventId = newEventId()
           const correlationId = yield* Correlation.CurrentCorrelationId

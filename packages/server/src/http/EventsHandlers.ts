@@ -27,6 +27,7 @@ import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Option, Schema } from "effect"
 import * as Access from "./Access.js"
 import * as BaseBranch from "./BaseBranch.js"
+import * as CustomerLimits from "./CustomerLimits.js"
 import { deliver } from "./Delivery.js"
 import { callerCustomerId, executionUserId, newEventId, newExecutionId, recordEvent } from "./Executions.js"
 import { idempotent, keyOf } from "./Idempotency.js"
@@ -40,6 +41,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
     const client = yield* Project.client
     const probe = yield* RepositoryProbe
     const allowFile = probe.allowFile
+    const limits = yield* CustomerLimits.CustomerLimitsConfig
 
     return handlers
       .handle("ingest", ({ headers, payload }) =>
@@ -102,6 +104,8 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
             ...(userId === undefined ? {} : { userId }),
             customerId: callerCustomerId(caller) ?? previous?.customerId ?? customerIdOf(projectId)
           })
+          yield* CustomerLimits.requireProjectRoom(limits, config.customerId, known)
+          yield* CustomerLimits.requireQueueRoom(limits, config.customerId, projectId)
           const executionId = newExecutionId()
           const eventId = newEventId()
           const correlationId = yield* Correlation.CurrentCorrelationId

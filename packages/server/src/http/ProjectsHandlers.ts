@@ -18,6 +18,7 @@ import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Option } from "effect"
 import * as Access from "./Access.js"
 import * as BaseBranch from "./BaseBranch.js"
+import * as CustomerLimits from "./CustomerLimits.js"
 import { deliver } from "./Delivery.js"
 import { idempotent } from "./Idempotency.js"
 import * as Projects from "./Projects.js"
@@ -30,6 +31,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
     const probe = yield* RepositoryProbe
     const journal = yield* Journal
     const caps = yield* Projects.ResourceCaps
+    const limits = yield* CustomerLimits.CustomerLimitsConfig
     const egressPolicy = yield* EgressPolicy.EgressPolicyConfig
     const allowFile = probe.allowFile
     const commandsNeedAdmin = SandboxPolicy.callerCommandsNeedAdmin(yield* SandboxPolicy.SandboxPolicyConfig)
@@ -70,6 +72,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
             ...(payload.egress === undefined ? {} : { egress: payload.egress }),
             customerId: payload.customerId ?? customerIdOf(path.projectId)
           })
+          yield* CustomerLimits.requireProjectRoom(limits, config.customerId, yield* Projects.record(path.projectId))
           yield* deliver((meta) =>
             client(path.projectId).Configure({
               ...meta,

@@ -52,7 +52,14 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "repository", (handlers) =
       .handle("tasks", ({ path, urlParams }) =>
         Effect.gen(function*() {
           yield* Access.accessKnownProject(path.projectId)
-          return yield* deliver((meta) => client(path.projectId).GetTasks({ ...meta, refresh: urlParams.refresh }))
+          return yield* deliver((meta) =>
+            client(path.projectId).GetTasks({
+              ...meta,
+              refresh: urlParams.refresh,
+              limit: urlParams.limit,
+              offset: urlParams.offset
+            })
+          )
             .pipe(
               Effect.catchTags({
                 InvalidRepoUrl: (error) => Effect.succeed(respond(error)),

@@ -35,6 +35,8 @@ export interface WsOptions extends WsConnection.ConnectionLimits {
   readonly pollInterval: Duration.DurationInput
   /** Server ping period; a peer that has not answered the previous ping is terminated. */
   readonly heartbeatInterval: Duration.DurationInput
+  /** Open connections one user (token `sub`) may hold (authentication on; local-only mode has one user). */
+  readonly maxConnectionsPerUser: number
 }
 
 export const defaults: WsOptions = {
@@ -47,12 +49,13 @@ export const defaults: WsOptions = {
   floodCloseAfter: 2_000,
   closeGraceMillis: 5_000,
   pollInterval: Duration.seconds(1),
-  heartbeatInterval: Duration.seconds(30)
+  heartbeatInterval: Duration.seconds(30),
+  maxConnectionsPerUser: 20
 }
 
 /**
  * `WS_MAX_BUFFERED_BYTES` (8 MiB), `WS_MAX_BUFFERED_FRAMES` (20000), `WS_POLL_INTERVAL_MS` (1000),
- * `WS_HEARTBEAT_SECONDS` (30), `WS_MESSAGES_PER_SECOND` (50).
+ * `WS_HEARTBEAT_SECONDS` (30), `WS_MESSAGES_PER_SECOND` (50), `WS_MAX_CONNECTIONS_PER_USER` (20).
  */
 export const WsConfig: Config.Config<WsOptions> = Config.all({
   maxBufferedBytes: Config.integer("WS_MAX_BUFFERED_BYTES").pipe(
@@ -80,6 +83,13 @@ export const WsConfig: Config.Config<WsOptions> = Config.all({
   messagesPerSecond: Config.integer("WS_MESSAGES_PER_SECOND").pipe(
     Config.validate({ message: "WS_MESSAGES_PER_SECOND must be ≥ 1", validation: (n) => n >= 1 }),
     Config.withDefault(defaults.messagesPerSecond)
+  ),
+  maxConnectionsPerUser: Config.integer("WS_MAX_CONNECTIONS_PER_USER").pipe(
+    Config.validate({
+      message: "WS_MAX_CONNECTIONS_PER_USER must be between 1 and 100000",
+      validation: (n) => n >= 1 && n <= 100_000
+    }),
+    Config.withDefault(defaults.maxConnectionsPerUser)
   )
 }).pipe(Config.map(({ heartbeatSeconds, pollMillis, ...rest }) => ({
   ...defaults,
@@ -149,6 +159,14 @@ export const make = (config: ServerConfig, options: WsOptions = defaults) =>
       (server) => Effect.async<void>((resume) => server.close(() => resume(Effect.void)))
     )
     const connections = new Map<WebSocket, { alive: boolean; connection: WsConnection.Connection }>()
+    /** Open (and upgrading) connections per token `sub`, when authentication is on. */
+    const perUser = new Map<string, number>()
+    const capped = Option.isSome(config.jwtSecret)
+    const release = (sub: string) => {
+      const left = (perUser.get(sub) ?? 1) - 1
+      if (left <= 0) perUser.delete(sub)
+      else perUser.set(sub, left)
+    }
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         for (const [ws] of connections) ws.close(1001, "server shutting down")
@@ -250,8 +268,27 @@ export const make = (config: ServerConfig, options: WsOptions = defaults) =>
         if (Either.isLeft(query.since)) return problem(400, "BadRequest", "since: a non-negative integer seq")
         const principal = yield* Effect.either(authenticate(query.token ?? bearerOf(nodeRequest)))
         if (Either.isLeft(principal)) return problem(401, "Unauthorized", principal.left)
-        const ws = yield* Effect.either(upgrade(request, nodeRequest))
+        const sub = principal.right.userId
+        if (capped) {
+          const open = perUser.get(sub) ?? 0
+          if (open >= options.maxConnectionsPerUser) {
+            return problem(
+              429,
+              "TooManyRequests",
+              `at most ${options.maxConnectionsPerUser} WebSocket connections per user (WS_MAX_CONNECTIONS_PER_USER); close one first`
+            )
+          }
+          perUser.set(sub, open + 1)
+        }
+        const ws = yield* Effect.either(
+          upgrade(request, nodeRequest).pipe(Effect.onExit((exit) =>
+            Effect.sync(() => {
+              if (capped && exit._tag === "Failure") release(sub)
+            })
+          ))
+        )
         if (Either.isLeft(ws)) return HttpServerResponse.empty({ status: 400 })
+        if (capped) ws.right.once("close", () => release(sub))
         const projectId = query.projectId.right
         if (Option.isSome(projectId) && !Auth.canAccessProject(principal.right, projectId.value)) {
           ws.right.close(WsConnection.CloseCodes.policy, "forbidden: not allowed to follow this project")

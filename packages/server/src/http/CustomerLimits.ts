@@ -1,0 +1,69 @@
+/**
+ * Per-customer caps (issue 20: resource exhaustion): how many projects one customer may register
+ * (`MAX_PROJECTS_PER_CUSTOMER`) and how many of its executions may wait for a slot at once
+ * (`MAX_QUEUED_PER_CUSTOMER`; the running ones are capped per runner by
+ * MAX_CONCURRENT_PER_CUSTOMER). Checked at the edge before anything is persisted; reaching one is
+ * a 400 naming its variable. A project already registered is never refused by the project cap.
+ */
+import { BadRequest } from "@devteam/domain/Errors"
+import type { CustomerId, ProjectId } from "@devteam/domain/Ids"
+import { Journal } from "@devteam/runtime/Journal"
+import type { ProjectRecord } from "@devteam/runtime/Projections"
+import { Config, Effect, Option } from "effect"
+
+export interface CustomerLimits {
+  readonly maxProjects: number
+  readonly maxQueued: number
+}
+
+export const CustomerLimitsConfig: Config.Config<CustomerLimits> = Config.all({
+  maxProjects: Config.integer("MAX_PROJECTS_PER_CUSTOMER").pipe(
+    Config.withDefault(1000),
+    Config.validate({
+      message: "MAX_PROJECTS_PER_CUSTOMER must be between 1 and 1000000",
+      validation: (n) => n >= 1 && n <= 1_000_000
+    }),
+    Config.withDescription("projects one customer may register")
+  ),
+  maxQueued: Config.integer("MAX_QUEUED_PER_CUSTOMER").pipe(
+    Config.withDefault(100),
+    Config.validate({
+      message: "MAX_QUEUED_PER_CUSTOMER must be between 1 and 1000000",
+      validation: (n) => n >= 1 && n <= 1_000_000
+    }),
+    Config.withDescription("executions of one customer waiting (QUEUED) at once")
+  )
+})
+
+/** 400 when `projectId` is new and its customer already has `maxProjects` projects. */
+export const requireProjectRoom = (
+  limits: CustomerLimits,
+  customerId: CustomerId,
+  known: Option.Option<ProjectRecord>
+) =>
+  Effect.gen(function*() {
+    if (Option.isSome(known)) return
+    const journal = yield* Journal
+    const count = (yield* journal.projectRecords(customerId)).length
+    if (count >= limits.maxProjects) {
+      return yield* new BadRequest({
+        message: `customer ${customerId} already has ${count} projects, the most allowed ` +
+          `(MAX_PROJECTS_PER_CUSTOMER=${limits.maxProjects}); delete one first`
+      })
+    }
+  })
+
+/** 400 when the customer already has `maxQueued` executions waiting (this project's own not counted). */
+export const requireQueueRoom = (limits: CustomerLimits, customerId: CustomerId, projectId: ProjectId) =>
+  Effect.gen(function*() {
+    const journal = yield* Journal
+    const queued = (yield* journal.projectRecords(customerId)).filter((row) =>
+      row.view.status === "QUEUED" && row.view.projectId !== projectId
+    ).length
+    if (queued >= limits.maxQueued) {
+      return yield* new BadRequest({
+        message: `customer ${customerId} already has ${queued} executions waiting to run, the most allowed ` +
+          `(MAX_QUEUED_PER_CUSTOMER=${limits.maxQueued}); wait for some to start or stop them`
+      })
+    }
+  })
