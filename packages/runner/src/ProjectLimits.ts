@@ -12,7 +12,10 @@ export interface ProjectLimits {
 export const ProjectLimitsConfig: Config.Config<ProjectLimits> = Config.all({
   maxInjectedTasks: Config.integer("MAX_INJECTED_TASKS").pipe(
     Config.withDefault(200),
-    Config.validate({ message: "MAX_INJECTED_TASKS must be between 1 and 100000", validation: (n) => n >= 1 && n <= 100_000 }),
+    Config.validate({
+      message: "MAX_INJECTED_TASKS must be between 1 and 100000",
+      validation: (n) => n >= 1 && n <= 100_000
+    }),
     Config.withDescription("Injected tasks one project may hold")
   )
 })

@@ -168,7 +168,9 @@ export const parsePattern = (input: string): Either.Either<HostPattern, string> 
   const text = input.trim().toLowerCase()
   const match = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(text)
   const rawHost = match?.[1]
-  if (match === null || rawHost === undefined) return Either.left(`"${text.slice(0, 80)}" is not host, host:port or *.domain`)
+  if (match === null || rawHost === undefined) {
+    return Either.left(`"${text.slice(0, 80)}" is not host, host:port or *.domain`)
+  }
   const portText = match[2]
   const port = portText === undefined ? Option.none() : Option.some(Number(portText))
   if (Option.isSome(port) && (port.value < 1 || port.value > 65535)) return Either.left(`"${text}" has an invalid port`)

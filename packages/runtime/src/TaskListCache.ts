@@ -127,7 +127,8 @@ export const make = (refresh: Duration.DurationInput, maxTasks = 5000) =>
         }
         if (list.value.tasks.length > maxTasks) {
           return yield* new BadRequest({
-            message: `The task list ${path} holds ${list.value.tasks.length} tasks, more than the ${maxTasks} allowed ` +
+            message:
+              `The task list ${path} holds ${list.value.tasks.length} tasks, more than the ${maxTasks} allowed ` +
               "(TASKLIST_MAX_TASKS); split it"
           })
         }

@@ -119,13 +119,20 @@ describe("Security: outbound policy (repository hosts)", () => {
         ]
       ) {
         const message = yield* refusal(strict, url)
-        assert.match(message, /resolves to a (?:loopback|private|metadata|carrier-grade NAT|unique-local|link-local|unspecified) address/, url)
+        assert.match(
+          message,
+          /resolves to a (?:loopback|private|metadata|carrier-grade NAT|unique-local|link-local|unspecified) address/,
+          url
+        )
       }
       // One non-public answer among public ones is enough to refuse (git may pick any of them).
       const mixed = yield* refusal({ ...strict, resolve: testResolver }, "https://mixed.example.net/r.git")
       assert.include(mixed, "loopback")
       // A name that does not resolve is refused before git runs.
-      assert.include(yield* refusal({ ...strict, resolve: testResolver }, "https://nowhere.invalid/r.git"), "does not resolve")
+      assert.include(
+        yield* refusal({ ...strict, resolve: testResolver }, "https://nowhere.invalid/r.git"),
+        "does not resolve"
+      )
     }))
 
   it.effect("REPO_ALLOW_PRIVATE opens the operator's own network but never the metadata addresses", () =>
@@ -133,7 +140,14 @@ describe("Security: outbound policy (repository hosts)", () => {
       const open: OutboundPolicy.OutboundConfig = { allowedHosts: [], allowPrivate: true, resolve: testResolver }
       assert.strictEqual((yield* pinned(open, "http://127.0.0.1:8080/r.git")).address, "127.0.0.1")
       assert.strictEqual((yield* pinned(open, "https://git.internal/r.git")).address, "10.20.30.40")
-      for (const url of ["http://169.254.169.254/x", "http://[fd00:ec2::254]/x", "http://[::ffff:a9fe:a9fe]/x", "http://100.100.100.200/x"]) {
+      for (
+        const url of [
+          "http://169.254.169.254/x",
+          "http://[fd00:ec2::254]/x",
+          "http://[::ffff:a9fe:a9fe]/x",
+          "http://100.100.100.200/x"
+        ]
+      ) {
         assert.include(yield* refusal(open, url), "metadata", url)
       }
       assert.include(yield* refusal(open, "http://224.0.0.1/x"), "multicast")

@@ -27,7 +27,9 @@ export const HttpTimeoutsConfig: Config.Config<HttpTimeouts> = Config.all({
     const headers = Duration.toMillis(timeouts.headers)
     const request = Duration.toMillis(timeouts.request)
     if (headers < 1000) {
-      return Either.left(ConfigError.InvalidData(["HTTP_HEADERS_TIMEOUT"], "HTTP_HEADERS_TIMEOUT must be at least 1 second"))
+      return Either.left(
+        ConfigError.InvalidData(["HTTP_HEADERS_TIMEOUT"], "HTTP_HEADERS_TIMEOUT must be at least 1 second")
+      )
     }
     // Node refuses a headers timeout above the request timeout
     if (request < headers) {
