@@ -40,3 +40,11 @@ export const executionIdParam = pathParam("executionId", ExecutionId)
 export const userIdParam = pathParam("userId", UserId)
 export const eventIdParam = pathParam("eventId", EventId)
 export const errorIdParam = pathParam("errorId", ErrorId)
+
+/**
+ * A request body's schema, strict: a field the schema does not know is refused (400 naming it)
+ * instead of silently dropped, and every problem of the body is reported at once. Only where a
+ * body is decoded from a request: the same schemas inside the journal stay lenient.
+ */
+export const requestBody = <A, I, R>(schema: Schema.Schema<A, I, R>): Schema.Schema<A, I, R> =>
+  schema.annotations({ parseOptions: { onExcessProperty: "error", errors: "all" } })

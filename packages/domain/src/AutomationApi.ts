@@ -3,7 +3,7 @@
  */
 import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Schema } from "effect"
-import { IdempotencyHeaders, IdempotencyKey, projectIdParam } from "./ApiCommon.js"
+import { IdempotencyHeaders, IdempotencyKey, projectIdParam, requestBody } from "./ApiCommon.js"
 import { Authentication } from "./Auth.js"
 import { BadRequest, IllegalTransition, InvalidRepoUrl, ProjectNotFound } from "./Errors.js"
 import {
@@ -57,7 +57,7 @@ export class ControlResponse extends Schema.Class<ControlResponse>("ControlRespo
 export class AutomationApi extends HttpApiGroup.make("automation")
   .add(
     HttpApiEndpoint.post("initialize", "/initialize")
-      .setPayload(InitializeRequest)
+      .setPayload(requestBody(InitializeRequest))
       .setHeaders(IdempotencyHeaders)
       .addSuccess(InitializeResponse, { status: 202 })
       .addError(InvalidRepoUrl)

@@ -4,7 +4,7 @@
  */
 import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Schema } from "effect"
-import { eventIdParam, IdempotencyHeaders } from "./ApiCommon.js"
+import { eventIdParam, IdempotencyHeaders, requestBody } from "./ApiCommon.js"
 import { Authentication } from "./Auth.js"
 import { BadRequest, EventNotFound, IllegalTransition, InvalidRepoUrl, ProjectNotFound } from "./Errors.js"
 import { EventData, EventRecord } from "./EventRecord.js"
@@ -24,7 +24,7 @@ export class IngestEventResponse extends Schema.Class<IngestEventResponse>("Inge
 export class EventsApi extends HttpApiGroup.make("events")
   .add(
     HttpApiEndpoint.post("ingest", "/events")
-      .setPayload(IngestEventRequest)
+      .setPayload(requestBody(IngestEventRequest))
       .setHeaders(IdempotencyHeaders)
       .addSuccess(IngestEventResponse, { status: 202 })
       .addError(InvalidRepoUrl)

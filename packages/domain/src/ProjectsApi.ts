@@ -5,7 +5,7 @@
  */
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
-import { IdempotencyHeaders, projectIdParam } from "./ApiCommon.js"
+import { IdempotencyHeaders, projectIdParam, requestBody } from "./ApiCommon.js"
 import { Authentication } from "./Auth.js"
 import { BadRequest, IllegalTransition, InvalidRepoUrl, ProjectNotFound } from "./Errors.js"
 import {
@@ -82,7 +82,7 @@ export class ProjectDeletedResponse extends Schema.Class<ProjectDeletedResponse>
 export class ProjectsApi extends HttpApiGroup.make("projects")
   .add(
     HttpApiEndpoint.put("put")`/${projectIdParam}`
-      .setPayload(ProjectSettingsRequest)
+      .setPayload(requestBody(ProjectSettingsRequest))
       .setHeaders(IdempotencyHeaders)
       .addSuccess(ProjectView)
       .addError(ProjectNotFound)

@@ -4,7 +4,7 @@
  */
 import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Schema } from "effect"
-import { IdempotencyHeaders, projectIdParam, taskIdParam } from "./ApiCommon.js"
+import { IdempotencyHeaders, projectIdParam, requestBody, taskIdParam } from "./ApiCommon.js"
 import { Authentication } from "./Auth.js"
 import {
   BadRequest,
@@ -111,7 +111,7 @@ export class PlanResponse extends Schema.Class<PlanResponse>("PlanResponse")({
 export class RepositoryApi extends HttpApiGroup.make("repository")
   .add(
     HttpApiEndpoint.post("validate", "/validate")
-      .setPayload(ValidateRequest)
+      .setPayload(requestBody(ValidateRequest))
       .addSuccess(ValidateResponse)
       .addError(InvalidRepoUrl)
       .addError(RepositoryAccessDenied)
@@ -137,7 +137,7 @@ export class RepositoryApi extends HttpApiGroup.make("repository")
   )
   .add(
     HttpApiEndpoint.put("updateTask")`/tasks/${projectIdParam}/${taskIdParam}`
-      .setPayload(TaskPatch)
+      .setPayload(requestBody(TaskPatch))
       .setHeaders(IdempotencyHeaders)
       .addSuccess(Task)
       .addError(ProjectNotFound)

@@ -4,7 +4,7 @@
  */
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
-import { IdempotencyHeaders, IdempotencyKey } from "./ApiCommon.js"
+import { IdempotencyHeaders, IdempotencyKey, requestBody } from "./ApiCommon.js"
 import { CriterionResult, OperationOutputs } from "./Artifacts.js"
 import { Authentication } from "./Auth.js"
 import {
@@ -137,7 +137,7 @@ export class NextTaskResponse extends Schema.Class<NextTaskResponse>("NextTaskRe
 export class RunnerApi extends HttpApiGroup.make("runner")
   .add(
     HttpApiEndpoint.post("prep", "/prep")
-      .setPayload(PrepRequest)
+      .setPayload(requestBody(PrepRequest))
       .setHeaders(IdempotencyHeaders)
       .addSuccess(PrepResponse)
       .addError(InvalidRepoUrl)
@@ -147,7 +147,7 @@ export class RunnerApi extends HttpApiGroup.make("runner")
   )
   .add(
     HttpApiEndpoint.post("implement", "/implement")
-      .setPayload(ImplementRequest)
+      .setPayload(requestBody(ImplementRequest))
       .setHeaders(IdempotencyHeaders)
       .addSuccess(ImplementResponse)
       .addError(ProjectNotFound)
@@ -159,7 +159,7 @@ export class RunnerApi extends HttpApiGroup.make("runner")
   )
   .add(
     HttpApiEndpoint.post("verify", "/verify")
-      .setPayload(VerifyRequest)
+      .setPayload(requestBody(VerifyRequest))
       .setHeaders(IdempotencyHeaders)
       .addSuccess(VerifyResponse)
       .addError(VerifyFailedResponse)

@@ -3,7 +3,7 @@
  */
 import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Schema } from "effect"
-import { IdempotencyHeaders } from "./ApiCommon.js"
+import { IdempotencyHeaders, requestBody } from "./ApiCommon.js"
 import { Authentication } from "./Auth.js"
 import {
   BadRequest,
@@ -45,7 +45,7 @@ export class InjectTaskResponse extends Schema.Class<InjectTaskResponse>("Inject
 export class TasksApi extends HttpApiGroup.make("tasks")
   .add(
     HttpApiEndpoint.post("inject", "/inject")
-      .setPayload(InjectTaskRequest)
+      .setPayload(requestBody(InjectTaskRequest))
       .setHeaders(IdempotencyHeaders)
       .addSuccess(InjectTaskResponse)
       .addError(ProjectNotFound)

@@ -130,6 +130,76 @@ describe("Gateway (local-only mode)", () => {
         assert.isString(body._tag)
         assert.include(body.message, "projectId")
       }))
+
+    const post = (url: string, body: unknown) =>
+      Effect.promise(() =>
+        fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+          .then(async (res) => ({ status: res.status, body: await res.json() }))
+      )
+
+    it.effect("a schema error is one short line per problem, not Schema's validation tree", () =>
+      Effect.gen(function*() {
+        const url = yield* baseUrl
+        const res = yield* post(`${url}/api/devteam/automation/initialize`, {
+          projectId: "acme/first-hour",
+          repoUrl: "https://x/y.git",
+          tool: "x"
+        })
+        assert.strictEqual(res.status, 400)
+        assert.strictEqual(res.body._tag, "HttpApiDecodeError")
+        assert.strictEqual(res.body.message, `tool: expected one of "aider" | "claude-code" | "script", got "x"`)
+        assert.deepStrictEqual(res.body.issues, [{ _tag: "Type", path: ["tool"], message: res.body.message.slice(6) }])
+        const nested = yield* post(`${url}/api/devteam/automation/initialize`, {
+          repoUrl: "https://x/y.git",
+          baseBranch: "a..b",
+          resources: { cpus: "abc" }
+        })
+        assert.strictEqual(nested.status, 400)
+        assert.strictEqual(
+          nested.body.message,
+          "projectId: is required; baseBranch: branch must be a plain git branch name (letters, digits, '.', '_', '/', '-'; no '..'); " +
+            `resources.cpus: expected number, got "abc"`
+        )
+        assert.notInclude(nested.body.message, "undefined")
+      }))
+
+    it.effect("unknown fields in a request body are 400 naming each of them, and change nothing", () =>
+      Effect.gen(function*() {
+        const url = yield* baseUrl
+        const res = yield* post(`${url}/api/devteam/automation/initialize`, {
+          projectId: "acme/unknown-fields",
+          repoUrl: "https://x/y.git",
+          stopAt: "1.1.1",
+          verify: { commands: ["npm test"], coverage: 80 }
+        })
+        assert.strictEqual(res.status, 400)
+        assert.strictEqual(res.body.message, "unknown fields: stopAt, verify.coverage")
+        const status = yield* Effect.promise(() =>
+          fetch(`${url}/api/devteam/automation/status/${encodeURIComponent("acme/unknown-fields")}`)
+        )
+        assert.strictEqual(status.status, 404)
+        const validate = yield* post(`${url}/api/devteam/repository/validate`, {
+          repoUrl: "https://x/y.git",
+          branch: "x"
+        })
+        assert.strictEqual(validate.status, 400)
+        assert.include(validate.body.message, "unknown field: branch")
+      }))
+
+    it.effect("a known path asked with the wrong method is 405 with Allow; an unknown path stays 404", () =>
+      Effect.gen(function*() {
+        const url = yield* baseUrl
+        const get = yield* Effect.promise(() => fetch(`${url}/api/devteam/automation/initialize`))
+        assert.strictEqual(get.status, 405)
+        assert.strictEqual(get.headers.get("allow"), "POST")
+        const body = yield* Effect.promise(() => get.json())
+        assert.strictEqual(body._tag, "MethodNotAllowed")
+        const health = yield* Effect.promise(() => fetch(`${url}/health`, { method: "DELETE" }))
+        assert.strictEqual(health.status, 405)
+        assert.strictEqual(health.headers.get("allow"), "GET, HEAD")
+        const missing = yield* Effect.promise(() => fetch(`${url}/api/devteam/nothing-here`))
+        assert.strictEqual(missing.status, 404)
+      }))
   })
 })
 

@@ -4,7 +4,8 @@
  * - bodies over 1 MiB → 413 PayloadTooLarge (by Content-Length before anything is read, and by
  *   the body reader's limit for chunked bodies);
  * - malformed JSON → 400 BadRequest;
- * - a route that does not exist → 404 `{ _tag: "NotFound", message }`;
+ * - a route that does not exist → 404 `{ _tag: "NotFound", message }`; a path that exists asked
+ *   with another method → 405 `{ _tag: "MethodNotAllowed", message }` with an `Allow` header;
  * - dependency failures that surface as defects (SQL errors, cluster delivery: MailboxFull,
  *   EntityNotAssignedToRunner, RpcClientError, timeouts) → 503 ServiceUnavailable;
  * - any other defect → 500 InternalError with a generic message and the correlation id — never a
@@ -32,6 +33,7 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import { Cause, Effect, Option, Schema } from "effect"
+import { allowedMethods } from "./RouteTable.js"
 
 export const MAX_BODY_BYTES = 1024 * 1024
 
@@ -69,10 +71,20 @@ export const errorResponse = (status: number, tag: string, message: string) =>
   HttpServerResponse.unsafeJson(errorBody(tag, message), { status })
 
 /** The response for a cause the HttpApi could not encode (a defect, or an undeclared failure). */
-export const classify = (cause: Cause.Cause<unknown>, correlationId: string): HttpServerResponse.HttpServerResponse => {
+export const classify = (
+  cause: Cause.Cause<unknown>,
+  correlationId: string,
+  request: { readonly method: string; readonly url: string }
+): HttpServerResponse.HttpServerResponse => {
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure) && tagOf(failure.value) === "RouteNotFound") {
-    return errorResponse(404, "NotFound", "no such route (see /openapi.json)")
+    const allowed = allowedMethods(request.url)
+    return allowed.length === 0
+      ? errorResponse(404, "NotFound", "no such route (see /openapi.json)")
+      : HttpServerResponse.unsafeJson(
+        errorBody("MethodNotAllowed", `${request.method} is not served here; allowed: ${allowed.join(", ")}`),
+        { status: 405, headers: { allow: allowed.join(", ") } }
+      )
   }
   const squashed = Cause.squash(cause)
   const tag = tagOf(squashed)
@@ -110,7 +122,7 @@ export const layer = HttpLayerRouter.middleware((app) =>
       HttpIncomingMessage.withMaxBodySize(Option.some(MAX_BODY_BYTES)),
       Effect.catchAllCause((cause) => {
         if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
-        const response = classify(cause, correlationId)
+        const response = classify(cause, correlationId, request)
         const log = response.status >= 500 ? Effect.logError : Effect.logDebug
         return Effect.as(
           log(`request failed (${response.status})`, cause).pipe(
