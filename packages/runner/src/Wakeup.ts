@@ -6,7 +6,7 @@
  */
 import { Project } from "@devteam/domain/ProjectEntity"
 import * as Correlation from "@devteam/runtime/Correlation"
-import { Journal } from "@devteam/runtime/Journal"
+import { Projections } from "@devteam/runtime/Projections"
 import { Config, Duration, Effect, Layer, Schedule } from "effect"
 
 export const WakeupConfig = Config.duration("WAKEUP_INTERVAL").pipe(
@@ -16,9 +16,9 @@ export const WakeupConfig = Config.duration("WAKEUP_INTERVAL").pipe(
 
 /** Sends `Wake` to every active project once; returns how many were woken. */
 export const wakeActive = Effect.gen(function*() {
-  const journal = yield* Journal
+  const projections = yield* Projections
   const client = yield* Project.client
-  const projects = yield* journal.activeProjects
+  const projects = yield* projections.activeProjects
   yield* Effect.forEach(
     projects,
     (projectId) =>

@@ -9,6 +9,7 @@ import { branchName } from "@devteam/domain/Branch"
 import { TaskId } from "@devteam/domain/Ids"
 import { InjectTaskRequest, InjectTaskSpec } from "@devteam/domain/TasksApi"
 import { Journal } from "@devteam/runtime/Journal"
+import { Projections } from "@devteam/runtime/Projections"
 import { pushChange, remoteFile, remoteHead } from "@devteam/runtime/testing/GitRemote"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
@@ -44,6 +45,7 @@ const fourTaskRun = (sandbox: SandboxChoice) =>
     const remote = yield* makeRemote(projectFiles(fourTaskList))
     return yield* Effect.gen(function*() {
       const journal = yield* Journal
+      const projections = yield* Projections
       const projectId = newProjectId("four")
       const project = yield* projectClient(projectId)
       const payload = initializePayload(
@@ -98,7 +100,7 @@ const fourTaskRun = (sandbox: SandboxChoice) =>
       // The journal folds to the actor's state; the status projection and task_context agree.
       const reloaded = yield* journal.load(projectId)
       assert.deepStrictEqual(reloaded.state, final)
-      const status = yield* journal.status(projectId)
+      const status = yield* projections.status(projectId)
       assert.isTrue(Option.isSome(status))
       if (Option.isSome(status)) {
         assert.strictEqual(status.value.status, "COMPLETED")
@@ -107,7 +109,7 @@ const fourTaskRun = (sandbox: SandboxChoice) =>
         assert.strictEqual(status.value.totalTasks, 4)
         assert.strictEqual(status.value.progress, 100)
       }
-      const record = yield* journal.eventRecord(payload.eventId)
+      const record = yield* projections.eventRecord(payload.eventId)
       assert.isTrue(Option.isSome(record), "the execution's event record (task_context) exists")
       if (Option.isSome(record)) {
         const context = record.value.task_context
@@ -119,7 +121,7 @@ const fourTaskRun = (sandbox: SandboxChoice) =>
         assert.deepInclude(context.nodes.UpdateTaskListNode?.output, { taskId: "2.1.2" })
         assert.deepInclude(context.nodes.MergeNode?.output, { taskId: "2.1.2" })
       }
-      const detail = yield* journal.execution(payload.executionId)
+      const detail = yield* projections.execution(payload.executionId)
       assert.isTrue(Option.isSome(detail))
       if (Option.isSome(detail)) {
         assert.deepStrictEqual(detail.value.tasks.map((t) => String(t.taskId)), fourTasks.map((t) => t.id))
@@ -143,6 +145,7 @@ describe("Pipeline end to end (in-process actor, local sandbox)", () => {
         const remote = yield* makeRemote(broken)
         yield* Effect.gen(function*() {
           const journal = yield* Journal
+          const projections = yield* Projections
           const projectId = newProjectId("broken")
           const project = yield* projectClient(projectId)
           const payload = initializePayload(
@@ -157,7 +160,7 @@ describe("Pipeline end to end (in-process actor, local sandbox)", () => {
           assert.strictEqual(error.category, "verify")
           assert.strictEqual(error.step, "VERIFY")
           assert.strictEqual(error.taskId, "1.1.1")
-          const stored = yield* journal.error(payload.executionId, error.errorId)
+          const stored = yield* projections.error(payload.executionId, error.errorId)
           assert.isTrue(Option.isSome(stored), "the error is retrievable by execution and error id")
           if (Option.isSome(stored)) {
             assert.strictEqual(stored.value.category, "verify")
@@ -172,7 +175,7 @@ describe("Pipeline end to end (in-process actor, local sandbox)", () => {
           const entries = yield* journal.read(projectId, 0, 10_000)
           assert.deepStrictEqual(entries.slice(-2).map((e) => e.event._tag), ["StepFailed", "ExecutionFailed"])
           assert.isFalse(entries.some((e) => e.event._tag === "StepStarted" && e.event.step === "MERGE"))
-          const status = yield* journal.status(projectId)
+          const status = yield* projections.status(projectId)
           assert.strictEqual(Option.isSome(status) ? status.value.status : "none", "FAILED")
           assert.strictEqual(Option.isSome(status) ? status.value.error?.errorId : "none", error.errorId)
 
@@ -242,6 +245,7 @@ describe("Pipeline end to end (in-process actor, local sandbox)", () => {
         const remote = yield* makeRemote(projectFiles())
         yield* Effect.gen(function*() {
           const journal = yield* Journal
+          const projections = yield* Projections
           const projectId = newProjectId("pause")
           const project = yield* projectClient(projectId)
           const payload = initializePayload(
@@ -265,7 +269,7 @@ describe("Pipeline end to end (in-process actor, local sandbox)", () => {
           yield* Effect.sleep("400 millis")
           assert.strictEqual(yield* journal.lastSeq(projectId), seq)
           assert.strictEqual(mergesOn(remote.bare).length, 0)
-          const status = yield* journal.status(projectId)
+          const status = yield* projections.status(projectId)
           assert.strictEqual(Option.isSome(status) ? status.value.status : "none", "PAUSED")
 
           yield* project.Resume(get)

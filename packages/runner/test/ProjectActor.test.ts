@@ -11,6 +11,7 @@ import { TaskListSource } from "@devteam/runner/TaskListSource"
 import * as Database from "@devteam/runtime/Database"
 import { EventBus } from "@devteam/runtime/EventBus"
 import { Journal } from "@devteam/runtime/Journal"
+import { Projections } from "@devteam/runtime/Projections"
 import * as Storage from "@devteam/runtime/Storage"
 import { Entity, ShardingConfig } from "@effect/cluster"
 import { assert, describe, it } from "@effect/vitest"
@@ -86,6 +87,7 @@ describe("ProjectActor", () => {
   it.scopedLive("runs an execution to COMPLETED, journaling every step; commands are answered after commit", () =>
     Effect.gen(function*() {
       const journal = yield* Journal
+      const projections = yield* Projections
       const { client } = yield* activate
       const projectId = pid("run")
       const project = yield* client(projectId)
@@ -100,7 +102,7 @@ describe("ProjectActor", () => {
       assert.deepStrictEqual(entries.map((e) => e.seq), entries.map((_, i) => i + 1), "seqs 1..N without gaps")
       assert.strictEqual(entries.filter((e) => e.event._tag === "TaskListUpdated").length, 3)
       assert.strictEqual(entries.at(-1)?.event._tag, "ExecutionCompleted")
-      const status = yield* journal.status(projectId)
+      const status = yield* projections.status(projectId)
       assert.strictEqual(status._tag === "Some" ? status.value.status : "none", "COMPLETED")
     }).pipe(Effect.provide(env({ stepDuration: "2 millis" }))))
 

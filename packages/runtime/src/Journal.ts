@@ -10,13 +10,12 @@
  *
  * SQL errors are defects here (the database is down or corrupt); the only typed failure is fencing.
  */
-import type { EventRecord, TaskContext } from "@devteam/domain/EventRecord"
-import type { ExecutionError } from "@devteam/domain/ExecutionError"
+import type { TaskContext } from "@devteam/domain/EventRecord"
 import { evolve, fold } from "@devteam/domain/ExecutionMachine"
 import { isFinal } from "@devteam/domain/ExecutionStatus"
-import type { CustomerId, ErrorId, EventId, ExecutionId, ProjectId, UserId } from "@devteam/domain/Ids"
+import type { EventId, ExecutionId, ProjectId } from "@devteam/domain/Ids"
 import { JournalEntry, type JournalEvent } from "@devteam/domain/JournalEvent"
-import { type ExecutionState, initial, ProjectState } from "@devteam/domain/ProjectState"
+import { initial, ProjectState } from "@devteam/domain/ProjectState"
 import { type JournalFrame, toFrame } from "@devteam/domain/WsFrame"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -39,7 +38,7 @@ import { EventBus } from "./EventBus.js"
 import * as JournalTable from "./internal/journalTable.js"
 import * as Migrations from "./internal/migrations.js"
 import { DbNumber, isUniqueViolation, jsonParam } from "./internal/sqlValues.js"
-import * as Projections from "./Projections.js"
+import * as ProjectionWriter from "./ProjectionWriter.js"
 
 /** Another writer already appended at `seq`: this writer's state is stale; reload and decide again. */
 export class JournalFenced extends Data.TaggedError("JournalFenced")<{
@@ -91,25 +90,6 @@ export interface JournalService {
    * duplicate across the switch. Runs until interrupted.
    */
   readonly follow: (projectId: ProjectId, after: number, options?: FollowOptions) => Stream.Stream<JournalFrame>
-  /** Projects with an active execution (QUEUED, running, PAUSED), for the runners' wake-up. */
-  readonly activeProjects: Effect.Effect<ReadonlyArray<ProjectId>>
-  readonly status: (projectId: ProjectId) => Effect.Effect<Option.Option<ExecutionState>>
-  readonly projects: Effect.Effect<ReadonlyArray<ExecutionState>>
-  /** A project's status view and state (settings, injections, task edits); None when unknown. */
-  readonly project: (projectId: ProjectId) => Effect.Effect<Option.Option<Projections.ProjectRecord>>
-  /** Every known project (optionally one customer's), by project id. */
-  readonly projectRecords: (
-    customerId?: CustomerId | undefined
-  ) => Effect.Effect<ReadonlyArray<Projections.ProjectRecord>>
-  readonly executionsActive: (userId: UserId) => Effect.Effect<ReadonlyArray<Projections.ExecutionSummary>>
-  readonly executionsHistory: (
-    userId: UserId,
-    limit: number
-  ) => Effect.Effect<ReadonlyArray<Projections.ExecutionSummary>>
-  readonly execution: (executionId: ExecutionId) => Effect.Effect<Option.Option<Projections.ExecutionDetail>>
-  readonly error: (executionId: ExecutionId, errorId: ErrorId) => Effect.Effect<Option.Option<ExecutionError>>
-  readonly eventRecord: (eventId: EventId) => Effect.Effect<Option.Option<EventRecord>>
-  readonly insertEventRecord: (record: EventRecord) => Effect.Effect<void>
 }
 
 export class Journal extends Context.Tag("@devteam/runtime/Journal")<Journal, JournalService>() {}
@@ -139,214 +119,204 @@ const clampLimit = (limit: number): number =>
 const SnapshotRow = Schema.Struct({ last_seq: DbNumber, state: ProjectState })
 const MaxRow = Schema.Struct({ max: Schema.NullOr(DbNumber) })
 
-export const make: Effect.Effect<JournalService, SqlError, SqlClient.SqlClient | EventBus | Projections.Projections> =
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const bus = yield* EventBus
-    yield* Projections.Projections
-    yield* Migrations.run("journal", JournalTable.migrations)
+export const make: Effect.Effect<
+  JournalService,
+  SqlError,
+  SqlClient.SqlClient | EventBus | ProjectionWriter.ProjectionWriter
+> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const bus = yield* EventBus
+  const writer = yield* ProjectionWriter.ProjectionWriter
+  yield* Migrations.run("journal", JournalTable.migrations)
 
-    const provide = <A>(effect: Effect.Effect<A, SqlError, SqlClient.SqlClient>): Effect.Effect<A> =>
-      Effect.orDie(Effect.provideService(effect, SqlClient.SqlClient, sql))
+  const provide = <A>(effect: Effect.Effect<A, SqlError, SqlClient.SqlClient>): Effect.Effect<A> =>
+    Effect.orDie(Effect.provideService(effect, SqlClient.SqlClient, sql))
 
-    // the task_context this process last wrote per project, valid while nobody else appended since
-    const contextCache = new Map<
-      ProjectId,
-      { readonly seq: number; readonly contexts: ReadonlyMap<EventId, TaskContext> }
-    >()
+  // the task_context this process last wrote per project, valid while nobody else appended since
+  const contextCache = new Map<
+    ProjectId,
+    { readonly seq: number; readonly contexts: ReadonlyMap<EventId, TaskContext> }
+  >()
 
-    const append = Effect.fn("Journal.append")(
-      function*(input: AppendInput) {
-        const { correlationId, projectId } = input
-        yield* Effect.annotateCurrentSpan({ projectId, correlationId, expectedSeq: input.expectedSeq })
-        if (!Number.isSafeInteger(input.expectedSeq) || input.expectedSeq < 0) {
-          return yield* Effect.dieMessage(
-            `Journal.append: expectedSeq must be a non-negative integer, got ${input.expectedSeq}`
-          )
-        }
-        const ts = new Date(yield* Clock.currentTimeMillis).toISOString()
-        let state = input.state
-        const steps: Array<Projections.Step> = []
-        const frames: Array<JournalFrame> = []
-        const rows: Array<Record<string, unknown>> = []
-        input.events.forEach((event, i) => {
-          const seq = input.expectedSeq + 1 + i
-          const after = evolve(state, event)
-          const entry = new JournalEntry(
-            {
-              seq,
-              executionId: executionIdOf(event, after),
-              correlationId,
-              ts,
-              ...(input.principal === undefined ? {} : { principal: input.principal }),
-              event
-            },
-            true
-          )
-          const frame = toFrame(entry, after)
-          if (Option.isSome(frame)) frames.push(frame.value)
-          rows.push({
-            project_id: projectId,
-            seq,
-            execution_id: entry.executionId,
-            type: event._tag,
-            v: event.v,
-            data: jsonParam(JournalTable.encodeEvent(event)),
-            frame: Option.isSome(frame) ? jsonParam(JournalTable.encodeFrame(frame.value)) : null,
-            correlation_id: correlationId,
-            principal: input.principal ?? null,
-            created_at: ts
-          })
-          steps.push({ entry, after })
-          state = after
-        })
-        // task_context before this append: what this process wrote at expectedSeq, else the committed row
-        const cached = contextCache.get(projectId)
-        const known = cached !== undefined && cached.seq === input.expectedSeq ? cached.contexts : undefined
-        contextCache.delete(projectId)
-        const planned = yield* provide(Projections.plan(steps, (eventId) => {
-          const context = known?.get(eventId)
-          return context === undefined ? Projections.readTaskContext(eventId) : Effect.succeed(Option.some(context))
-        }))
-        // one statement: the entries and every projection write, atomic without a transaction round trip
-        const writes = [
-          sql`journal_rows AS (INSERT INTO journal ${sql.insert(rows)})`,
-          ...planned.statements.map((statement, i) => sql`${sql.literal(`projection_${i}`)} AS (${statement})`)
-        ]
-        yield* sql`WITH ${sql.join(", ", false)(writes)} SELECT 1 AS ok`.pipe(
-          Effect.mapError((error): SqlError | JournalFenced =>
-            isUniqueViolation(error, "journal_pkey")
-              ? new JournalFenced({
-                projectId,
-                seq: input.expectedSeq + 1,
-                message: `seq ${input.expectedSeq + 1} of ${projectId} was already written by another writer`
-              })
-              : error
-          ),
-          Effect.catchTag("SqlError", (error) => Effect.die(error))
+  const append = Effect.fn("Journal.append")(
+    function*(input: AppendInput) {
+      const { correlationId, projectId } = input
+      yield* Effect.annotateCurrentSpan({ projectId, correlationId, expectedSeq: input.expectedSeq })
+      if (!Number.isSafeInteger(input.expectedSeq) || input.expectedSeq < 0) {
+        return yield* Effect.dieMessage(
+          `Journal.append: expectedSeq must be a non-negative integer, got ${input.expectedSeq}`
         )
-        const lastWritten = input.expectedSeq + rows.length
-        const contexts = new Map<EventId, TaskContext>()
-        const current = state.eventId === null
-          ? undefined
-          : planned.contexts.get(state.eventId) ?? known?.get(state.eventId)
-        if (state.eventId !== null && current !== undefined) contexts.set(state.eventId, current)
-        contextCache.set(projectId, { seq: lastWritten, contexts })
-        if (contextCache.size > CONTEXT_CACHE_LIMIT) {
-          const oldest = contextCache.keys().next()
-          if (oldest.done !== true) contextCache.delete(oldest.value)
-        }
-        yield* bus.publish(projectId, frames)
-        const entries = steps.map((step) => step.entry)
-        const lastSeq = input.expectedSeq + entries.length
-        if (!Arr.isNonEmptyReadonlyArray(entries)) return yield* Effect.dieMessage("append without events")
-        return { entries, state, frames, lastSeq } satisfies AppendResult
-      },
-      (effect, input) => Effect.annotateLogs(effect, { projectId: input.projectId, correlationId: input.correlationId })
-    )
-
-    const lastSeq = (projectId: ProjectId) =>
-      provide(Effect.gen(function*() {
-        const rows = yield* sql`SELECT max(seq) AS max FROM journal WHERE project_id = ${projectId}`
-        const row = yield* Effect.orDie(Schema.decodeUnknown(MaxRow)(rows[0] ?? { max: null }))
-        return row.max ?? 0
-      }))
-
-    const load = Effect.fn("Journal.load")(function*(projectId: ProjectId) {
-      const snapshotRows = yield* provide(
-        sql`SELECT last_seq, state FROM project_status WHERE project_id = ${projectId}`
-      )
-      const snapshot = snapshotRows[0] === undefined
-        ? { state: initial(projectId), last_seq: 0 }
-        : yield* Effect.orDie(Schema.decodeUnknown(SnapshotRow)(snapshotRows[0]))
-      const last = yield* lastSeq(projectId)
-      let state = snapshot.state
-      let after = snapshot.last_seq
-      while (after < last) {
-        const entries = yield* provide(
-          JournalTable.readEntries(projectId, after, LOAD_PAGE, { skipLogBatches: true })
-        )
-        const upTo = entries.filter((entry) => entry.seq <= last)
-        state = fold(state, upTo.map((entry) => entry.event))
-        const tail = upTo[upTo.length - 1]
-        if (tail === undefined || entries.length < LOAD_PAGE) break
-        after = tail.seq
       }
-      return { state, lastSeq: last }
-    }, (effect, projectId) => Effect.annotateLogs(effect, { projectId }))
-
-    const read = (projectId: ProjectId, after: number, limit: number) =>
-      provide(JournalTable.readEntries(projectId, after, clampLimit(limit)))
-
-    const readFrames = (projectId: ProjectId, after: number, limit: number) =>
-      provide(Effect.gen(function*() {
-        const rows = yield* sql`SELECT frame FROM journal WHERE project_id = ${projectId} AND seq > ${after}
-          AND frame IS NOT NULL ORDER BY seq LIMIT ${clampLimit(limit)}`
-        return yield* Effect.forEach(rows, JournalTable.decodeFrame)
-      }))
-
-    const follow = (projectId: ProjectId, after: number, options?: FollowOptions): Stream.Stream<JournalFrame> =>
-      Stream.unwrapScoped(Effect.gen(function*() {
-        // 1. subscribe first, so that nothing committed from now on can be missed
-        const live = yield* bus.subscribe(projectId)
-        const last = yield* Ref.make(after)
-        // every frame after the last one emitted, from the journal
-        const catchUp = Effect.gen(function*() {
-          const out: Array<JournalFrame> = []
-          while (true) {
-            const from = yield* Ref.get(last)
-            const page = yield* readFrames(projectId, from, FOLLOW_PAGE)
-            for (const frame of page) {
-              if (frame.seq > (yield* Ref.get(last))) {
-                out.push(frame)
-                yield* Ref.set(last, frame.seq)
-              }
-            }
-            if (page.length < FOLLOW_PAGE) return Chunk.fromIterable(out)
-          }
+      const ts = new Date(yield* Clock.currentTimeMillis).toISOString()
+      let state = input.state
+      const steps: Array<ProjectionWriter.Step> = []
+      const frames: Array<JournalFrame> = []
+      const rows: Array<Record<string, unknown>> = []
+      input.events.forEach((event, i) => {
+        const seq = input.expectedSeq + 1 + i
+        const after = evolve(state, event)
+        const entry = new JournalEntry(
+          {
+            seq,
+            executionId: executionIdOf(event, after),
+            correlationId,
+            ts,
+            ...(input.principal === undefined ? {} : { principal: input.principal }),
+            event
+          },
+          true
+        )
+        const frame = toFrame(entry, after)
+        if (Option.isSome(frame)) frames.push(frame.value)
+        rows.push({
+          project_id: projectId,
+          seq,
+          execution_id: entry.executionId,
+          type: event._tag,
+          v: event.v,
+          data: jsonParam(JournalTable.encodeEvent(event)),
+          frame: Option.isSome(frame) ? jsonParam(JournalTable.encodeFrame(frame.value)) : null,
+          correlation_id: correlationId,
+          principal: input.principal ?? null,
+          created_at: ts
         })
-        const onLive = (frame: JournalFrame) =>
-          Effect.flatMap(Ref.get(last), (seen) => {
-            if (frame.seq <= seen) return Effect.succeed(Chunk.empty<JournalFrame>())
-            if (frame.seq === seen + 1) return Effect.as(Ref.set(last, frame.seq), Chunk.of(frame))
-            // a gap: frames the bus lost or delivered out of order are in the journal
-            return catchUp
-          })
-        const interval = Duration.decode(options?.pollInterval ?? "1 second")
-        const signals = Stream.merge(
-          Stream.map(live, (frame) => Option.some(frame)),
-          Stream.map(Stream.fromSchedule(Schedule.spaced(interval)), () => Option.none<JournalFrame>())
-        )
-        // 2. replay from the journal, 3. then live (deduplicated by seq, gaps filled)
-        return Stream.concat(
-          Stream.flattenChunks(Stream.fromEffect(catchUp)),
-          Stream.flattenChunks(
-            Stream.mapEffect(signals, Option.match({ onNone: () => catchUp, onSome: onLive }))
-          )
-        )
-      }))
+        steps.push({ entry, after })
+        state = after
+      })
+      // task_context before this append: what this process wrote at expectedSeq, else the committed row
+      const cached = contextCache.get(projectId)
+      const known = cached !== undefined && cached.seq === input.expectedSeq ? cached.contexts : undefined
+      contextCache.delete(projectId)
+      const planned = yield* Effect.orDie(writer.plan(steps, known))
+      // one statement: the entries and every projection write, atomic without a transaction round trip
+      const writes = [
+        sql`journal_rows AS (INSERT INTO journal ${sql.insert(rows)})`,
+        ...planned.statements.map((statement, i) => sql`${sql.literal(`projection_${i}`)} AS (${statement})`)
+      ]
+      yield* sql`WITH ${sql.join(", ", false)(writes)} SELECT 1 AS ok`.pipe(
+        Effect.mapError((error): SqlError | JournalFenced =>
+          isUniqueViolation(error, "journal_pkey")
+            ? new JournalFenced({
+              projectId,
+              seq: input.expectedSeq + 1,
+              message: `seq ${input.expectedSeq + 1} of ${projectId} was already written by another writer`
+            })
+            : error
+        ),
+        Effect.catchTag("SqlError", (error) => Effect.die(error))
+      )
+      const lastWritten = input.expectedSeq + rows.length
+      const contexts = new Map<EventId, TaskContext>()
+      const current = state.eventId === null
+        ? undefined
+        : planned.contexts.get(state.eventId) ?? known?.get(state.eventId)
+      if (state.eventId !== null && current !== undefined) contexts.set(state.eventId, current)
+      contextCache.set(projectId, { seq: lastWritten, contexts })
+      if (contextCache.size > CONTEXT_CACHE_LIMIT) {
+        const oldest = contextCache.keys().next()
+        if (oldest.done !== true) contextCache.delete(oldest.value)
+      }
+      yield* bus.publish(projectId, frames)
+      const entries = steps.map((step) => step.entry)
+      const lastSeq = input.expectedSeq + entries.length
+      if (!Arr.isNonEmptyReadonlyArray(entries)) return yield* Effect.dieMessage("append without events")
+      return { entries, state, frames, lastSeq } satisfies AppendResult
+    },
+    (effect, input) => Effect.annotateLogs(effect, { projectId: input.projectId, correlationId: input.correlationId })
+  )
 
-    return {
-      append,
-      load,
-      lastSeq,
-      read,
-      readFrames,
-      follow,
-      activeProjects: provide(Projections.activeProjects),
-      status: (projectId) => provide(Projections.status(projectId)),
-      projects: provide(Projections.projects),
-      project: (projectId) => provide(Projections.project(projectId)),
-      projectRecords: (customerId) => provide(Projections.projectRecords(customerId)),
-      executionsActive: (userId) => provide(Projections.executionsActive(userId)),
-      executionsHistory: (userId, limit) => provide(Projections.executionsHistory(userId, limit)),
-      execution: (executionId) => provide(Projections.execution(executionId)),
-      error: (executionId, errorId) => provide(Projections.error(executionId, errorId)),
-      eventRecord: (eventId) => provide(Projections.eventRecord(eventId)),
-      insertEventRecord: (record) => provide(Projections.insertEventRecord(record))
-    } satisfies JournalService
-  })
+  const lastSeq = (projectId: ProjectId) =>
+    provide(Effect.gen(function*() {
+      const rows = yield* sql`SELECT max(seq) AS max FROM journal WHERE project_id = ${projectId}`
+      const row = yield* Effect.orDie(Schema.decodeUnknown(MaxRow)(rows[0] ?? { max: null }))
+      return row.max ?? 0
+    }))
 
-/** The journal on the configured database; needs the projections (their tables) and the event bus. */
-export const layer: Layer.Layer<Journal, SqlError, SqlClient.SqlClient | EventBus | Projections.Projections> = Layer
-  .effect(Journal, make)
+  const load = Effect.fn("Journal.load")(function*(projectId: ProjectId) {
+    const snapshotRows = yield* provide(
+      sql`SELECT last_seq, state FROM project_status WHERE project_id = ${projectId}`
+    )
+    const snapshot = snapshotRows[0] === undefined
+      ? { state: initial(projectId), last_seq: 0 }
+      : yield* Effect.orDie(Schema.decodeUnknown(SnapshotRow)(snapshotRows[0]))
+    const last = yield* lastSeq(projectId)
+    let state = snapshot.state
+    let after = snapshot.last_seq
+    while (after < last) {
+      const entries = yield* provide(
+        JournalTable.readEntries(projectId, after, LOAD_PAGE, { skipLogBatches: true })
+      )
+      const upTo = entries.filter((entry) => entry.seq <= last)
+      state = fold(state, upTo.map((entry) => entry.event))
+      const tail = upTo[upTo.length - 1]
+      if (tail === undefined || entries.length < LOAD_PAGE) break
+      after = tail.seq
+    }
+    return { state, lastSeq: last }
+  }, (effect, projectId) => Effect.annotateLogs(effect, { projectId }))
+
+  const read = (projectId: ProjectId, after: number, limit: number) =>
+    provide(JournalTable.readEntries(projectId, after, clampLimit(limit)))
+
+  const readFrames = (projectId: ProjectId, after: number, limit: number) =>
+    provide(Effect.gen(function*() {
+      const rows = yield* sql`SELECT frame FROM journal WHERE project_id = ${projectId} AND seq > ${after}
+          AND frame IS NOT NULL ORDER BY seq LIMIT ${clampLimit(limit)}`
+      return yield* Effect.forEach(rows, JournalTable.decodeFrame)
+    }))
+
+  const follow = (projectId: ProjectId, after: number, options?: FollowOptions): Stream.Stream<JournalFrame> =>
+    Stream.unwrapScoped(Effect.gen(function*() {
+      // 1. subscribe first, so that nothing committed from now on can be missed
+      const live = yield* bus.subscribe(projectId)
+      const last = yield* Ref.make(after)
+      // every frame after the last one emitted, from the journal
+      const catchUp = Effect.gen(function*() {
+        const out: Array<JournalFrame> = []
+        while (true) {
+          const from = yield* Ref.get(last)
+          const page = yield* readFrames(projectId, from, FOLLOW_PAGE)
+          for (const frame of page) {
+            if (frame.seq > (yield* Ref.get(last))) {
+              out.push(frame)
+              yield* Ref.set(last, frame.seq)
+            }
+          }
+          if (page.length < FOLLOW_PAGE) return Chunk.fromIterable(out)
+        }
+      })
+      const onLive = (frame: JournalFrame) =>
+        Effect.flatMap(Ref.get(last), (seen) => {
+          if (frame.seq <= seen) return Effect.succeed(Chunk.empty<JournalFrame>())
+          if (frame.seq === seen + 1) return Effect.as(Ref.set(last, frame.seq), Chunk.of(frame))
+          // a gap: frames the bus lost or delivered out of order are in the journal
+          return catchUp
+        })
+      const interval = Duration.decode(options?.pollInterval ?? "1 second")
+      const signals = Stream.merge(
+        Stream.map(live, (frame) => Option.some(frame)),
+        Stream.map(Stream.fromSchedule(Schedule.spaced(interval)), () => Option.none<JournalFrame>())
+      )
+      // 2. replay from the journal, 3. then live (deduplicated by seq, gaps filled)
+      return Stream.concat(
+        Stream.flattenChunks(Stream.fromEffect(catchUp)),
+        Stream.flattenChunks(
+          Stream.mapEffect(signals, Option.match({ onNone: () => catchUp, onSome: onLive }))
+        )
+      )
+    }))
+
+  return {
+    append,
+    load,
+    lastSeq,
+    read,
+    readFrames,
+    follow
+  } satisfies JournalService
+})
+
+/** The journal on the configured database; needs the projection writer (and its tables) and the event bus. */
+export const layer: Layer.Layer<Journal, SqlError, SqlClient.SqlClient | EventBus | ProjectionWriter.ProjectionWriter> =
+  Layer
+    .effect(Journal, make)

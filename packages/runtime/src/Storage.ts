@@ -1,5 +1,6 @@
 /**
- * Everything durable, on the configured database: the journal with its projections, the
+ * Everything durable, on the configured database: the journal with its projections (the writer
+ * the append uses, the query service over the read models), the
  * idempotency store, and the event bus (Redis when REDIS_URL is set, in-process otherwise).
  * Building the layer runs each module's migrations.
  */
@@ -13,11 +14,13 @@ import * as EventBusRedis from "./EventBusRedis.js"
 import * as IdempotencyStore from "./IdempotencyStore.js"
 import * as Journal from "./Journal.js"
 import * as Projections from "./Projections.js"
+import type * as ProjectionWriter from "./ProjectionWriter.js"
 
 export type Storage =
   | Journal.Journal
   | IdempotencyStore.IdempotencyStore
   | Projections.Projections
+  | ProjectionWriter.ProjectionWriter
   | EventBus
   | SqlClient
   | Database.Database

@@ -64,6 +64,7 @@ for (const backend of backends) {
     it.effect("appends a whole task with consecutive seqs; read, frames and load agree with the fold", () =>
       Effect.gen(function*() {
         const journal = yield* Journal.Journal
+        const projections = yield* Projections.Projections
         const project = S.projectId("happy")
         const w = S.writer(journal, project)
         const first = yield* w.exec(S.initialize(project, "alice"), "corr-init")
@@ -86,7 +87,7 @@ for (const backend of backends) {
         assert.isTrue(frames.every((f) => f.projectId === project))
         assert.deepStrictEqual((yield* journal.read(project, 10, 2)).map((e) => e.seq), [11, 12])
         assert.strictEqual(yield* journal.lastSeq(project), 15)
-        const status = yield* journal.status(project)
+        const status = yield* projections.status(project)
         assert.isTrue(Option.isSome(status))
         if (Option.isSome(status)) {
           assert.strictEqual(status.value.status, w.state().status)
@@ -98,6 +99,7 @@ for (const backend of backends) {
     it.effect("fences a stale writer: its append is refused and nothing of it is kept", () =>
       Effect.gen(function*() {
         const journal = yield* Journal.Journal
+        const projections = yield* Projections.Projections
         const project = S.projectId("fence")
         const a = S.writer(journal, project)
         const b = S.writer(journal, project)
@@ -108,9 +110,9 @@ for (const backend of backends) {
         assert.strictEqual(stale.projectId, project)
         const entries = yield* journal.read(project, 0, 10)
         assert.strictEqual(entries.length, 1)
-        const status = yield* journal.status(project)
+        const status = yield* projections.status(project)
         assert.strictEqual(Option.getOrThrow(status).executionId, a.state().executionId)
-        assert.deepStrictEqual(yield* journal.executionsActive(UserId.make("bob")), [])
+        assert.deepStrictEqual(yield* projections.executionsActive(UserId.make("bob")), [])
         // a multi-event append that collides on its first seq is refused whole
         yield* b.reload
         assert.strictEqual(b.seq(), 1)
@@ -196,6 +198,7 @@ for (const backend of backends) {
     it.effect("a decision of two events is one append; the stop point completes the execution", () =>
       Effect.gen(function*() {
         const journal = yield* Journal.Journal
+        const projections = yield* Projections.Projections
         const project = S.projectId("stop")
         const w = S.writer(journal, project)
         yield* w.exec(S.initialize(project, "carol", "T1"))
@@ -207,23 +210,24 @@ for (const backend of backends) {
         const frames = yield* journal.readFrames(project, 0, 100)
         assert.strictEqual(frames[frames.length - 1]?.type, "execution-completed")
         assert.strictEqual(w.state().status, "COMPLETED")
-        const history = yield* journal.executionsHistory(UserId.make("carol"), 20)
+        const history = yield* projections.executionsHistory(UserId.make("carol"), 20)
         assert.strictEqual(history.length, 1)
         assert.strictEqual(history[0]?.status, "COMPLETED")
         assert.strictEqual(history[0]?.completedTasks, 1)
         assert.isNotNull(history[0]?.endTime)
-        assert.deepStrictEqual(yield* journal.executionsActive(UserId.make("carol")), [])
-        assert.notInclude(yield* journal.activeProjects, project)
+        assert.deepStrictEqual(yield* projections.executionsActive(UserId.make("carol")), [])
+        assert.notInclude(yield* projections.activeProjects, project)
       }))
 
     it.effect("projections: status, active/history, execution artifacts, error record, event record", () =>
       Effect.gen(function*() {
         const journal = yield* Journal.Journal
+        const projections = yield* Projections.Projections
         const project = S.projectId("proj")
         const user = UserId.make(`dave-${S.uuid().slice(0, 6)}`)
         const w = S.writer(journal, project)
         yield* w.exec(S.initialize(project, user))
-        assert.include(yield* journal.activeProjects, project)
+        assert.include(yield* projections.activeProjects, project)
         yield* S.runTask(w, S.task("T1"))
         // second task fails in VERIFY
         for (const step of ["SELECT", "PREP", "IMPLEMENT"] as const) {
@@ -235,35 +239,42 @@ for (const backend of backends) {
         yield* w.exec(ExecutionCommand.FailStep({ error: failure, at: S.at() }))
         const executionId = Option.fromNullable(w.state().executionId).pipe(Option.getOrThrow)
 
-        const status = Option.getOrThrow(yield* journal.status(project))
+        const status = Option.getOrThrow(yield* projections.status(project))
         assert.strictEqual(status.status, "FAILED")
         assert.strictEqual(status.error?.errorId, failure.errorId)
         assert.strictEqual(status.currentTask, "T2")
 
-        const active = yield* journal.executionsActive(user)
+        const active = yield* projections.executionsActive(user)
         assert.deepStrictEqual(active, [], "FAILED is not active")
-        const history = yield* journal.executionsHistory(user, 5)
+        const history = yield* projections.executionsHistory(user, 5)
         assert.strictEqual(history.length, 1)
         assert.strictEqual(history[0]?.executionId, executionId)
         assert.strictEqual(history[0]?.error?.errorId, failure.errorId)
 
-        const detail = Option.getOrThrow(yield* journal.execution(executionId))
-        assert.strictEqual(detail.execution.projectId, project)
+        const detail = Option.getOrThrow(yield* projections.execution(executionId))
+        // served from the projection (execution_tasks, execution_errors), in the order the tasks were named
+        assert.strictEqual(detail.projectId, project)
+        assert.strictEqual(detail.status, "FAILED")
+        assert.strictEqual(detail.config.userId, user)
         assert.deepStrictEqual(detail.tasks.map((t) => t.taskId), ["T1", "T2"])
+        assert.deepStrictEqual(detail.tasks.map((t) => t.status), ["completed", "failed"])
         assert.strictEqual(detail.tasks[0]?.artifacts.length, 1)
-        assert.strictEqual(detail.tasks[0]?.verifications.length, 1)
+        assert.isNotNull(detail.tasks[0]?.verification ?? null)
+        assert.isNotNull(detail.tasks[0]?.branch ?? null)
+        assert.isNotNull(detail.tasks[0]?.mergeCommit ?? null)
         assert.strictEqual(detail.tasks[1]?.artifacts[0]?.outputs.linesChanged, 7)
-        assert.strictEqual(detail.tasks[1]?.verifications.length, 0)
-        assert.isTrue(Option.isNone(yield* journal.execution(ExecutionId.make(S.uuid()))))
+        assert.isNull(detail.tasks[1]?.verification ?? null)
+        assert.deepStrictEqual(detail.errors.map((e) => e.errorId), [failure.errorId])
+        assert.isTrue(Option.isNone(yield* projections.execution(ExecutionId.make(S.uuid()))))
 
-        const error = Option.getOrThrow(yield* journal.error(executionId, failure.errorId))
+        const error = Option.getOrThrow(yield* projections.error(executionId, failure.errorId))
         assert.strictEqual(error.message, "tests failed")
         assert.deepStrictEqual(error.logs, ["line 1", "line 2"])
         assert.deepStrictEqual(error.details, { exitCode: 1 })
         assert.strictEqual(error.occurredAt, failure.occurredAt)
 
         const eventId = Option.fromNullable(w.state().eventId).pipe(Option.getOrThrow)
-        const record = Option.getOrThrow(yield* journal.eventRecord(eventId))
+        const record = Option.getOrThrow(yield* projections.eventRecord(eventId))
         assert.strictEqual(record.data.projectId, project)
         assert.strictEqual(record.data.userId, user)
         assert.strictEqual(record.task_context.metadata.executionId, executionId)
@@ -273,19 +284,20 @@ for (const backend of backends) {
 
         // resume and it is active again
         yield* w.exec(ExecutionCommand.Resume({ at: S.at() }))
-        assert.strictEqual((yield* journal.executionsActive(user)).length, 1)
-        assert.include(yield* journal.activeProjects, project)
-        const all = yield* journal.projects
+        assert.strictEqual((yield* projections.executionsActive(user)).length, 1)
+        assert.include(yield* projections.activeProjects, project)
+        const all = yield* projections.projects
         assert.isTrue(all.some((p) => p.projectId === project && p.status === "QUEUED"))
       }))
 
     it.effect("an Event record stored by POST /events keeps its data; the projection fills task_context", () =>
       Effect.gen(function*() {
         const journal = yield* Journal.Journal
+        const projections = yield* Projections.Projections
         const project = S.projectId("events")
         const command = S.initialize(project, "erin")
         const createdAt = "2025-01-01T00:00:00.000Z"
-        yield* journal.insertEventRecord(
+        yield* projections.insertEventRecord(
           new EventRecord({
             id: command.eventId,
             workflow_type: "DEVTEAM_AUTOMATION",
@@ -309,13 +321,13 @@ for (const backend of backends) {
         const w = S.writer(journal, project)
         yield* w.exec(command)
         yield* w.exec(ExecutionCommand.StartStep({ step: "SELECT", taskId: null, at: S.at() }))
-        const record = Option.getOrThrow(yield* journal.eventRecord(command.eventId))
+        const record = Option.getOrThrow(yield* projections.eventRecord(command.eventId))
         assert.strictEqual(record.data.repoUrl, "https://example.com/original.git")
         assert.strictEqual(record.data.options?.idempotencyKey, "key-1")
         assert.strictEqual(record.created_at, createdAt)
         assert.strictEqual(record.task_context.nodes.SelectNode?.status, "running")
         assert.notStrictEqual(record.updated_at, createdAt)
-        assert.isTrue(Option.isNone(yield* journal.eventRecord(EventId.make(S.uuid()))))
+        assert.isTrue(Option.isNone(yield* projections.eventRecord(EventId.make(S.uuid()))))
       }))
 
     it.effect("log batches share the sequence, skip projections, and load still folds the snapshot", () =>

@@ -1,13 +1,15 @@
 import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
 import { fold } from "@devteam/domain/ExecutionMachine"
+import { ExecutionDetails } from "@devteam/domain/ExecutionsApi"
 import type { ProjectId } from "@devteam/domain/Ids"
 import { initial, ProjectState } from "@devteam/domain/ProjectState"
 import { EventBus } from "@devteam/runtime/EventBus"
 import * as Journal from "@devteam/runtime/Journal"
 import * as Projections from "@devteam/runtime/Projections"
+import * as ProjectionWriter from "@devteam/runtime/ProjectionWriter"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, layer } from "@effect/vitest"
-import { Effect, FastCheck as fc, Layer, Schema } from "effect"
+import { Effect, FastCheck as fc, Layer, Option, Schema } from "effect"
 import { backends } from "./fixtures/Databases.js"
 import * as S from "./fixtures/Scenario.js"
 
@@ -27,14 +29,16 @@ const snapshot = (projects: ReadonlyArray<ProjectId>) =>
       status: yield* sql`SELECT * FROM project_status WHERE project_id IN ${sql.in(projects)} ORDER BY project_id`,
       executions: yield* sql`SELECT * FROM executions WHERE project_id IN ${sql.in(projects)} ORDER BY execution_id`,
       events: yield* sql`SELECT * FROM events WHERE project_id IN ${sql.in(projects)} ORDER BY id`,
-      errors: yield* sql`SELECT * FROM execution_errors WHERE project_id IN ${sql.in(projects)} ORDER BY error_id`
+      errors: yield* sql`SELECT * FROM execution_errors WHERE project_id IN ${sql.in(projects)} ORDER BY error_id`,
+      tasks: yield* sql`SELECT * FROM execution_tasks WHERE project_id IN ${sql.in(projects)}
+        ORDER BY execution_id, task_id`
     }
   })
 
 const dropProjections = (projects: ReadonlyArray<ProjectId>) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    for (const table of ["project_status", "executions", "events", "execution_errors"]) {
+    for (const table of ["project_status", "executions", "events", "execution_errors", "execution_tasks"]) {
       yield* sql`DELETE FROM ${sql(table)} WHERE project_id IN ${sql.in(projects)}`
     }
   })
@@ -52,9 +56,10 @@ for (const backend of backends) {
       it.effect("rebuild from the journal == the projections written incrementally (random journals)", () =>
         Effect.gen(function*() {
           const journal = yield* Journal.Journal
-          const projections = yield* Projections.Projections
+          const projections = yield* ProjectionWriter.ProjectionWriter
           const samples = fc.sample(journalArbitrary, { numRuns: 8, seed: 20_251_122 })
           let appended = 0
+          let taskRows = 0
           const tags = new Set<string>()
           for (const commands of samples) {
             const projects = [S.projectId("a"), S.projectId("b"), S.projectId("c")]
@@ -73,6 +78,7 @@ for (const backend of backends) {
               }
             }
             const incremental = yield* snapshot(projects)
+            taskRows += incremental.tasks.length
             // the snapshot state of each project is the fold of its journal
             for (const [i, p] of projects.entries()) {
               const entries = yield* journal.read(p, 0, 1000)
@@ -83,12 +89,16 @@ for (const backend of backends) {
             }
             yield* dropProjections(projects)
             const emptied = yield* snapshot(projects)
-            assert.strictEqual(emptied.status.length + emptied.executions.length + emptied.events.length, 0)
+            assert.strictEqual(
+              emptied.status.length + emptied.executions.length + emptied.events.length + emptied.tasks.length,
+              0
+            )
             for (const p of projects) yield* projections.rebuildProject(p)
             const rebuilt = yield* snapshot(projects)
             assert.deepStrictEqual(rebuilt, incremental)
           }
           assert.isAbove(appended, 200, "the random journals were too short to mean anything")
+          assert.isAbove(taskRows, 0, "no execution_tasks rows: the per-task projection was not exercised")
           assert.isAtLeast(tags.size, 15, `too few kinds of events: ${[...tags].join(", ")}`)
         }))
 
@@ -97,7 +107,7 @@ for (const backend of backends) {
           const first = yield* Journal.Journal
           // another process: its own Journal instance (and its own caches) on the same database
           const second = yield* Effect.provide(Journal.make, EventBus.layerMemory)
-          const projections = yield* Projections.Projections
+          const projections = yield* ProjectionWriter.ProjectionWriter
           const project = S.projectId("failover")
           const a = S.writer(first, project)
           yield* a.exec(S.initialize(project, "ivy"))
@@ -120,7 +130,7 @@ for (const backend of backends) {
       it.effect("rebuild of every project reproduces the same rows, and a corrupted row is repaired", () =>
         Effect.gen(function*() {
           const journal = yield* Journal.Journal
-          const projections = yield* Projections.Projections
+          const projections = yield* ProjectionWriter.ProjectionWriter
           const sql = yield* SqlClient.SqlClient
           const project = S.projectId("all")
           const w = S.writer(journal, project)
@@ -133,6 +143,35 @@ for (const backend of backends) {
           assert.isAtLeast(report.projects, 1)
           assert.isAtLeast(report.entries, 15)
           assert.deepStrictEqual(yield* snapshot([project]), before)
+        }))
+
+      it.effect("upgrading a database projected before execution_tasks: the migration's rebuild fills the details", () =>
+        Effect.gen(function*() {
+          const journal = yield* Journal.Journal
+          const sql = yield* SqlClient.SqlClient
+          const project = S.projectId("upgrade")
+          const w = S.writer(journal, project)
+          yield* w.exec(S.initialize(project, "uma"))
+          yield* S.runTask(w, S.task("T1"))
+          const executionId = w.state().executionId
+          assert.isNotNull(executionId)
+          if (executionId === null) return
+          const projections = yield* Projections.Projections
+          const current = Option.getOrThrow(yield* projections.execution(executionId))
+          assert.deepStrictEqual(current.tasks.map((t) => [t.taskId, t.status]), [["T1", "completed"]])
+          // the database as the previous release left it: migration 2 not applied, nothing in its columns
+          yield* sql`DELETE FROM devteam_migrations WHERE module = 'projections' AND migration_id = 2`
+          yield* sql`DELETE FROM execution_tasks`
+          yield* sql`UPDATE executions SET config = NULL`
+          yield* sql`UPDATE execution_errors SET seq = NULL`
+          assert.isTrue(Option.isNone(yield* projections.execution(executionId)))
+          // the next start-up's writer applies migration 2 and rebuilds
+          yield* ProjectionWriter.make
+          const upgraded = Option.getOrThrow(yield* projections.execution(executionId))
+          assert.deepStrictEqual(
+            Schema.encodeSync(ExecutionDetails)(upgraded),
+            Schema.encodeSync(ExecutionDetails)(current)
+          )
         }))
     }
   )

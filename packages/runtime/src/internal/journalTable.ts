@@ -1,6 +1,6 @@
 /**
  * The `journal` table: its DDL and the decoding of its rows, shared by `Journal` (which owns and
- * writes it) and `Projections` (whose rebuild reads it).
+ * writes it) and `ProjectionWriter` (whose rebuild reads it).
  */
 import type { ProjectId } from "@devteam/domain/Ids"
 import { JournalEntry, JournalEvent } from "@devteam/domain/JournalEvent"

@@ -22,10 +22,11 @@ const MIGRATION_LOCK_KEY = 4_242_017_001
 
 const Applied = Schema.Struct({ migration_id: DbNumber })
 
+/** Applies the module's pending migrations; returns the ids of those this call applied. */
 export const run = (
   module: string,
   migrations: ReadonlyArray<Migration>
-): Effect.Effect<void, SqlError, SqlClient.SqlClient> =>
+): Effect.Effect<ReadonlyArray<number>, SqlError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const applied = yield* sql.withTransaction(
@@ -50,8 +51,13 @@ export const run = (
           for (const statement of migration.statements) yield* sql.unsafe(statement)
           yield* sql`INSERT INTO devteam_migrations (module, migration_id, name) VALUES (${module}, ${migration.id}, ${migration.name})`
         }
-        return pending.map((m) => `${m.id}_${m.name}`)
+        return pending
       })
     )
-    if (applied.length > 0) yield* Effect.logDebug("migrations applied").pipe(Effect.annotateLogs({ module, applied }))
+    if (applied.length > 0) {
+      yield* Effect.logDebug("migrations applied").pipe(
+        Effect.annotateLogs({ module, applied: applied.map((m) => `${m.id}_${m.name}`) })
+      )
+    }
+    return applied.map((m) => m.id)
   }).pipe(Effect.withSpan("Migrations.run", { attributes: { module } }))

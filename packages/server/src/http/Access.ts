@@ -7,7 +7,7 @@ import * as Auth from "@devteam/domain/Auth"
 import { Forbidden, ProjectNotFound } from "@devteam/domain/Errors"
 import type { ProjectId } from "@devteam/domain/Ids"
 import type { ExecutionState } from "@devteam/domain/ProjectState"
-import { Journal } from "@devteam/runtime/Journal"
+import { Projections } from "@devteam/runtime/Projections"
 import { Effect, Option } from "effect"
 
 export const principal = Auth.CurrentPrincipal
@@ -65,8 +65,8 @@ export const requireUser = (userId: string) =>
       : Effect.fail(new Forbidden({ message: "a user may only list their own executions" })))
 
 /** The project's status projection, or 404 ProjectNotFound when it has never been written. */
-export const knownProject = (projectId: ProjectId): Effect.Effect<ExecutionState, ProjectNotFound, Journal> =>
-  Effect.flatMap(Journal, (journal) => journal.status(projectId)).pipe(
+export const knownProject = (projectId: ProjectId): Effect.Effect<ExecutionState, ProjectNotFound, Projections> =>
+  Effect.flatMap(Projections, (projections) => projections.status(projectId)).pipe(
     Effect.flatMap(Option.match({
       onNone: () =>
         Effect.fail(

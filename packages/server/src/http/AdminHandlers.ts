@@ -7,84 +7,34 @@ import { DevTeamApi } from "@devteam/domain/Api"
 import { JournalEvent } from "@devteam/domain/JournalEvent"
 import { Database } from "@devteam/runtime/Database"
 import { Journal } from "@devteam/runtime/Journal"
+import { Projections } from "@devteam/runtime/Projections"
 import * as EntityId from "@effect/cluster/EntityId"
 import { Sharding } from "@effect/cluster/Sharding"
 import { HttpApiBuilder } from "@effect/platform"
-import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect, Schema } from "effect"
 import * as Metrics from "../Metrics.js"
 import * as Access from "./Access.js"
 
 const ENTITY_GROUP = "default"
 
-const SeqRow = Schema.Struct({ project_id: Schema.String, last_seq: Schema.Number })
-const CountRow = Schema.Struct({ status: Schema.String, n: Schema.Number })
-const StepRow = Schema.Struct({ step: Schema.String, seconds: Schema.Number })
-const RunnerRow = Schema.Struct({
-  address: Schema.String,
-  healthy: Schema.Union(Schema.Boolean, Schema.Number),
-  last_heartbeat: Schema.Union(Schema.DateFromSelf, Schema.String, Schema.Null)
-})
-
 const STEP_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800]
-
-/** Rows decoded with `schema`; a row that does not fit is a defect (the database is corrupt). */
-const decodeRows = <A, I>(schema: Schema.Schema<A, I>) => (rows: ReadonlyArray<unknown>) =>
-  Effect.orDie(Schema.decodeUnknown(Schema.Array(schema))(rows))
-
-const toIso = (value: Date | string | null): string | null => {
-  if (value === null) return null
-  const date = typeof value === "string"
-    ? new Date(value.endsWith("Z") || value.includes("+") ? value : `${value}Z`)
-    : value
-  return Number.isNaN(date.getTime()) ? null : date.toISOString()
-}
 
 export const layer = HttpApiBuilder.group(DevTeamApi, "admin", (handlers) =>
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
     const database = yield* Database
     const sharding = yield* Sharding
     const journal = yield* Journal
-
-    const lastSeqs = sql`SELECT project_id, max(seq)::int AS last_seq FROM journal GROUP BY project_id`.pipe(
-      Effect.flatMap(decodeRows(SeqRow)),
-      Effect.map((rows) => new Map(rows.map((r) => [r.project_id, r.last_seq]))),
-      Effect.orDie
-    )
+    const projections = yield* Projections
 
     const localRunner = "in-process"
 
     const runners = database.kind === "postgres"
-      ? sql`SELECT address, healthy, last_heartbeat FROM cluster_runners ORDER BY address`.pipe(
-        Effect.flatMap(decodeRows(RunnerRow)),
-        Effect.map((rows) =>
-          rows.map((r) =>
-            new ClusterRunner({
-              address: r.address,
-              healthy: r.healthy === true || r.healthy === 1,
-              lastHeartbeat: toIso(r.last_heartbeat)
-            })
-          )
-        ),
-        // a gateway-only deployment before any runner registered: no table yet
-        Effect.catchTag("SqlError", () => Effect.succeed([])),
-        Effect.orDie
-      )
+      ? Effect.map(projections.clusterRunners, (rows) => rows.map((r) => new ClusterRunner(r)))
       : Effect.succeed([new ClusterRunner({ address: localRunner, healthy: true, lastHeartbeat: null })])
 
     const metrics = Effect.gen(function*() {
-      const counts = yield* sql`SELECT status, count(*)::int AS n FROM executions GROUP BY status`.pipe(
-        Effect.flatMap(decodeRows(CountRow))
-      )
-      const steps = yield* sql`SELECT step, seconds FROM (
-          SELECT type, data->>'step' AS step,
-            EXTRACT(EPOCH FROM (lead(created_at) OVER (PARTITION BY project_id ORDER BY seq) - created_at))::float8 AS seconds
-          FROM journal
-          WHERE created_at > now() - interval '24 hours' AND type <> 'LogBatch'
-        ) t WHERE type = 'StepStarted' AND seconds IS NOT NULL AND step IS NOT NULL`.pipe(
-        Effect.flatMap(decodeRows(StepRow))
-      )
+      const counts = yield* projections.executionCounts
+      const steps = yield* projections.stepDurations
       const active = yield* sharding.activeEntityCount
       const byStep = new Map<string, Array<number>>()
       for (const row of steps) byStep.set(row.step, [...(byStep.get(row.step) ?? []), row.seconds])
@@ -113,15 +63,14 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "admin", (handlers) =>
           }))
         )
       ].join("\n") + "\n"
-    }).pipe(Effect.orDie)
+    })
 
     return handlers
       .handle("projects", () =>
         Effect.gen(function*() {
           yield* Access.requireAdmin
-          const projects = yield* journal.projects
-          const seqs = yield* lastSeqs
-          return projects.map((p) =>
+          const projects = yield* projections.adminProjects
+          return projects.map(({ lastSeq, view: p }) =>
             new AdminProject({
               projectId: p.projectId,
               customerId: p.customerId,
@@ -129,7 +78,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "admin", (handlers) =>
               executionId: p.executionId,
               currentTask: p.currentTask,
               progress: p.progress,
-              lastSeq: seqs.get(p.projectId) ?? 0,
+              lastSeq,
               lastUpdate: p.lastUpdate
             })
           )
@@ -163,8 +112,8 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "admin", (handlers) =>
         Effect.gen(function*() {
           yield* Access.requireAdmin
           const runnerList = yield* runners
-          const active = yield* journal.activeProjects
-          const projects = yield* journal.projects
+          const active = yield* projections.activeProjects
+          const projects = yield* projections.projects
           const local = runnerList.length === 1 && database.kind !== "postgres" ? localRunner : null
           const shardOf = (projectId: string) => sharding.getShardId(EntityId.make(projectId), ENTITY_GROUP)
           const shards = new Map<number, { group: string; shard: number; runner: string | null }>()

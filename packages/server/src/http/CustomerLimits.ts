@@ -7,7 +7,7 @@
  */
 import { BadRequest } from "@devteam/domain/Errors"
 import type { CustomerId, ProjectId } from "@devteam/domain/Ids"
-import { Journal } from "@devteam/runtime/Journal"
+import { Projections } from "@devteam/runtime/Projections"
 import type { ProjectRecord } from "@devteam/runtime/Projections"
 import { Config, Effect, Option } from "effect"
 
@@ -43,8 +43,8 @@ export const requireProjectRoom = (
 ) =>
   Effect.gen(function*() {
     if (Option.isSome(known)) return
-    const journal = yield* Journal
-    const count = (yield* journal.projectRecords(customerId)).length
+    const projections = yield* Projections
+    const count = (yield* projections.projectRecords(customerId)).length
     if (count >= limits.maxProjects) {
       return yield* new BadRequest({
         message: `customer ${customerId} already has ${count} projects, the most allowed ` +
@@ -56,8 +56,8 @@ export const requireProjectRoom = (
 /** 400 when the customer already has `maxQueued` executions waiting (this project's own not counted). */
 export const requireQueueRoom = (limits: CustomerLimits, customerId: CustomerId, projectId: ProjectId) =>
   Effect.gen(function*() {
-    const journal = yield* Journal
-    const queued = (yield* journal.projectRecords(customerId)).filter((row) =>
+    const projections = yield* Projections
+    const queued = (yield* projections.projectRecords(customerId)).filter((row) =>
       row.view.status === "QUEUED" && row.view.projectId !== projectId
     ).length
     if (queued >= limits.maxQueued) {

@@ -1,7 +1,7 @@
 /** `GET /api/devteam/errors/{executionId}/{errorId}` (projection; secrets already redacted), authorised on its project. */
 import { DevTeamApi } from "@devteam/domain/Api"
 import { ErrorNotFound } from "@devteam/domain/Errors"
-import { Journal } from "@devteam/runtime/Journal"
+import { Projections } from "@devteam/runtime/Projections"
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Option } from "effect"
 import * as Access from "./Access.js"
@@ -12,8 +12,8 @@ export const layer = HttpApiBuilder.group(
   (handlers) =>
     handlers.handle("get", ({ path }) =>
       Effect.gen(function*() {
-        const journal = yield* Journal
-        const error = yield* journal.error(path.executionId, path.errorId)
+        const projections = yield* Projections
+        const error = yield* projections.error(path.executionId, path.errorId)
         if (Option.isNone(error)) {
           return yield* new ErrorNotFound({
             errorId: path.errorId,

@@ -20,7 +20,7 @@ import { isActive } from "@devteam/domain/ExecutionStatus"
 import { customerIdOf, TaskId, UserId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/domain/ProjectEntity"
 import * as Correlation from "@devteam/runtime/Correlation"
-import { Journal } from "@devteam/runtime/Journal"
+import { Projections } from "@devteam/runtime/Projections"
 import { RepositoryProbe } from "@devteam/runtime/RepositoryProbe"
 import * as RepoUrl from "@devteam/runtime/RepoUrl"
 import { HttpApiBuilder } from "@effect/platform"
@@ -57,10 +57,10 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
           const projectId = data.projectId
           yield* Access.requireProject(projectId)
           const caller = yield* Auth.CurrentPrincipal
-          const journal = yield* Journal
+          const projections = yield* Projections
           // the entity refuses a second active execution; the command is sent without waiting for
           // its answer, so the usual case is answered here (409) before anything is persisted
-          const current = yield* journal.status(projectId)
+          const current = yield* projections.status(projectId)
           if (Option.isSome(current) && isActive(current.value.status)) {
             return yield* new IllegalTransition({
               command: "initialize",
@@ -134,8 +134,8 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
         ))
       .handle("get", ({ path }) =>
         Effect.gen(function*() {
-          const journal = yield* Journal
-          const record = yield* journal.eventRecord(path.eventId)
+          const projections = yield* Projections
+          const record = yield* projections.eventRecord(path.eventId)
           if (Option.isNone(record)) {
             return yield* new EventNotFound({ eventId: path.eventId, message: `no event ${path.eventId}` })
           }

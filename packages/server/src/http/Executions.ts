@@ -8,7 +8,7 @@ import type { Principal } from "@devteam/domain/Auth"
 import { EventData, EventRecord, TaskContext, TaskContextMetadata } from "@devteam/domain/EventRecord"
 import type { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
 import { CustomerId, EventId, ExecutionId, type ProjectId, UserId } from "@devteam/domain/Ids"
-import { Journal } from "@devteam/runtime/Journal"
+import { Projections } from "@devteam/runtime/Projections"
 import { DateTime, Effect, Option, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 
@@ -41,9 +41,9 @@ export const recordEvent = (input: {
   readonly data: EventData
 }) =>
   Effect.gen(function*() {
-    const journal = yield* Journal
+    const projections = yield* Projections
     const now = DateTime.formatIso(yield* DateTime.now)
-    yield* journal.insertEventRecord(
+    yield* projections.insertEventRecord(
       new EventRecord({
         id: input.eventId,
         workflow_type: "DEVTEAM_AUTOMATION",

@@ -8,7 +8,7 @@ import type { EgressConfig, ExecutionConfig, ResourceConfig } from "@devteam/dom
 import type { ProjectId } from "@devteam/domain/Ids"
 import { ProjectSettings, ProjectView } from "@devteam/domain/ProjectsApi"
 import * as EgressPolicy from "@devteam/runtime/EgressPolicy"
-import { Journal } from "@devteam/runtime/Journal"
+import { Projections } from "@devteam/runtime/Projections"
 import type { ProjectRecord } from "@devteam/runtime/Projections"
 import * as RepoUrl from "@devteam/runtime/RepoUrl"
 import { Config, Effect, Option } from "effect"
@@ -69,7 +69,8 @@ export const checkEgress = (
 }
 
 /** The project's row, when it is known. */
-export const record = (projectId: ProjectId) => Effect.flatMap(Journal, (journal) => journal.project(projectId))
+export const record = (projectId: ProjectId) =>
+  Effect.flatMap(Projections, (projections) => projections.project(projectId))
 
 /** The settings a new execution starts from (the last registered or used ones), when the project is known. */
 export const settingsOf = (known: Option.Option<ProjectRecord>): ExecutionConfig | undefined =>

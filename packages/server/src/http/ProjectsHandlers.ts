@@ -10,7 +10,7 @@ import { customerIdOf, type ProjectId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/domain/ProjectEntity"
 import { ProjectDeletedResponse, ProjectList, ProjectView } from "@devteam/domain/ProjectsApi"
 import * as EgressPolicy from "@devteam/runtime/EgressPolicy"
-import { Journal } from "@devteam/runtime/Journal"
+import { Projections } from "@devteam/runtime/Projections"
 import { RepositoryProbe } from "@devteam/runtime/RepositoryProbe"
 import * as RepoUrl from "@devteam/runtime/RepoUrl"
 import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
@@ -29,7 +29,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
   Effect.gen(function*() {
     const client = yield* Project.client
     const probe = yield* RepositoryProbe
-    const journal = yield* Journal
+    const projections = yield* Projections
     const caps = yield* Projects.ResourceCaps
     const limits = yield* CustomerLimits.CustomerLimitsConfig
     const egressPolicy = yield* EgressPolicy.EgressPolicyConfig
@@ -38,7 +38,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
 
     const view = (projectId: ProjectId) =>
       Effect.flatMap(
-        journal.project(projectId),
+        projections.project(projectId),
         Option.match({
           onNone: () =>
             Effect.fail(
@@ -97,7 +97,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
       .handle("list", ({ urlParams }) =>
         Effect.gen(function*() {
           const caller = yield* Auth.CurrentPrincipal
-          const rows = yield* journal.projectRecords(urlParams.customerId)
+          const rows = yield* projections.projectRecords(urlParams.customerId)
           const visible = rows.filter((row) => Auth.canAccessProject(caller, row.view.projectId))
           const limit = urlParams.limit ?? DEFAULT_PAGE
           const offset = urlParams.offset ?? 0

@@ -7,7 +7,7 @@ import { BadRequest, ProjectNotFound } from "@devteam/domain/Errors"
 import { ProjectId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/domain/ProjectEntity"
 import { ImplementResponse, PrepRequest, PrepResponse, VerifyResponse } from "@devteam/domain/RunnerApi"
-import { Journal } from "@devteam/runtime/Journal"
+import { Projections } from "@devteam/runtime/Projections"
 import { RepositoryProbe } from "@devteam/runtime/RepositoryProbe"
 import * as RepoUrl from "@devteam/runtime/RepoUrl"
 import { HttpApiBuilder } from "@effect/platform"
@@ -97,7 +97,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "runner", (handlers) =>
         ))
       .handle("nextTask", ({ urlParams }) =>
         Effect.gen(function*() {
-          const journal = yield* Journal
+          const projections = yield* Projections
           let projectId: ProjectId
           if (urlParams.projectId !== undefined) {
             projectId = urlParams.projectId
@@ -105,7 +105,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "runner", (handlers) =>
             const customerId = urlParams.customerId
             // before any lookup: a caller of another customer learns nothing about its projects
             yield* Access.requireCustomer(customerId)
-            const projects = (yield* journal.projects).filter((p) => p.customerId === customerId)
+            const projects = (yield* projections.projects).filter((p) => p.customerId === customerId)
             const [only] = projects
             if (only === undefined) {
               return yield* new ProjectNotFound({
