@@ -10,6 +10,7 @@ import {
   BranchName,
   CommandLine,
   EgressConfig,
+  OnNoChange,
   RepoPath,
   ResourceConfig,
   ToolName,
@@ -32,6 +33,8 @@ export class InitializeRequest extends Schema.Class<InitializeRequest>("Initiali
   script: Schema.optional(CommandLine),
   stopPoint: Schema.optional(TaskId),
   verify: Schema.optional(VerifyConfig),
+  /** A task whose agent changes nothing: `complete` when verification passes (default) or `fail`. */
+  onNoChange: Schema.optional(OnNoChange),
   resources: Schema.optional(ResourceConfig),
   /** Hosts the sandbox may reach besides the step's defaults: each on EGRESS_PROJECT_ALLOW (else 400). */
   egress: Schema.optional(EgressConfig),

@@ -38,6 +38,13 @@ export type ToolName = typeof ToolName.Type
 /** A shell command line run in the sandbox (verify commands, the script tool). */
 export const CommandLine = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(4_000))
 
+/**
+ * What a task whose agent succeeds without changing anything becomes: it goes on to VERIFY and
+ * completes when verification passes (`complete`, the default), or it fails (`fail`).
+ */
+export const OnNoChange = Schema.Literal("complete", "fail")
+export type OnNoChange = typeof OnNoChange.Type
+
 export class VerifyConfig extends Schema.Class<VerifyConfig>("VerifyConfig")({
   commands: Schema.optional(Schema.Array(CommandLine).pipe(Schema.maxItems(20))),
   criteria: Schema.optional(TaskCriteria)
@@ -75,7 +82,7 @@ export class ExecutionConfig extends Schema.Class<ExecutionConfig>("ExecutionCon
   /** Command the `script` tool runs (ignored by aider). */
   script: Schema.optional(CommandLine),
   /** A task whose agent succeeds without changing anything: completes when VERIFY passes (default) or fails. */
-  onNoChange: Schema.optional(Schema.Literal("complete", "fail")),
+  onNoChange: Schema.optional(OnNoChange),
   stopPoint: Schema.optional(TaskId),
   verify: Schema.optional(VerifyConfig),
   resources: Schema.optional(ResourceConfig),

@@ -12,6 +12,7 @@ import {
   BranchName,
   CommandLine,
   EgressConfig,
+  OnNoChange,
   RepoPath,
   ResourceConfig,
   ToolName,
@@ -29,7 +30,10 @@ export class ProjectSettingsRequest extends Schema.Class<ProjectSettingsRequest>
   tool: Schema.optional(ToolName),
   /** The command the `script` tool runs. */
   script: Schema.optional(CommandLine),
+  /** Verify commands (replacing install → build → test → typecheck) and criteria added to every task's. */
   verify: Schema.optional(VerifyConfig),
+  /** A task whose agent changes nothing: `complete` when verification passes (default) or `fail`. */
+  onNoChange: Schema.optional(OnNoChange),
   /** Bounded by the operator's SANDBOX_MAX_CPUS / SANDBOX_MAX_MEMORY_MIB (above them: 400). */
   resources: Schema.optional(ResourceConfig),
   /** Hosts the sandbox may reach besides the step's defaults: each on EGRESS_PROJECT_ALLOW (else 400). */
@@ -45,6 +49,7 @@ export class ProjectSettings extends Schema.Class<ProjectSettings>("ProjectSetti
   tool: ToolName,
   script: Schema.optional(CommandLine),
   verify: Schema.optional(VerifyConfig),
+  onNoChange: Schema.optional(OnNoChange),
   resources: Schema.optional(ResourceConfig),
   egress: Schema.optional(EgressConfig)
 }) {}

@@ -15,7 +15,7 @@
  * cache too): after a restart, `/prep` again (a cheap no-op on a cached workspace).
  */
 import { BranchNotFound, GitOperationFailed, TaskNotFound, ToolFailed } from "@devteam/domain/Errors"
-import { DEFAULT_TASK_LIST_PATH, DEFAULT_TOOL } from "@devteam/domain/ExecutionConfig"
+import { DEFAULT_TASK_LIST_PATH, DEFAULT_TOOL, type VerifyConfig } from "@devteam/domain/ExecutionConfig"
 import type { ProjectId, TaskId } from "@devteam/domain/Ids"
 import {
   type ImplementRequest,
@@ -212,7 +212,7 @@ export const make = (
         Effect.withSpan("SingleSteps.implement")
       )
 
-    const verify = (projectId: ProjectId, request: VerifyRequest) =>
+    const verify = (projectId: ProjectId, request: VerifyRequest, project?: VerifyConfig) =>
       Effect.gen(function*() {
         const { known, repo } = yield* checkout(projectId, request.branch)
         const diff = yield* workspace.diffSummary({
@@ -220,7 +220,8 @@ export const make = (
           branch: request.branch,
           baseBranch: repo.baseBranch
         })
-        const criteria = request.criteria ?? {}
+        const criteria = { ...project?.criteria, ...request.criteria }
+        const commands = project?.commands
         const task = new Task({
           id: request.taskId,
           title: known.title,
@@ -238,7 +239,13 @@ export const make = (
             executionId: crypto.randomUUID(),
             workspacePath: repo.repoPath
           })
-          return yield* verifier.verify({ sandbox: handle, task, criteria, diffFiles: diff.filesModified })
+          return yield* verifier.verify({
+            sandbox: handle,
+            task,
+            criteria,
+            diffFiles: diff.filesModified,
+            ...(commands === undefined ? {} : { commands })
+          })
         }))
         const body = {
           taskId: request.taskId,

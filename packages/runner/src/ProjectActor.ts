@@ -491,7 +491,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
             payload,
             Effect.gen(function*() {
               yield* canRunSingleStep(state, "verify")
-              return yield* singleSteps.verify(projectId, payload.request)
+              return yield* singleSteps.verify(projectId, payload.request, state.config?.verify)
             })
           ),
         NextTask: ({ payload }) =>

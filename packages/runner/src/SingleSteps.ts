@@ -11,6 +11,7 @@ import type {
   TaskNotFound,
   ToolFailed
 } from "@devteam/domain/Errors"
+import type { VerifyConfig } from "@devteam/domain/ExecutionConfig"
 import type { ProjectId } from "@devteam/domain/Ids"
 import type {
   ImplementRequest,
@@ -32,8 +33,10 @@ export class SingleSteps extends Context.Tag("@devteam/runner/SingleSteps")<Sing
     projectId: ProjectId,
     request: ImplementRequest
   ) => Effect.Effect<ImplementResponse, BranchNotFound | ToolFailed | SandboxUnavailable | GitOperationFailed>
+  /** `project`: the project's verify settings (commands; criteria under the request's own). */
   readonly verify: (
     projectId: ProjectId,
-    request: VerifyRequest
+    request: VerifyRequest,
+    project?: VerifyConfig
   ) => Effect.Effect<VerifyResponse, VerifyFailedResponse | BranchNotFound | SandboxUnavailable | GitOperationFailed>
 }>() {}

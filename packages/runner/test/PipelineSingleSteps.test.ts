@@ -1,3 +1,4 @@
+import { VerifyConfig } from "@devteam/domain/ExecutionConfig"
 import { ProjectId, TaskId } from "@devteam/domain/Ids"
 import {
   ImplementCriteria,
@@ -57,7 +58,7 @@ describe("PipelineSingleSteps", () => {
     ))
 
   it.scopedLive(
-    "implement (aider by default) commits on the branch; verify reports criteria (200 / 422 body)",
+    "implement (aider by default) commits on the branch; verify reports criteria (200 / 422 body), with the project's verify settings",
     () =>
       withSingleSteps((repoUrl) =>
         Effect.gen(function*() {
@@ -137,6 +138,35 @@ describe("PipelineSingleSteps", () => {
             assert.isFalse(failed.success)
             assert.isFalse(failed.results["doc.updated"]?.passed)
           }
+
+          // the project's verify settings: its commands replace the defaults, its criteria join the
+          // request's (the request's own win)
+          const project = new VerifyConfig({
+            commands: ["echo project-verify-command"],
+            criteria: { "doc.updated": "CHANGELOG.md", "test.coverage": "≥50%" }
+          })
+          const bySettings = yield* Effect.flip(steps.verify(
+            projectId,
+            new VerifyRequest({ projectId, taskId, branch: prep.branch }),
+            project
+          ))
+          assert.instanceOf(bySettings, VerifyFailedResponse)
+          if (bySettings instanceof VerifyFailedResponse) {
+            assert.include(bySettings.artifacts.buildOutput, "$ echo project-verify-command")
+            assert.notInclude(
+              bySettings.artifacts.buildOutput,
+              "build ok",
+              "the project's commands replace the defaults"
+            )
+            assert.deepStrictEqual(Object.keys(bySettings.results).sort(), ["doc.updated", "test.coverage"])
+          }
+          const overridden = yield* steps.verify(
+            projectId,
+            new VerifyRequest({ projectId, taskId, branch: prep.branch, criteria: { "doc.updated": "docs/notes.md" } }),
+            new VerifyConfig({ commands: ["echo project-verify-command"], criteria: { "doc.updated": "CHANGELOG.md" } })
+          )
+          assert.isTrue(overridden.results["doc.updated"]?.passed)
+          assert.include(overridden.artifacts.buildOutput, "$ echo project-verify-command")
         })
       ),
     { timeout: 60_000 }

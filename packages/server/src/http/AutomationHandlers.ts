@@ -91,6 +91,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
           const userId = executionUserId(caller, payload.userId)
           const script = payload.script ?? settings?.script
           const verify = payload.verify ?? settings?.verify
+          const onNoChange = payload.onNoChange ?? settings?.onNoChange
           const baseBranch = yield* BaseBranch.resolve(
             probe,
             repoUrl.trim(),
@@ -104,6 +105,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
             ...(script === undefined ? {} : { script }),
             ...(payload.stopPoint === undefined ? {} : { stopPoint: payload.stopPoint }),
             ...(verify === undefined ? {} : { verify }),
+            ...(onNoChange === undefined ? {} : { onNoChange }),
             ...(resources === undefined ? {} : { resources }),
             ...(egress === undefined ? {} : { egress }),
             ...(userId === undefined ? {} : { userId }),

@@ -98,6 +98,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
             tool: previous?.tool ?? DEFAULT_TOOL,
             ...(previous?.script === undefined ? {} : { script: previous.script }),
             ...(previous?.verify === undefined ? {} : { verify: previous.verify }),
+            ...(previous?.onNoChange === undefined ? {} : { onNoChange: previous.onNoChange }),
             ...(previous?.resources === undefined ? {} : { resources: previous.resources }),
             ...(previous?.egress === undefined ? {} : { egress: previous.egress }),
             ...(stopPoint === undefined ? {} : { stopPoint }),

@@ -117,6 +117,7 @@ export const projectView = (row: ProjectRecord): ProjectView => {
       tool: config.tool,
       ...(config.script === undefined ? {} : { script: config.script }),
       ...(config.verify === undefined ? {} : { verify: config.verify }),
+      ...(config.onNoChange === undefined ? {} : { onNoChange: config.onNoChange }),
       ...(config.resources === undefined ? {} : { resources: config.resources }),
       ...(config.egress === undefined ? {} : { egress: config.egress })
     }),

@@ -68,6 +68,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
             tool: payload.tool ?? DEFAULT_TOOL,
             ...(payload.script === undefined ? {} : { script: payload.script }),
             ...(payload.verify === undefined ? {} : { verify: payload.verify }),
+            ...(payload.onNoChange === undefined ? {} : { onNoChange: payload.onNoChange }),
             ...(payload.resources === undefined ? {} : { resources: payload.resources }),
             ...(payload.egress === undefined ? {} : { egress: payload.egress }),
             customerId: payload.customerId ?? customerIdOf(path.projectId)
