@@ -4,7 +4,7 @@
  */
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
-import { projectIdParam } from "./ApiCommon.js"
+import { described, documented, projectIdParam } from "./ApiCommon.js"
 import { Authentication } from "./Auth.js"
 import { BadRequest, ProjectNotFound } from "./Errors.js"
 import { ExecutionStatus } from "./ExecutionStatus.js"
@@ -61,15 +61,50 @@ export class ClusterView extends Schema.Class<ClusterView>("ClusterView")({
 }) {}
 
 export class AdminApi extends HttpApiGroup.make("admin")
-  .add(HttpApiEndpoint.get("projects", "/admin/projects").addSuccess(Schema.Array(AdminProject)))
+  .annotateContext(
+    described(
+      "Operators (role `admin`): every project, a project's journal, the cluster's runners and shards, Prometheus metrics."
+    )
+  )
+  .add(
+    HttpApiEndpoint.get("projects", "/admin/projects")
+      .annotateContext(
+        documented(
+          "Every project with its status (admin)",
+          "All registered projects, any customer, with their execution status. Role `admin`."
+        )
+      ).addSuccess(Schema.Array(AdminProject))
+  )
   .add(
     HttpApiEndpoint.get("journal")`/admin/projects/${projectIdParam}/journal`
+      .annotateContext(
+        documented(
+          "A project's journal, oldest first (admin)",
+          "The actor's journal entries after `after` (a seq), at most `limit`, with who caused each; `nextAfter` pages on. Role `admin`."
+        )
+      )
       .setUrlParams(JournalParams)
       .addSuccess(JournalPage)
       .addError(ProjectNotFound)
   )
-  .add(HttpApiEndpoint.get("cluster", "/admin/cluster").addSuccess(ClusterView))
-  .add(HttpApiEndpoint.get("metrics", "/metrics").addSuccess(HttpApiSchema.Text({ contentType: "text/plain" })))
+  .add(
+    HttpApiEndpoint.get("cluster", "/admin/cluster")
+      .annotateContext(
+        documented(
+          "The cluster: runners, shards, active projects (admin)",
+          "Runners with their addresses and health, the shard assignment and where each active project's actor runs. Role `admin`."
+        )
+      ).addSuccess(ClusterView)
+  )
+  .add(
+    HttpApiEndpoint.get("metrics", "/metrics")
+      .annotateContext(
+        documented(
+          "Prometheus metrics (admin)",
+          "HTTP requests and latencies by route template, method and status; open WebSocket connections, frames sent and slow consumers closed. Prometheus text exposition format. Role `admin`."
+        )
+      ).addSuccess(HttpApiSchema.Text({ contentType: "text/plain" }))
+  )
   .addError(BadRequest)
   .middleware(Authentication)
 {}

@@ -1,8 +1,10 @@
 /**
- * Pieces shared by the API groups: path parameters and the Idempotency-Key header.
+ * Pieces shared by the API groups: path parameters, the Idempotency-Key header with the errors it
+ * brings, strict request bodies and the OpenAPI text of an endpoint.
  */
-import { HttpApiSchema } from "@effect/platform"
+import { type HttpApiEndpoint, HttpApiSchema, type HttpMethod, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
+import { IdempotencyKeyInProgress, IdempotencyKeyMismatch, PayloadTooLarge } from "./Errors.js"
 import { ErrorId, EventId, ExecutionId, ProjectId, TaskId, UserId } from "./Ids.js"
 
 /** `Idempotency-Key`: any printable token up to 200 chars (UUIDs recommended). */
@@ -48,3 +50,68 @@ export const errorIdParam = pathParam("errorId", ErrorId)
  */
 export const requestBody = <A, I, R>(schema: Schema.Schema<A, I, R>): Schema.Schema<A, I, R> =>
   schema.annotations({ parseOptions: { onExcessProperty: "error", errors: "all" } })
+
+/**
+ * A state-changing route: the `Idempotency-Key` header and what it can answer (409 a request with
+ * the key still running, 422 the key reused with another request), and 413 for a body over the limit.
+ * Only these routes list those errors in the OpenAPI document.
+ */
+export const idempotent = <
+  Name extends string,
+  Method extends HttpMethod.HttpMethod,
+  Path,
+  UrlParams,
+  Payload,
+  Success,
+  Error,
+  R,
+  RE
+>(
+  endpoint: HttpApiEndpoint.HttpApiEndpoint<Name, Method, Path, UrlParams, Payload, never, Success, Error, R, RE>
+): HttpApiEndpoint.HttpApiEndpoint<
+  Name,
+  Method,
+  Path,
+  UrlParams,
+  Payload,
+  typeof IdempotencyHeaders.Type,
+  Success,
+  Error | IdempotencyKeyInProgress | IdempotencyKeyMismatch | PayloadTooLarge,
+  R,
+  RE
+> =>
+  endpoint.setHeaders(IdempotencyHeaders).addError(IdempotencyKeyInProgress).addError(IdempotencyKeyMismatch)
+    .addError(PayloadTooLarge)
+
+/** A route that reads a body but changes nothing: 413 for a body over the limit. */
+export const withBody = <
+  Name extends string,
+  Method extends HttpMethod.HttpMethod,
+  Path,
+  UrlParams,
+  Payload,
+  Headers,
+  Success,
+  Error,
+  R,
+  RE
+>(
+  endpoint: HttpApiEndpoint.HttpApiEndpoint<Name, Method, Path, UrlParams, Payload, Headers, Success, Error, R, RE>
+): HttpApiEndpoint.HttpApiEndpoint<
+  Name,
+  Method,
+  Path,
+  UrlParams,
+  Payload,
+  Headers,
+  Success,
+  Error | PayloadTooLarge,
+  R,
+  RE
+> => endpoint.addError(PayloadTooLarge)
+
+/** An operation's OpenAPI text: a one-line summary and a description (both shown by API explorers). */
+export const documented = (summary: string, description: string) => OpenApi.annotations({ summary, description })
+
+/** A group's (an OpenAPI tag's) description. */
+export const described = (description: string) => OpenApi.annotations({ description })

@@ -3,7 +3,7 @@
  */
 import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Schema } from "effect"
-import { IdempotencyHeaders, IdempotencyKey, projectIdParam, requestBody } from "./ApiCommon.js"
+import { described, documented, IdempotencyKey, idempotent, projectIdParam, requestBody } from "./ApiCommon.js"
 import { Authentication } from "./Auth.js"
 import { BadRequest, IllegalTransition, InvalidRepoUrl, ProjectNotFound } from "./Errors.js"
 import {
@@ -58,36 +58,71 @@ export class ControlResponse extends Schema.Class<ControlResponse>("ControlRespo
 }) {}
 
 export class AutomationApi extends HttpApiGroup.make("automation")
+  .annotateContext(
+    described(
+      "Start, watch and control a project's execution of its task list (initialize, status, pause, resume, stop)."
+    )
+  )
   .add(
     HttpApiEndpoint.post("initialize", "/initialize")
+      .annotateContext(
+        documented(
+          "Start an execution of the project's task list",
+          "Registers the project (or uses its stored settings when repoUrl is omitted; another repoUrl for a registered project is 409) and queues an execution that runs SELECT → PREP → IMPLEMENT → VERIFY → MERGE → PUSH → UPDATE_TASKLIST for each task until the list (or `stopPoint`) is done. 202 with the execution id; 409 while another execution is active."
+        )
+      )
       .setPayload(requestBody(InitializeRequest))
-      .setHeaders(IdempotencyHeaders)
+      .pipe(idempotent)
       .addSuccess(InitializeResponse, { status: 202 })
       .addError(InvalidRepoUrl)
       .addError(IllegalTransition)
   )
   .add(
     HttpApiEndpoint.get("status")`/status/${projectIdParam}`
+      .annotateContext(
+        documented(
+          "A project's execution state",
+          "Status, current task and branch, progress, the last error and the last 50 log lines of the project's current (or last) execution; `IDLE` for a registered project that never ran."
+        )
+      )
       .addSuccess(ExecutionState)
       .addError(ProjectNotFound)
   )
   .add(
     HttpApiEndpoint.post("pause")`/pause/${projectIdParam}`
-      .setHeaders(IdempotencyHeaders)
+      .annotateContext(
+        documented(
+          "Pause the running execution at the next step boundary",
+          "The running step finishes first (`pauseRequested: true` until it does). Only from a running status; else 409."
+        )
+      )
+      .pipe(idempotent)
       .addSuccess(ControlResponse)
       .addError(ProjectNotFound)
       .addError(IllegalTransition)
   )
   .add(
     HttpApiEndpoint.post("resume")`/resume/${projectIdParam}`
-      .setHeaders(IdempotencyHeaders)
+      .annotateContext(
+        documented(
+          "Resume a paused or failed execution",
+          "From PAUSED, or FAILED (the failed step runs again, with whatever was pushed to the task or base branch since); else 409."
+        )
+      )
+      .pipe(idempotent)
       .addSuccess(ControlResponse)
       .addError(ProjectNotFound)
       .addError(IllegalTransition)
   )
   .add(
     HttpApiEndpoint.post("stop")`/stop/${projectIdParam}`
-      .setHeaders(IdempotencyHeaders)
+      .annotateContext(
+        documented(
+          "Stop the execution, interrupting the running step",
+          "Kills the running tool or command, releases the sandbox and ends the execution as STOPPED. From any non-final status; else 409."
+        )
+      )
+      .pipe(idempotent)
       .addSuccess(ControlResponse)
       .addError(ProjectNotFound)
       .addError(IllegalTransition)

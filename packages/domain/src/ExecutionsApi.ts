@@ -3,7 +3,7 @@
  */
 import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Schema } from "effect"
-import { executionIdParam, userIdParam } from "./ApiCommon.js"
+import { described, documented, executionIdParam, userIdParam } from "./ApiCommon.js"
 import { OperationArtifact, VerificationResult } from "./Artifacts.js"
 import { Authentication } from "./Auth.js"
 import { BadRequest, ExecutionNotFound } from "./Errors.js"
@@ -72,17 +72,36 @@ export class ExecutionDetails extends Schema.Class<ExecutionDetails>("ExecutionD
 }) {}
 
 export class ExecutionsApi extends HttpApiGroup.make("executions")
+  .annotateContext(described("Executions per user (active and history) and one execution with its per-task artifacts."))
   .add(
     HttpApiEndpoint.get("active")`/active/${userIdParam}`
+      .annotateContext(
+        documented(
+          "A user's active executions",
+          "Executions of the user that have not ended (queued, running or paused), with their progress."
+        )
+      )
       .addSuccess(Schema.Array(ActiveExecution))
   )
   .add(
     HttpApiEndpoint.get("history")`/history/${userIdParam}`
+      .annotateContext(
+        documented(
+          "A user's executions, newest first",
+          "Ended and running executions of the user with their outcome and error summary; `limit` (default 20, max 200)."
+        )
+      )
       .setUrlParams(HistoryParams)
       .addSuccess(Schema.Array(ExecutionHistoryEntry))
   )
   .add(
     HttpApiEndpoint.get("get")`/${executionIdParam}`
+      .annotateContext(
+        documented(
+          "One execution with its per-task artifacts",
+          "Configuration, times, progress, each task's branch, operation artifacts, verification result and merge/push commits, and every error record of the execution."
+        )
+      )
       .addSuccess(ExecutionDetails)
       .addError(ExecutionNotFound)
   )

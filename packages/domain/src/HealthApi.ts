@@ -3,6 +3,7 @@
  */
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
+import { described, documented } from "./ApiCommon.js"
 import { Timestamp } from "./Ids.js"
 
 export const DependencyStatus = Schema.Literal("available", "unavailable", "disabled", "writable")
@@ -34,8 +35,15 @@ export class UnhealthyReport extends Schema.Class<UnhealthyReport>("UnhealthyRep
 ) {}
 
 export class HealthApi extends HttpApiGroup.make("health")
+  .annotateContext(described("Liveness and dependency status of the service."))
   .add(
     HttpApiEndpoint.get("health", "/health")
+      .annotateContext(
+        documented(
+          "Service health with each dependency's status",
+          "Bounded checks of git, the coding agents, Docker, Postgres, Redis and the data directory (answers within 500 ms even when one hangs; the report is cached briefly). 200 healthy or degraded; 503 with the same body and status `unhealthy` when a required dependency is down. Needs no token."
+        )
+      )
       .addSuccess(HealthReport)
       .addError(UnhealthyReport)
   )

@@ -5,7 +5,7 @@
  */
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
-import { IdempotencyHeaders, projectIdParam, requestBody } from "./ApiCommon.js"
+import { described, idempotent, projectIdParam, requestBody } from "./ApiCommon.js"
 import { Authentication } from "./Auth.js"
 import { BadRequest, IllegalTransition, InvalidRepoUrl, ProjectNotFound } from "./Errors.js"
 import {
@@ -85,10 +85,11 @@ export class ProjectDeletedResponse extends Schema.Class<ProjectDeletedResponse>
 }) {}
 
 export class ProjectsApi extends HttpApiGroup.make("projects")
+  .annotateContext(described("Register projects with their settings, read, list and forget them."))
   .add(
     HttpApiEndpoint.put("put")`/${projectIdParam}`
       .setPayload(requestBody(ProjectSettingsRequest))
-      .setHeaders(IdempotencyHeaders)
+      .pipe(idempotent)
       .addSuccess(ProjectView)
       .addError(ProjectNotFound)
       .addError(InvalidRepoUrl)
@@ -122,7 +123,7 @@ export class ProjectsApi extends HttpApiGroup.make("projects")
   )
   .add(
     HttpApiEndpoint.del("delete")`/${projectIdParam}`
-      .setHeaders(IdempotencyHeaders)
+      .pipe(idempotent)
       .addSuccess(ProjectDeletedResponse)
       .addError(ProjectNotFound)
       .addError(IllegalTransition)

@@ -4,7 +4,7 @@
  */
 import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Schema } from "effect"
-import { IdempotencyHeaders, projectIdParam, requestBody, taskIdParam } from "./ApiCommon.js"
+import { described, documented, idempotent, projectIdParam, requestBody, taskIdParam, withBody } from "./ApiCommon.js"
 import { Authentication } from "./Auth.js"
 import {
   BadRequest,
@@ -109,9 +109,19 @@ export class PlanResponse extends Schema.Class<PlanResponse>("PlanResponse")({
 }) {}
 
 export class RepositoryApi extends HttpApiGroup.make("repository")
+  .annotateContext(
+    described("A repository's task list: validate a repository, read the parsed list and its plan, change a task.")
+  )
   .add(
     HttpApiEndpoint.post("validate", "/validate")
+      .annotateContext(
+        documented(
+          "Check a repository and its task list without changing anything",
+          "Whether the repository is reachable (and why not), its default branch, and whether the task list exists and parses (tasks, completed, and each problem with its line). Never writes to the repository."
+        )
+      )
       .setPayload(requestBody(ValidateRequest))
+      .pipe(withBody)
       .addSuccess(ValidateResponse)
       .addError(InvalidRepoUrl)
       .addError(RepositoryAccessDenied)
@@ -119,6 +129,12 @@ export class RepositoryApi extends HttpApiGroup.make("repository")
   )
   .add(
     HttpApiEndpoint.get("tasks")`/tasks/${projectIdParam}`
+      .annotateContext(
+        documented(
+          "The project's task list, parsed",
+          "Every task (or a page with `limit`/`offset`) with its status, dependencies and criteria, and the list's progress, as on the base branch (`refresh=true` fetches it again first)."
+        )
+      )
       .setUrlParams(TasksReadParams)
       .addSuccess(TasksResponse)
       .addError(ProjectNotFound)
@@ -128,6 +144,12 @@ export class RepositoryApi extends HttpApiGroup.make("repository")
   )
   .add(
     HttpApiEndpoint.get("plan")`/plan/${projectIdParam}`
+      .annotateContext(
+        documented(
+          "Dry run of SELECT over the whole list",
+          "The order the tasks would run in, the tasks that cannot run and what they wait on, and the list's diagnostics (line and message). Writes nothing."
+        )
+      )
       .setUrlParams(TaskListReadParams)
       .addSuccess(PlanResponse)
       .addError(ProjectNotFound)
@@ -137,8 +159,14 @@ export class RepositoryApi extends HttpApiGroup.make("repository")
   )
   .add(
     HttpApiEndpoint.put("updateTask")`/tasks/${projectIdParam}/${taskIdParam}`
+      .annotateContext(
+        documented(
+          "Change a task's status, title or description",
+          "Journaled at once and written to the task list file with the next UPDATE_TASKLIST commit. 409 when the execution's state does not allow the change."
+        )
+      )
       .setPayload(requestBody(TaskPatch))
-      .setHeaders(IdempotencyHeaders)
+      .pipe(idempotent)
       .addSuccess(Task)
       .addError(ProjectNotFound)
       .addError(TaskNotFound)

@@ -4,7 +4,7 @@
  */
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
-import { IdempotencyHeaders, IdempotencyKey, requestBody } from "./ApiCommon.js"
+import { described, documented, IdempotencyKey, idempotent, requestBody } from "./ApiCommon.js"
 import { CriterionResult, OperationOutputs } from "./Artifacts.js"
 import { Authentication } from "./Auth.js"
 import {
@@ -135,10 +135,21 @@ export class NextTaskResponse extends Schema.Class<NextTaskResponse>("NextTaskRe
 }) {}
 
 export class RunnerApi extends HttpApiGroup.make("runner")
+  .annotateContext(
+    described(
+      "Single pipeline steps for one task (PREP, IMPLEMENT, VERIFY) and the next task, serialised with automation."
+    )
+  )
   .add(
     HttpApiEndpoint.post("prep", "/prep")
+      .annotateContext(
+        documented(
+          "Run PREP for one task: clone or fetch, create the task branch",
+          "A single step through the project's actor (serialised with automation: 409 while an execution is running). Clones or fetches the repository and creates `task/<id>-<title>` from the base branch; registers the project when it is new. Re-running returns the same result."
+        )
+      )
       .setPayload(requestBody(PrepRequest))
-      .setHeaders(IdempotencyHeaders)
+      .pipe(idempotent)
       .addSuccess(PrepResponse)
       .addError(InvalidRepoUrl)
       .addError(RepositoryAccessDenied)
@@ -147,8 +158,14 @@ export class RunnerApi extends HttpApiGroup.make("runner")
   )
   .add(
     HttpApiEndpoint.post("implement", "/implement")
+      .annotateContext(
+        documented(
+          "Run IMPLEMENT for one task: the coding agent on the task branch",
+          "Runs the chosen coding agent (aider, claude-code or a script) in the project's sandbox on the task branch and commits its change there. 404 when the branch does not exist (run /prep first); 500 ToolFailed when the agent fails."
+        )
+      )
       .setPayload(requestBody(ImplementRequest))
-      .setHeaders(IdempotencyHeaders)
+      .pipe(idempotent)
       .addSuccess(ImplementResponse)
       .addError(ProjectNotFound)
       .addError(BranchNotFound)
@@ -159,8 +176,14 @@ export class RunnerApi extends HttpApiGroup.make("runner")
   )
   .add(
     HttpApiEndpoint.post("verify", "/verify")
+      .annotateContext(
+        documented(
+          "Run VERIFY for one task: build, tests and criteria on the task branch",
+          "Runs the project's verify commands (by default: install, then the package's `build` and `test` scripts and a typecheck, each when present) and judges the task's criteria (coverage, type errors…) in the sandbox. 200 when everything passes; 422 with the same body and `success: false` naming the failing command and its exit code otherwise."
+        )
+      )
       .setPayload(requestBody(VerifyRequest))
-      .setHeaders(IdempotencyHeaders)
+      .pipe(idempotent)
       .addSuccess(VerifyResponse)
       .addError(VerifyFailedResponse)
       .addError(ProjectNotFound)
@@ -170,6 +193,12 @@ export class RunnerApi extends HttpApiGroup.make("runner")
   )
   .add(
     HttpApiEndpoint.get("nextTask", "/tasks/next")
+      .annotateContext(
+        documented(
+          "The task SELECT would run next",
+          "Reads the task list on the project's base branch and returns the next runnable task (dependencies met, not completed), or null, with the list's progress. `projectId`, or `customerId` when the customer has one project."
+        )
+      )
       .setUrlParams(NextTaskParams)
       .addSuccess(NextTaskResponse)
       .addError(ProjectNotFound)

@@ -3,7 +3,7 @@
  */
 import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Schema } from "effect"
-import { IdempotencyHeaders, requestBody } from "./ApiCommon.js"
+import { described, documented, idempotent, requestBody } from "./ApiCommon.js"
 import { Authentication } from "./Auth.js"
 import {
   BadRequest,
@@ -43,10 +43,17 @@ export class InjectTaskResponse extends Schema.Class<InjectTaskResponse>("Inject
 }) {}
 
 export class TasksApi extends HttpApiGroup.make("tasks")
+  .annotateContext(described("Inject a task into a project's list while it runs."))
   .add(
     HttpApiEndpoint.post("inject", "/inject")
+      .annotateContext(
+        documented(
+          "Add a task to the project's list",
+          "`priority` runs it next, `replace` takes the place of `replaceTaskId`, `positional` goes after `afterTaskId`. Journaled; written into the task list file when the task is merged. Answers the task id and its position."
+        )
+      )
       .setPayload(requestBody(InjectTaskRequest))
-      .setHeaders(IdempotencyHeaders)
+      .pipe(idempotent)
       .addSuccess(InjectTaskResponse)
       .addError(ProjectNotFound)
       .addError(TaskNotFound)

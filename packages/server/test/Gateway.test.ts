@@ -2,9 +2,17 @@ import { ServerConfig } from "@devteam/server"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { ConfigProvider, Effect } from "effect"
 import { SignJWT } from "jose"
+import { execFile } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
 import * as H from "./fixtures/GatewayHarness.js"
 
 const SECRET = H.SECRET
+const execFileAsync = promisify(execFile)
+const repoRoot = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../../..")
 
 /** The real gateway (with runner, cluster and embedded storage) on an ephemeral port. */
 const serve = (options: { readonly jwt: boolean }) => H.layer(options)
@@ -79,6 +87,57 @@ describe("Gateway (local-only mode)", () => {
         assert.property(spec.paths["/api/devteam/automation/pause/{projectId}"].post.responses, "409")
         assert.property(spec.paths["/verify"].post.responses, "422")
       }))
+
+    it.effect(
+      "/openapi.json passes Redocly's recommended lint with no error; every operation documented",
+      () =>
+        Effect.gen(function*() {
+          const url = yield* baseUrl
+          const text = yield* Effect.promise(() => fetch(`${url}/openapi.json`).then((r) => r.text()))
+          const spec = JSON.parse(text)
+          assert.isNotEmpty(spec.servers)
+          for (const tag of spec.tags) assert.isString(tag.description, `tag ${tag.name}`)
+          const idempotencyStatuses = ["409", "413", "422"]
+          for (const [path, item] of Object.entries<Record<string, Record<string, unknown>>>(spec.paths)) {
+            for (const [method, op] of Object.entries(item)) {
+              const where = `${method.toUpperCase()} ${path}`
+              assert.isString(op.summary, where)
+              assert.isString(op.description, where)
+              assert.isString(op.operationId, where)
+              const responses = Object.keys(op.responses ?? {})
+              const parameters: Array<{ name: string }> = Array.isArray(op.parameters) ? op.parameters : []
+              if (!parameters.some((p) => p.name === "idempotency-key")) {
+                // only state-changing routes can answer the idempotency errors (413: routes with a body)
+                assert.notInclude(responses, "422", where)
+                if (op.requestBody === undefined) assert.notInclude(responses, "413", where)
+              }
+            }
+          }
+          for (const status of idempotencyStatuses) assert.notProperty(spec.paths["/health"].get.responses, status)
+          assert.property(spec.paths["/api/devteam/automation/pause/{projectId}"].post.responses, "422")
+
+          const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "openapi-lint-"))
+          const file = Path.join(dir, "openapi.json")
+          Fs.writeFileSync(file, text)
+          const output = yield* Effect.promise(() =>
+            execFileAsync(
+              "npx",
+              ["--no-install", "redocly", "lint", "--extends=recommended", "--format=json", file],
+              {
+                cwd: repoRoot,
+                env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" },
+                timeout: 120_000
+              }
+            ).then(({ stdout }) => stdout, (error: { stdout?: string }) => error.stdout ?? "")
+          )
+          Fs.rmSync(dir, { recursive: true, force: true })
+          const report = JSON.parse(output.slice(output.indexOf("{")))
+          const errors = report.problems.filter((p: { severity: string }) => p.severity === "error")
+          assert.deepStrictEqual(errors, [])
+          assert.strictEqual(report.totals.errors, 0)
+        }),
+      180_000
+    )
 
     it.effect("/docs serves the API explorer page", () =>
       Effect.gen(function*() {
