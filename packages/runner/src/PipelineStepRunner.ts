@@ -168,7 +168,7 @@ export type StepFailure =
   | ToolFailed
 
 /** git operations that talk to the remote: their failures may be the network's. */
-const networkOperations = new Set(["clone", "fetch", "push", "ls-remote"])
+const networkOperations = new Set(["clone", "fetch", "push", "ls-remote", "resolve"])
 
 /** Whether a failure is worth retrying inside the step (infrastructure, not a verdict). */
 export const isTransient = (error: StepFailure): boolean =>

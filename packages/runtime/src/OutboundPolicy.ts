@@ -15,13 +15,13 @@
  *   reserved addresses stay refused.
  * - The connection is pinned to the address that was checked (a second lookup by git could answer
  *   differently — DNS rebinding): `http.curloptResolve` for http(s), `url.<ip>.insteadOf` for
- *   git://, ssh's `HostName` (with `HostKeyAlias`, so the host key is still the name's). Through an
- *   operator's HTTP(S)_PROXY the proxy resolves the name; its own policy applies.
+ *   git://, ssh's `HostName` in `core.sshCommand` (with `HostKeyAlias`, so the host key is still the
+ *   name's). Through an operator's HTTP(S)_PROXY the proxy resolves the name; its own policy applies.
  *
  * Address ranges: IANA IPv4/IPv6 special-purpose registries; matching uses node's `net.BlockList`
  * (which also matches IPv4-mapped IPv6 addresses against IPv4 ranges).
  */
-import { InvalidRepoUrl } from "@devteam/domain/Errors"
+import { GitOperationFailed, InvalidRepoUrl } from "@devteam/domain/Errors"
 import { Config, ConfigError, Effect, Either, Option } from "effect"
 import * as Dns from "node:dns"
 import * as Net from "node:net"
@@ -245,38 +245,32 @@ const matches = (pattern: HostPattern, target: Target): boolean =>
   (Option.isNone(pattern.port) || pattern.port.value === target.port) &&
   (pattern.wildcard ? target.host.endsWith(`.${pattern.host}`) : target.host === pattern.host)
 
-/** The address a connection is pinned to, and the git configuration/environment that pins it. */
+/** The address a connection is pinned to, and the git configuration that pins it. */
 export interface Pinned {
   readonly target: Target
   readonly address: string
+  /** Passed to git like the credential header (GIT_CONFIG_KEY/VALUE); later entries win. */
   readonly config: ReadonlyArray<readonly [string, string]>
-  readonly env: Readonly<Record<string, string>>
 }
 
 const bracketed = (address: string) => Net.isIPv6(address) ? `[${address}]` : address
 
-/** The git configuration (and ssh command) that makes git connect to `address` for `target`. */
-export const pinning = (target: Target, address: string): Pick<Pinned, "config" | "env"> => {
-  if (Net.isIP(target.host) !== 0) return { config: [], env: {} }
+/** The git configuration that makes git connect to `address` for `target`. */
+export const pinning = (target: Target, address: string): ReadonlyArray<readonly [string, string]> => {
+  if (Net.isIP(target.host) !== 0) return []
   switch (target.scheme) {
     case "https":
     case "http":
-      return { config: [["http.curloptResolve", `${target.host}:${target.port}:${bracketed(address)}`]], env: {} }
+      return [["http.curloptResolve", `${target.host}:${target.port}:${bracketed(address)}`]]
     case "git":
       return Option.match(target.prefix, {
-        onNone: () => ({ config: [], env: {} }),
-        onSome: (prefix) => ({
-          config: [[`url.git://${bracketed(address)}:${target.port}/.insteadOf`, prefix]],
-          env: {}
-        })
+        onNone: () => [],
+        onSome: (prefix) => [[`url.git://${bracketed(address)}:${target.port}/.insteadOf`, prefix]]
       })
     case "ssh": {
       // The host key is still looked up under the name (as ssh would without HostName).
       const alias = target.port === 22 ? target.host : `[${target.host}]:${target.port}`
-      return {
-        config: [],
-        env: { GIT_SSH_COMMAND: `${sshCommand} -o HostName=${address} -o HostKeyAlias=${alias} -o CheckHostIP=no` }
-      }
+      return [["core.sshCommand", `${sshCommand} -o HostName=${address} -o HostKeyAlias=${alias} -o CheckHostIP=no`]]
     }
   }
 }
@@ -292,12 +286,14 @@ const refused = (target: Target, reason: string) =>
 
 /**
  * Checks the host of `repo` against the policy and resolves it; the connection pin for git (None
- * for a local repository). InvalidRepoUrl when the host is not allowed or does not resolve.
+ * for a local repository). InvalidRepoUrl when the host is not allowed or resolves to an address
+ * that is not; GitOperationFailed (operation `resolve`, like any network failure: may pass) when
+ * the name does not resolve now — git is then not run at all, never left to resolve it itself.
  */
 export const check = (
   config: OutboundConfig,
   repo: Pick<RepoUrl, "kind" | "url">
-): Effect.Effect<Option.Option<Pinned>, InvalidRepoUrl> =>
+): Effect.Effect<Option.Option<Pinned>, InvalidRepoUrl | GitOperationFailed> =>
   Effect.gen(function*() {
     const found = targetOf(repo)
     if (Option.isNone(found)) return Option.none()
@@ -305,13 +301,18 @@ export const check = (
     if (config.allowedHosts.length > 0 && !config.allowedHosts.some((p) => matches(p, target))) {
       return yield* refused(target, "it is not in REPO_ALLOWED_HOSTS")
     }
+    const unresolved = () =>
+      new GitOperationFailed({
+        operation: "resolve",
+        message: `The repository host ${JSON.stringify(target.host)} does not resolve`
+      })
     const addresses = Net.isIP(target.host) !== 0
       ? [target.host]
       : yield* (config.resolve ?? systemResolver)(target.host).pipe(
-        Effect.mapError(() => refused(target, "the name does not resolve")),
-        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => refused(target, "the name does not resolve") })
+        Effect.mapError(unresolved),
+        Effect.timeoutFail({ duration: "10 seconds", onTimeout: unresolved })
       )
-    if (addresses.length === 0) return yield* refused(target, "the name does not resolve")
+    if (addresses.length === 0) return yield* unresolved()
     for (const address of addresses) {
       const kind = classify(address)
       if (Option.isSome(kind) && !(config.allowPrivate && privateClasses.has(kind.value))) {
@@ -324,5 +325,5 @@ export const check = (
       }
     }
     const address = addresses[0] ?? target.host
-    return Option.some({ target, address, ...pinning(target, address) })
+    return Option.some({ target, address, config: pinning(target, address) })
   })

@@ -3,9 +3,14 @@
  * reachable with the configured credentials, what is its default branch, does the base branch
  * exist, and the task list's text on it. Writes nothing anywhere but a temporary directory under
  * WORKSPACE_DIR (removed afterwards); takes no work tree's lock.
+ *
+ * The host must pass the outbound policy first (InvalidRepoUrl otherwise: nothing connects). A
+ * probe holds one of the instance's remote slots (REPO_MAX_CONCURRENT) and, waiting for it
+ * included, ends after REPO_VALIDATE_TIMEOUT: a remote that never answers (a tarpit) costs one
+ * slot for that long, and a crowd of probes against it waits instead of starting git processes.
  */
 import { type BadRequest, GitOperationFailed, type InvalidRepoUrl } from "@devteam/domain/Errors"
-import { type ConfigError, Context, Effect, Layer, Option, type Redacted } from "effect"
+import { type ConfigError, Context, Duration, Effect, Either, Layer, Option, type Redacted } from "effect"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { checkBranchName as checkBranch, checkRepoFilePath } from "./internal/gitNames.js"
@@ -43,6 +48,11 @@ export class RepositoryProbe extends Context.Tag("@devteam/runtime/RepositoryPro
   /** Whether `file://` URLs and local paths are accepted as repoUrl (REPO_ALLOW_FILE). */
   readonly allowFile: boolean
   /**
+   * A repository URL as the service would use it: well-formed (RepoUrl) and on a host the outbound
+   * policy allows, after resolution. Connects to nothing; for the edge to refuse before storing.
+   */
+  readonly checkRepoUrl: (repoUrl: string) => Effect.Effect<RepoUrl.RepoUrl, InvalidRepoUrl>
+  /**
    * The remote's default branch (its HEAD), for an execution that names no base branch; None when
    * the remote cannot be asked (unreachable, empty): the caller falls back to `main`.
    */
@@ -60,7 +70,28 @@ export const make = (
 ): Effect.Effect<RepositoryProbe["Type"], never, Redaction.Redactor> =>
   Effect.gen(function*() {
     const plumbing = yield* GitPlumbing.make(config)
-    const { authConfig, fileAt, fsOp, git, gitOk, remoteFailure, removeDir, workspaceDir } = plumbing
+    const {
+      fileAt,
+      fsOp,
+      git,
+      gitOk,
+      probeTimeout,
+      remoteConfig,
+      remoteFailure,
+      remoteSlots,
+      removeDir,
+      workspaceDir
+    } = plumbing
+    const timedOut = (operation: string) =>
+      new GitOperationFailed({
+        operation,
+        message: `the repository did not answer within ${Duration.format(probeTimeout)} (REPO_VALIDATE_TIMEOUT)`
+      })
+    /** One remote slot for `self`, the wait for it included in the probe's time limit. */
+    const bounded = <A, E, R>(operation: string, self: Effect.Effect<A, E, R>) =>
+      remoteSlots.withPermits(1)(self).pipe(
+        Effect.timeoutFail({ duration: probeTimeout, onTimeout: () => timedOut(operation) })
+      )
     const { fullRef } = GitPlumbing
     const readBlob = (dir: string, blob: string) => plumbing.readBlob(dir, blob, maxTaskListBytes)
 
@@ -68,10 +99,17 @@ export const make = (
       options: { readonly repoUrl: string; readonly token?: Redacted.Redacted<string> | undefined }
     ) {
       const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })
+      // a host the policy refuses is the caller's error, not "no default branch"
+      const auth = yield* remoteConfig(repo, options.token).pipe(
+        Effect.catchTag("GitOperationFailed", () => Effect.succeed(undefined))
+      )
+      if (auth === undefined) return Option.none<string>()
       const asked = Effect.gen(function*() {
-        const auth = yield* authConfig(repo, options.token)
         yield* fsOp("create workspace directory", () => Fs.mkdir(workspaceDir, { recursive: true }))
-        const r = yield* git(workspaceDir, ["ls-remote", "--symref", "--", repo.url, "HEAD"], { config: auth })
+        const r = yield* bounded(
+          "ls-remote",
+          git(workspaceDir, ["ls-remote", "--symref", "--", repo.url, "HEAD"], { config: auth, timeout: probeTimeout })
+        )
         const match = r.exitCode === 0 ? /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(r.stdout) : null
         return Option.fromNullable(match?.[1])
       })
@@ -88,90 +126,133 @@ export const make = (
       const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })
       if (options.baseBranch !== undefined) yield* checkBranch(options.baseBranch, "baseBranch")
       const path = yield* checkRepoFilePath(options.taskListPath ?? defaultTaskListPath)
-      const auth = yield* authConfig(repo, options.token)
-      yield* fsOp("create workspace directory", () => Fs.mkdir(workspaceDir, { recursive: true }))
-      const refs = yield* git(workspaceDir, [
-        "ls-remote",
-        "--symref",
-        "--",
-        repo.url,
-        "HEAD",
-        ...(options.baseBranch === undefined ? [] : [fullRef(options.baseBranch)])
-      ], { config: auth })
-      const notFound = { found: false, path }
-      if (refs.exitCode !== 0) {
-        const error = remoteFailure("ls-remote", refs)
+      const auth = yield* remoteConfig(repo, options.token).pipe(Effect.either)
+      if (Either.isLeft(auth)) {
+        if (auth.left._tag === "InvalidRepoUrl") return yield* auth.left
         return {
           reachable: false,
-          accessDenied: error._tag === "RepositoryAccessDenied",
-          message: error.message,
+          accessDenied: false,
+          message: auth.left.message,
           defaultBranch: null,
           baseBranch: options.baseBranch ?? null,
           baseBranchExists: false,
-          taskList: notFound
+          taskList: { found: false, path }
         }
       }
-      const lines = refs.stdout.split("\n")
-      const symref = lines.map((l) => /^ref: refs\/heads\/(\S+)\tHEAD$/.exec(l)).find((m) => m !== null)
-      const defaultBranch = symref?.[1] ?? null
-      const base = options.baseBranch ?? defaultBranch
-      const baseExists = base !== null && lines.some((l) => l.endsWith(`\t${fullRef(base)}`)) ||
-        (base !== null && base === defaultBranch && lines.some((l) => /^[0-9a-f]+\tHEAD$/.test(l)))
-      if (base === null || !baseExists) {
+      return yield* remoteSlots.withPermits(1)(probe(repo, options, path, auth.right)).pipe(
+        Effect.timeoutTo({
+          duration: probeTimeout,
+          onSuccess: (result): ValidateResult => result,
+          onTimeout: (): ValidateResult => ({
+            reachable: false,
+            accessDenied: false,
+            message: timedOut("validate").message,
+            defaultBranch: null,
+            baseBranch: options.baseBranch ?? null,
+            baseBranchExists: false,
+            taskList: { found: false, path }
+          })
+        })
+      )
+    })
+
+    const probe = (
+      repo: RepoUrl.RepoUrl,
+      options: ValidateOptions,
+      path: string,
+      auth: GitPlumbing.GitAuth
+    ): Effect.Effect<ValidateResult, BadRequest | GitOperationFailed> =>
+      Effect.gen(function*() {
+        yield* fsOp("create workspace directory", () => Fs.mkdir(workspaceDir, { recursive: true }))
+        const refs = yield* git(workspaceDir, [
+          "ls-remote",
+          "--symref",
+          "--",
+          repo.url,
+          "HEAD",
+          ...(options.baseBranch === undefined ? [] : [fullRef(options.baseBranch)])
+        ], { config: auth, timeout: probeTimeout }).pipe(
+          // a remote that does not answer is an unreachable one
+          Effect.catchTag("GitOperationFailed", (e) => Effect.succeed({ exitCode: -1, stdout: "", stderr: e.message }))
+        )
+        const notFound = { found: false, path }
+        if (refs.exitCode !== 0) {
+          const error = remoteFailure("ls-remote", refs)
+          return {
+            reachable: false,
+            accessDenied: error._tag === "RepositoryAccessDenied",
+            message: error.message,
+            defaultBranch: null,
+            baseBranch: options.baseBranch ?? null,
+            baseBranchExists: false,
+            taskList: notFound
+          }
+        }
+        const lines = refs.stdout.split("\n")
+        const symref = lines.map((l) => /^ref: refs\/heads\/(\S+)\tHEAD$/.exec(l)).find((m) => m !== null)
+        const defaultBranch = symref?.[1] ?? null
+        const base = options.baseBranch ?? defaultBranch
+        const baseExists = base !== null && lines.some((l) => l.endsWith(`\t${fullRef(base)}`)) ||
+          (base !== null && base === defaultBranch && lines.some((l) => /^[0-9a-f]+\tHEAD$/.test(l)))
+        if (base === null || !baseExists) {
+          return {
+            reachable: true,
+            accessDenied: false,
+            message: base === null
+              ? "The repository has no default branch (is it empty?)"
+              : `Branch '${base}' does not exist on the remote`,
+            defaultBranch,
+            baseBranch: base,
+            baseBranchExists: false,
+            taskList: notFound
+          }
+        }
+        // Fetch just the tip of the base branch into a throw-away bare repository: no work tree, no cache.
+        const text = yield* Effect.scoped(Effect.gen(function*() {
+          const tmp = yield* Effect.acquireRelease(
+            fsOp("create temp dir", () => Fs.mkdtemp(Path.join(workspaceDir, ".validate-"))),
+            (dir) => Effect.ignore(removeDir(dir))
+          )
+          yield* gitOk(tmp, ["init", "--quiet", "--bare"])
+          const fetched = yield* git(tmp, [
+            "fetch",
+            "--quiet",
+            "--depth=1",
+            "--no-tags",
+            "--",
+            repo.url,
+            `+${fullRef(base)}:${fullRef(base)}`
+          ], {
+            config: auth,
+            timeout: probeTimeout
+          })
+          if (fetched.exitCode !== 0) return yield* remoteFailure("fetch", fetched)
+          const file = yield* fileAt(tmp, fullRef(base), path)
+          if (Option.isNone(file)) return Option.none<string>()
+          return Option.some(yield* readBlob(tmp, file.value.blob))
+        })).pipe(
+          Effect.catchTag(
+            "RepositoryAccessDenied",
+            (e) => Effect.fail(new GitOperationFailed({ operation: "fetch", message: e.message }))
+          )
+        )
         return {
           reachable: true,
           accessDenied: false,
-          message: base === null
-            ? "The repository has no default branch (is it empty?)"
-            : `Branch '${base}' does not exist on the remote`,
           defaultBranch,
           baseBranch: base,
-          baseBranchExists: false,
-          taskList: notFound
+          baseBranchExists: true,
+          taskList: Option.match(text, {
+            onNone: () => notFound,
+            onSome: (t) => ({ found: true, path, text: t })
+          })
         }
-      }
-      // Fetch just the tip of the base branch into a throw-away bare repository: no work tree, no cache.
-      const text = yield* Effect.scoped(Effect.gen(function*() {
-        const tmp = yield* Effect.acquireRelease(
-          fsOp("create temp dir", () => Fs.mkdtemp(Path.join(workspaceDir, ".validate-"))),
-          (dir) => Effect.ignore(removeDir(dir))
-        )
-        yield* gitOk(tmp, ["init", "--quiet", "--bare"])
-        const fetched = yield* git(tmp, [
-          "fetch",
-          "--quiet",
-          "--depth=1",
-          "--no-tags",
-          "--",
-          repo.url,
-          `+${fullRef(base)}:${fullRef(base)}`
-        ], {
-          config: auth
-        })
-        if (fetched.exitCode !== 0) return yield* remoteFailure("fetch", fetched)
-        const file = yield* fileAt(tmp, fullRef(base), path)
-        if (Option.isNone(file)) return Option.none<string>()
-        return Option.some(yield* readBlob(tmp, file.value.blob))
-      })).pipe(
-        Effect.catchTag(
-          "RepositoryAccessDenied",
-          (e) => Effect.fail(new GitOperationFailed({ operation: "fetch", message: e.message }))
-        )
-      )
-      return {
-        reachable: true,
-        accessDenied: false,
-        defaultBranch,
-        baseBranch: base,
-        baseBranchExists: true,
-        taskList: Option.match(text, {
-          onNone: () => notFound,
-          onSome: (t) => ({ found: true, path, text: t })
-        })
-      }
-    })
+      })
 
-    return RepositoryProbe.of({ allowFile: config.allowFile, defaultBranch, validate })
+    const checkRepoUrl = (repoUrl: string) =>
+      Effect.tap(RepoUrl.validate(repoUrl, { allowFile: config.allowFile }), plumbing.checkHost)
+
+    return RepositoryProbe.of({ allowFile: config.allowFile, checkRepoUrl, defaultBranch, validate })
   })
 
 /** The probe over the given configuration (requires a Redactor). */

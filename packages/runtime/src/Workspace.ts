@@ -28,6 +28,7 @@ import type { TaskId } from "@devteam/domain/Ids"
 import { Config, Context, Duration, type Effect, Option, type Redacted } from "effect"
 import * as Path from "node:path"
 import * as GitCredentials from "./GitCredentials.js"
+import * as OutboundPolicy from "./OutboundPolicy.js"
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -44,8 +45,16 @@ export interface WorkspaceConfig {
   readonly credentials: ReadonlyArray<GitCredentials.GitCredential>
   readonly authorName: string
   readonly authorEmail: string
-  /** Longest a single git command may run (clone/fetch/push of a large repository included). */
+  /** Longest a single git command may run (fetch/push of a large repository included). */
   readonly commandTimeout: Duration.Duration
+  /** Where the service may connect for a repository (REPO_ALLOWED_HOSTS, REPO_ALLOW_PRIVATE); default: public hosts. */
+  readonly outbound?: OutboundPolicy.OutboundConfig | undefined
+  /** REPO_VALIDATE_TIMEOUT: longest a validation / default-branch probe takes, waiting for a slot included (30 s). */
+  readonly probeTimeout?: Duration.Duration | undefined
+  /** REPO_CLONE_TIMEOUT: longest a clone may take (5 minutes). */
+  readonly cloneTimeout?: Duration.Duration | undefined
+  /** REPO_MAX_CONCURRENT: clones and probes running at once per process part (4); more wait. */
+  readonly maxConcurrentRemote?: number | undefined
 }
 
 /** WORKSPACE_DIR (default `$DATA_DIR/workspaces`, DATA_DIR default `./.data`), REPO_ALLOW_FILE, GIT_* (see GitCredentials). */
@@ -65,6 +74,31 @@ export const WorkspaceConfig: Config.Config<WorkspaceConfig> = Config.all({
     Config.string("GIT_USERNAME").pipe(Config.withDescription("User name for http(s) remotes"))
   ),
   credentials: GitCredentials.CredentialsConfig,
+  outbound: OutboundPolicy.OutboundConfig,
+  probeTimeout: Config.duration("REPO_VALIDATE_TIMEOUT").pipe(
+    Config.withDefault(Duration.seconds(30)),
+    Config.validate({
+      message: "REPO_VALIDATE_TIMEOUT must be between 1 second and 10 minutes",
+      validation: (d) => Duration.between(d, { minimum: Duration.seconds(1), maximum: Duration.minutes(10) })
+    }),
+    Config.withDescription("Longest a repository validation may take")
+  ),
+  cloneTimeout: Config.duration("REPO_CLONE_TIMEOUT").pipe(
+    Config.withDefault(Duration.minutes(5)),
+    Config.validate({
+      message: "REPO_CLONE_TIMEOUT must be between 5 seconds and 2 hours",
+      validation: (d) => Duration.between(d, { minimum: Duration.seconds(5), maximum: Duration.hours(2) })
+    }),
+    Config.withDescription("Longest a clone may take")
+  ),
+  maxConcurrentRemote: Config.integer("REPO_MAX_CONCURRENT").pipe(
+    Config.withDefault(4),
+    Config.validate({
+      message: "REPO_MAX_CONCURRENT must be between 1 and 1000",
+      validation: (n) => n >= 1 && n <= 1000
+    }),
+    Config.withDescription("Clones and repository validations running at once")
+  ),
   authorName: Config.string("GIT_AUTHOR_NAME").pipe(
     Config.withDefault("DevTeam Runner"),
     Config.withDescription("Author and committer name of every commit the runner makes")

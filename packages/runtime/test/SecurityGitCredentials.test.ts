@@ -27,7 +27,9 @@ const workspace = (workspaceDir: string, credentials: ReadonlyArray<GitCredentia
       credentials,
       authorName: "DevTeam Test Runner",
       authorEmail: "runner@test.invalid",
-      commandTimeout: Duration.seconds(60)
+      commandTimeout: Duration.seconds(60),
+      // both listeners are on 127.0.0.1
+      outbound: { allowedHosts: [], allowPrivate: true }
     }
     const ws = yield* GitWorkspace.make(config)
     const probe = yield* RepositoryProbe.make(config)

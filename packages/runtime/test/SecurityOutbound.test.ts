@@ -128,11 +128,12 @@ describe("Security: outbound policy (repository hosts)", () => {
       // One non-public answer among public ones is enough to refuse (git may pick any of them).
       const mixed = yield* refusal({ ...strict, resolve: testResolver }, "https://mixed.example.net/r.git")
       assert.include(mixed, "loopback")
-      // A name that does not resolve is refused before git runs.
-      assert.include(
-        yield* refusal({ ...strict, resolve: testResolver }, "https://nowhere.invalid/r.git"),
-        "does not resolve"
+      // A name that does not resolve now: git is not run (a network failure, which may pass).
+      const unresolved = yield* Effect.flip(
+        OutboundPolicy.check({ ...strict, resolve: testResolver }, repo("https://nowhere.invalid/r.git"))
       )
+      assert.strictEqual(unresolved._tag, "GitOperationFailed")
+      assert.include(unresolved.message, "does not resolve")
     }))
 
   it.effect("REPO_ALLOW_PRIVATE opens the operator's own network but never the metadata addresses", () =>
@@ -200,11 +201,11 @@ describe("Security: outbound policy (repository hosts)", () => {
       assert.deepStrictEqual(v6.config, [["http.curloptResolve", "v6only.example.net:8080:[2606:4700:4700::1111]"]])
       const git = yield* pinned(config, "git://github.com/acme/repo.git")
       assert.deepStrictEqual(git.config, [["url.git://140.82.112.3:9418/.insteadOf", "git://github.com/"]])
+      const sshCommand = (pin: OutboundPolicy.Pinned) => pin.config.find(([key]) => key === "core.sshCommand")?.[1]
       const ssh = yield* pinned(config, "ssh://git@github.com:2222/acme/repo.git")
-      assert.deepStrictEqual(ssh.config, [])
-      assert.include(ssh.env.GIT_SSH_COMMAND ?? "", "-o HostName=140.82.112.3 -o HostKeyAlias=[github.com]:2222")
+      assert.include(sshCommand(ssh), "-o HostName=140.82.112.3 -o HostKeyAlias=[github.com]:2222")
       const scp = yield* pinned(config, "git@github.com:acme/repo.git")
-      assert.include(scp.env.GIT_SSH_COMMAND ?? "", "-o HostName=140.82.112.3 -o HostKeyAlias=github.com ")
+      assert.include(sshCommand(scp), "-o HostName=140.82.112.3 -o HostKeyAlias=github.com ")
       // An address literal needs no pin; a local repository has no host at all.
       assert.deepStrictEqual((yield* pinned(config, "https://140.82.112.3/r.git")).config, [])
       assert.isTrue(Option.isNone(yield* OutboundPolicy.check(config, repo("file:///srv/git/r.git"))))

@@ -47,6 +47,8 @@ const baseConfig = (workspaceDir: string, overrides: Partial<WorkspaceConfig> = 
   authorName: author.name,
   authorEmail: author.email,
   commandTimeout: Duration.seconds(60),
+  // the tests' git servers listen on 127.0.0.1
+  outbound: { allowedHosts: [], allowPrivate: true },
   ...overrides
 })
 

@@ -56,6 +56,8 @@ describe("git remote faults (real git HTTP server, real service process)", () =>
             GIT_USERNAME: "runner",
             GIT_TOKEN: PASSWORD,
             GIT_HOSTS: server.host,
+            // the test's git server listens on 127.0.0.1
+            REPO_ALLOW_PRIVATE: "true",
             PIPELINE_RETRY_BASE: "200 millis",
             PIPELINE_INFRA_RETRIES: "2"
           }

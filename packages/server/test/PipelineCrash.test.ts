@@ -100,6 +100,8 @@ describe("pipeline crash at any point (service process SIGKILLed and restarted, 
           GIT_USERNAME: "runner",
           GIT_TOKEN: PASSWORD,
           GIT_HOSTS: server.host,
+          // the test's git server listens on 127.0.0.1
+          REPO_ALLOW_PRIVATE: "true",
           WAKEUP_INTERVAL: "1 second",
           PIPELINE_RETRY_BASE: "100 millis",
           LOG_FORMAT: "json",

@@ -9,20 +9,29 @@
  * `.git/config`, the remote URL or a log line, never to a host they are not configured for, and
  * never across a redirect (git follows none). Every message produced here goes through the Redactor.
  *
+ * Every command that talks to a remote first passes the outbound policy (OutboundPolicy: allowed
+ * hosts, public addresses only unless REPO_ALLOW_PRIVATE) and is pinned to the address checked.
+ * Clones and repository probes share a cap on how many run at once (REPO_MAX_CONCURRENT) and have
+ * their own, shorter timeouts (REPO_CLONE_TIMEOUT, REPO_VALIDATE_TIMEOUT). Messages about a failed
+ * clone, fetch or ls-remote leave out the remote's own text (`remote: …` lines: an HTTP body of
+ * whatever answered); a push's keep it (the repository's own hooks explain a refusal there).
+ *
  * Nothing here takes a work tree's lock: callers hold it (WorkspaceLocks) around what they compose.
  */
 import {
   BadRequest,
   BranchNotFound,
   GitOperationFailed,
+  type InvalidRepoUrl,
   PushRejected,
   RepositoryAccessDenied
 } from "@devteam/domain/Errors"
-import { Config, type Duration, Effect, Either, Option, Redacted } from "effect"
+import { Config, Duration, Effect, Either, Option, Redacted } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import * as GitCredentials from "../GitCredentials.js"
+import * as OutboundPolicy from "../OutboundPolicy.js"
 import * as Redaction from "../Redaction.js"
 import * as RepoUrl from "../RepoUrl.js"
 import { type GitResult, runGit } from "./gitProcess.js"
@@ -36,7 +45,19 @@ export interface GitPlumbingConfig {
   readonly authorName: string
   readonly authorEmail: string
   readonly commandTimeout: Duration.Duration
+  /** Where the service may connect for a repository; default: any public host (OutboundPolicy.strict). */
+  readonly outbound?: OutboundPolicy.OutboundConfig | undefined
+  /** Longest a repository probe (validate, default branch) may take, waiting for a slot included; default 30 s. */
+  readonly probeTimeout?: Duration.Duration | undefined
+  /** Longest a clone may take; default 5 minutes. */
+  readonly cloneTimeout?: Duration.Duration | undefined
+  /** Clones and probes running at once (each further one waits); default 4. */
+  readonly maxConcurrentRemote?: number | undefined
 }
+
+export const defaultProbeTimeout = Duration.seconds(30)
+export const defaultCloneTimeout = Duration.minutes(5)
+export const defaultMaxConcurrentRemote = 4
 
 export type RemoteError = RepositoryAccessDenied | GitOperationFailed
 
@@ -47,14 +68,21 @@ export interface RunOptions {
   readonly config?: GitAuth
   readonly env?: Readonly<Record<string, string>>
   readonly stdin?: string
+  /** Instead of the configured command timeout. */
+  readonly timeout?: Duration.Duration
 }
 
 /** git's verdict lines: kept even when they are not among the last lines (a non-bare remote's refusal). */
 const keyLine = /\b(?:error|fatal|refusing|rejected|denied)\b/i
 
-/** The last lines of git's output, plus its error lines wherever they are, in order. */
-export const tail = (text: string): string => {
-  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0)
+/**
+ * The last lines of git's output, plus its error lines wherever they are, in order; without the
+ * remote's own `remote: …` lines when `remoteText` is false.
+ */
+export const tail = (text: string, remoteText = true): string => {
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) =>
+    l.length > 0 && (remoteText || !/^remote:/i.test(l))
+  )
   const last = lines.length - 8
   return lines.filter((line, i) => i >= last || keyLine.test(line)).slice(-16).join(" | ").slice(-2000)
 }
@@ -106,10 +134,10 @@ export const make = (config: GitPlumbingConfig) =>
       runGit({
         cwd,
         args,
-        timeout: config.commandTimeout,
         allowProtocols,
         author: { name: config.authorName, email: config.authorEmail },
-        ...options
+        ...options,
+        timeout: options.timeout ?? config.commandTimeout
       }).pipe(
         Effect.mapError((e) => new GitOperationFailed({ operation: args[0] ?? "git", message: redact(e.detail) })),
         Effect.tap((r) =>
@@ -119,26 +147,28 @@ export const make = (config: GitPlumbingConfig) =>
         )
       )
 
-    const failure = (operation: string, r: GitResult) =>
+    const failure = (operation: string, r: GitResult, remoteText = true) =>
       new GitOperationFailed({
         operation,
         message: redact(
-          `git ${operation} failed (exit ${r.exitCode}): ${tail(r.stderr.length > 0 ? r.stderr : r.stdout)}`
+          `git ${operation} failed (exit ${r.exitCode}): ${tail(r.stderr.length > 0 ? r.stderr : r.stdout, remoteText)}`
         )
       })
 
+    /** A failed command that talked to the remote; the remote's own text only for a push. */
     const remoteFailure = (operation: string, r: GitResult): RemoteError => {
+      const remoteText = operation === "push"
       const text = `${r.stderr}\n${r.stdout}`
       if (accessDeniedPattern.test(text)) {
         return new RepositoryAccessDenied({
           message: redact(
             `The remote refused access or does not have this repository (git ${operation}): ${
-              tail(r.stderr)
+              tail(r.stderr, remoteText)
             }. Check the repoUrl and the credentials (GIT_USERNAME/GIT_TOKEN or the project token).`
           )
         })
       }
-      return failure(operation, r)
+      return failure(operation, r, remoteText)
     }
 
     /** Runs and requires exit 0; returns stdout. */
@@ -168,13 +198,20 @@ export const make = (config: GitPlumbingConfig) =>
         return Fs.utimes(dir, now, now).catch(() => undefined)
       })
 
-    // --- credentials ------------------------------------------------------------------------
+    // --- remotes: policy, pin, credentials -----------------------------------------------------
+
+    const outbound = config.outbound ?? OutboundPolicy.strict
+    // shorter limits than any command's, never longer
+    const probeTimeout = Duration.min(config.probeTimeout ?? defaultProbeTimeout, config.commandTimeout)
+    const cloneTimeout = Duration.min(config.cloneTimeout ?? defaultCloneTimeout, config.commandTimeout)
+    /** Clones and probes running at once in this instance. */
+    const remoteSlots = yield* Effect.makeSemaphore(config.maxConcurrentRemote ?? defaultMaxConcurrentRemote)
 
     /**
      * The credential header for `repo`, scoped to its `scheme://host/` and only when one is
      * configured for that host (or the caller passed a token for this very repository).
      */
-    const authConfig = (
+    const credentialHeader = (
       repo: { readonly usesHttpAuth: boolean; readonly url: string },
       token: Redacted.Redacted<string> | undefined
     ) =>
@@ -192,6 +229,23 @@ export const make = (config: GitPlumbingConfig) =>
         return [[`http.${scope.value}.extraHeader`, `Authorization: Basic ${basic}`] as const]
       })
 
+    /**
+     * What a command talking to `repo` is given: the outbound policy's verdict (InvalidRepoUrl when
+     * the host is not allowed or resolves to an address that is not), the pin to the checked
+     * address, and the credential header.
+     */
+    const remoteConfig = (
+      repo: { readonly usesHttpAuth: boolean; readonly url: string },
+      token: Redacted.Redacted<string> | undefined
+    ): Effect.Effect<GitAuth, InvalidRepoUrl | GitOperationFailed> =>
+      Effect.gen(function*() {
+        const parsed = RepoUrl.parse(repo.url, { allowFile: config.allowFile })
+        if (Either.isLeft(parsed)) return yield* parsed.left
+        const pin = yield* OutboundPolicy.check(outbound, parsed.right)
+        const header = yield* credentialHeader(repo, token)
+        return [...header, ...Option.match(pin, { onNone: () => [], onSome: (p) => p.config })]
+      })
+
     const originOf = (dir: string) =>
       Effect.gen(function*() {
         const url = (yield* gitOk(dir, ["config", "--get", "remote.origin.url"])).trim()
@@ -199,6 +253,23 @@ export const make = (config: GitPlumbingConfig) =>
           Either.getOrElse(() => ({ usesHttpAuth: false, url }))
         )
       })
+
+    /**
+     * The outbound policy's verdict on `repo`'s host alone (the edge asks before anything is
+     * stored); a name that does not resolve right now passes here (every git command checks again).
+     */
+    const checkHost = (repo: RepoUrl.RepoUrl): Effect.Effect<void, InvalidRepoUrl> =>
+      OutboundPolicy.check(outbound, repo).pipe(
+        Effect.asVoid,
+        Effect.catchTag("GitOperationFailed", () => Effect.void)
+      )
+
+    /** `remoteConfig` of the work tree's origin; a refused host is the remote's refusal here. */
+    const originConfig = (dir: string, token: Redacted.Redacted<string> | undefined) =>
+      Effect.flatMap(originOf(dir), (origin) =>
+        remoteConfig(origin, token).pipe(
+          Effect.catchTag("InvalidRepoUrl", (e) => Effect.fail(new RepositoryAccessDenied({ message: e.message })))
+        ))
 
     /** `<repository key>` (the shared cache) or `<repository key>-<16 hex of the project>` (a project's work tree). */
     const keyFor = (repo: RepoUrl.RepoUrl, project: string | undefined): string =>
@@ -329,7 +400,7 @@ export const make = (config: GitPlumbingConfig) =>
         Effect.sync(() => Path.join(workspaceDir, `.tmp-clone-${repo.key}-${randomBytes(6).toString("hex")}`)),
         (tmp) =>
           Effect.gen(function*() {
-            const r = yield* git(workspaceDir, [
+            const r = yield* remoteSlots.withPermits(1)(git(workspaceDir, [
               "clone",
               "--quiet",
               "--no-checkout",
@@ -339,8 +410,9 @@ export const make = (config: GitPlumbingConfig) =>
               repo.url,
               tmp
             ], {
-              config: auth
-            })
+              config: auth,
+              timeout: cloneTimeout
+            }))
             if (r.exitCode !== 0) return yield* remoteFailure("clone", r)
             yield* removeDir(dir)
             yield* fsOp("move clone into place", () => Fs.rename(tmp, dir))
@@ -422,7 +494,7 @@ export const make = (config: GitPlumbingConfig) =>
         if (Option.isSome(remote) && (yield* isAncestor(dir, local.value, remote.value))) {
           return { pushedCommit: local.value, alreadyPushed: true, rebased: false }
         }
-        const auth = yield* authConfig(yield* originOf(dir), token)
+        const auth = yield* originConfig(dir, token)
         const refspec = `${fullRef(base)}:${fullRef(base)}`
         const attempt = git(dir, ["push", "--porcelain", "--no-verify", "origin", refspec], { config: auth })
         const first = yield* attempt
@@ -487,8 +559,12 @@ export const make = (config: GitPlumbingConfig) =>
       exists,
       removeDir,
       touch,
-      authConfig,
+      remoteConfig,
+      checkHost,
+      originConfig,
       originOf,
+      remoteSlots,
+      probeTimeout,
       keyFor,
       checkRepoPath,
       revParse,

@@ -62,12 +62,17 @@ const passThrough = [
   "all_proxy"
 ]
 
+/** How git runs ssh: never a prompt, a bounded connect (OutboundPolicy's pin appends HostName). */
+export const sshCommand = "ssh -o BatchMode=yes -o ConnectTimeout=30"
+
 /**
  * Applied to every command: no hooks, no credential helpers, no fsmonitor, no signing, no auto-gc,
  * and no http redirects (git would send the credential header to the redirect's host and connect
- * wherever a remote points it).
+ * wherever a remote points it). ssh through `core.sshCommand` (not GIT_SSH_COMMAND, which would
+ * win over a command's own pin).
  */
 export const hardening: ReadonlyArray<readonly [string, string]> = [
+  ["core.sshCommand", sshCommand],
   ["core.hooksPath", "/dev/null"],
   ["core.fsmonitor", "false"],
   ["core.askPass", ""],
@@ -81,9 +86,6 @@ export const hardening: ReadonlyArray<readonly [string, string]> = [
   ["core.quotePath", "false"],
   ["init.defaultBranch", "main"]
 ]
-
-/** How git runs ssh: never a prompt, a bounded connect (OutboundPolicy appends its pin). */
-export const sshCommand = "ssh -o BatchMode=yes -o ConnectTimeout=30"
 
 export const environment = (run: GitRun): Record<string, string> => {
   const env: Record<string, string> = {}
@@ -104,7 +106,6 @@ export const environment = (run: GitRun): Record<string, string> => {
     GIT_CONFIG_NOSYSTEM: "1",
     GIT_CONFIG_GLOBAL: "/dev/null",
     GIT_ALLOW_PROTOCOL: run.allowProtocols.join(":"),
-    GIT_SSH_COMMAND: sshCommand,
     GIT_AUTHOR_NAME: run.author.name,
     GIT_AUTHOR_EMAIL: run.author.email,
     GIT_COMMITTER_NAME: run.author.name,

@@ -47,7 +47,6 @@ type Branches = Pick<
 
 export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Branches => {
   const {
-    authConfig,
     baseTip,
     checkRepoPath,
     cleanState,
@@ -61,11 +60,12 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     gitOk,
     isAncestor,
     keyFor,
-    originOf,
+    originConfig,
     pushBase,
     redact,
     refsSnapshot,
     remoteDefaultBranch,
+    remoteConfig,
     remoteFailure,
     revParse,
     touch,
@@ -78,7 +78,7 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     if (options.baseBranch !== undefined) yield* checkBranch(options.baseBranch, "baseBranch")
     const key = keyFor(repo, options.project)
     const dir = Path.join(workspaceDir, key)
-    const auth = yield* authConfig(repo, options.token)
+    const auth = yield* remoteConfig(repo, options.token)
     return yield* withRepoLock(key)(Effect.gen(function*() {
       const { cloned } = yield* ensureRepo(repo, dir, auth)
       const base = options.baseBranch ?? (yield* remoteDefaultBranch(dir))
@@ -101,7 +101,7 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     const branch = branchName(options.taskId, options.title)
     const key = keyFor(repo, options.project)
     const dir = Path.join(workspaceDir, key)
-    const auth = yield* authConfig(repo, options.token)
+    const auth = yield* remoteConfig(repo, options.token)
     return yield* withRepoLock(key)(Effect.gen(function*() {
       const { cloned } = yield* ensureRepo(repo, dir, auth)
       const cached = !cloned
@@ -262,7 +262,7 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     yield* checkBranch(options.baseBranch, "baseBranch")
     const key = keyFor(repo, options.project)
     const dir = Path.join(workspaceDir, key)
-    const auth = yield* authConfig(repo, options.token)
+    const auth = yield* remoteConfig(repo, options.token)
     const { baseBranch: base, branch } = options
     return yield* withRepoLock(key)(Effect.gen(function*() {
       yield* ensureRepo(repo, dir, auth)
@@ -389,7 +389,7 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
       if (Option.isSome(published) && published.value === local.value) {
         return { commit: local.value, alreadyPublished: true }
       }
-      const auth = yield* authConfig(yield* originOf(dir), options.token)
+      const auth = yield* originConfig(dir, options.token)
       const r = yield* git(dir, [
         "push",
         "--porcelain",
@@ -424,7 +424,7 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
         const local = yield* revParse(dir, fullRef(branch))
         if (Option.isSome(local)) return { repoPath: dir, head: local.value, restored: false }
       }
-      yield* ensureRepo(repo, dir, yield* authConfig(repo, options.token))
+      yield* ensureRepo(repo, dir, yield* remoteConfig(repo, options.token))
       const published = yield* revParse(dir, remoteRef(branch))
       if (Option.isNone(published)) {
         return yield* new BranchNotFound({
@@ -445,7 +445,7 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     const key = keyFor(repo, options.project)
     const dir = Path.join(workspaceDir, key)
     const { branch } = options
-    const auth = yield* authConfig(repo, options.token)
+    const auth = yield* remoteConfig(repo, options.token)
     return yield* withRepoLock(key)(Effect.gen(function*() {
       yield* ensureRepo(repo, dir, auth)
       const refs = yield* refsSnapshot(dir, [fullRef(branch), remoteRef(branch)])

@@ -12,7 +12,6 @@ import { Project } from "@devteam/domain/ProjectEntity"
 import * as Correlation from "@devteam/runtime/Correlation"
 import * as EgressPolicy from "@devteam/runtime/EgressPolicy"
 import { RepositoryProbe } from "@devteam/runtime/RepositoryProbe"
-import * as RepoUrl from "@devteam/runtime/RepoUrl"
 import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
@@ -81,7 +80,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
                 "register it with PUT /api/devteam/projects/{projectId})"
             })
           }
-          yield* RepoUrl.validate(repoUrl, { allowFile })
+          yield* probe.checkRepoUrl(repoUrl)
           yield* Projects.requireSameRepository(payload.projectId, known, repoUrl, allowFile)
           const resources = payload.resources ?? settings?.resources
           yield* Projects.checkResources(resources, caps)

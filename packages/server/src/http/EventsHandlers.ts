@@ -22,7 +22,6 @@ import { Project } from "@devteam/domain/ProjectEntity"
 import * as Correlation from "@devteam/runtime/Correlation"
 import { Projections } from "@devteam/runtime/Projections"
 import { RepositoryProbe } from "@devteam/runtime/RepositoryProbe"
-import * as RepoUrl from "@devteam/runtime/RepoUrl"
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Option, Schema } from "effect"
 import * as Access from "./Access.js"
@@ -76,7 +75,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
               message: `data.repoUrl: required for the first execution of project ${projectId}`
             })
           }
-          yield* RepoUrl.validate(repoUrl, { allowFile })
+          yield* probe.checkRepoUrl(repoUrl)
           yield* Projects.requireSameRepository(projectId, known, repoUrl, allowFile)
           const stopPointInput = data.options?.stopPoint
           const stopPoint = stopPointInput === undefined || stopPointInput === null

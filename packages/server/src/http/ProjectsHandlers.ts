@@ -12,7 +12,6 @@ import { ProjectDeletedResponse, ProjectList, ProjectView } from "@devteam/domai
 import * as EgressPolicy from "@devteam/runtime/EgressPolicy"
 import { Projections } from "@devteam/runtime/Projections"
 import { RepositoryProbe } from "@devteam/runtime/RepositoryProbe"
-import * as RepoUrl from "@devteam/runtime/RepoUrl"
 import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Option } from "effect"
@@ -33,7 +32,6 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
     const caps = yield* Projects.ResourceCaps
     const limits = yield* CustomerLimits.CustomerLimitsConfig
     const egressPolicy = yield* EgressPolicy.EgressPolicyConfig
-    const allowFile = probe.allowFile
     const commandsNeedAdmin = SandboxPolicy.callerCommandsNeedAdmin(yield* SandboxPolicy.SandboxPolicyConfig)
 
     const view = (projectId: ProjectId) =>
@@ -57,7 +55,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
           yield* Access.requireProject(path.projectId)
           // settings are what a later initialize runs: the same rule as for its commands
           yield* Access.requireCommandsAllowed(commandsNeedAdmin, payload)
-          yield* RepoUrl.validate(payload.repoUrl, { allowFile })
+          yield* probe.checkRepoUrl(payload.repoUrl)
           yield* Projects.checkResources(payload.resources, caps)
           yield* Projects.checkEgress(payload.egress, egressPolicy)
           const baseBranch = yield* BaseBranch.resolve(probe, payload.repoUrl.trim(), payload.baseBranch)

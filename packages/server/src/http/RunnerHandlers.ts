@@ -41,6 +41,8 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "runner", (handlers) =>
             payload.repoUrl,
             allowFile
           )
+          // the host: allowed by the outbound policy (400 before the entity is asked)
+          yield* probe.checkRepoUrl(payload.repoUrl)
           const request = new PrepRequest({ ...payload, projectId, repoUrl: payload.repoUrl.trim() })
           return yield* deliver(
             (meta) => client(projectId).Prep({ ...meta, request }),
