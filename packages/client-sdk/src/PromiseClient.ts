@@ -24,7 +24,7 @@ import { UnhealthyReport } from "@devteam/domain/HealthApi"
 import { ErrorId, EventId, ExecutionId, ProjectId, TaskId, UserId } from "@devteam/domain/Ids"
 import { TaskPatch } from "@devteam/domain/Injection"
 import type { ProjectDeletedResponse, ProjectList, ProjectView } from "@devteam/domain/ProjectsApi"
-import { ProjectListParams, ProjectSettingsRequest } from "@devteam/domain/ProjectsApi"
+import { ProjectGetParams, ProjectListParams, ProjectSettingsRequest } from "@devteam/domain/ProjectsApi"
 import type { ExecutionState } from "@devteam/domain/ProjectState"
 import type { PlanResponse, TasksResponse, ValidateResponse } from "@devteam/domain/RepositoryApi"
 import { TaskListReadParams, ValidateRequest } from "@devteam/domain/RepositoryApi"
@@ -125,7 +125,11 @@ export interface DevTeamPromiseClient {
     options?: CommandOptions
   ) => Promise<ProjectView>
   /** `GET /api/devteam/projects/{projectId}`: its settings and status. */
-  readonly getProject: (projectId: string, options?: RequestOptions) => Promise<ProjectView>
+  /** `taskList: true` also reads the task list from the repository (a git round trip) with its diagnostics. */
+  readonly getProject: (
+    projectId: string,
+    options?: RequestOptions & { readonly taskList?: boolean }
+  ) => Promise<ProjectView>
   /** `GET /api/devteam/projects`: the caller's projects, paged (`limit` ≤ 200, `offset`), optionally one customer's. */
   readonly listProjects: (
     params?: { readonly customerId?: string; readonly limit?: number; readonly offset?: number },
@@ -458,7 +462,15 @@ export const createDevTeamClient = (config: DevTeamClientConfig): DevTeamPromise
         options
       ),
     getProject: (projectId, options) =>
-      run((c) => Effect.flatMap(projectIdOf(projectId), (id) => c.projects.get({ path: { projectId: id } })), options),
+      run(
+        (c) =>
+          Effect.flatMap(projectIdOf(projectId), (id) =>
+            c.projects.get({
+              path: { projectId: id },
+              urlParams: new ProjectGetParams(options?.taskList === undefined ? {} : { taskList: options.taskList })
+            })),
+        options
+      ),
     listProjects: (params, options) =>
       run(
         (c) =>

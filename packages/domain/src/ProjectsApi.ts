@@ -7,7 +7,16 @@ import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { described, idempotent, projectIdParam, requestBody } from "./ApiCommon.js"
 import { Authentication } from "./Auth.js"
-import { BadRequest, IllegalTransition, InvalidRepoUrl, ProjectNotFound } from "./Errors.js"
+import {
+  BadRequest,
+  BranchNotFound,
+  GitOperationFailed,
+  IllegalTransition,
+  InvalidRepoUrl,
+  ProjectNotFound,
+  PushRejected,
+  RepositoryAccessDenied
+} from "./Errors.js"
 import {
   BranchName,
   CommandLine,
@@ -20,6 +29,7 @@ import {
 } from "./ExecutionConfig.js"
 import { CustomerId, ProjectId } from "./Ids.js"
 import { ExecutionState } from "./ProjectState.js"
+import { DiagnosticView } from "./RepositoryApi.js"
 
 /** `PUT /api/devteam/projects/{projectId}`: the project's settings (defaults as for initialize). */
 export class ProjectSettingsRequest extends Schema.Class<ProjectSettingsRequest>("ProjectSettingsRequest")({
@@ -37,7 +47,26 @@ export class ProjectSettingsRequest extends Schema.Class<ProjectSettingsRequest>
   /** Bounded by the operator's SANDBOX_MAX_CPUS / SANDBOX_MAX_MEMORY_MIB (above them: 400). */
   resources: Schema.optional(ResourceConfig),
   /** Hosts the sandbox may reach besides the step's defaults: each on EGRESS_PROJECT_ALLOW (else 400). */
-  egress: Schema.optional(EgressConfig)
+  egress: Schema.optional(EgressConfig),
+  /**
+   * When the repository has no file at taskListPath on the base branch: commit the documented
+   * template there (one commit, pushed). An existing file is never overwritten. Not a setting.
+   */
+  createTaskList: Schema.optional(Schema.Boolean)
+}) {}
+
+/** The task list at the project's taskListPath on its base branch, as parsed (with line-numbered diagnostics). */
+export class ProjectTaskList extends Schema.Class<ProjectTaskList>("ProjectTaskList")({
+  path: Schema.String,
+  found: Schema.Boolean,
+  /** This request committed the template (false: the file was there already, or no creation was asked). */
+  created: Schema.Boolean,
+  /** Why the list could not be read (unreachable repository, missing branch), redacted. */
+  message: Schema.optional(Schema.String),
+  totalTasks: Schema.Int,
+  completedTasks: Schema.Int,
+  /** What the lenient parser could not use, by line (1-based). */
+  errors: Schema.Array(DiagnosticView)
 }) {}
 
 /** The settings as stored (defaults applied). */
@@ -60,7 +89,23 @@ export class ProjectView extends Schema.Class<ProjectView>("ProjectView")({
   /** null for a project known only from before settings existed (an execution's config is shown instead). */
   settings: Schema.NullOr(ProjectSettings),
   /** The status projection (`IDLE` before any execution). */
-  status: ExecutionState
+  status: ExecutionState,
+  /**
+   * The task list as read from the repository now: in the answer to a PUT with `createTaskList`,
+   * and to a GET with `?taskList=true` (both a git round trip); absent otherwise.
+   */
+  taskList: Schema.optional(ProjectTaskList)
+}) {}
+
+/** `GET /api/devteam/projects/{projectId}?taskList=true`: also read and parse the task list. */
+export class ProjectGetParams extends Schema.Class<ProjectGetParams>("ProjectGetParams")({
+  taskList: Schema.optional(
+    Schema.transform(Schema.Literal("true", "false", "1", "0"), Schema.Boolean, {
+      strict: true,
+      decode: (s) => s === "true" || s === "1",
+      encode: (b) => (b ? "true" : "false")
+    })
+  )
 }) {}
 
 export class ProjectListParams extends Schema.Class<ProjectListParams>("ProjectListParams")({
@@ -94,21 +139,35 @@ export class ProjectsApi extends HttpApiGroup.make("projects")
       .addError(ProjectNotFound)
       .addError(InvalidRepoUrl)
       .addError(IllegalTransition)
+      .addError(BranchNotFound)
+      .addError(RepositoryAccessDenied)
+      .addError(PushRejected)
+      .addError(GitOperationFailed)
       .annotate(OpenApi.Summary, "Register a project or change its settings")
       .annotate(
         OpenApi.Description,
         "Idempotent. Settings are the initialize fields; `initialize` without a repoUrl uses them. " +
           "Every per-project route answers for the project from now on (status IDLE before any execution). " +
           "Changes are journaled (ProjectConfigured, with who made them). 409 while an execution is active; " +
-          "400 for resources above the operator's caps."
+          "400 for resources above the operator's caps. `createTaskList: true` first commits the task-list " +
+          "template at taskListPath on the base branch (one commit, pushed) when no file is there — never over an " +
+          "existing one — and the answer's `taskList` says whether it was created and what the parser found there " +
+          "(diagnostics by line). An empty repository gets the template as its first commit."
       )
   )
   .add(
     HttpApiEndpoint.get("get")`/${projectIdParam}`
+      .setUrlParams(ProjectGetParams)
       .addSuccess(ProjectView)
       .addError(ProjectNotFound)
+      .addError(InvalidRepoUrl)
+      .addError(GitOperationFailed)
       .annotate(OpenApi.Summary, "A project: its settings and status")
-      .annotate(OpenApi.Description, "404 for a project no call has named with a repository (or one deleted).")
+      .annotate(
+        OpenApi.Description,
+        "404 for a project no call has named with a repository (or one deleted). `?taskList=true` also reads " +
+          "the task list from the repository (a git round trip) and reports it with the parser's diagnostics by line."
+      )
   )
   .add(
     HttpApiEndpoint.get("list", "/")

@@ -6,6 +6,7 @@ import { DevTeamApi } from "@devteam/domain/Api"
 import * as Database from "@devteam/runtime/Database"
 import { RedisConfig } from "@devteam/runtime/EventBusRedis"
 import * as Redaction from "@devteam/runtime/Redaction"
+import * as RepositoryInit from "@devteam/runtime/RepositoryInit"
 import * as RepositoryProbe from "@devteam/runtime/RepositoryProbe"
 import { SandboxConfig } from "@devteam/runtime/Sandbox"
 import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
@@ -53,6 +54,7 @@ export const routes = (config: ServerConfig) =>
       ]),
       Layer.provide(Authentication.layer(config)),
       Layer.provide(RepositoryProbe.layerConfig),
+      Layer.provide(RepositoryInit.layerConfig),
       Layer.provide(Redaction.layer)
     ),
     HttpApiScalar.layerHttpLayerRouter({ api: DevTeamApi, path: "/docs" }),

@@ -8,9 +8,11 @@ import { ProjectNotFound } from "@devteam/domain/Errors"
 import { DEFAULT_TASK_LIST_PATH, DEFAULT_TOOL, ExecutionConfig } from "@devteam/domain/ExecutionConfig"
 import { customerIdOf, type ProjectId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/domain/ProjectEntity"
-import { ProjectDeletedResponse, ProjectList, ProjectView } from "@devteam/domain/ProjectsApi"
+import { ProjectDeletedResponse, ProjectList, ProjectTaskList, ProjectView } from "@devteam/domain/ProjectsApi"
+import { taskListTemplate, taskListTemplateCommitMessage } from "@devteam/domain/TaskListTemplate"
 import * as EgressPolicy from "@devteam/runtime/EgressPolicy"
 import { Projections } from "@devteam/runtime/Projections"
+import { RepositoryInit } from "@devteam/runtime/RepositoryInit"
 import { RepositoryProbe } from "@devteam/runtime/RepositoryProbe"
 import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
 import { HttpApiBuilder } from "@effect/platform"
@@ -21,6 +23,7 @@ import * as CustomerLimits from "./CustomerLimits.js"
 import { deliver } from "./Delivery.js"
 import { idempotent } from "./Idempotency.js"
 import * as Projects from "./Projects.js"
+import * as TaskListCheck from "./TaskListCheck.js"
 
 const DEFAULT_PAGE = 50
 
@@ -28,6 +31,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
   Effect.gen(function*() {
     const client = yield* Project.client
     const probe = yield* RepositoryProbe
+    const init = yield* RepositoryInit
     const projections = yield* Projections
     const caps = yield* Projects.ResourceCaps
     const limits = yield* CustomerLimits.CustomerLimitsConfig
@@ -47,6 +51,25 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
             ),
           onSome: (row) => Effect.succeed(Projects.projectView(row))
         })
+      )
+
+    /** The task list at the settings' path, read from the repository now and parsed. */
+    const taskListOf = (
+      settings: { readonly repoUrl: string; readonly baseBranch: string; readonly taskListPath: string },
+      created: boolean
+    ) =>
+      Effect.map(
+        probe.validate({
+          repoUrl: settings.repoUrl,
+          baseBranch: settings.baseBranch,
+          taskListPath: settings.taskListPath
+        }),
+        (result) =>
+          new ProjectTaskList({
+            ...TaskListCheck.figures(result),
+            created,
+            ...(result.message === undefined ? {} : { message: result.message })
+          })
       )
 
     return handlers
@@ -72,13 +95,25 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
             customerId: payload.customerId ?? customerIdOf(path.projectId)
           })
           yield* CustomerLimits.requireProjectRoom(limits, config.customerId, yield* Projects.record(path.projectId))
+          // before the settings are journaled: a repository that refuses the commit changes nothing here
+          const created = payload.createTaskList === true
+            ? yield* init.createFile({
+              repoUrl: config.repoUrl,
+              baseBranch: config.baseBranch,
+              path: config.taskListPath,
+              text: taskListTemplate,
+              message: taskListTemplateCommitMessage(config.taskListPath)
+            })
+            : undefined
           yield* deliver((meta) =>
             client(path.projectId).Configure({
               ...meta,
               config
             })
           )
-          return yield* view(path.projectId)
+          const registered = yield* view(path.projectId)
+          if (created === undefined) return registered
+          return new ProjectView({ ...registered, taskList: yield* taskListOf(config, created.created) })
         }).pipe(
           idempotent({
             route: "PUT /api/devteam/projects/{projectId}",
@@ -92,7 +127,15 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
             status: 200
           })
         ))
-      .handle("get", ({ path }) => Effect.zipRight(Access.requireProject(path.projectId), view(path.projectId)))
+      .handle("get", ({ path, urlParams }) =>
+        Effect.gen(function*() {
+          yield* Access.requireProject(path.projectId)
+          const found = yield* view(path.projectId)
+          if (urlParams.taskList !== true) return found
+          const settings = found.settings
+          if (settings === null) return found
+          return new ProjectView({ ...found, taskList: yield* taskListOf(settings, false) })
+        }))
       .handle("list", ({ urlParams }) =>
         Effect.gen(function*() {
           const caller = yield* Auth.CurrentPrincipal

@@ -5,10 +5,8 @@
  */
 import { DevTeamApi } from "@devteam/domain/Api"
 import { Project } from "@devteam/domain/ProjectEntity"
-import { DiagnosticView, ValidateResponse } from "@devteam/domain/RepositoryApi"
+import { ValidateResponse } from "@devteam/domain/RepositoryApi"
 import { Task } from "@devteam/domain/Task"
-import { summary } from "@devteam/domain/TaskList"
-import { parse } from "@devteam/domain/TaskListParser"
 import { RepositoryProbe } from "@devteam/runtime/RepositoryProbe"
 import * as RepoUrl from "@devteam/runtime/RepoUrl"
 import { HttpApiBuilder } from "@effect/platform"
@@ -17,6 +15,7 @@ import * as Access from "./Access.js"
 import { deliver } from "./Delivery.js"
 import { respond } from "./ErrorMiddleware.js"
 import { idempotent } from "./Idempotency.js"
+import * as TaskListCheck from "./TaskListCheck.js"
 
 export const layer = HttpApiBuilder.group(DevTeamApi, "repository", (handlers) =>
   Effect.gen(function*() {
@@ -33,20 +32,12 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "repository", (handlers) =
             baseBranch: payload.baseBranch,
             taskListPath: payload.taskListPath
           })
-          const list = result.taskList.text === undefined ? undefined : parse(result.taskList.text)
-          const figures = list === undefined ? undefined : summary(list.tasks)
           return new ValidateResponse({
             valid: result.reachable && result.baseBranchExists && result.taskList.found,
             reachable: result.reachable,
             ...(result.message === undefined ? {} : { message: result.message }),
             defaultBranch: result.defaultBranch,
-            taskList: {
-              found: result.taskList.found,
-              path: result.taskList.path,
-              totalTasks: figures?.totalTasks ?? 0,
-              completedTasks: figures?.completedTasks ?? 0,
-              errors: (list?.diagnostics ?? []).map((d) => new DiagnosticView({ line: d.line, message: d.message }))
-            }
+            taskList: TaskListCheck.figures(result)
           })
         }))
       .handle("tasks", ({ path, urlParams }) =>
