@@ -65,7 +65,7 @@ const lostRefLock = /cannot lock ref|failed to update ref|but expected [0-9a-f]{
 export const make = (config: WorkspaceConfig): Effect.Effect<RepositoryInit["Type"], never, Redaction.Redactor> =>
   Effect.gen(function*() {
     const plumbing = yield* GitPlumbing.make(config)
-    const { authConfig, fileAt, fsOp, git, gitOk, redact, remoteFailure, removeDir, workspaceDir } = plumbing
+    const { fileAt, fsOp, git, gitOk, redact, remoteConfig, remoteFailure, removeDir, workspaceDir } = plumbing
     const { fullRef, nonFastForwardPattern, tail } = GitPlumbing
 
     const attempt = (
@@ -140,7 +140,7 @@ export const make = (config: WorkspaceConfig): Effect.Effect<RepositoryInit["Typ
       const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })
       yield* checkBranchName(options.baseBranch, "baseBranch")
       const path = yield* checkRepoFilePath(options.path)
-      const auth = yield* authConfig(repo, options.token)
+      const auth = yield* remoteConfig(repo, options.token)
       yield* fsOp("create workspace directory", () => Fs.mkdir(workspaceDir, { recursive: true }))
       const result = yield* attempt(repo, options, path, auth).pipe(
         Effect.retry({

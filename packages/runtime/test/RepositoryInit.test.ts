@@ -34,6 +34,8 @@ const config = (workspaceDir: string, overrides: Partial<WorkspaceConfig> = {}):
   authorName: "DevTeam Test Runner",
   authorEmail: "runner@test.invalid",
   commandTimeout: Duration.seconds(60),
+  // the tests' git servers listen on 127.0.0.1
+  outbound: { allowedHosts: [], allowPrivate: true },
   ...overrides
 })
 
