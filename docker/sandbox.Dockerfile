@@ -1,4 +1,4 @@
-# The production sandbox image: Node 20, git, the coding agents aider (pip, in a virtualenv) and
+# The production sandbox image: Node 26 (the current LTS), git, the coding agents aider (pip, in a virtualenv) and
 # Claude Code (npm), both pinned, a non-root user.
 #   docker build -f docker/sandbox.Dockerfile -t devteam-sandbox:latest .
 #   SANDBOX_IMAGE=devteam-sandbox:latest
@@ -7,7 +7,7 @@
 # no-new-privileges, CPU / memory / pids limits and network mode from configuration (default none:
 # the only way out is the runner's egress proxy, reached through a forwarder the runner mounts).
 # For tests without a registry see scripts/build-sandbox-image.sh (devteam-sandbox:test).
-FROM node:20-bookworm-slim
+FROM node:26-bookworm-slim
 
 # Pinned; override with --build-arg AIDER_VERSION=… (not verified against PyPI from this machine).
 ARG AIDER_VERSION=0.86.1

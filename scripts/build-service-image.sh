@@ -23,10 +23,15 @@ die() { echo "build-service-image: $*" >&2; exit 1; }
 command -v docker >/dev/null || die "docker CLI not found"
 docker version >/dev/null 2>&1 || die "the Docker engine does not answer (is dockerd running?)"
 
-if ! docker image inspect "$BASE" >/dev/null 2>&1; then
-  [ "$BASE" = "devteam-node-base:test" ] || die "base image $BASE not found"
+if [ "$BASE" = "devteam-node-base:test" ]; then
+  # builds it, or rebuilds it when it holds another Node release than the pinned one (skips otherwise)
   scripts/build-node-base-image.sh "$BASE"
+else
+  docker image inspect "$BASE" >/dev/null 2>&1 || die "base image $BASE not found"
 fi
+# The Node major the production Dockerfile names (ARG NODE_IMAGE=node:<major>-…): the image must run it.
+NODE_MAJOR="$(sed -n 's/^ARG NODE_IMAGE=node:\([0-9][0-9]*\)-.*/\1/p' docker/service.Dockerfile)"
+[ -n "$NODE_MAJOR" ] || die "docker/service.Dockerfile names no node:<major>-… base"
 
 if [ "${BUILD:-1}" = "1" ]; then
   start=$(date +%s)
@@ -37,8 +42,10 @@ fi
 
 [ "${SMOKE:-1}" = "1" ] || exit 0
 
-docker run --rm --network none --entrypoint /bin/sh "$IMAGE" -c '
+docker run --rm --network none -e WANT_NODE_MAJOR="$NODE_MAJOR" --entrypoint /bin/sh "$IMAGE" -c '
   set -e
+  major="$(node -p "process.versions.node.split(\".\")[0]")"
+  test "$major" = "$WANT_NODE_MAJOR" || { echo "runs Node $major, the Dockerfile names Node $WANT_NODE_MAJOR" >&2; exit 1; }
   test "$(id -u)" != 0 || { echo "runs as root" >&2; exit 1; }
   git --version >/dev/null
   test -x /usr/bin/tini

@@ -16,7 +16,7 @@ import * as path from "node:path"
 
 export type SandboxKind = "docker" | "local"
 
-/** The production image built from `docker/sandbox.Dockerfile` (Node 20, git, aider, Claude Code): the default `SANDBOX_IMAGE`. */
+/** The production image built from `docker/sandbox.Dockerfile` (Node 26, git, aider, Claude Code): the default `SANDBOX_IMAGE`. */
 export const productionImage = "devteam-sandbox:latest"
 /** The registry-free test image of `scripts/build-sandbox-image.sh` (Node, git, Claude Code; no aider): tests set it. */
 export const testImage = "devteam-sandbox:test"

@@ -17,6 +17,7 @@ import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import * as ClusterClient from "./fixtures/ClusterClient.js"
 import * as FreshDatabase from "./fixtures/FreshDatabase.js"
+import * as Ports from "./fixtures/Ports.js"
 
 const database = FreshDatabase.make("devteam_failover")
 const dbUrl = database.url
@@ -41,10 +42,11 @@ describe("cluster failover (multi-process, real Postgres)", () => {
     () =>
       Effect.gen(function*() {
         const logDir = mkdtempSync(join(tmpdir(), "devteam-failover-"))
+        const [gatewayPort = 0, ...runnerPorts] = yield* Effect.promise(() => Ports.reserve(3))
         const cluster = yield* LocalCluster.start({
           databaseUrl: dbUrl,
-          gatewayPort: 18_000 + Math.floor(Math.random() * 1000),
-          runnerPorts: [34_501, 34_502],
+          gatewayPort,
+          runnerPorts,
           logDir,
           env: {
             DEVTEAM_STEP_DRIVER: "placeholder",

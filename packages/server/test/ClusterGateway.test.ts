@@ -13,6 +13,7 @@ import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as FreshDatabase from "./fixtures/FreshDatabase.js"
+import * as Ports from "./fixtures/Ports.js"
 
 const database = FreshDatabase.make("devteam_gw")
 const dbUrl = database.url
@@ -57,10 +58,11 @@ describe("npm run cluster topology through the gateway", () => {
           }
         })
         const logDir = mkdtempSync(join(tmpdir(), "devteam-cluster-gw-"))
+        const [gatewayPort = 0, ...runnerPorts] = yield* Effect.promise(() => Ports.reserve(3))
         const cluster = yield* LocalCluster.start({
           databaseUrl: dbUrl,
-          gatewayPort: 19_000 + Math.floor(Math.random() * 1000),
-          runnerPorts: [34_611, 34_612],
+          gatewayPort,
+          runnerPorts,
           logDir,
           env: { REPO_ALLOW_FILE: "true", SANDBOX: "local", LOG_LEVEL: "debug", WAKEUP_INTERVAL: "2 seconds" },
           readyTimeoutMs: 90_000

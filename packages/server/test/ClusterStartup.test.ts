@@ -11,9 +11,10 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import * as FreshDatabase from "./fixtures/FreshDatabase.js"
+import * as Ports from "./fixtures/Ports.js"
 
 const repoRoot = resolve(import.meta.dirname, "../../..")
-const port = 36_500 + Math.floor(Math.random() * 1_000)
+const port = await Ports.reserveOne()
 
 interface Started {
   readonly outcome: Promise<string>

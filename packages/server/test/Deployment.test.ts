@@ -426,8 +426,8 @@ describe("docker/service.Dockerfile", () => {
     Effect.gen(function*() {
       const { preamble, stages } = parseDockerfile(yield* readText("docker/service.Dockerfile"))
       assert.isTrue(
-        preamble.some((i) => i.keyword === "ARG" && i.args === "NODE_IMAGE=node:20-bookworm-slim"),
-        "ARG NODE_IMAGE=node:20-bookworm-slim before the first FROM"
+        preamble.some((i) => i.keyword === "ARG" && i.args === "NODE_IMAGE=node:26-bookworm-slim"),
+        "ARG NODE_IMAGE=node:26-bookworm-slim before the first FROM"
       )
       assert.isAtLeast(stages.length, 3, "deps → build → runtime")
       const names = new Set(stages.flatMap((stage) => (stage.name === undefined ? [] : [stage.name])))

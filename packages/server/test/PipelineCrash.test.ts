@@ -21,13 +21,13 @@ import * as ClusterClient from "./fixtures/ClusterClient.js"
 import * as FreshDatabase from "./fixtures/FreshDatabase.js"
 import { killPids, processesWith } from "./fixtures/Processes.js"
 import * as RunnerProcess from "./fixtures/RunnerProcess.js"
+import * as Ports from "./fixtures/Ports.js"
 
 const database = FreshDatabase.make("devteam_crash")
 const dbUrl = database.url
 const freshDatabase = database.layer
 
-const runnerPort = 35_000 + Math.floor(Math.random() * 2_000)
-const httpPort = 19_000 + Math.floor(Math.random() * 1_000)
+const [runnerPort = 0, httpPort = 0] = await Ports.reserve(2)
 
 const clusterClient = ClusterClient.layer(dbUrl, runnerPort + 1)
 

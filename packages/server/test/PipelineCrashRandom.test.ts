@@ -30,6 +30,7 @@ import * as ClusterClient from "./fixtures/ClusterClient.js"
 import * as FreshDatabase from "./fixtures/FreshDatabase.js"
 import { killPids, processesWith } from "./fixtures/Processes.js"
 import * as RunnerProcess from "./fixtures/RunnerProcess.js"
+import * as Ports from "./fixtures/Ports.js"
 
 const MIN_KILLS = 20
 /** Kills that must land while a step of the killed process was running (else the test is vacuous). */
@@ -57,8 +58,7 @@ const prng = (initial: number) => {
 
 const database = FreshDatabase.make("devteam_crashrnd")
 
-const runnerPort = 37_000 + Math.floor(Math.random() * 2_000)
-const httpPort = 20_000 + Math.floor(Math.random() * 1_000)
+const [runnerPort = 0, httpPort = 0] = await Ports.reserve(2)
 
 const clusterClient = ClusterClient.layer(database.url, runnerPort + 1)
 

@@ -13,6 +13,7 @@ import { join } from "node:path"
 import { WebSocket } from "ws"
 import * as LocalCluster from "../src/LocalCluster.js"
 import * as FreshDatabase from "./fixtures/FreshDatabase.js"
+import * as Ports from "./fixtures/Ports.js"
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
 const projectId = "acme/two-gateways"
@@ -62,13 +63,13 @@ describe("two gateway processes (Redis between them)", () => {
       Effect.gen(function*() {
         const root = yield* tempDir("devteam-gateways-")
         const bare = makeBareRemote({ root, files: { "docs/DevTeam/tasks_list.md": taskList } })
-        const base = 19_000 + Math.floor(Math.random() * 900)
+        const [firstPort = 0, secondPort = 0, runnerPort = 0] = yield* Effect.promise(() => Ports.reserve(3))
         const env = { SANDBOX: "local", REPO_ALLOW_FILE: "true", WS_POLL_INTERVAL_MS: "60000", LOG_LEVEL: "info" }
         const first = yield* LocalCluster.start({
           databaseUrl: fresh.url,
           redisUrl: REDIS_URL,
-          gatewayPort: base,
-          runnerPorts: [34_700 + Math.floor(Math.random() * 200)],
+          gatewayPort: firstPort,
+          runnerPorts: [runnerPort],
           logDir: mkdtempSync(join(tmpdir(), "devteam-gateways-a-")),
           env,
           readyTimeoutMs: 90_000
@@ -76,7 +77,7 @@ describe("two gateway processes (Redis between them)", () => {
         const second = yield* LocalCluster.start({
           databaseUrl: fresh.url,
           redisUrl: REDIS_URL,
-          gatewayPort: base + 1,
+          gatewayPort: secondPort,
           runnerPorts: [],
           logDir: mkdtempSync(join(tmpdir(), "devteam-gateways-b-")),
           env,
