@@ -6,7 +6,7 @@
 #
 # Like the official image it is a Debian bookworm root filesystem that runs as root by default, with
 # node and npm in /usr/local/bin and a user `node` (uid/gid 1000); it also already has git and
-# ca-certificates (debootstrap minbase + those two), and apt pointed at the Debian mirror this machine
+# ca-certificates (debootstrap minbase + those two, and libatomic1 for node), and apt pointed at the Debian mirror this machine
 # uses, so the Dockerfile's `apt-get install` works during a `--network host` build.
 # No container registry is contacted: the root filesystem comes from debootstrap, node from the Node.js
 # project's linux-x64 build on the npm registry (scripts/lib/node-dist.sh: the pinned LTS release, checked
@@ -27,7 +27,8 @@ set -euo pipefail
 IMAGE="${1:-${NODE_BASE_IMAGE:-devteam-node-base:test}}"
 CACHE_DIR="${DEVTEAM_CACHE_DIR:-/var/cache/devteam}"
 SUITE="${DEBIAN_SUITE:-bookworm}"
-BASE_TAR="$CACHE_DIR/rootfs-$SUITE-minbase-git.tar"
+# libatomic1: the Node.js project's linux-x64 builds of Node 26 link it (node-dist.sh)
+BASE_TAR="$CACHE_DIR/rootfs-$SUITE-minbase-git-libatomic1.tar"
 
 die() { echo "build-node-base-image: $*" >&2; exit 1; }
 
@@ -74,7 +75,7 @@ if [ ! -s "$BASE_TAR" ]; then
   MIRROR="$(mirror)"
   [ -n "$MIRROR" ] || die "no Debian mirror found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list"
   echo "build-node-base-image: debootstrap $SUITE from $MIRROR (cached afterwards in $BASE_TAR)"
-  debootstrap --variant=minbase --include=git,ca-certificates "$SUITE" "$WORK/base" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
+  debootstrap --variant=minbase --include=git,ca-certificates,libatomic1 "$SUITE" "$WORK/base" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
     || { tail -n 30 "$WORK/debootstrap.log" >&2; die "debootstrap failed (log above)"; }
   rm -rf "$WORK/base/var/cache/apt/archives/"*.deb "$WORK/base/var/lib/apt/lists/"* || true
   tar -C "$WORK/base" --numeric-owner -cf "$BASE_TAR.tmp" . || die "cannot write $BASE_TAR"

@@ -20,7 +20,8 @@ CLAUDE_CODE_VERSION="${CLAUDE_CODE_VERSION:-2.1.112}"
 AGENT="@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION"
 CACHE_DIR="${DEVTEAM_CACHE_DIR:-/var/cache/devteam}"
 SUITE="${DEBIAN_SUITE:-bookworm}"
-BASE_TAR="$CACHE_DIR/rootfs-$SUITE-minbase-git.tar"
+# libatomic1: the Node.js project's linux-x64 builds of Node 26 link it (node-dist.sh)
+BASE_TAR="$CACHE_DIR/rootfs-$SUITE-minbase-git-libatomic1.tar"
 
 die() { echo "build-sandbox-image: $*" >&2; exit 1; }
 
@@ -57,7 +58,7 @@ if [ ! -s "$BASE_TAR" ]; then
   fi
   [ -n "$MIRROR" ] || die "no Debian mirror found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list"
   echo "build-sandbox-image: debootstrap $SUITE from $MIRROR (cached afterwards in $BASE_TAR)"
-  debootstrap --variant=minbase --include=git,ca-certificates "$SUITE" "$WORK/base" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
+  debootstrap --variant=minbase --include=git,ca-certificates,libatomic1 "$SUITE" "$WORK/base" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
     || { tail -n 30 "$WORK/debootstrap.log" >&2; die "debootstrap failed (log above)"; }
   rm -rf "$WORK/base/var/cache/apt/archives/"*.deb "$WORK/base/var/lib/apt/lists/"* || true
   tar -C "$WORK/base" --numeric-owner -cf "$BASE_TAR.tmp" . || die "cannot write $BASE_TAR"

@@ -19,9 +19,9 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as ClusterClient from "./fixtures/ClusterClient.js"
 import * as FreshDatabase from "./fixtures/FreshDatabase.js"
+import * as Ports from "./fixtures/Ports.js"
 import { killPids, processesWith } from "./fixtures/Processes.js"
 import * as RunnerProcess from "./fixtures/RunnerProcess.js"
-import * as Ports from "./fixtures/Ports.js"
 
 const database = FreshDatabase.make("devteam_crash")
 const dbUrl = database.url

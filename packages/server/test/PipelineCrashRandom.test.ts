@@ -28,9 +28,9 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as ClusterClient from "./fixtures/ClusterClient.js"
 import * as FreshDatabase from "./fixtures/FreshDatabase.js"
+import * as Ports from "./fixtures/Ports.js"
 import { killPids, processesWith } from "./fixtures/Processes.js"
 import * as RunnerProcess from "./fixtures/RunnerProcess.js"
-import * as Ports from "./fixtures/Ports.js"
 
 const MIN_KILLS = 20
 /** Kills that must land while a step of the killed process was running (else the test is vacuous). */
