@@ -1,6 +1,8 @@
 /**
  * HTTP request logs are DEBUG, not INFO (a polling client must not flood the log): the real entry
  * point at LOG_LEVEL=debug logs each request's line at DEBUG; at the default INFO it logs none.
+ * Security (issue 20, finding 6): a token in the query (`/ws/devteam?token=<JWT>`) never reaches
+ * a log line.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -10,6 +12,9 @@ import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 
 const repoRoot = resolve(import.meta.dirname, "../../..")
+
+/** A JWT-shaped value sent in query strings; it must appear in no log line. */
+const canaryJwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjYW5hcnkifQ.c2lnbmF0dXJlLWNhbmFyeS0wMTIzNDU2Nzg5"
 
 const freePort = () =>
   new Promise<number>((done, fail) => {
@@ -54,6 +59,9 @@ const logsOfRequests = async (level: string): Promise<Array<Record<string, unkno
     }
     for (let i = 0; i < 3; i++) await (await fetch(`http://127.0.0.1:${port}/health`)).text()
     await (await fetch(`http://127.0.0.1:${port}/openapi.json`)).text()
+    // a plain GET of the WebSocket route (426) and a query with credential-like names
+    await (await fetch(`http://127.0.0.1:${port}/ws/devteam?projectId=a/b&token=${canaryJwt}`)).text()
+    await (await fetch(`http://127.0.0.1:${port}/health?access_token=${canaryJwt}&api_key=${canaryJwt}&x=1`)).text()
   } finally {
     const exited = new Promise((r) => child.once("exit", r))
     child.kill("SIGTERM")
@@ -74,9 +82,15 @@ const requestLines = (lines: ReadonlyArray<Record<string, unknown>>) =>
 
 describe("HTTP request logs", () => {
   it("are DEBUG: present at LOG_LEVEL=debug (level DEBUG), absent at info", async () => {
-    const debug = requestLines(await logsOfRequests("debug"))
+    const everything = await logsOfRequests("debug")
+    const debug = requestLines(everything)
     assert.isAtLeast(debug.length, 4)
     for (const line of debug) assert.strictEqual(line["logLevel"], "DEBUG")
+    // finding 6: the token is never logged, the other query values are
+    assert.notInclude(JSON.stringify(everything), canaryJwt)
+    const urls = debug.map((l) => JSON.stringify(l))
+    assert.isTrue(urls.some((u) => u.includes("/ws/devteam?projectId=a/b&token=[REDACTED]")), urls.join("\n"))
+    assert.isTrue(urls.some((u) => u.includes("access_token=[REDACTED]&api_key=[REDACTED]&x=1")), urls.join("\n"))
     const info = await logsOfRequests("info")
     assert.isAbove(info.length, 0, "the service logs at info")
     assert.deepStrictEqual(requestLines(info), [])
