@@ -278,17 +278,26 @@ export const make = (config: ServerConfig, options: WsOptions = defaults) =>
               `at most ${options.maxConnectionsPerUser} WebSocket connections per user (WS_MAX_CONNECTIONS_PER_USER); close one first`
             )
           }
-          perUser.set(sub, open + 1)
         }
-        const ws = yield* Effect.either(
-          upgrade(request, nodeRequest).pipe(Effect.onExit((exit) =>
-            Effect.sync(() => {
-              if (capped && exit._tag === "Failure") release(sub)
-            })
-          ))
-        )
+        // the place is taken and, unless the upgrade succeeds, given back — also on interruption
+        const ws = yield* Effect.either(Effect.uninterruptibleMask((restore) =>
+          Effect.sync(() => {
+            if (capped) perUser.set(sub, (perUser.get(sub) ?? 0) + 1)
+          }).pipe(
+            Effect.zipRight(restore(upgrade(request, nodeRequest))),
+            Effect.tap((socket) =>
+              Effect.sync(() => {
+                if (capped) socket.once("close", () => release(sub))
+              })
+            ),
+            Effect.onExit((exit) =>
+              Effect.sync(() => {
+                if (capped && exit._tag === "Failure") release(sub)
+              })
+            )
+          )
+        ))
         if (Either.isLeft(ws)) return HttpServerResponse.empty({ status: 400 })
-        if (capped) ws.right.once("close", () => release(sub))
         const projectId = query.projectId.right
         if (Option.isSome(projectId) && !Auth.canAccessProject(principal.right, projectId.value)) {
           ws.right.close(WsConnection.CloseCodes.policy, "forbidden: not allowed to follow this project")
