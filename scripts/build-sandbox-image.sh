@@ -4,10 +4,13 @@
 # in, the npm coding agent (@anthropic-ai/claude-code, pinned) installed from the npm registry, a
 # non-root user `runner` (uid 1000), imported with `docker import`. No container registry is
 # contacted (only Debian's mirror and the npm registry, each once: both are cached).
+# The local CA certificates this machine trusts (EXTRA_CA_DIR, default /usr/local/share/ca-certificates:
+# e.g. a TLS-inspecting egress proxy's) are trusted in the image too — system store and node
+# (NODE_EXTRA_CA_CERTS) — so VERIFY's installs reach the registry from the sandbox as the host's npm does.
 #
-#   scripts/build-sandbox-image.sh [image]      (env: DEVTEAM_CACHE_DIR, CLAUDE_CODE_VERSION, FORCE=1)
+#   scripts/build-sandbox-image.sh [image]   (env: DEVTEAM_CACHE_DIR, CLAUDE_CODE_VERSION, EXTRA_CA_DIR, FORCE=1)
 #
-# Skips when the image already exists with this agent version (FORCE=1 rebuilds). The
+# Skips when the image already exists with this agent version and these CAs (FORCE=1 rebuilds). The
 # debootstrapped base and the installed agent are cached as tarballs under $DEVTEAM_CACHE_DIR
 # (default /var/cache/devteam) so a rebuild takes seconds.
 # The Debian mirror is read from /etc/apt/sources.list.d/debian.sources (or /etc/apt/sources.list).
@@ -25,12 +28,17 @@ BASE_TAR="$CACHE_DIR/rootfs-$SUITE-minbase-git-libatomic1.tar"
 
 die() { echo "build-sandbox-image: $*" >&2; exit 1; }
 
+EXTRA_CA_DIR="${EXTRA_CA_DIR:-/usr/local/share/ca-certificates}"
+ca_files() { [ -d "$EXTRA_CA_DIR" ] && find "$EXTRA_CA_DIR" -maxdepth 2 -name '*.crt' -print0 | sort -z; }
+# which local CAs the image trusts (a label: a change rebuilds it)
+CAS="$( (ca_files | xargs -0 -r cat) | sha256sum | cut -c1-16)"
+
 command -v docker >/dev/null || die "docker CLI not found"
 docker version >/dev/null 2>&1 || die "the Docker engine does not answer (is dockerd running? DOCKER_HOST=${DOCKER_HOST:-unset})"
 
 if [ "${FORCE:-0}" != "1" ] \
-  && [ "$(docker image inspect -f '{{index .Config.Labels "devteam.sandbox.agent"}}' "$IMAGE" 2>/dev/null)" = "$AGENT" ]; then
-  echo "build-sandbox-image: $IMAGE already exists with $AGENT (FORCE=1 to rebuild)"
+  && [ "$(docker image inspect -f '{{index .Config.Labels "devteam.sandbox.agent"}} {{index .Config.Labels "devteam.sandbox.cas"}}' "$IMAGE" 2>/dev/null)" = "$AGENT $CAS" ]; then
+  echo "build-sandbox-image: $IMAGE already exists with $AGENT and these CAs (FORCE=1 to rebuild)"
   exit 0
 fi
 
@@ -89,6 +97,13 @@ tar -C "$ROOT/usr/local" --numeric-owner -xf "$AGENT_TAR" || die "cannot unpack 
 chroot "$ROOT" /bin/sh -c 'id -u runner >/dev/null 2>&1 || useradd -m -u 1000 -s /bin/sh runner' || die "useradd failed"
 # The workspace is bind-mounted from the host and owned by another uid: let git work in it.
 printf '[safe]\n\tdirectory = *\n' > "$ROOT/etc/gitconfig"
+# the local CAs this machine trusts (public certificates only)
+if [ -n "$(ca_files | tr -d '\0')" ]; then
+  mkdir -p "$ROOT/usr/local/share/ca-certificates"
+  ca_files | xargs -0 -r cp -t "$ROOT/usr/local/share/ca-certificates/"
+  chroot "$ROOT" update-ca-certificates >/dev/null 2>&1 || die "update-ca-certificates failed in the root filesystem"
+  echo "build-sandbox-image: trusting the local CAs of $EXTRA_CA_DIR"
+fi
 mkdir -p "$ROOT/workspace"
 chown 1000:1000 "$ROOT/workspace"
 chroot "$ROOT" /usr/local/bin/node --version >/dev/null || die "the copied node does not run inside the root filesystem"
@@ -99,8 +114,10 @@ tar -C "$ROOT" --numeric-owner -c . | docker import \
   -c 'USER runner' \
   -c 'WORKDIR /workspace' \
   -c 'ENV HOME=/home/runner PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  -c 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
   -c 'LABEL devteam.sandbox.image=test' \
   -c "LABEL devteam.sandbox.agent=$AGENT" \
+  -c "LABEL devteam.sandbox.cas=$CAS" \
   - "$IMAGE" >/dev/null || die "docker import failed"
 
 docker run --rm --init --network none "$IMAGE" sh -c 'test "$(id -u)" = 1000 && git --version >/dev/null && node --version >/dev/null && claude --version >/dev/null' \

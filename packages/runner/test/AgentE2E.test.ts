@@ -6,32 +6,14 @@
  * Messages server (ScriptedModel, a real HTTP server with streaming), which also records every
  * request, so the tests see what the agent was told and that no secret was sent.
  */
-import { parseHostPort } from "@devteam/domain/Egress"
 import { ExecutionConfig, VerifyConfig } from "@devteam/domain/ExecutionConfig"
 import { CustomerId } from "@devteam/domain/Ids"
-import * as ExecutionQueue from "@devteam/runner/ExecutionQueue"
-import * as PipelineStepRunner from "@devteam/runner/PipelineStepRunner"
-import { ProjectWorkTrees } from "@devteam/runner/ProjectWorkTrees"
-import { SingleSteps } from "@devteam/runner/SingleSteps"
-import * as TaskListSource from "@devteam/runner/TaskListSource"
-import * as ClaudeCodeTool from "@devteam/runtime/ClaudeCodeTool"
-import * as Database from "@devteam/runtime/Database"
-import * as DockerSandbox from "@devteam/runtime/DockerSandbox"
-import { EventBus } from "@devteam/runtime/EventBus"
-import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
 import { Journal } from "@devteam/runtime/Journal"
-import * as LocalSandbox from "@devteam/runtime/LocalSandbox"
-import type * as Redaction from "@devteam/runtime/Redaction"
-import type { Sandbox } from "@devteam/runtime/Sandbox"
-import * as Storage from "@devteam/runtime/Storage"
 import { remoteFile } from "@devteam/runtime/testing/GitRemote"
 import * as ScriptedModel from "@devteam/runtime/testing/ScriptedModel"
-import * as Tool from "@devteam/runtime/Tool"
-import * as Verifier from "@devteam/runtime/Verifier"
-import { ShardingConfig } from "@effect/cluster"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
-import * as Path from "node:path"
+import { Effect } from "effect"
+import { agentLayer, type AgentSetup, dockerSetup, localSetup, modelKey } from "./fixtures/Agent.js"
 import {
   checkedLines,
   fourTaskList,
@@ -42,75 +24,9 @@ import {
   poll,
   projectClient
 } from "./fixtures/E2E.js"
-import {
-  canarySecret,
-  dockerSettings,
-  ensureImage,
-  makeRemote,
-  projectFiles,
-  redactorLayer,
-  repoRoot,
-  workspaceConfig
-} from "./fixtures/Pipeline.js"
+import { canarySecret, ensureImage, makeRemote, projectFiles } from "./fixtures/Pipeline.js"
 
-const modelKey = "sk-ant-e2e-model-key-0123456789abcdef"
 const get = { correlationId: "agent-e2e" }
-
-interface AgentSetup {
-  readonly sandbox: "local" | { readonly docker: string; readonly egressHosts: Readonly<Record<string, string>> }
-  /** The base URL the agent is configured with (as the sandbox reaches the scripted model). */
-  readonly baseUrl: string
-  readonly extraEnv?: Readonly<Record<string, string>>
-}
-
-/** The actor with the real pipeline whose only tool is claude-code, on an in-memory journal. */
-const agentLayer = (workspaceDir: string, setup: AgentSetup) => {
-  const claudePath = setup.sandbox === "local" ? Path.join(repoRoot, "node_modules/.bin/claude") : "claude"
-  const egressHost = parseHostPort(new URL(setup.baseUrl).host, 80)
-  const tool = ClaudeCodeTool.make(
-    {
-      path: claudePath,
-      model: Option.some("claude-scripted-e2e"),
-      timeout: Duration.minutes(2),
-      maxTurns: 10,
-      tools: ClaudeCodeTool.defaultTools
-    },
-    typeof egressHost === "string" ? [] : [egressHost]
-  )
-  const sandboxLayer: Layer.Layer<Sandbox, never, Redaction.Redactor> = setup.sandbox === "local"
-    ? LocalSandbox.layer
-    : DockerSandbox.layerWith(dockerSettings(setup.sandbox.docker, setup.sandbox.egressHosts))
-  const workspace = GitWorkspace.layer(workspaceConfig(workspaceDir))
-  const ports = Layer.mergeAll(
-    workspace,
-    TaskListSource.layer.pipe(Layer.provide(workspace)),
-    sandboxLayer,
-    Tool.layer([tool]),
-    Verifier.layerWith({ commandTimeout: Duration.minutes(2), retries: 1 })
-  ).pipe(Layer.provideMerge(redactorLayer))
-  const modelEnv: Record<string, Redacted.Redacted<string>> = {
-    ANTHROPIC_API_KEY: Redacted.make(modelKey),
-    ANTHROPIC_BASE_URL: Redacted.make(setup.baseUrl)
-  }
-  for (const [k, v] of Object.entries(setup.extraEnv ?? {})) modelEnv[k] = Redacted.make(v)
-  const pipeline = PipelineStepRunner.layerWith({
-    ...PipelineStepRunner.defaultSettings,
-    modelEnv,
-    retryBase: Duration.millis(20)
-  }).pipe(Layer.provideMerge(ports))
-  return Layer.mergeAll(
-    pipeline,
-    ExecutionQueue.layer(5),
-    Layer.succeed(SingleSteps, {
-      prep: () => Effect.dieMessage("unused"),
-      implement: () => Effect.dieMessage("unused"),
-      verify: () => Effect.dieMessage("unused")
-    }),
-    Layer.succeed(ProjectWorkTrees, { remove: () => Effect.void }),
-    ShardingConfig.layer(),
-    Logger.minimumLogLevel(LogLevel.Warning)
-  ).pipe(Layer.provideMerge(Storage.layerWith(Database.layerPglite(undefined), EventBus.layerMemory)))
-}
 
 const config = (repoUrl: string, verifyCommands: ReadonlyArray<string>) =>
   new ExecutionConfig({
@@ -256,29 +172,21 @@ const failingModel = (setup: (model: ScriptedModel.ScriptedModel) => AgentSetup)
   })
 
 describe("A real coding agent end to end (claude, local sandbox, scripted model on loopback)", () => {
-  const local = (model: ScriptedModel.ScriptedModel): AgentSetup => ({ sandbox: "local", baseUrl: model.baseUrl })
-
   it.scopedLive(
     "4 tasks implemented by the agent's own Write calls through a 429 storm: verified, merged, pushed, ticked",
-    () => fourTasksByTheAgent(local),
+    () => fourTasksByTheAgent(localSetup),
     { timeout: 300_000 }
   )
 
   it.scopedLive(
     "a model that keeps failing ends the execution FAILED, category tool, with the API error as the reason",
-    () => failingModel(local),
+    () => failingModel(localSetup),
     { timeout: 300_000 }
   )
 })
 
 describe("A real coding agent end to end (claude in the sandbox image, model only through the egress proxy)", () => {
-  const docker = (model: ScriptedModel.ScriptedModel): AgentSetup => ({
-    sandbox: {
-      docker: `test-agent-e2e-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
-      egressHosts: { "model.test": "127.0.0.1", "other.test": "127.0.0.1" }
-    },
-    baseUrl: `http://model.test:${new URL(model.baseUrl).port}`
-  })
+  const docker = (model: ScriptedModel.ScriptedModel): AgentSetup => dockerSetup(model, { "other.test": "127.0.0.1" })
 
   it.scopedLive(
     "4 tasks by the agent inside the container through a 429 storm; an off-list host is refused and records nothing",

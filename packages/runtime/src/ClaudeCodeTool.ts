@@ -287,7 +287,7 @@ export const make = (
       Effect.gen(function*() {
         const startedAt = Date.now()
         const { sandbox, task } = input
-        const prompt = Prompt.render(task, input.conventions ?? "")
+        const prompt = Prompt.render(task, input.promptContext ?? input.conventions ?? "")
         const env: Record<string, string> = {}
         for (const [key, value] of Object.entries(input.env)) {
           if (isSecretName(key)) yield* redactor.register(value)

@@ -65,8 +65,9 @@ const gitRun = (cwd: string, args: ReadonlyArray<string>) =>
   }).pipe(Effect.option)
 
 /**
- * For each dependency (atomic ones only, at most 10): its title, the files its commits on
- * `baseBranch` touched and their diffstat. A dependency without commits is listed with no files.
+ * For each dependency (a phase or group dependency: the atomic tasks inside it; the last 10): its
+ * title, the files its commits on `baseBranch` touched and their diffstat. A dependency without
+ * commits is listed with no files.
  */
 export const dependencies = (
   repoPath: string,
@@ -75,10 +76,13 @@ export const dependencies = (
   task: Task
 ): Effect.Effect<ReadonlyArray<DependencyContext>> =>
   Effect.gen(function*() {
-    const byId = new Map<string, Task>(list.tasks.map((t) => [t.id, t]))
-    const deps = task.dependencies.map((id) => byId.get(id)).filter((t): t is Task =>
-      t !== undefined && t.type === "atomic"
-    ).slice(-10)
+    // a phase or group dependency (`Dependencies: [1]`) stands for the atomic tasks inside it
+    const atomic = list.tasks.filter((t) => t.type === "atomic" && t.id !== task.id)
+    const deps = [
+      ...new Set(
+        task.dependencies.flatMap((id) => atomic.filter((t) => t.id === id || t.id.startsWith(`${id}.`)))
+      )
+    ].slice(-10)
     const out: Array<DependencyContext> = []
     for (const dep of deps) {
       const log = yield* gitRun(repoPath, [
