@@ -228,7 +228,9 @@ const createOptions = (
     [labels.project]: options.projectId,
     [labels.execution]: options.executionId
   },
-  NetworkDisabled: resources.network === "none",
+  // Network mode `none` isolates (loopback only, no route out). `NetworkDisabled` is not set: it
+  // leaves /etc/hosts empty, so `localhost` does not resolve and test runners that listen on it
+  // (vitest, many HTTP test suites) fail to start.
   HostConfig: {
     Init: true,
     Mounts: [

@@ -112,7 +112,7 @@ describe("DockerSandbox", () => {
         assert.isBelow(Number(count), 10, "the bomb's processes are gone")
       }))
 
-    it.scoped("network none: no interface but loopback, no route out", () =>
+    it.scoped("network none: no interface but loopback, no route out; localhost resolves (test runners listen on it)", () =>
       Effect.gen(function*() {
         const handle = yield* acquire()
         const ifaces = yield* handle.exec({ command: ["ls", "/sys/class/net"], timeout: "20 seconds" })
@@ -128,6 +128,16 @@ describe("DockerSandbox", () => {
         })
         assert.strictEqual(connect.exitCode, 1)
         assert.strictEqual(connect.stdout, "ENETUNREACH")
+        const local = yield* handle.exec({
+          command: [
+            "node",
+            "-e",
+            "const s = require('net').createServer().listen(0, 'localhost', () => { console.log(s.address().address); s.close() })"
+          ],
+          timeout: "20 seconds"
+        })
+        assert.strictEqual(local.exitCode, 0, local.stderr)
+        assert.oneOf(local.stdout, ["127.0.0.1", "::1"])
       }))
 
     it.scoped("only the workspace is mounted from the host", () =>
