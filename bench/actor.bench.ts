@@ -2,10 +2,10 @@
  * Actor footprint: RSS growth per activated idle `Project` entity, with 10,000 entities hosted by
  * the real sharding layer (single runner, embedded PGlite). Also the activation rate.
  */
-import { Project } from "@devteam/domain/ProjectEntity"
 import * as ExecutionQueue from "@devteam/runner/ExecutionQueue"
 import * as PlaceholderStepRunner from "@devteam/runner/PlaceholderStepRunner"
 import * as ProjectActor from "@devteam/runner/ProjectActor"
+import { Project } from "@devteam/runner/ProjectEntity"
 import { ProjectWorkTrees } from "@devteam/runner/ProjectWorkTrees"
 import { SingleSteps } from "@devteam/runner/SingleSteps"
 import { TaskListSource } from "@devteam/runner/TaskListSource"

@@ -4,7 +4,8 @@
  *
  * Per project it keeps a cursor (the last journal seq delivered). Every (re)connect subscribes
  * again with `since` = cursor, so the server replays exactly what was missed; frames at or below
- * the cursor are dropped. Reconnects use exponential backoff with equal jitter ({@link delayFor});
+ * the cursor are dropped. Reconnects follow an exponential backoff `Schedule` with equal jitter
+ * (`Backoff.schedule`);
  * the attempt counter resets once a connection has opened and received its first message. A
  * client-side `ping` every `heartbeatIntervalMs` detects half-open connections (nothing received
  * for two intervals → the connection is dropped and re-established).
@@ -27,7 +28,7 @@
 import { ServerFrame } from "@devteam/domain/WsFrame"
 import type { ErrorFrame, JournalFrame, PongFrame, ReplayCompleteFrame, SubscribedFrame } from "@devteam/domain/WsFrame"
 import { Data, Effect, Either, ParseResult, Schema, type Scope, Stream } from "effect"
-import { type BackoffPolicy, delayFor, normalize } from "./Backoff.js"
+import { type BackoffPolicy, delayFor, normalize, stepper } from "./Backoff.js"
 
 export type { JournalFrame } from "@devteam/domain/WsFrame"
 
@@ -382,6 +383,8 @@ export const connect = (options: DevTeamSocketOptions): DevTeamSocket => {
 
   let state: ConnectionState = "connecting"
   let attempt = 0
+  /** The reconnect schedule's state: one step per reconnect, reset by a healthy connection. */
+  const reconnectDelays = stepper(policy, random)
   let current: Connection | undefined
   let retryTimer: ReturnType<typeof setTimeout> | undefined
   let closed = false
@@ -499,7 +502,7 @@ export const connect = (options: DevTeamSocketOptions): DevTeamSocket => {
       return
     }
     attempt++
-    const delayMs = delayFor(attempt, policy, random)
+    const delayMs = reconnectDelays.next()
     setState({
       state: "reconnecting",
       attempt,
@@ -571,6 +574,7 @@ export const connect = (options: DevTeamSocketOptions): DevTeamSocket => {
     if (!connection.received) {
       connection.received = true
       attempt = 0
+      reconnectDelays.reset()
     }
     if (typeof data !== "string") {
       emit("invalid-frame", {

@@ -1,6 +1,6 @@
-import { ceilingFor, defaultBackoff, delayFor } from "@devteam/client-sdk/Backoff"
+import { ceilingFor, defaultBackoff, delayFor, schedule, stepper } from "@devteam/client-sdk/Backoff"
 import { describe, expect, it } from "@effect/vitest"
-import { FastCheck } from "effect"
+import { Chunk, Duration, Effect, FastCheck, Random, Schedule } from "effect"
 
 const policyArb = FastCheck.record({
   initialDelayMs: FastCheck.integer({ min: 0, max: 10_000 }),
@@ -63,5 +63,25 @@ describe("Backoff.delayFor", () => {
   it("attempt below 1 counts as the first attempt", () => {
     expect(delayFor(0, defaultBackoff, () => 1)).toBe(500)
     expect(delayFor(-5, defaultBackoff, () => 0)).toBe(250)
+  })
+})
+
+describe("Backoff.schedule", () => {
+  it("is an Effect Schedule: its delays are the ceilings, jittered into [d/2, d]", () => {
+    const delays = Effect.runSync(
+      Schedule.run(Schedule.delays(schedule(defaultBackoff)), 0, Array.from({ length: 8 }, () => undefined)).pipe(
+        Effect.withRandom(Random.fixed([1]))
+      )
+    )
+    expect(Chunk.toReadonlyArray(delays).map(Duration.toMillis)).toEqual(
+      [500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]
+    )
+  })
+
+  it("stepper: one step per reconnect, reset after a healthy connection starts over", () => {
+    const backoff = stepper(defaultBackoff, () => 0)
+    expect([backoff.next(), backoff.next(), backoff.next()]).toEqual([250, 500, 1000])
+    backoff.reset()
+    expect(backoff.next()).toBe(250)
   })
 })

@@ -5,7 +5,7 @@
  * task that fails, end too (the `execution-completed` frame with FAILED) and print the error.
  */
 import { defaultFiles, makeBareRemote } from "@devteam/runtime/testing/GitRemote"
-import { execFile } from "node:child_process"
+import { execFile, execFileSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -18,6 +18,8 @@ const example = Path.join(sdkRoot, "examples/quickstart.ts")
 let service: Service
 
 beforeAll(async () => {
+  // what `npm run build` does for these two packages in a fresh clone
+  execFileSync("npx", ["tsc", "-b", "packages/client-sdk/tsconfig.src.json"], { cwd: repoRoot, timeout: 240_000 })
   // A repository with a `fail-<task id>` file makes that task's tool run fail.
   service = await makeService({
     SCRIPT_TOOL_COMMAND:
@@ -25,7 +27,7 @@ beforeAll(async () => {
       "exit 3; fi; echo \"$DEVTEAM_TASK_ID\" >> \"done-$DEVTEAM_TASK_ID.txt\""
   })
   await service.start()
-}, 120_000)
+}, 360_000)
 
 afterAll(async () => {
   await service?.dispose()
@@ -35,7 +37,8 @@ const runExample = (env: Readonly<Record<string, string>>) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     execFile(
       process.execPath,
-      ["--conditions=source", "--import", "tsx", example],
+      // plain tsx, as the README says: the package resolves to its compiled dist (built in beforeAll)
+      ["--import", "tsx", example],
       { cwd: sdkRoot, env: { ...process.env, ...env }, timeout: 120_000 },
       (error, stdout, stderr) =>
         resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })

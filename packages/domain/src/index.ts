@@ -1,5 +1,5 @@
 /**
- * @devteam/domain — the contract: schemas, errors, the HttpApi, the Project entity protocol, the
+ * @devteam/domain — the contract: schemas, errors, the HttpApi, the
  * execution state machine and the task-list engine. No I/O. Prefer subpath imports
  * (`@devteam/domain/Task`); this barrel is for convenience.
  */
@@ -25,7 +25,6 @@ export * as HealthApi from "./HealthApi.js"
 export * as Ids from "./Ids.js"
 export * as Injection from "./Injection.js"
 export * as JournalEvent from "./JournalEvent.js"
-export * as ProjectEntity from "./ProjectEntity.js"
 export * as ProjectsApi from "./ProjectsApi.js"
 export * as ProjectState from "./ProjectState.js"
 export * as RepositoryApi from "./RepositoryApi.js"

@@ -4,10 +4,10 @@
  * projection shows an active execution, at start-up and then periodically. The message activates
  * the entity on whichever runner owns its shard, and activation resumes the in-flight step.
  */
-import { Project } from "@devteam/domain/ProjectEntity"
 import * as Correlation from "@devteam/runtime/Correlation"
 import { Projections } from "@devteam/runtime/Projections"
 import { Config, Duration, Effect, Layer, Schedule } from "effect"
+import { Project } from "./ProjectEntity.js"
 
 export const WakeupConfig = Config.duration("WAKEUP_INTERVAL").pipe(
   Config.withDefault(Duration.seconds(5)),

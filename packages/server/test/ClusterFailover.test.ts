@@ -6,7 +6,7 @@
  */
 import { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
 import { CustomerId, EventId, ExecutionId, ProjectId } from "@devteam/domain/Ids"
-import { Project } from "@devteam/domain/ProjectEntity"
+import { Project } from "@devteam/runner/ProjectEntity"
 import * as LocalCluster from "@devteam/server/LocalCluster"
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"

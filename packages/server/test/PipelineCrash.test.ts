@@ -8,7 +8,7 @@
  */
 import { ExecutionConfig, VerifyConfig } from "@devteam/domain/ExecutionConfig"
 import { CustomerId, EventId, ExecutionId, ProjectId } from "@devteam/domain/Ids"
-import { Project } from "@devteam/domain/ProjectEntity"
+import { Project } from "@devteam/runner/ProjectEntity"
 import * as GitHttpServer from "@devteam/runtime/testing/GitHttpServer"
 import { git, makeBareRemote, remoteFile, tempDir } from "@devteam/runtime/testing/GitRemote"
 import { SqlClient } from "@effect/sql"

@@ -8,7 +8,7 @@ import { ControlResponse, InitializeResponse } from "@devteam/domain/AutomationA
 import { BadRequest } from "@devteam/domain/Errors"
 import { DEFAULT_TASK_LIST_PATH, DEFAULT_TOOL, ExecutionConfig } from "@devteam/domain/ExecutionConfig"
 import { customerIdOf, type ProjectId } from "@devteam/domain/Ids"
-import { Project } from "@devteam/domain/ProjectEntity"
+import { Project } from "@devteam/runner/ProjectEntity"
 import * as Correlation from "@devteam/runtime/Correlation"
 import * as EgressPolicy from "@devteam/runtime/EgressPolicy"
 import { RepositoryProbe } from "@devteam/runtime/RepositoryProbe"

@@ -4,9 +4,9 @@
  * which owns the project's configuration and injections), and task edits.
  */
 import { DevTeamApi } from "@devteam/domain/Api"
-import { Project } from "@devteam/domain/ProjectEntity"
 import { ValidateResponse } from "@devteam/domain/RepositoryApi"
 import { Task } from "@devteam/domain/Task"
+import { Project } from "@devteam/runner/ProjectEntity"
 import { RepositoryProbe } from "@devteam/runtime/RepositoryProbe"
 import * as RepoUrl from "@devteam/runtime/RepoUrl"
 import { HttpApiBuilder } from "@effect/platform"

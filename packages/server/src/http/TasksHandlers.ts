@@ -1,7 +1,7 @@
 /** `POST /api/devteam/tasks/inject`: a task added at run time, placed by the entity. */
 import { DevTeamApi } from "@devteam/domain/Api"
-import { Project } from "@devteam/domain/ProjectEntity"
 import { InjectTaskResponse } from "@devteam/domain/TasksApi"
+import { Project } from "@devteam/runner/ProjectEntity"
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
 import * as Access from "./Access.js"

@@ -1,16 +1,14 @@
 /**
  * The `Project` entity protocol (@effect/cluster): one RPC per command, shared by the runner (which
  * implements the handlers) and the gateway (which calls them through the cluster client).
- * The entity id is the projectId.
+ * The entity id is the projectId. It lives in the runner, not in `@devteam/domain`, so that the
+ * contract the SDK depends on needs no @effect/cluster or @effect/rpc.
  *
  * Only `IngestEvent` is persisted (it must be accepted before the entity can run: `POST /events`
  * answers 202 and routes it); every other command is answered after its events are committed to
  * the journal, and HTTP idempotency keys make client retries safe.
  */
-import { ClusterSchema, Entity } from "@effect/cluster"
-import { Rpc } from "@effect/rpc"
-import { Schema } from "effect"
-import { ControlResponse, InitializeResponse } from "./AutomationApi.js"
+import { ControlResponse, InitializeResponse } from "@devteam/domain/AutomationApi"
 import {
   BadRequest,
   BranchNotFound,
@@ -22,12 +20,12 @@ import {
   TaskListNotFound,
   TaskNotFound,
   ToolFailed
-} from "./Errors.js"
-import { ExecutionConfig } from "./ExecutionConfig.js"
-import { EventId, ExecutionId, TaskId } from "./Ids.js"
-import { TaskPatch } from "./Injection.js"
-import { ProjectState } from "./ProjectState.js"
-import { PlanResponse, TasksResponse } from "./RepositoryApi.js"
+} from "@devteam/domain/Errors"
+import { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
+import { EventId, ExecutionId, TaskId } from "@devteam/domain/Ids"
+import { TaskPatch } from "@devteam/domain/Injection"
+import { ProjectState } from "@devteam/domain/ProjectState"
+import { PlanResponse, TasksResponse } from "@devteam/domain/RepositoryApi"
 import {
   ImplementRequest,
   ImplementResponse,
@@ -37,9 +35,12 @@ import {
   VerifyFailedResponse,
   VerifyRequest,
   VerifyResponse
-} from "./RunnerApi.js"
-import { Task } from "./Task.js"
-import { InjectTaskRequest, InjectTaskResponse } from "./TasksApi.js"
+} from "@devteam/domain/RunnerApi"
+import { Task } from "@devteam/domain/Task"
+import { InjectTaskRequest, InjectTaskResponse } from "@devteam/domain/TasksApi"
+import { ClusterSchema, Entity } from "@effect/cluster"
+import { Rpc } from "@effect/rpc"
+import { Schema } from "effect"
 
 /**
  * Every command carries the request's correlation id and who sent it (the token's `sub`, `local`
