@@ -10,6 +10,7 @@ import {
   BranchName,
   CommandLine,
   EgressConfig,
+  ModelName,
   OnNoChange,
   RepoPath,
   ResourceConfig,
@@ -29,6 +30,8 @@ export class InitializeRequest extends Schema.Class<InitializeRequest>("Initiali
   baseBranch: Schema.optional(BranchName),
   taskListPath: Schema.optional(RepoPath),
   tool: Schema.optional(ToolName),
+  /** The model the agent uses (its tool's configured default otherwise). */
+  model: Schema.optional(ModelName),
   /** The command the `script` tool runs. */
   script: Schema.optional(CommandLine),
   stopPoint: Schema.optional(TaskId),

@@ -35,6 +35,16 @@ export const RepoPath = Schema.String.pipe(
 export const ToolName = Schema.Literal("aider", "claude-code", "script")
 export type ToolName = typeof ToolName.Type
 
+/**
+ * The model the coding agent uses (`--model` of aider and Claude Code): a provider's model name
+ * (`claude-sonnet-4-5`, `gpt-4.1`, `openrouter/anthropic/claude-sonnet-4`, `bedrock/…:0`).
+ */
+export const ModelName = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$/, {
+    message: () => "a model name: letters, digits and . _ : / @ + - (at most 200 characters)"
+  })
+)
+
 /** A shell command line run in the sandbox (verify commands, the script tool). */
 export const CommandLine = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(4_000))
 
@@ -79,6 +89,8 @@ export class ExecutionConfig extends Schema.Class<ExecutionConfig>("ExecutionCon
   baseBranch: BranchName,
   taskListPath: RepoPath,
   tool: ToolName,
+  /** The model the agent (aider, claude-code) uses; its tool's configured default (AIDER_MODEL, CLAUDE_CODE_MODEL) otherwise. */
+  model: Schema.optional(ModelName),
   /** Command the `script` tool runs (ignored by aider). */
   script: Schema.optional(CommandLine),
   /** A task whose agent succeeds without changing anything: completes when VERIFY passes (default) or fails. */

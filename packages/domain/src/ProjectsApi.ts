@@ -21,6 +21,7 @@ import {
   BranchName,
   CommandLine,
   EgressConfig,
+  ModelName,
   OnNoChange,
   RepoPath,
   ResourceConfig,
@@ -38,6 +39,8 @@ export class ProjectSettingsRequest extends Schema.Class<ProjectSettingsRequest>
   taskListPath: Schema.optional(RepoPath),
   customerId: Schema.optional(CustomerId),
   tool: Schema.optional(ToolName),
+  /** The model the agent uses (its tool's configured default otherwise: AIDER_MODEL, CLAUDE_CODE_MODEL). */
+  model: Schema.optional(ModelName),
   /** The command the `script` tool runs. */
   script: Schema.optional(CommandLine),
   /** Verify commands (replacing install → build → test → typecheck) and criteria added to every task's. */
@@ -76,6 +79,7 @@ export class ProjectSettings extends Schema.Class<ProjectSettings>("ProjectSetti
   taskListPath: RepoPath,
   customerId: CustomerId,
   tool: ToolName,
+  model: Schema.optional(ModelName),
   script: Schema.optional(CommandLine),
   verify: Schema.optional(VerifyConfig),
   onNoChange: Schema.optional(OnNoChange),

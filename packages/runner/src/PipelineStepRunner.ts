@@ -635,6 +635,7 @@ export const make = (
             env: settings.modelEnv,
             onLine,
             promptContext,
+            ...(config.model === undefined ? {} : { model: config.model }),
             ...(config.script === undefined ? {} : { command: config.script })
           })
         )

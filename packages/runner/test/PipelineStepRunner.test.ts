@@ -399,6 +399,17 @@ Phase 2: B
         assert.isFalse(driver.logs.some((l) => l.message.includes(modelKey)))
       })))
 
+  it.scopedLive("the execution's model (the project's setting) is the one the agent runs with", () =>
+    withPipeline(projectFiles(), ({ url }) =>
+      Effect.gen(function*() {
+        const driver = yield* makeDriver(executionConfig(url, { tool: "aider", model: "project-model-3" }))
+        yield* driver.step("SELECT")
+        yield* driver.step("PREP")
+        const implement = expectOutcome(yield* driver.step("IMPLEMENT"), "ImplementCompleted")
+        assert.include(implement.artifact.outputs.stdout, "model: project-model-3")
+        assert.notInclude(implement.artifact.outputs.stdout, "model: fake-model")
+      })))
+
   it.scopedLive("a tool run that changes nothing is a tool error with onNoChange: fail", () =>
     withPipeline(projectFiles(), ({ url }) =>
       Effect.gen(function*() {

@@ -4,7 +4,7 @@
  * - the unattended flag set (`--yes-always --no-auto-commits --no-dirty-commits --no-gitignore
  *   --no-pretty --no-stream --no-fancy-input --no-check-update --no-analytics --no-detect-urls
  *   --no-suggest-shell-commands --no-show-model-warnings --no-show-release-notes`), the prompt in `--message-file`, chat and input history files
- *   in the sandbox's scratch directory (outside the repository), `--model` from configuration,
+ *   in the sandbox's scratch directory (outside the repository), `--model` from the project (else AIDER_MODEL),
  *   the task's files as positional arguments after `--`;
  * - the repository cannot redirect it: aider loads `.env` (overriding the environment),
  *   `.aider.conf.yml` and `.aider.model.settings.yml` / `.aider.model.metadata.json` (which can
@@ -201,7 +201,10 @@ export const make = (
           `${scratch}/chat-history.md`,
           "--input-history-file",
           `${scratch}/input-history`,
-          ...Option.match(settings.model, { onNone: () => [], onSome: (m) => ["--model", m] }),
+          ...Option.match(Option.orElse(Option.fromNullable(input.model), () => settings.model), {
+            onNone: () => [],
+            onSome: (m) => ["--model", m]
+          }),
           "--",
           ...safeRelativePaths(task.files)
         ]

@@ -5,7 +5,7 @@
  * - `claude -p` with the prompt on stdin, `--output-format stream-json --verbose` (one JSON event
  *   per line: the execution log shows a readable line per message and tool call; the last event
  *   is the `result` with `is_error`, `subtype`, usage and `total_cost_usd`), `--max-turns`,
- *   `--model` from configuration, `--permission-mode acceptEdits` with `--tools`/`--allowedTools`
+ *   `--model` from the project (else CLAUDE_CODE_MODEL), `--permission-mode acceptEdits` with `--tools`/`--allowedTools`
  *   set to a fixed built-in set (no web tools, no sub-agents), so it edits files without prompting;
  * - the repository cannot redirect it: `--setting-sources user` (the repository's
  *   `.claude/settings*.json` could set the API base, an `apiKeyHelper` or hooks) and
@@ -334,7 +334,10 @@ export const make = (
           "--no-session-persistence",
           "--append-system-prompt",
           systemPromptAddition,
-          ...Option.match(settings.model, { onNone: () => [], onSome: (m) => ["--model", m] })
+          ...Option.match(Option.orElse(Option.fromNullable(input.model), () => settings.model), {
+            onNone: () => [],
+            onSome: (m) => ["--model", m]
+          })
         ]
         const transcript: Array<string> = []
         const onLine = (line: OutputLine): Effect.Effect<void> => {

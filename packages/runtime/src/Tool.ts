@@ -29,6 +29,8 @@ export interface ToolInput {
   /** The prompt's context (phase, dependencies, guidance, verification, a fix's failure); wins over `conventions`. */
   readonly promptContext?: PromptContext
   readonly timeout?: Duration.DurationInput
+  /** The model the agent uses (the project's setting): overrides the tool's configured default. */
+  readonly model?: string
   /** `script` tool: the shell command to run (overrides the configured one). */
   readonly command?: string
 }

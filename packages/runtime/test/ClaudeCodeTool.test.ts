@@ -56,6 +56,8 @@ const runClaude = (
     readonly timeout?: Duration.DurationInput
     readonly extraEnv?: Record<string, string>
     readonly whenExhausted?: ScriptedModel.ScriptStep
+    /** The project's model (ToolInput.model). */
+    readonly model?: string
   } = {}
 ) =>
   Effect.gen(function*() {
@@ -90,7 +92,8 @@ const runClaude = (
       workspacePath: repo,
       env,
       onLine: (l) => Effect.sync(() => lines.push(l.text)),
-      ...(options.timeout === undefined ? {} : { timeout: options.timeout })
+      ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+      ...(options.model === undefined ? {} : { model: options.model })
     })
     return { result, model, proxy, repo, head, lines }
   })
@@ -189,6 +192,18 @@ describe("ClaudeCodeTool (real claude binary, scripted Anthropic server)", () =>
         assert.isFalse(result.success)
         assert.include(result.failureReason ?? "", "timed out after 8s")
         assert.isBelow(Date.now() - started, 60_000)
+      }))
+
+    it.scoped("the project's model reaches the model API in place of CLAUDE_CODE_MODEL", () =>
+      Effect.gen(function*() {
+        const { lines, model } = yield* runClaude(writeThenEdit, { model: "claude-project-7" })
+        const turns = model.requests.filter((r) => r.scripted)
+        assert.isAbove(turns.length, 0)
+        for (const r of turns) {
+          assert.include(r.rawBody, "\"model\":\"claude-project-7\"")
+          assert.notInclude(r.rawBody, "claude-scripted-1")
+        }
+        assert.isTrue(lines.some((l) => l.includes("model claude-project-7")), lines.join("\n"))
       }))
 
     it.scoped("a final answer without any edit: success is judged from the working tree", () =>

@@ -91,6 +91,9 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
           const script = payload.script ?? settings?.script
           const verify = payload.verify ?? settings?.verify
           const onNoChange = payload.onNoChange ?? settings?.onNoChange
+          const tool = payload.tool ?? settings?.tool ?? DEFAULT_TOOL
+          // the project's model belongs to the project's agent: another tool named here starts from its own default
+          const model = payload.model ?? (tool === settings?.tool ? settings.model : undefined)
           const baseBranch = yield* BaseBranch.resolve(
             probe,
             repoUrl.trim(),
@@ -100,7 +103,8 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
             repoUrl: repoUrl.trim(),
             baseBranch,
             taskListPath: payload.taskListPath ?? settings?.taskListPath ?? DEFAULT_TASK_LIST_PATH,
-            tool: payload.tool ?? settings?.tool ?? DEFAULT_TOOL,
+            tool,
+            ...(model === undefined ? {} : { model }),
             ...(script === undefined ? {} : { script }),
             ...(payload.stopPoint === undefined ? {} : { stopPoint: payload.stopPoint }),
             ...(verify === undefined ? {} : { verify }),

@@ -95,6 +95,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
             baseBranch,
             taskListPath: previous?.taskListPath ?? DEFAULT_TASK_LIST_PATH,
             tool: previous?.tool ?? DEFAULT_TOOL,
+            ...(previous?.model === undefined ? {} : { model: previous.model }),
             ...(previous?.script === undefined ? {} : { script: previous.script }),
             ...(previous?.verify === undefined ? {} : { verify: previous.verify }),
             ...(previous?.onNoChange === undefined ? {} : { onNoChange: previous.onNoChange }),

@@ -115,6 +115,7 @@ export const projectView = (row: ProjectRecord): ProjectView => {
       taskListPath: config.taskListPath,
       customerId: config.customerId,
       tool: config.tool,
+      ...(config.model === undefined ? {} : { model: config.model }),
       ...(config.script === undefined ? {} : { script: config.script }),
       ...(config.verify === undefined ? {} : { verify: config.verify }),
       ...(config.onNoChange === undefined ? {} : { onNoChange: config.onNoChange }),

@@ -87,6 +87,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
             baseBranch,
             taskListPath: payload.taskListPath ?? DEFAULT_TASK_LIST_PATH,
             tool: payload.tool ?? DEFAULT_TOOL,
+            ...(payload.model === undefined ? {} : { model: payload.model }),
             ...(payload.script === undefined ? {} : { script: payload.script }),
             ...(payload.verify === undefined ? {} : { verify: payload.verify }),
             ...(payload.onNoChange === undefined ? {} : { onNoChange: payload.onNoChange }),
