@@ -4,6 +4,8 @@
  * `append` inserts a decision's events with consecutive `seq` (expectedSeq + 1, …) and writes the
  * projections in the same transaction; the primary key `(project_id, seq)` fences a stale writer
  * (another activation wrote first): it gets `JournalFenced` and nothing of its append is kept.
+ * Appends of different projects that wait while the database is busy are committed together, in
+ * one statement (group commit, `GroupCommit`).
  * After the commit the appended entries' WebSocket frames (rendered once, stored with the row) are
  * published on the `EventBus`. `follow` gives a gap-free, duplicate-free stream of a project's
  * frames: a journal replay followed by the live bus, filling any gap from the journal by `seq`.
@@ -32,9 +34,11 @@ import {
   Ref,
   Schedule,
   Schema,
+  type Scope,
   Stream
 } from "effect"
 import { EventBus } from "./EventBus.js"
+import * as GroupCommit from "./GroupCommit.js"
 import * as JournalTable from "./internal/journalTable.js"
 import * as Migrations from "./internal/migrations.js"
 import { DbNumber, isUniqueViolation, jsonParam } from "./internal/sqlValues.js"
@@ -109,6 +113,12 @@ const executionIdOf = (event: JournalEvent, after: ProjectState): ExecutionId | 
   }
 }
 
+/**
+ * Group commit: batches in flight at once (each holds one pooled connection while it runs; the
+ * pool's other connections serve reads) and the most appends in one batch.
+ */
+const COMMITTERS = 3
+const MAX_BATCH = 64
 const FOLLOW_PAGE = 500
 const CONTEXT_CACHE_LIMIT = 10_000
 const LOAD_PAGE = 1000
@@ -122,12 +132,13 @@ const MaxRow = Schema.Struct({ max: Schema.NullOr(DbNumber) })
 export const make: Effect.Effect<
   JournalService,
   SqlError,
-  SqlClient.SqlClient | EventBus | ProjectionWriter.ProjectionWriter
+  SqlClient.SqlClient | EventBus | ProjectionWriter.ProjectionWriter | Scope.Scope
 > = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const bus = yield* EventBus
   const writer = yield* ProjectionWriter.ProjectionWriter
   yield* Migrations.run("journal", JournalTable.migrations)
+  const committer = yield* GroupCommit.make(sql, { concurrency: COMMITTERS, maxBatch: MAX_BATCH })
 
   const provide = <A>(effect: Effect.Effect<A, SqlError, SqlClient.SqlClient>): Effect.Effect<A> =>
     Effect.orDie(Effect.provideService(effect, SqlClient.SqlClient, sql))
@@ -188,12 +199,12 @@ export const make: Effect.Effect<
       const known = cached !== undefined && cached.seq === input.expectedSeq ? cached.contexts : undefined
       contextCache.delete(projectId)
       const planned = yield* Effect.orDie(writer.plan(steps, known))
-      // one statement: the entries and every projection write, atomic without a transaction round trip
-      const writes = [
-        sql`journal_rows AS (INSERT INTO journal ${sql.insert(rows)})`,
-        ...planned.statements.map((statement, i) => sql`${sql.literal(`projection_${i}`)} AS (${statement})`)
-      ]
-      yield* sql`WITH ${sql.join(", ", false)(writes)} SELECT 1 AS ok`.pipe(
+      // one statement: the entries and every projection write, atomic without a transaction round trip;
+      // the committer may run it together with other projects' appends (group commit)
+      yield* committer.commit({
+        projectId,
+        writes: [sql`INSERT INTO journal ${sql.insert(rows)}`, ...planned.statements]
+      }).pipe(
         Effect.mapError((error): SqlError | JournalFenced =>
           isUniqueViolation(error, "journal_pkey")
             ? new JournalFenced({
@@ -319,4 +330,4 @@ export const make: Effect.Effect<
 /** The journal on the configured database; needs the projection writer (and its tables) and the event bus. */
 export const layer: Layer.Layer<Journal, SqlError, SqlClient.SqlClient | EventBus | ProjectionWriter.ProjectionWriter> =
   Layer
-    .effect(Journal, make)
+    .scoped(Journal, make)

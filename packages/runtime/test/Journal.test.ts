@@ -195,6 +195,62 @@ for (const backend of backends) {
         assert.strictEqual((yield* journal.read(project, 0, 10)).length, 1)
       }))
 
+    it.effect("group commit: many projects appending at once all commit; stale writers among them are fenced alone", () =>
+      Effect.gen(function*() {
+        const journal = yield* Journal.Journal
+        const projections = yield* Projections.Projections
+        const projects = Arr.range(1, 40).map((i) => S.projectId(`group-${i}`))
+        const update = (project: ProjectId, state: ProjectState, seq: number, title: string) =>
+          decideAndAppend(
+            journal,
+            project,
+            state,
+            seq,
+            ExecutionCommand.UpdateTask({ taskId: TaskId.make("T1"), patch: new TaskPatch({ title }), at: S.at() })
+          )
+        // every project has one entry; a stale writer of every fourth project still believes it has none
+        const first = yield* Effect.forEach(projects, (project) => update(project, initial(project), 0, "first"), {
+          concurrency: "unbounded"
+        })
+        const rounds = 5
+        const writer = (project: ProjectId, start: { readonly state: ProjectState; readonly seq: number }) =>
+          Effect.gen(function*() {
+            let at = start
+            for (let round = 0; round < rounds; round++) at = yield* update(project, at.state, at.seq, `r${round}`)
+            return { _tag: "writer" as const, seq: at.seq }
+          })
+        const stale = (project: ProjectId) =>
+          Effect.map(
+            Effect.exit(update(project, initial(project), 0, "stale")),
+            (exit) => ({ _tag: "stale" as const, exit })
+          )
+        // all at once, the stale ones in the middle of the crowd (so that they share batches with others)
+        const tasks = Arr.zip(projects, first).flatMap(([project, start], i) =>
+          i % 4 === 3 ? [writer(project, start), stale(project)] : [writer(project, start)]
+        )
+        const outcomes = yield* Effect.all(tasks, { concurrency: "unbounded" })
+        const staleExits = outcomes.flatMap((o) => o._tag === "stale" ? [o.exit] : [])
+        assert.strictEqual(staleExits.length, 10)
+        for (const exit of staleExits) {
+          assert.isTrue(Exit.isFailure(exit), "a stale writer was not fenced")
+          assert.include(Option.getOrThrow(Exit.causeOption(exit)).toString(), "JournalFenced")
+        }
+        assert.deepStrictEqual(
+          outcomes.flatMap((o) => o._tag === "writer" ? [o.seq] : []),
+          projects.map(() => rounds + 1)
+        )
+        for (const project of projects) {
+          const entries = yield* journal.read(project, 0, 100)
+          assert.deepStrictEqual(entries.map((e) => e.seq), Arr.range(1, rounds + 1))
+          const titles = entries.flatMap((e) => e.event._tag === "TaskUpdated" ? [e.event.patch.title ?? ""] : [])
+          assert.deepStrictEqual(titles, ["first", ...Arr.range(0, rounds - 1).map((r) => `r${r}`)])
+          // the projection was written in the same statement as each append: it holds the last title
+          const record = yield* projections.project(project)
+          const patches = Option.getOrThrow(record).state.patches
+          assert.deepStrictEqual(patches.map(([, patch]) => patch.title), [`r${rounds - 1}`])
+        }
+      }))
+
     it.effect("a decision of two events is one append; the stop point completes the execution", () =>
       Effect.gen(function*() {
         const journal = yield* Journal.Journal
@@ -369,7 +425,7 @@ for (const backend of backends) {
         assert.deepStrictEqual(encodeState(empty.state), encodeState(initial(none)))
       }))
 
-    it.effect("follow: replay then live, no gap and no duplicate while frames are committed during the replay", () =>
+    it.scoped("follow: replay then live, no gap and no duplicate while frames are committed during the replay", () =>
       Effect.gen(function*() {
         const journal = yield* Journal.Journal
         // a second writer whose appends are never published: their frames reach followers only from the journal

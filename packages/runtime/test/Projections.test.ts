@@ -102,7 +102,7 @@ for (const backend of backends) {
           assert.isAtLeast(tags.size, 15, `too few kinds of events: ${[...tags].join(", ")}`)
         }))
 
-      it.effect("two processes taking turns on one project (failover) write the same task_context as a rebuild", () =>
+      it.scoped("two processes taking turns on one project (failover) write the same task_context as a rebuild", () =>
         Effect.gen(function*() {
           const first = yield* Journal.Journal
           // another process: its own Journal instance (and its own caches) on the same database
