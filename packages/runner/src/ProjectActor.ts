@@ -276,11 +276,27 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
         return false
       }))
 
-      const loop = Effect.gen(function*() {
+      // The execution this fiber runs, read when it starts (not when the actor was built: that
+      // stamped every line with "none", or with the previous execution's id).
+      const loop = Effect.suspend(() => {
+        const executionId = state.executionId ?? "none"
+        return loopBody.pipe(
+          // Interrupted (stop, pause while queued, passivation) or died: give up ownership too.
+          Effect.onError(() => lock.withPermits(1)(release)),
+          Correlation.withCorrelationId(`execution-${executionId}`),
+          // the pipeline's own steps are nobody's command (the fiber may be started inside one)
+          Effect.provideService(Correlation.CurrentPrincipal, undefined),
+          Effect.annotateLogs({ projectId, executionId })
+        )
+      })
+
+      const loopBody = Effect.gen(function*() {
         const backoff = yield* Schedule.driver(NO_PROGRESS_BACKOFF)
         do {
           const before = commits
-          yield* runOnce
+          // each pass under the execution it works for (a loop never outlives its execution, but
+          // the annotation must not depend on that)
+          yield* Effect.annotateLogs(runOnce, { executionId: state.executionId ?? "none" })
           if (commits === before) {
             // A run that journaled nothing would fail the same way at once: never retry it hot.
             yield* Effect.logWarning("execution loop made no progress; retrying after a backoff")
@@ -289,14 +305,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
             yield* backoff.reset
           }
         } while (yield* continueOrEnd)
-      }).pipe(
-        // Interrupted (stop, pause while queued, passivation) or died: give up ownership too.
-        Effect.onError(() => lock.withPermits(1)(release)),
-        Correlation.withCorrelationId(`execution-${state.executionId ?? "none"}`),
-        // the pipeline's own steps are nobody's command (the fiber may be started inside one)
-        Effect.provideService(Correlation.CurrentPrincipal, undefined),
-        Effect.annotateLogs({ projectId, executionId: state.executionId ?? "none" })
-      )
+      })
 
       /** Starts the execution fiber when the state says the execution runs and no fiber owns the loop. */
       const ensureRunning = Effect.gen(function*() {
