@@ -1,16 +1,25 @@
-import { git } from "@devteam/runtime/testing/GitRemote"
 /**
  * Pipeline overhead per task (quality.md: ≤ 250 ms local sandbox, ≤ 1 s docker): the wall time of
  * the 7 steps SELECT → UPDATE_TASKLIST of one task minus the time spent inside the tool's command
- * and the verify commands, with the `script` tool (a one-line edit) and a trivial `npm run build`
- * (default verify: `npm ci` + `npm run build`), warm workspace (a first task clones; it is not
- * measured), against a local `file://` bare remote. The steps are driven through `StepRunner.run`
- * with the journal folded by the domain's decide/evolve, as the project actor does (the journal's
- * own write cost is measured by journal.bench.ts). Median over ≥ 5 tasks per sandbox.
+ * and the verify commands, warm workspace (a first task clones; it is not measured), against a
+ * local `file://` bare remote. The steps are driven through `StepRunner.run` with the journal
+ * folded by the domain's decide/evolve, as the project actor does (the journal's own write cost is
+ * measured by journal.bench.ts). Median over the measured tasks.
+ *
+ * Three repositories:
+ * - `local`, `docker`: a trivial npm project (default verify: `npm ci` — skipped once installed —
+ *   and a one-line `npm run build`), the `script` tool writing one file per task;
+ * - `dockerTs`: the realistic TypeScript library of the tests (@devteam/runtime/testing/RealProjects:
+ *   typescript, vitest, @vitest/coverage-v8 from the npm registry) in the Docker sandbox, the
+ *   `script` tool adding a function and its vitest test per task; default verify `npm ci` → build
+ *   (tsc) → `vitest run` → `tsc --noEmit`. Its first VERIFY is cold: a new project (empty download
+ *   cache, no node_modules) installs from the registry through the egress proxy on VERIFY's
+ *   allow-list; the later ones are warm (the install is skipped, nothing downloaded).
  *
  * The sandbox is wrapped to time every command it runs; "command time" is the exec time of the
- * script and of the verify commands — everything else (git, sandbox set-up, the tool's helper
- * commands such as reading the diff, journal folding) is overhead.
+ * script during IMPLEMENT and of the verify commands (`sh -c <command>`) during VERIFY — everything
+ * else (git, sandbox set-up, the verifier's probes, the tool's helper commands such as reading the
+ * diff, journal folding) is overhead.
  */
 import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
 import { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
@@ -26,7 +35,10 @@ import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
 import * as LocalSandbox from "@devteam/runtime/LocalSandbox"
 import * as Redaction from "@devteam/runtime/Redaction"
 import { Sandbox, testImage } from "@devteam/runtime/Sandbox"
+import * as SandboxCache from "@devteam/runtime/SandboxCache"
 import * as ScriptTool from "@devteam/runtime/ScriptTool"
+import { git, makeBareRemote } from "@devteam/runtime/testing/GitRemote"
+import { tsLibrary } from "@devteam/runtime/testing/RealProjects"
 import * as Tool from "@devteam/runtime/Tool"
 import * as Verifier from "@devteam/runtime/Verifier"
 import { Duration, Effect, Either, Exit, Layer, Logger, LogLevel, Option, Scope } from "effect"
@@ -38,56 +50,63 @@ import { fileURLToPath } from "node:url"
 import { summarize } from "./stats.js"
 
 const tasksMeasured = Number(process.env.BENCH_PIPELINE_TASKS ?? 6)
+const tsTasksMeasured = Number(process.env.BENCH_PIPELINE_TS_TASKS ?? 4)
 const image = testImage
 const steps: ReadonlyArray<Step> = ["SELECT", "PREP", "IMPLEMENT", "VERIFY", "MERGE", "PUSH", "UPDATE_TASKLIST"]
-const script = "echo \"done $DEVTEAM_TASK_ID\" > \"notes-$DEVTEAM_TASK_ID.txt\""
-const buildScript = "node -e \"console.log('build ok')\""
 
-/** A bare remote: a trivial npm project and a task list of `tasks` independent tasks. */
-const makeRemote = (root: string, tasks: number): string => {
-  const bare = Path.join(root, "project.git")
-  const work = Path.join(root, "seed")
-  Fs.mkdirSync(Path.join(work, "docs/DevTeam"), { recursive: true })
-  git(root, ["init", "--quiet", "--bare", "--initial-branch=main", bare])
-  git(work, ["init", "--quiet", "--initial-branch=main"])
-  Fs.writeFileSync(
-    Path.join(work, "package.json"),
-    JSON.stringify({ name: "bench", version: "1.0.0", private: true, scripts: { build: buildScript } }, null, 2)
-  )
-  Fs.writeFileSync(
-    Path.join(work, "package-lock.json"),
-    JSON.stringify(
-      {
-        name: "bench",
-        version: "1.0.0",
-        lockfileVersion: 3,
-        requires: true,
-        packages: { "": { name: "bench", version: "1.0.0" } }
-      },
-      null,
-      2
-    )
-  )
-  const lines = Array.from({ length: tasks }, (_, i) => `  - [ ] 1.1.${i + 1} Task number ${i + 1}`)
-  Fs.writeFileSync(
-    Path.join(work, "docs/DevTeam/tasks_list.md"),
-    `# Tasks\n\nPhase 1: Bench\n\n- 1.1 Tasks\n${lines.join("\n")}\n`
-  )
-  git(work, ["add", "--all"])
-  git(work, ["commit", "--quiet", "-m", "initial"])
-  git(work, ["push", "--quiet", bare, "HEAD:refs/heads/main"])
-  return bare
+const taskList = (tasks: number) =>
+  `# Tasks\n\nPhase 1: Bench\n\n- 1.1 Tasks\n${
+    Array.from({ length: tasks }, (_, i) => `  - [ ] 1.1.${i + 1} Task number ${i + 1}`).join("\n")
+  }\n`
+
+interface Variant {
+  readonly name: "local" | "docker" | "dockerTs"
+  readonly sandbox: "local" | "docker"
+  readonly tasks: number
+  readonly files: Record<string, string>
+  /** The script tool's command: one task's edit. */
+  readonly script: string
 }
+
+const trivialProject = (tasks: number): Record<string, string> => ({
+  "package.json": JSON.stringify(
+    { name: "bench", version: "1.0.0", private: true, scripts: { build: "node -e \"console.log('build ok')\"" } },
+    null,
+    2
+  ),
+  "package-lock.json": JSON.stringify(
+    {
+      name: "bench",
+      version: "1.0.0",
+      lockfileVersion: 3,
+      requires: true,
+      packages: { "": { name: "bench", version: "1.0.0" } }
+    },
+    null,
+    2
+  ),
+  "docs/DevTeam/tasks_list.md": taskList(tasks)
+})
+
+const trivialScript = "echo \"done $DEVTEAM_TASK_ID\" > \"notes-$DEVTEAM_TASK_ID.txt\""
+
+/** One function and its vitest test per task (f1_1_3 for 1.1.3). */
+const tsScript = [
+  "n=$(echo \"$DEVTEAM_TASK_ID\" | tr . _)",
+  "printf 'export const f%s = (a: number): number => a + 1\\n' \"$n\" >> src/math.ts",
+  "printf 'import { expect, test } from \"vitest\"\\nimport { f%s } from \"../src/math.js\"\\n\\ntest(\"f%s\", () => expect(f%s(1)).toBe(2))\\n' \"$n\" \"$n\" \"$n\" > \"test/f$n.test.ts\""
+].join("; ")
 
 /** Time spent inside the user's commands (the script, the verify commands). */
 interface CommandClock {
+  step: Step | undefined
   total: number
   tool: number
   verify: number
 }
 
-/** Wraps a Sandbox so that every exec of a user command adds its duration to `clock`. */
-const timedSandbox = (inner: Sandbox["Type"], clock: CommandClock, verifyCommands: ReadonlySet<string>) =>
+/** Wraps a Sandbox so that the script (IMPLEMENT) and the verify commands (VERIFY) add their duration to `clock`. */
+const timedSandbox = (inner: Sandbox["Type"], clock: CommandClock, script: string) =>
   Sandbox.of({
     ...inner,
     acquire: (options) =>
@@ -96,12 +115,13 @@ const timedSandbox = (inner: Sandbox["Type"], clock: CommandClock, verifyCommand
         exec: (opts) =>
           Effect.tap(handle.exec(opts), (result) =>
             Effect.sync(() => {
-              const [shell, flag, line] = opts.command
-              if (shell !== "sh" || flag !== "-c" || line === undefined) return
-              if (line === script) {
+              // the verifier's own probes pass arguments after the script (`sh -c '…' probe …`)
+              const [shell, flag, line, ...rest] = opts.command
+              if (shell !== "sh" || flag !== "-c" || line === undefined || rest.length > 0) return
+              if (clock.step === "IMPLEMENT" && line === script) {
                 clock.tool += result.duration
                 clock.total += result.duration
-              } else if (verifyCommands.has(line)) {
+              } else if (clock.step === "VERIFY") {
                 clock.verify += result.duration
                 clock.total += result.duration
               }
@@ -109,12 +129,16 @@ const timedSandbox = (inner: Sandbox["Type"], clock: CommandClock, verifyCommand
       }))
   })
 
-const measure = (kind: "local" | "docker") =>
+const measure = (variant: Variant) =>
   Effect.gen(function*() {
-    const root = Fs.mkdtempSync(Path.join(Os.tmpdir(), `devteam-bench-pipeline-${kind}-`))
+    const root = Fs.mkdtempSync(Path.join(Os.tmpdir(), `devteam-bench-pipeline-${variant.name}-`))
     yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(root, { recursive: true, force: true })))
-    const bare = makeRemote(root, tasksMeasured + 1)
-    const clock: CommandClock = { total: 0, tool: 0, verify: 0 }
+    const bare = makeBareRemote({ root, name: "project.git", files: variant.files })
+    // a new project each run: its download cache starts empty (the first VERIFY is cold)
+    const projectId = ProjectId.make(`bench/pipeline-${variant.name}-${Date.now().toString(36)}`)
+    const cacheDir = yield* SandboxCache.projectCacheDir(projectId)
+    yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(cacheDir, { recursive: true, force: true })))
+    const clock: CommandClock = { step: undefined, total: 0, tool: 0, verify: 0 }
     const redactor = Redaction.layerWith([])
     const workspace = GitWorkspace.layer({
       workspaceDir: Path.join(root, "workspaces"),
@@ -125,7 +149,7 @@ const measure = (kind: "local" | "docker") =>
       authorEmail: "devteam-runner@localhost",
       commandTimeout: Duration.minutes(2)
     })
-    const inner = kind === "local"
+    const inner = variant.sandbox === "local"
       ? LocalSandbox.make
       : DockerSandbox.make({
         kind: Option.some("docker"),
@@ -137,23 +161,20 @@ const measure = (kind: "local" | "docker") =>
         sweepInterval: Duration.hours(1),
         startTimeout: Duration.seconds(60)
       })
-    const sandbox = Layer.effect(
-      Sandbox,
-      Effect.map(inner, (s) => timedSandbox(s, clock, new Set(["npm ci", "npm run build --if-present"])))
-    )
+    const sandbox = Layer.effect(Sandbox, Effect.map(inner, (s) => timedSandbox(s, clock, variant.script)))
     const ports = Layer.mergeAll(
       workspace,
       TaskListSource.layer.pipe(Layer.provide(workspace)),
       sandbox,
       Tool.layer([ScriptTool.make({ command: Option.none(), timeout: Duration.minutes(1), allowNoChanges: false })]),
-      Verifier.layerWith({ commandTimeout: Duration.minutes(2), retries: 0 })
+      Verifier.layerWith({ commandTimeout: Duration.minutes(5), retries: 0 })
     ).pipe(Layer.provideMerge(redactor))
     const layer = PipelineStepRunner.layerWith(PipelineStepRunner.defaultSettings).pipe(Layer.provide(ports))
 
     return yield* Effect.gen(function*() {
       const runner = yield* StepRunner
       const executionScope = yield* Scope.make()
-      let state: ProjectState = initial(ProjectId.make(`bench/pipeline-${kind}`))
+      let state: ProjectState = initial(projectId)
       const apply = (command: ExecutionCommand) => {
         const decision = decide(state, command)
         if (Either.isLeft(decision)) throw new Error(decision.left.message)
@@ -168,37 +189,49 @@ const measure = (kind: "local" | "docker") =>
           baseBranch: "main",
           taskListPath: "docs/DevTeam/tasks_list.md",
           tool: "script",
-          script,
+          script: variant.script,
           customerId: CustomerId.make("bench")
         }),
         at: at()
       }))
       const stepTimes: Record<string, Array<number>> = {}
+      const verifyWall: Array<number> = []
       const runTask = Effect.gen(function*() {
         for (const step of steps) {
           const started = performance.now()
           apply(ExecutionCommand.StartStep({ step, taskId: state.currentTask?.id ?? null, at: at() }))
           const before = clock.total
+          clock.step = step
           const result = yield* runner.run(step, {
             state,
             correlationId: "bench",
             executionScope,
             log: () => Effect.void
           })
+          clock.step = undefined
           if (result._tag === "Finished") return yield* Effect.dieMessage("ran out of tasks")
+          if (result.outcome._tag === "VerifyCompleted" && !result.outcome.result.success) {
+            return yield* Effect.dieMessage(
+              `VERIFY failed for ${result.outcome.taskId}: ${result.outcome.result.attempts[0]?.log.slice(-2000)}`
+            )
+          }
           apply(ExecutionCommand.CompleteStep({ outcome: result.outcome }))
-          ;(stepTimes[step] ??= []).push(performance.now() - started - (clock.total - before))
+          const elapsed = performance.now() - started
+          if (step === "VERIFY") verifyWall.push(elapsed)
+          ;(stepTimes[step] ??= []).push(elapsed - (clock.total - before))
         }
       })
-      // Warm-up: clones the repository, starts the sandbox (docker: the container), warms npm.
+      // Warm-up: clones the repository, starts the sandbox (docker: the container), installs (cold).
       yield* runTask
+      const coldVerifyMs = verifyWall[0] ?? Number.NaN
+      verifyWall.length = 0
       for (const step of steps) stepTimes[step] = []
       const wall: Array<number> = []
       const overhead: Array<number> = []
       const commands: Array<number> = []
       const toolTimes: Array<number> = []
       const verifyTimes: Array<number> = []
-      for (let i = 0; i < tasksMeasured; i++) {
+      for (let i = 0; i < variant.tasks; i++) {
         clock.total = 0
         clock.tool = 0
         clock.verify = 0
@@ -214,39 +247,72 @@ const measure = (kind: "local" | "docker") =>
       yield* Scope.close(executionScope, Exit.void)
       const merges = git(bare, ["rev-list", "--merges", "--count", "main"]).trim()
       return {
-        tasks: tasksMeasured,
+        tasks: variant.tasks,
         mergesOnRemote: Number(merges),
         taskWallMs: summarize(wall),
         commandMs: summarize(commands),
         overheadMs: summarize(overhead),
         toolCommandMsP50: summarize(toolTimes).p50,
         verifyCommandsMsP50: summarize(verifyTimes).p50,
+        /** The first task's VERIFY step (new project: empty download cache, no node_modules). */
+        verifyColdMs: Math.round(coldVerifyMs),
+        /** The measured tasks' VERIFY steps (installed: the install is skipped). */
+        verifyWarmMs: summarize(verifyWall),
         stepOverheadMsP50: Object.fromEntries(steps.map((s) => [s, summarize(stepTimes[s] ?? []).p50]))
       }
     }).pipe(Effect.provide(layer))
   }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning))
 
-export const run = async (): Promise<Record<string, unknown>> => {
-  const local = await Effect.runPromise(measure("local"))
-  let docker: Record<string, unknown>
+/** Runs `variant` in Docker (building the test image when missing); an error is reported, not thrown. */
+const inDocker = async (variant: Variant): Promise<Record<string, unknown>> => {
   try {
     const repoRoot = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "..")
     execFileSync(Path.join(repoRoot, "scripts/build-sandbox-image.sh"), [image], { stdio: "inherit" })
     // The sandbox user (uid 1000) writes into the workspace the runner's git creates.
     const previous = process.umask(0)
     try {
-      docker = await Effect.runPromise(measure("docker"))
+      return await Effect.runPromise(measure(variant))
     } finally {
       process.umask(previous)
     }
   } catch (error) {
-    docker = { error: error instanceof Error ? error.message : String(error) }
+    return { error: error instanceof Error ? error.message : String(error) }
   }
+}
+
+export const run = async (): Promise<Record<string, unknown>> => {
+  const loadBefore = Os.loadavg().map((n) => Math.round(n * 100) / 100)
+  const local = await Effect.runPromise(
+    measure({
+      name: "local",
+      sandbox: "local",
+      tasks: tasksMeasured,
+      files: trivialProject(tasksMeasured + 1),
+      script: trivialScript
+    })
+  )
+  const docker = await inDocker({
+    name: "docker",
+    sandbox: "docker",
+    tasks: tasksMeasured,
+    files: trivialProject(tasksMeasured + 1),
+    script: trivialScript
+  })
+  const dockerTs = await inDocker({
+    name: "dockerTs",
+    sandbox: "docker",
+    tasks: tsTasksMeasured,
+    files: { ...tsLibrary(), "docs/DevTeam/tasks_list.md": taskList(tsTasksMeasured + 1) },
+    script: tsScript
+  })
   return {
     what: "wall time of SELECT→UPDATE_TASKLIST per task minus time inside the script and verify commands",
     local,
     docker,
-    targetOverheadP50Ms: { local: 250, docker: 1000 }
+    dockerTs,
+    targetOverheadP50Ms: { local: 250, docker: 1000 },
+    /** The machine is shared: its 1/5/15-minute load averages before and after. */
+    loadAverage: { before: loadBefore, after: Os.loadavg().map((n) => Math.round(n * 100) / 100) }
   }
 }
 
