@@ -49,6 +49,17 @@ export const kebab = (text: string): string =>
     .replace(/[^a-z0-9]+/g, "-")
     .replace(/^-+|-+$/g, "")
 
+/**
+ * A title as read, without Markdown link syntax: `[src/ops.js](src/ops.js)` → `src/ops.js`, an
+ * image's alt text, `<https://…>` autolinks dropped. Otherwise the link target repeats its text in
+ * the branch name (`…-src-ops-js-src-ops-js-…`).
+ */
+export const plainTitle = (title: string): string =>
+  title
+    .replace(/!?\[([^\]\n]*)\]\([^)\n]*\)/g, "$1")
+    .replace(/!?\[([^\]\n]*)\]\[[^\]\n]*\]/g, "$1")
+    .replace(/<[a-z][a-z0-9+.-]*:[^>\s]*>/gi, "")
+
 /** The id part: dots become dashes; anything outside `[A-Za-z0-9_-]` (never in a valid TaskId) too. */
 const idSegment = (taskId: TaskId): string => {
   const segment = taskId.replace(/[^A-Za-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "")
@@ -58,12 +69,12 @@ const idSegment = (taskId: TaskId): string => {
 /**
  * The branch of a task, e.g. `branchName("1.2.3", "Add login page")` → `task/1-2-3-add-login-page`.
  * At most `maxBranchLength` characters (the title is cut at a dash where possible); `task/<id>`
- * when the title yields nothing.
+ * when the title yields nothing. Markdown links count as their text ({@link plainTitle}).
  */
 export const branchName = (taskId: TaskId, title: string): string => {
   const base = `${branchPrefix}${idSegment(taskId)}`.slice(0, maxBranchLength)
   // Bound the work on hostile 10 KB titles: only the head can end up in the name.
-  const slug = kebab(title.slice(0, maxBranchLength * 4))
+  const slug = kebab(plainTitle(title.slice(0, maxBranchLength * 4)))
   const room = maxBranchLength - base.length - 1
   if (slug.length === 0 || room <= 0) return base
   let cut = slug.slice(0, room)

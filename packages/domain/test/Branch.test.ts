@@ -66,6 +66,19 @@ describe("Branch.branchName", () => {
     assert.isTrue(gitAccepts(name))
   })
 
+  it("a Markdown link counts as its text, not text and target", () => {
+    assert.strictEqual(
+      branchName(TaskId.make("1.1.1"), "Add mul to [src/ops.js](src/ops.js) and export it from src/index.js"),
+      "task/1-1-1-add-mul-to-src-ops-js-and-export-it-from-src-index-js"
+    )
+    assert.strictEqual(
+      branchName(TaskId.make("2.1"), "See ![diagram](docs/d.png), [the guide][guide] and <https://example.com/x>"),
+      "task/2-1-see-diagram-the-guide-and"
+    )
+    // brackets that are not links stay text
+    assert.strictEqual(branchName(TaskId.make("3"), "Handle [x] items (todo)"), "task/3-handle-x-items-todo")
+  })
+
   it("is deterministic", () => {
     assert.strictEqual(branchName(id("1.2"), "Same title"), branchName(id("1.2"), "Same title"))
   })
