@@ -30,6 +30,7 @@ import {
 import { Task } from "@devteam/domain/Task"
 import { indexOf } from "@devteam/domain/TaskList"
 import { parse } from "@devteam/domain/TaskListParser"
+import * as EgressPolicy from "@devteam/runtime/EgressPolicy"
 import * as Redaction from "@devteam/runtime/Redaction"
 import { Sandbox } from "@devteam/runtime/Sandbox"
 import { Tools } from "@devteam/runtime/Tool"
@@ -39,6 +40,7 @@ import { Effect, Layer, Option } from "effect"
 import * as ModelEnv from "./ModelEnv.js"
 import { commitMessage, defaultSettings, PipelineConfig, type PipelineSettings } from "./PipelineStepRunner.js"
 import { SingleSteps } from "./SingleSteps.js"
+import * as StepEgress from "./StepEgress.js"
 
 interface PreparedBranch {
   readonly taskId: TaskId
@@ -59,7 +61,7 @@ const asGitFailure = (operation: string) => (error: { readonly message: string }
 export type SingleStepsRequirements = Workspace | Sandbox | Tools | Verifier | Redaction.Redactor
 
 export const make = (
-  settings: Pick<PipelineSettings, "modelEnv"> = defaultSettings
+  settings: Pick<PipelineSettings, "modelEnv" | "egress"> = defaultSettings
 ): Effect.Effect<SingleSteps["Type"], never, SingleStepsRequirements> =>
   Effect.gen(function*() {
     const workspace = yield* Workspace
@@ -181,7 +183,16 @@ export const make = (
             executionId: crypto.randomUUID(),
             workspacePath: repo.repoPath
           })
-          return yield* tool.run({ sandbox: handle, task, workspacePath: repo.repoPath, env: settings.modelEnv })
+          // The same egress window as the pipeline's IMPLEMENT: the tool's model hosts and the operator's additions.
+          const allow = EgressPolicy.implementAllowList(tool.egress, settings.egress, [])
+          const ran = yield* StepEgress.withEgress(
+            handle,
+            "IMPLEMENT",
+            allow,
+            StepEgress.serviceLog,
+            tool.run({ sandbox: handle, task, workspacePath: repo.repoPath, env: settings.modelEnv })
+          )
+          return ran.value
         }))
         if (!artifact.success) {
           return yield* new ToolFailed({
@@ -239,13 +250,23 @@ export const make = (
             executionId: crypto.randomUUID(),
             workspacePath: repo.repoPath
           })
-          return yield* verifier.verify({
-            sandbox: handle,
-            task,
-            criteria,
-            diffFiles: diff.filesModified,
-            ...(commands === undefined ? {} : { commands })
-          })
+          // The same egress window as the pipeline's VERIFY: the registries the base branch configures, and
+          // the operator's additions (without one, an install in a Docker sandbox reaches no registry).
+          const allow = yield* EgressPolicy.verifyAllowList(repo.repoPath, repo.baseBranch, settings.egress)
+          const verified = yield* StepEgress.withEgress(
+            handle,
+            "VERIFY",
+            allow,
+            StepEgress.serviceLog,
+            verifier.verify({
+              sandbox: handle,
+              task,
+              criteria,
+              diffFiles: diff.filesModified,
+              ...(commands === undefined ? {} : { commands })
+            })
+          )
+          return verified.value
         }))
         const body = {
           taskId: request.taskId,
@@ -277,7 +298,7 @@ export const make = (
 
 /** Single steps with the model keys given. */
 export const layerWith = (
-  settings: Pick<PipelineSettings, "modelEnv">
+  settings: Pick<PipelineSettings, "modelEnv" | "egress">
 ): Layer.Layer<SingleSteps, never, SingleStepsRequirements> => Layer.effect(SingleSteps, make(settings))
 
 /** Single steps with the model keys from the environment (`PipelineConfig`). */

@@ -10,6 +10,21 @@ import type { SandboxHandle } from "@devteam/runtime/Sandbox"
 import { Effect } from "effect"
 import type * as LogBatcher from "./LogBatcher.js"
 
+/** Where a window's warnings and summary go: the execution's journaled log, or the service log. */
+export type StepLog = Pick<LogBatcher.LogBatcher, "log">
+
+/** The service's own log, for steps that run outside an execution (the single-step routes). */
+export const serviceLog: StepLog = {
+  log: (level, message) =>
+    level === "error"
+      ? Effect.logError(message)
+      : level === "warn"
+      ? Effect.logWarning(message)
+      : level === "info"
+      ? Effect.logInfo(message)
+      : Effect.logDebug(message)
+}
+
 const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`
 
 /** The allow-list as a log shows it. */
@@ -35,7 +50,7 @@ export const projectAdditions = (
   step: string,
   entries: ReadonlyArray<string> | undefined,
   settings: EgressPolicy.EgressPolicySettings,
-  logs: LogBatcher.LogBatcher
+  logs: StepLog
 ): Effect.Effect<ReadonlyArray<HostPort>> =>
   Effect.gen(function*() {
     const { permitted, refused } = EgressPolicy.projectAdditions(entries, settings)
@@ -53,7 +68,7 @@ export const withEgress = <A, E, R>(
   handle: SandboxHandle,
   step: string,
   allow: ReadonlyArray<HostPort>,
-  logs: LogBatcher.LogBatcher,
+  logs: StepLog,
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<{ readonly value: A; readonly egress: EgressSummary }, E, R> =>
   Effect.scoped(

@@ -12,13 +12,25 @@ import { SingleSteps } from "@devteam/runner/SingleSteps"
 import { git } from "@devteam/runtime/testing/GitRemote"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Logger, LogLevel } from "effect"
-import { makeRemote, pipelineSettings, portsLayer, projectFiles } from "./fixtures/Pipeline.js"
+import * as Http from "node:http"
+import {
+  ensureImage,
+  makeRemote,
+  pipelineSettings,
+  portsLayer,
+  projectFiles,
+  type SandboxChoice
+} from "./fixtures/Pipeline.js"
 
-const withSingleSteps = <A, E, R>(body: (url: string) => Effect.Effect<A, E, R>) =>
+const withSingleSteps = <A, E, R>(
+  body: (url: string) => Effect.Effect<A, E, R>,
+  files: Record<string, string> = projectFiles(),
+  sandbox: SandboxChoice = "local"
+) =>
   Effect.gen(function*() {
-    const remote = yield* makeRemote(projectFiles())
+    const remote = yield* makeRemote(files)
     const layer = PipelineSingleSteps.layerWith(pipelineSettings).pipe(
-      Layer.provideMerge(portsLayer(remote.workspaceDir)),
+      Layer.provideMerge(portsLayer(remote.workspaceDir, sandbox)),
       Layer.merge(Logger.minimumLogLevel(LogLevel.Warning))
     )
     return yield* body(remote.url).pipe(Effect.provide(layer))
@@ -170,5 +182,59 @@ describe("PipelineSingleSteps", () => {
         })
       ),
     { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "docker: /verify opens VERIFY's egress window — npm reaches the registry the base branch's .npmrc names, through the proxy",
+    () =>
+      Effect.gen(function*() {
+        ensureImage()
+        const previous = process.umask(0)
+        yield* Effect.addFinalizer(() => Effect.sync(() => process.umask(previous)))
+        // A real HTTP server on this host stands in for the package registry (it answers npm's ping).
+        const hits: Array<string> = []
+        const registry = yield* Effect.acquireRelease(
+          Effect.async<{ readonly server: Http.Server; readonly port: number }>((resume) => {
+            const server = Http.createServer((req, res) => {
+              hits.push(req.url ?? "")
+              res.writeHead(200, { "content-type": "application/json" })
+              res.end("{}")
+            })
+            server.listen(0, "127.0.0.1", () => {
+              const address = server.address()
+              resume(
+                Effect.succeed({ server, port: typeof address === "object" && address !== null ? address.port : 0 })
+              )
+            })
+          }),
+          ({ server }) =>
+            Effect.async<void>((resume) => {
+              server.closeAllConnections()
+              server.close(() => resume(Effect.void))
+            })
+        )
+        const owner = `test-single-egress-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+        const files = { ...projectFiles(), ".npmrc": `registry=http://registry.test:${registry.port}/\n` }
+        return yield* withSingleSteps(
+          (repoUrl) =>
+            Effect.gen(function*() {
+              const steps = yield* SingleSteps
+              const prep = yield* steps.prep(projectId, new PrepRequest({ repoUrl, taskId, title: "Ping" }))
+              const verified = yield* steps.verify(
+                projectId,
+                new VerifyRequest({ projectId, taskId, branch: prep.branch }),
+                new VerifyConfig({ commands: ["npm ping"] })
+              )
+              assert.isTrue(verified.success, verified.artifacts.buildOutput)
+              assert.isTrue(
+                hits.some((u) => u.startsWith("/-/ping")),
+                `the registry saw ${hits.join(", ") || "nothing"}`
+              )
+            }),
+          files,
+          { docker: owner, egressHosts: { "registry.test": "127.0.0.1" } }
+        )
+      }),
+    { timeout: 180_000 }
   )
 })
