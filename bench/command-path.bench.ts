@@ -1,0 +1,225 @@
+/**
+ * The command path, measured the way the peer benchmark's loadgen measures it: a command's
+ * `POST` until its `execution-update` frame arrives on the project's WebSocket (HTTP → gateway →
+ * Project entity → decide → journal append with projections → bus → `/ws/devteam`). Commands
+ * alternate pause / resume on executions parked in a long step (placeholder steps of one hour), so
+ * every command is one journal entry and one frame, and no git runs.
+ *
+ * Scenarios (the loadgen's a, b, c):
+ * - a: 1 project, sequential, the next command after the previous frame — latency;
+ * - b: 50 projects × 40, each project waits for its frame, projects in parallel — latency, events/s;
+ * - c: 20 projects × 100, each project waits only for the HTTP answer — events/s, per-project order.
+ *
+ * In process (ROLE=all: gateway + runner + cluster), on a fresh Postgres database
+ * (`BENCH_POSTGRES_ADMIN_URL`, default postgres://postgres@127.0.0.1:5432/postgres), dropped
+ * afterwards. CPU per command is this process's CPU time over the scenario (it includes the
+ * clients' side, which the loadgen keeps in its own process), divided by the commands.
+ */
+import * as Cluster from "@devteam/runner/Cluster"
+import * as PlaceholderStepRunner from "@devteam/runner/PlaceholderStepRunner"
+import * as Runner from "@devteam/runner/Runner"
+import { SingleSteps } from "@devteam/runner/SingleSteps"
+import * as Database from "@devteam/runtime/Database"
+import { EventBus } from "@devteam/runtime/EventBus"
+import * as Storage from "@devteam/runtime/Storage"
+import { Gateway } from "@devteam/server"
+import { HttpLayerRouter, HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { ConfigProvider, Context, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
+import { Agent, request } from "node:http"
+import { createServer } from "node:http"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { WebSocket } from "ws"
+import { summarize } from "./stats.js"
+
+const ADMIN_URL = process.env["BENCH_POSTGRES_ADMIN_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
+
+const admin = (statement: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(
+    Effect.provide(PgClient.layer({ url: Redacted.make(ADMIN_URL), maxConnections: 1 })),
+    Effect.orDie
+  )
+
+const agent = new Agent({ keepAlive: true, maxSockets: 64 })
+
+const call = (base: string, method: string, path: string, body?: unknown) =>
+  new Promise<{ readonly status: number; readonly body: unknown }>((resolve, reject) => {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
+    const req = request(`${base}${path}`, {
+      method,
+      agent,
+      headers: payload === undefined ? {} : { "content-type": "application/json", "content-length": payload.length }
+    }, (res) => {
+      const chunks: Array<Buffer> = []
+      res.on("data", (chunk: Buffer) => chunks.push(chunk))
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString()
+        resolve({ status: res.statusCode ?? 0, body: text === "" ? null : JSON.parse(text) })
+      })
+      res.on("error", reject)
+    })
+    req.on("error", reject)
+    req.end(payload)
+  })
+
+const statusOf = (body: unknown): string =>
+  typeof body === "object" && body !== null && "status" in body && typeof body.status === "string" ? body.status : ""
+
+/** A project with an execution parked in a step, and its WebSocket counting the command frames. */
+const park = async (base: string, projectId: string) => {
+  const p = encodeURIComponent(projectId)
+  const init = await call(base, "POST", "/api/devteam/automation/initialize", {
+    projectId,
+    repoUrl: "https://example.invalid/bench/repo.git"
+  })
+  if (init.status !== 202) throw new Error(`initialize ${projectId}: ${init.status}`)
+  for (let i = 0;; i++) {
+    const status = statusOf((await call(base, "GET", `/api/devteam/automation/status/${p}`)).body)
+    if (status !== "QUEUED" && status !== "") break
+    if (i > 2000) throw new Error(`${projectId} never started`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  const waiting: Array<() => void> = []
+  let lastSeq = Number.POSITIVE_INFINITY
+  const ws = new WebSocket(`${base.replace("http", "ws")}/ws/devteam?projectId=${p}`, { perMessageDeflate: false })
+  await new Promise<void>((resolve, reject) => {
+    ws.on("message", (data: Buffer) => {
+      const frame: unknown = JSON.parse(data.toString())
+      if (typeof frame !== "object" || frame === null || !("type" in frame)) return
+      if (frame.type === "subscribed" && "payload" in frame && typeof frame.payload === "object") {
+        const payload = frame.payload
+        lastSeq = payload !== null && "lastSeq" in payload && typeof payload.lastSeq === "number"
+          ? payload.lastSeq
+          : 0
+        resolve()
+      } else if (frame.type === "execution-update" && "seq" in frame && typeof frame.seq === "number") {
+        if (frame.seq > lastSeq) waiting.shift()?.()
+      }
+    })
+    ws.once("error", reject)
+  })
+  let commands = 0
+  /** Sends the next command; resolves once it is answered, with the promise of its frame. */
+  const command = async () => {
+    const verb = commands++ % 2 === 0 ? "pause" : "resume"
+    const framed = new Promise<void>((resolve) => waiting.push(resolve))
+    const res = await call(base, "POST", `/api/devteam/automation/${verb}/${p}`)
+    if (res.status !== 200) throw new Error(`${verb} ${projectId}: ${res.status} ${JSON.stringify(res.body)}`)
+    return { framed }
+  }
+  return { command, close: () => ws.close() }
+}
+
+type Parked = Awaited<ReturnType<typeof park>>
+
+const measure = async (
+  projects: ReadonlyArray<Parked>,
+  events: number,
+  waitForFrame: boolean
+) => {
+  const latencies: Array<number> = []
+  const cpu = process.cpuUsage()
+  const started = performance.now()
+  await Promise.all(projects.map(async (project) => {
+    const framed: Array<Promise<void>> = []
+    for (let i = 0; i < events; i++) {
+      const t0 = performance.now()
+      const frame = (await project.command()).framed.then(() => {
+        latencies.push(performance.now() - t0)
+      })
+      if (waitForFrame) await frame
+      else framed.push(frame)
+    }
+    await Promise.all(framed)
+  }))
+  const seconds = (performance.now() - started) / 1000
+  const used = process.cpuUsage(cpu)
+  const total = projects.length * events
+  return {
+    commands: total,
+    latencyMs: summarize(latencies),
+    eventsPerSecond: Math.round(total / seconds),
+    cpuMsPerCommand: Math.round(((used.user + used.system) / 1000 / total) * 100) / 100
+  }
+}
+
+class Base extends Context.Tag("bench/Base")<Base, string>() {}
+
+export const run = async () => {
+  const name = `cmd_bench_${Crypto.randomBytes(4).toString("hex")}`
+  const dataDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "devteam-cmd-bench-"))
+  const url = new URL(ADMIN_URL)
+  url.pathname = `/${name}`
+  const config = { role: "all", host: "127.0.0.1", port: 0, jwtSecret: Option.none(), dataDir } as const
+  const server = HttpLayerRouter.serve(Gateway.routes(config), { disableLogger: true }).pipe(
+    Layer.provide(Gateway.healthChecks(config)),
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
+  )
+  const base = Layer.effect(
+    Base,
+    Effect.map(
+      HttpServer.HttpServer,
+      (s) => s.address._tag === "TcpAddress" ? `http://127.0.0.1:${s.address.port}` : ""
+    )
+  )
+  const singleSteps = Layer.succeed(SingleSteps, {
+    prep: () => Effect.dieMessage("not used"),
+    implement: () => Effect.dieMessage("not used"),
+    verify: () => Effect.dieMessage("not used")
+  })
+  // every step lasts an hour: the executions stay parked in their first step
+  const runner = Runner.layerWith(PlaceholderStepRunner.layer({ tasks: 10, stepDuration: "1 hour" }), singleSteps)
+  const app = Layer.mergeAll(base.pipe(Layer.provideMerge(server)), runner).pipe(
+    Layer.provideMerge(Cluster.layer("all", true)),
+    Layer.provideMerge(
+      Storage.layerWith(
+        Database.layerPostgres(Redacted.make(url.toString()), { maxConnections: 10 }),
+        EventBus.layerMemory
+      )
+    ),
+    Layer.provide(Layer.setConfigProvider(
+      ConfigProvider.fromMap(
+        new Map([["DATA_DIR", dataDir], ["WAKEUP_INTERVAL", "1 hour"], ["MAX_CONCURRENT_EXECUTIONS", "500"]])
+      ).pipe(
+        ConfigProvider.orElse(() => ConfigProvider.fromEnv())
+      )
+    )),
+    Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
+  )
+  const program = Effect.gen(function*() {
+    const baseUrl = yield* Base
+    const parkAll = (prefix: string, n: number) =>
+      Effect.promise(() => Promise.all(Array.from({ length: n }, (_, i) => park(baseUrl, `bench/${prefix}-${i}`))))
+    const scenario = (prefix: string, n: number, events: number, waitForFrame: boolean) =>
+      Effect.acquireUseRelease(
+        parkAll(prefix, n),
+        (projects) => Effect.promise(() => measure(projects, events, waitForFrame)),
+        (projects) => Effect.sync(() => projects.forEach((p) => p.close()))
+      )
+    yield* scenario("warmup", 20, 20, true)
+    return {
+      database: "postgres",
+      a_sequential_1x500: yield* scenario("a", 1, 500, true),
+      b_concurrent_50x40: yield* scenario("b", 50, 40, true),
+      c_burst_20x100: yield* scenario("c", 20, 100, false)
+    }
+  })
+  try {
+    return await Effect.runPromise(
+      Effect.scoped(Effect.gen(function*() {
+        yield* Effect.acquireRelease(
+          admin(`CREATE DATABASE ${name}`),
+          () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+        )
+        return yield* program.pipe(Effect.provide(app))
+      })).pipe(Effect.ensuring(Effect.sync(() => Fs.rmSync(dataDir, { recursive: true, force: true }))))
+    )
+  } finally {
+    agent.destroy()
+  }
+}
