@@ -34,26 +34,11 @@ import * as GitCredentials from "../GitCredentials.js"
 import * as OutboundPolicy from "../OutboundPolicy.js"
 import * as Redaction from "../Redaction.js"
 import * as RepoUrl from "../RepoUrl.js"
+import type { WorkspaceConfig } from "../Workspace.js"
 import { type GitResult, runGit } from "./gitProcess.js"
 
-/** What the plumbing needs of the Workspace configuration. */
-export interface GitPlumbingConfig {
-  readonly workspaceDir: string
-  readonly allowFile: boolean
-  readonly gitUsername: Option.Option<string>
-  readonly credentials: ReadonlyArray<GitCredentials.GitCredential>
-  readonly authorName: string
-  readonly authorEmail: string
-  readonly commandTimeout: Duration.Duration
-  /** Where the service may connect for a repository; default: any public host (OutboundPolicy.strict). */
-  readonly outbound?: OutboundPolicy.OutboundConfig | undefined
-  /** Longest a repository probe (validate, default branch) may take, waiting for a slot included; default 30 s. */
-  readonly probeTimeout?: Duration.Duration | undefined
-  /** Longest a clone may take; default 5 minutes. */
-  readonly cloneTimeout?: Duration.Duration | undefined
-  /** Clones and probes running at once (each further one waits); default 4. */
-  readonly maxConcurrentRemote?: number | undefined
-}
+/** The plumbing runs on the Workspace configuration itself (one definition of its fields). */
+export type GitPlumbingConfig = WorkspaceConfig
 
 export const defaultProbeTimeout = Duration.seconds(30)
 export const defaultCloneTimeout = Duration.minutes(5)
