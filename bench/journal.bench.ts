@@ -14,7 +14,7 @@
  */
 import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
 import { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
-import { decide } from "@devteam/domain/ExecutionMachine"
+import { decide, evolveEach } from "@devteam/domain/ExecutionMachine"
 import { CustomerId, EventId, ExecutionId, ProjectId } from "@devteam/domain/Ids"
 import { initial, type ProjectState } from "@devteam/domain/ProjectState"
 import * as Database from "@devteam/runtime/Database"
@@ -56,14 +56,9 @@ const makeWriter = (journal: Journal.JournalService, projectId: ProjectId) => {
       if (Either.isLeft(decision) || !Arr.isNonEmptyReadonlyArray(decision.right)) {
         return yield* Effect.dieMessage(`bench: ${command._tag} rejected in ${state.status}`)
       }
-      const result = yield* journal.append({
-        projectId,
-        expectedSeq: seq,
-        events: decision.right,
-        correlationId: "bench",
-        state
-      })
-      state = result.state
+      const steps = evolveEach(state, decision.right)
+      const result = yield* journal.append({ projectId, expectedSeq: seq, steps, correlationId: "bench" })
+      state = Arr.lastNonEmpty(steps).after
       seq = result.lastSeq
     })
   const start = exec(ExecutionCommand.Initialize({

@@ -6,9 +6,11 @@
  *   nothing to record" (e.g. a second pause while one is pending).
  * - `evolve(state, event)` → the next state. Total: any journaled event folds.
  * - `fold(initial, events)` → the state after a journal.
+ * - `evolveEach(state, events)` → each event with the state right after it.
  *
- * The entity appends `decide`'s events to the journal (the commit point) and then evolves its
- * in-memory state with them, so a state rebuilt by `fold` on re-activation equals the state before.
+ * The entity evolves its state with `decide`'s events (`evolveEach`), appends them to the journal
+ * (the commit point) with the states the projections need, and only then takes the last state as
+ * its own, so a state rebuilt by `fold` on re-activation equals the state before.
  */
 import { Array as Arr, Either, Schema } from "effect"
 import { BadRequest, IllegalTransition } from "./Errors.js"
@@ -454,4 +456,22 @@ export const fold = (state: ProjectState, events: Iterable<JournalEvent>): Proje
   let current = state
   for (const event of events) current = evolve(current, event)
   return current
+}
+
+/** One decided event and the project state right after it. */
+export interface Evolved {
+  readonly event: JournalEvent
+  readonly after: ProjectState
+}
+
+/** `events` folded one by one from `state`, each with the state right after it. */
+export const evolveEach = (
+  state: ProjectState,
+  events: Arr.NonEmptyReadonlyArray<JournalEvent>
+): Arr.NonEmptyReadonlyArray<Evolved> => {
+  let current = state
+  return Arr.map(events, (event) => {
+    current = evolve(current, event)
+    return { event, after: current }
+  })
 }

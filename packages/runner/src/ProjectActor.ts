@@ -18,7 +18,7 @@ import {
   ExecutionConfig
 } from "@devteam/domain/ExecutionConfig"
 import { ExecutionError } from "@devteam/domain/ExecutionError"
-import { canRunSingleStep, decide, expectedStep } from "@devteam/domain/ExecutionMachine"
+import { canRunSingleStep, decide, evolveEach, expectedStep } from "@devteam/domain/ExecutionMachine"
 import { isRunning, type Step } from "@devteam/domain/ExecutionStatus"
 import { customerIdOf, ErrorId, type EventId, type ExecutionId, ProjectId } from "@devteam/domain/Ids"
 import { InjectedTask } from "@devteam/domain/Injection"
@@ -120,7 +120,10 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
         stale = false
       })
 
-      /** decide → append (commit point) → apply. Serialised with the execution fiber's commits. */
+      /**
+       * decide → evolve → append (the commit point) → take the new state. Serialised with the
+       * execution fiber's commits.
+       */
       const commit = (command: ExecutionCommand) =>
         lock.withPermits(1)(
           Effect.gen(function*() {
@@ -128,15 +131,15 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
             const decision = decide(state, command)
             if (Either.isLeft(decision)) return yield* Effect.fail(decision.left)
             if (!Arr.isNonEmptyReadonlyArray(decision.right)) return state
+            const evolved = evolveEach(state, decision.right)
             const correlationId = yield* Correlation.CurrentCorrelationId
             const principal = yield* Correlation.CurrentPrincipal
             const result = yield* journal.append({
               projectId,
               expectedSeq: lastSeq,
-              events: decision.right,
+              steps: evolved,
               correlationId,
-              principal,
-              state
+              principal
             }).pipe(
               Effect.onExit((exit) =>
                 Effect.sync(() => {
@@ -153,7 +156,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
                   return yield* Effect.dieMessage(`project ${projectId}: fenced at seq ${fenced.seq}`)
                 }))
             )
-            state = result.state
+            state = Arr.lastNonEmpty(evolved).after
             lastSeq = result.lastSeq
             commits++
             return state

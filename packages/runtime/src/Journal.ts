@@ -1,8 +1,10 @@
 /**
  * The journal: one append-only table, the source of truth of every project.
  *
- * `append` inserts a decision's events with consecutive `seq` (expectedSeq + 1, …) and writes the
- * projections in the same transaction; the primary key `(project_id, seq)` fences a stale writer
+ * The journal persists, it does not decide nor evolve: the writer (the project's actor) folds its
+ * decided events into its own state and hands `append` each event with the state right after it.
+ * `append` inserts the events with consecutive `seq` (expectedSeq + 1, …) and writes the
+ * projections (from those states) in the same transaction; the primary key `(project_id, seq)` fences a stale writer
  * (another activation wrote first): it gets `JournalFenced` and nothing of its append is kept.
  * Appends of different projects that wait while the database is busy are committed together, in
  * one statement (group commit, `GroupCommit`).
@@ -13,7 +15,7 @@
  * SQL errors are defects here (the database is down or corrupt); the only typed failure is fencing.
  */
 import type { TaskContext } from "@devteam/domain/EventRecord"
-import { evolve, fold } from "@devteam/domain/ExecutionMachine"
+import { type Evolved, fold } from "@devteam/domain/ExecutionMachine"
 import { isFinal } from "@devteam/domain/ExecutionStatus"
 import type { EventId, ExecutionId, ProjectId } from "@devteam/domain/Ids"
 import { JournalEntry, type JournalEvent } from "@devteam/domain/JournalEvent"
@@ -55,18 +57,15 @@ export interface AppendInput {
   readonly projectId: ProjectId
   /** The seq of the last entry the writer's state includes (0 for an empty journal). */
   readonly expectedSeq: number
-  readonly events: Arr.NonEmptyReadonlyArray<JournalEvent>
+  /** The decided events, each with the project state right after it (`evolveEach`). */
+  readonly steps: Arr.NonEmptyReadonlyArray<Evolved>
   readonly correlationId: string
   /** Who caused the events (recorded on each entry); absent for the runner's own work. */
   readonly principal?: string | undefined
-  /** The state after `expectedSeq` (the one the events were decided on). */
-  readonly state: ProjectState
 }
 
 export interface AppendResult {
   readonly entries: Arr.NonEmptyReadonlyArray<JournalEntry>
-  /** The state after the last appended entry. */
-  readonly state: ProjectState
   readonly frames: ReadonlyArray<JournalFrame>
   readonly lastSeq: number
 }
@@ -159,13 +158,11 @@ export const make: Effect.Effect<
         )
       }
       const ts = new Date(yield* Clock.currentTimeMillis).toISOString()
-      let state = input.state
       const steps: Array<ProjectionWriter.Step> = []
       const frames: Array<JournalFrame> = []
       const rows: Array<Record<string, unknown>> = []
-      input.events.forEach((event, i) => {
+      input.steps.forEach(({ after, event }, i) => {
         const seq = input.expectedSeq + 1 + i
-        const after = evolve(state, event)
         const entry = new JournalEntry(
           {
             seq,
@@ -192,8 +189,8 @@ export const make: Effect.Effect<
           created_at: ts
         })
         steps.push({ entry, after })
-        state = after
       })
+      const state = Arr.lastNonEmpty(input.steps).after
       // task_context before this append: what this process wrote at expectedSeq, else the committed row
       const cached = contextCache.get(projectId)
       const known = cached !== undefined && cached.seq === input.expectedSeq ? cached.contexts : undefined
@@ -231,7 +228,7 @@ export const make: Effect.Effect<
       const entries = steps.map((step) => step.entry)
       const lastSeq = input.expectedSeq + entries.length
       if (!Arr.isNonEmptyReadonlyArray(entries)) return yield* Effect.dieMessage("append without events")
-      return { entries, state, frames, lastSeq } satisfies AppendResult
+      return { entries, frames, lastSeq } satisfies AppendResult
     },
     (effect, input) => Effect.annotateLogs(effect, { projectId: input.projectId, correlationId: input.correlationId })
   )

@@ -1,6 +1,6 @@
 import { EventData, EventRecord, TaskContext, TaskContextMetadata } from "@devteam/domain/EventRecord"
 import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
-import { decide, fold } from "@devteam/domain/ExecutionMachine"
+import { decide, evolveEach, fold } from "@devteam/domain/ExecutionMachine"
 import { EventId, ExecutionId, ProjectId, TaskId, UserId } from "@devteam/domain/Ids"
 import { TaskPatch } from "@devteam/domain/Injection"
 import { LogLine } from "@devteam/domain/JournalEvent"
@@ -49,14 +49,9 @@ const decideAndAppend = (
     if (Either.isLeft(decision) || !Arr.isNonEmptyReadonlyArray(decision.right)) {
       return yield* Effect.dieMessage(`command ${command._tag} was not accepted`)
     }
-    const result = yield* journal.append({
-      projectId,
-      expectedSeq: seq,
-      events: decision.right,
-      correlationId: "c",
-      state
-    })
-    return { state: result.state, seq: result.lastSeq }
+    const steps = evolveEach(state, decision.right)
+    const result = yield* journal.append({ projectId, expectedSeq: seq, steps, correlationId: "c" })
+    return { state: Arr.lastNonEmpty(steps).after, seq: result.lastSeq }
   })
 
 for (const backend of backends) {
