@@ -351,7 +351,7 @@ export const evolve = (state: ProjectState, event: JournalEvent): ProjectState =
       })
     case "TaskListUpdated":
       return update(state, {
-        // An injected task is not in the file: its completion lives in the journal only.
+        // The journal keeps an injected task completed too (the file may lag or be unwritable).
         injections: state.injections.some((i) => i.task.id === event.taskId)
           ? state.injections.map((i) =>
             i.task.id === event.taskId

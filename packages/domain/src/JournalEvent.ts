@@ -87,7 +87,7 @@ export class PushCompleted extends Schema.TaggedClass<PushCompleted>()("PushComp
 export class TaskListUpdated extends Schema.TaggedClass<TaskListUpdated>()("TaskListUpdated", {
   ...V1,
   taskId: TaskId,
-  /** null when the task is not in the file (an injected task) or was already ticked. */
+  /** null when nothing was committed: the task was already ticked, or could not be written (see the step log). */
   commit: Schema.NullOr(Schema.String),
   completedTasks: Schema.Int.pipe(Schema.nonNegative()),
   totalTasks: Schema.Int.pipe(Schema.nonNegative())

@@ -36,7 +36,9 @@ export const TaskSource = Schema.Struct({
    */
   markColumn: Schema.Int.pipe(Schema.greaterThanOrEqualTo(-1)),
   /** The line sits inside an HTML comment (kept only because its phase is marked completed). */
-  commented: Schema.Boolean
+  commented: Schema.Boolean,
+  /** The line carries `(injected)`: a task injected at run time, written into the file when it completed. */
+  injected: Schema.Boolean
 })
 export type TaskSource = typeof TaskSource.Type
 

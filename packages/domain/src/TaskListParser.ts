@@ -18,7 +18,10 @@
  * - files: path-like backtick spans, `[name](path)` link targets and plain-text paths with a directory
  *   and an extension ("Add the flag to src/config.js") on the item's line;
  * - `(manual)` on an item's line marks a task for a person: automation skips it (status `skipped`,
- *   which counts as done for its dependents) unless its checkbox is already ticked.
+ *   which counts as done for its dependents) unless its checkbox is already ticked;
+ * - `(injected)` on an item's line marks a task added at run time (`POST /tasks/inject`) and written
+ *   into the file when it completed (TaskListRenderer): its id may be any task id (`E1`), and its parent
+ *   is the item it is indented under (else the phase above), not an id prefix.
  */
 import type { TaskId } from "./Ids.js"
 import * as TaskGraph from "./internal/taskGraph.js"
@@ -67,6 +70,10 @@ const PLAIN_PATH =
   /(?:^|[\s(])((?:\.{1,2}\/)?[A-Za-z0-9_@.-]{1,100}(?:\/[A-Za-z0-9_@.-]{1,100}){1,20}\.[A-Za-z][A-Za-z0-9]{0,9})(?=$|[\s,;:)!?]|\.(?:\s|$))/g
 /** Marks a task for a person (see the header). */
 const MANUAL = /\(manual\)/i
+/** Marks a task written back from the journal (see the header); its id need not be a dotted number. */
+const INJECTED = /[ \t]*\(injected\)/i
+const INJECTED_ITEM =
+  /^([ \t]*)([-*+]|\d{1,9}[.)])([ \t]+)(?:\[(.)\][ \t]+)?(?:\*\*|__)?([A-Za-z0-9]+(?:[._-][A-Za-z0-9]+){0,63})(?:\*\*|__)?(?=[\s:)\-–—]|$)(.*)$/
 const LINK = /\[[^\]\n]{0,300}\]\(([^()\s]{1,500})(?:[ \t]+"[^"\n]{0,300}")?\)/g
 
 const EMPTY: ReadonlyArray<string> = Object.freeze([])
@@ -111,6 +118,8 @@ interface RawNode {
   readonly files: ReadonlyArray<string>
   /** `(manual)`: a task for a person, skipped by automation. */
   readonly manual: boolean
+  /** `(injected)`: a task written back from the journal; its parent is found by indentation. */
+  readonly injected: boolean
   /** Allocated on first use: most tasks have neither. */
   descriptionLines: Array<string> | null
   criteria: Record<string, string> | null
@@ -305,7 +314,8 @@ const scan = (source: string, diagnostics: Diagnostics): Scan => {
     const mayBePhase = /[#*_+\-pP]/.test(first)
     const completed = mayBePhase ? COMPLETED_MARKER.exec(text) : null
     const phase = mayBePhase && completed === null ? PHASE_HEADING.exec(text) : null
-    const item = completed === null && phase === null && /[-*+0-9]/.test(first) ? ITEM.exec(text) : null
+    const bulleted = completed === null && phase === null && /[-*+0-9]/.test(first)
+    const item = bulleted ? ITEM.exec(text) ?? (INJECTED.test(text) ? INJECTED_ITEM.exec(text) : null) : null
     if (completed !== null) {
       // A marker that is itself commented out does not count.
       if (!commented) completedPhases.add(Number(completed[1]))
@@ -333,6 +343,7 @@ const scan = (source: string, diagnostics: Diagnostics): Scan => {
           phaseRaw: nodes.length,
           files: EMPTY,
           manual: false,
+          injected: false,
           descriptionLines: null,
           criteria: null,
           criteriaCount: 0,
@@ -360,7 +371,8 @@ const scan = (source: string, diagnostics: Diagnostics): Scan => {
         diagnostics.add(lineNo, "task id is too long (at most 64 characters); ignored")
         current = undefined
       } else {
-        const parsed = dependenciesOf(rest, lineNo, diagnostics)
+        const injected = INJECTED.test(rest)
+        const parsed = dependenciesOf(injected ? rest.replace(INJECTED, "") : rest, lineNo, diagnostics)
         const title = cleanTitle(parsed.text)
         if (title.length === 0) diagnostics.add(lineNo, `task ${id} has no title`)
         const node: RawNode = {
@@ -377,6 +389,7 @@ const scan = (source: string, diagnostics: Diagnostics): Scan => {
           phaseRaw,
           files: filesOf(rest),
           manual: MANUAL.test(rest),
+          injected,
           descriptionLines: null,
           criteria: null,
           criteriaCount: 0,
@@ -457,12 +470,24 @@ export const parse = (source: string): TaskList => {
     kept.push(node)
   })
 
-  // Parents: the nearest id prefix seen so far, else the phase heading above.
+  // Parents: the nearest id prefix seen so far, else the phase heading above; an injected item's is the
+  // item it is indented under (its id says nothing about where it was placed).
   const parent = new Int32Array(kept.length).fill(-1)
   const hasChild = new Uint8Array(kept.length)
   kept.forEach((node, i) => {
     if (node.kind === "phase") return
     let p = -1
+    if (node.injected) {
+      for (let j = i - 1; j >= 0 && p < 0; j--) {
+        const above = kept[j]
+        if (above === undefined || above.phaseRaw !== node.phaseRaw || above.kind === "phase") break
+        if (above.indent < node.indent) p = j
+      }
+      if (p < 0 && node.phaseRaw >= 0) p = rawToKept[node.phaseRaw] ?? -1
+      parent[i] = p
+      if (p >= 0) hasChild[p] = 1
+      return
+    }
     let prefix: string = node.id
     for (let dot = prefix.lastIndexOf("."); dot > 0 && p < 0; dot = prefix.lastIndexOf(".")) {
       prefix = prefix.slice(0, dot)
@@ -550,7 +575,8 @@ export const parse = (source: string): TaskList => {
       declaredDependencies: node.declared,
       checkbox: node.checkbox,
       markColumn: node.markColumn,
-      commented: node.commented
+      commented: node.commented,
+      injected: node.injected
     }
     return source
   })

@@ -9,6 +9,8 @@
  *   also waits for it;
  * - `positional`: right after the anchor (after the anchor's subtree and after earlier injections placed
  *   after the same anchor), in the anchor's parent, and it depends on the anchor.
+ * An injected task is written into the file, ticked, when it completes (an `(injected)` line, see
+ * TaskListRenderer.addInjected); from then on the file's line is the task.
  * SELECT picks the first atomic task in that order that is not done and whose dependencies are all done.
  */
 import { Data, Either, Schema } from "effect"
@@ -87,13 +89,25 @@ export const effective = (
     for (let p = entry.parent; p !== null; p = p.parent) if (p === ancestor) return true
     return false
   }
+  // Injected tasks written into the file when they completed (`(injected)` lines): the file's line is
+  // the task; a replacement still keeps the task it replaced skipped.
+  const writtenBack = new Set<string>()
+  list.sources.forEach((source, i) => {
+    const id = list.tasks[i]?.id
+    if (source.injected && id !== undefined) writtenBack.add(id)
+  })
   const sorted = [...injections].sort((a, b) => a.order - b.order)
   for (const injection of sorted) {
     const task = injection.task
     if (byId.has(task.id)) {
-      diagnostics.push(
-        new Diagnostic({ line: 0, message: `injected task ${task.id} duplicates an existing task id; ignored` }, true)
-      )
+      if (!writtenBack.has(task.id)) {
+        diagnostics.push(
+          new Diagnostic({ line: 0, message: `injected task ${task.id} duplicates an existing task id; ignored` }, true)
+        )
+      } else if (injection.mode === "replace" && injection.replaceTaskId !== undefined) {
+        const target = byId.get(injection.replaceTaskId)
+        if (target !== undefined && target.task.type === "atomic") replaced.add(target)
+      }
       continue
     }
     const injected: Entry = {

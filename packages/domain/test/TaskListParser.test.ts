@@ -483,3 +483,41 @@ describe("TaskListParser: files named in the text, manual tasks", () => {
     assert.strictEqual(summary(list.tasks).completedTasks, 2)
   })
 })
+
+describe("TaskListParser: injected tasks written back", () => {
+  it("`(injected)` admits any task id; its parent is the item it is indented under", () => {
+    const list = parse([
+      "Phase 1: Core",
+      "- 1.1 Setup",
+      "  - [x] 1.1.1 Skeleton",
+      "  - [x] E1 Urgent hotfix (injected)",
+      "    Fix it first.",
+      "  - [ ] 1.1.2 README",
+      "- [x] fix-2 After the group (injected)",
+      "- [ ] v2 migration"
+    ].join("\n"))
+    assert.deepStrictEqual(
+      list.tasks.map((t, i): ReadonlyArray<unknown> => [
+        t.id,
+        t.type,
+        t.status,
+        list.sources[i]?.parentId ?? null,
+        list.sources[i]?.injected
+      ]),
+      [
+        ["1", "phase", "pending", null, false],
+        ["1.1", "group", "pending", "1", false],
+        ["1.1.1", "atomic", "completed", "1.1", false],
+        ["E1", "atomic", "completed", "1.1", true],
+        ["1.1.2", "atomic", "pending", "1.1", false],
+        ["fix-2", "atomic", "completed", "1", true]
+      ]
+    )
+    assert.strictEqual(list.tasks[3]?.title, "Urgent hotfix")
+    assert.strictEqual(list.tasks[3]?.description, "Fix it first.")
+    // without the marker a word is not an id
+    assert.deepStrictEqual(list.diagnostics.map((d) => [d.line, d.message]), [
+      [8, "checkbox item without a task id; ignored"]
+    ])
+  })
+})

@@ -1,9 +1,12 @@
 import { TaskId } from "@devteam/domain/Ids"
+import type { InjectedTask } from "@devteam/domain/Injection"
 import { parse } from "@devteam/domain/TaskListParser"
 import type { MarkResult } from "@devteam/domain/TaskListRenderer"
-import { markCompleted } from "@devteam/domain/TaskListRenderer"
+import { addInjected, markCompleted } from "@devteam/domain/TaskListRenderer"
+import type { InjectionRequest } from "@devteam/domain/TaskSelection"
+import * as TaskSelection from "@devteam/domain/TaskSelection"
 import { assert, describe, it } from "@effect/vitest"
-import { FastCheck } from "effect"
+import { Either, FastCheck } from "effect"
 import { readFileSync } from "node:fs"
 
 const seed = readFileSync(new URL("fixtures/seed-tasks_list.md", import.meta.url), "utf8")
@@ -164,4 +167,136 @@ describe("TaskListRenderer properties", () => {
     },
     { fastCheck: { numRuns: 300 } }
   )
+})
+
+describe("TaskListRenderer.addInjected", () => {
+  const list = `# Tasks
+
+Phase 1: Foundations
+
+- 1.1 Setup
+  - [x] 1.1.1 Create the project skeleton
+  - [ ] 1.1.2 Add a README
+    With a usage section.
+    • doc.updated: README.md
+
+Phase 2: Features (Dependencies: [1])
+
+- 2.1 Greeting
+  - [ ] 2.1.1 Add the greeting
+  - [ ] 2.1.2 Document the greeting
+`
+  const inject = (source: string, request: InjectionRequest, existing: ReadonlyArray<InjectedTask> = []) => {
+    const placed = TaskSelection.placeInjection(parse(source), existing, [], request)
+    assert.isTrue(Either.isRight(placed))
+    if (Either.isLeft(placed)) throw placed.left
+    return placed.right.injection
+  }
+  const request = (mode: InjectionRequest["mode"], fields: Partial<InjectionRequest> = {}): InjectionRequest => ({
+    mode,
+    task: { id: id("E1"), title: "Write a changelog", description: "Keep a changelog.\n\nOne entry per task." },
+    ...fields
+  })
+  /** Writes the injected task into `source` as UPDATE_TASKLIST does, after checking nothing else moved. */
+  const write = (source: string, injection: InjectedTask) => {
+    const task = TaskSelection.effectiveTasks(parse(source), [injection]).find((t) => t.id === injection.task.id)
+    assert.isDefined(task)
+    if (task === undefined) return source
+    const after = updated(addInjected(source, task, injection))
+    const reparsed = parse(after)
+    assert.deepStrictEqual(reparsed.diagnostics, [])
+    const written = reparsed.tasks.find((t) => t.id === injection.task.id)
+    assert.strictEqual(written?.status, "completed")
+    assert.strictEqual(written?.title, injection.task.title)
+    assert.strictEqual(written?.type, "atomic")
+    // idempotent: a re-run of UPDATE_TASKLIST finds it written
+    assert.strictEqual(addInjected(after, task, injection)._tag, "AlreadyCompleted")
+    // the other lines are untouched
+    const lines = (text: string) => text.split(/\r?\n/)
+    const added = lines(after).filter((line) => !lines(source).includes(line))
+    assert.strictEqual(added.length, lines(after).length - lines(source).length)
+    return after
+  }
+  /** The effective order and statuses, with the injected task completed. */
+  const effectiveView = (source: string, injections: ReadonlyArray<InjectedTask>) =>
+    TaskSelection.effective(parse(source), injections, [[id("E1"), { status: "completed" }]]).tasks.map((t) =>
+      `${t.id}:${t.status}`
+    )
+
+  it("positional: after its anchor's subtree, in the anchor's group; the effective list is unchanged", () => {
+    const injection = inject(list, request("positional", { afterTaskId: id("1.1.2") }))
+    const after = write(list, injection)
+    assert.include(
+      after,
+      "  - [ ] 1.1.2 Add a README\n    With a usage section.\n    • doc.updated: README.md\n" +
+        "  - [x] E1 Write a changelog (injected)\n    Keep a changelog.\n    One entry per task.\n\nPhase 2"
+    )
+    const reparsed = parse(after)
+    const at = reparsed.tasks.findIndex((t) => t.id === "E1")
+    assert.strictEqual(reparsed.sources[at]?.parentId, "1.1")
+    assert.strictEqual(reparsed.tasks[at]?.description, "Keep a changelog.\nOne entry per task.")
+    assert.deepStrictEqual(effectiveView(after, [injection]), effectiveView(list, [injection]))
+    assert.deepStrictEqual(TaskSelection.plan(parse(after), [injection]).diagnostics, [])
+  })
+
+  it("positional after a group: after the whole group, at the group's level", () => {
+    const injection = inject(list, request("positional", { afterTaskId: id("2.1") }))
+    const after = write(list, injection)
+    assert.isTrue(after.endsWith(
+      "  - [ ] 2.1.2 Document the greeting\n- [x] E1 Write a changelog (injected)\n" +
+        "  Keep a changelog.\n  One entry per task.\n"
+    ))
+    assert.deepStrictEqual(effectiveView(after, [injection]), effectiveView(list, [injection]))
+  })
+
+  it("replace: right after the replaced task, which stays in the file and stays skipped", () => {
+    const injection = inject(list, request("replace", { replaceTaskId: id("2.1.1") }))
+    const after = write(list, injection)
+    assert.include(after, "  - [ ] 2.1.1 Add the greeting\n  - [x] E1 Write a changelog (injected)\n")
+    assert.deepStrictEqual(effectiveView(after, [injection]), effectiveView(list, [injection]))
+    assert.include(effectiveView(after, [injection]), "2.1.1:skipped")
+    const next = TaskSelection.select(parse(after), [injection])
+    assert.strictEqual(next._tag === "Selected" ? next.task.id : next._tag, "1.1.2")
+  })
+
+  it("priority: before the first task still to do when it ran", () => {
+    const injection = inject(list, request("priority"))
+    const after = write(list, injection)
+    assert.include(after, "  - [x] 1.1.1 Create the project skeleton\n  - [x] E1 Write a changelog (injected)\n")
+    assert.deepStrictEqual(
+      TaskSelection.plan(parse(after), [injection]).order.map(String),
+      ["1.1.2", "2.1.1", "2.1.2"]
+    )
+    const figures = TaskSelection.nextTaskView(parse(after), [injection])
+    assert.deepStrictEqual([figures.totalTasks, figures.completedTasks], [5, 2])
+  })
+
+  it("two injections after one anchor keep their order; CRLF and a missing final newline are kept", () => {
+    const crlf = list.replaceAll("\n", "\r\n").replace(/\r\n$/, "")
+    const first = inject(crlf, request("positional", { afterTaskId: id("2.1.2") }))
+    const second = inject(
+      crlf,
+      request("positional", { afterTaskId: id("2.1.2"), task: { id: id("E2"), title: "Tag", description: "" } }),
+      [first]
+    )
+    const after = write(write(crlf, first), second)
+    assert.isTrue(after.endsWith(
+      "  - [ ] 2.1.2 Document the greeting\r\n  - [x] E1 Write a changelog (injected)\r\n" +
+        "    Keep a changelog.\r\n    One entry per task.\r\n  - [x] E2 Tag (injected)"
+    ))
+  })
+
+  it("a description that would read as tasks is left out; a title on several lines becomes one", () => {
+    const injection = inject(
+      list,
+      request("positional", {
+        afterTaskId: id("1.1.2"),
+        task: { id: id("E1"), title: "Write\na changelog", description: "- 3.1 not a task\nPhase 9: nor this" }
+      })
+    )
+    const task = TaskSelection.effectiveTasks(parse(list), [injection]).find((t) => t.id === "E1")
+    const after = task === undefined ? "" : updated(addInjected(list, task, injection))
+    assert.include(after, "  - [x] E1 Write a changelog (injected)\n\nPhase 2")
+    assert.deepStrictEqual(parse(after).diagnostics, [])
+  })
 })

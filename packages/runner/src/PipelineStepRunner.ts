@@ -53,7 +53,7 @@ import {
 } from "@devteam/domain/JournalEvent"
 import { Task } from "@devteam/domain/Task"
 import { summary } from "@devteam/domain/TaskList"
-import { markCompleted } from "@devteam/domain/TaskListRenderer"
+import { addInjected, markCompleted } from "@devteam/domain/TaskListRenderer"
 import * as TaskSelection from "@devteam/domain/TaskSelection"
 import * as AiderTool from "@devteam/runtime/AiderTool"
 import * as ClaudeCodeTool from "@devteam/runtime/ClaudeCodeTool"
@@ -804,8 +804,10 @@ export const make = (
           yield* workspace.sync({ repoUrl: config.repoUrl, project, baseBranch: config.baseBranch })
         }
         let note = ""
+        // An injected task is written into the file, ticked, in the commit that ticks it.
+        const injection = state.injections.find((i) => i.task.id === task.id)
         const render = (source: string): string => {
-          const marked = markCompleted(source, task.id)
+          const marked = injection === undefined ? markCompleted(source, task.id) : addInjected(source, task, injection)
           switch (marked._tag) {
             case "Updated":
               return marked.source
@@ -813,7 +815,7 @@ export const make = (
               note = "already ticked in the file"
               return source
             case "NotInFile":
-              note = "not in the file (injected): completion kept in the journal"
+              note = "not in the file: completion kept in the journal"
               return source
             case "NotMarkable":
               note = `not markable: ${marked.reason}`

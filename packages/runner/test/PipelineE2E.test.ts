@@ -7,6 +7,7 @@
  */
 import { branchName } from "@devteam/domain/Branch"
 import { TaskId } from "@devteam/domain/Ids"
+import { parse } from "@devteam/domain/TaskListParser"
 import { InjectTaskRequest, InjectTaskSpec } from "@devteam/domain/TasksApi"
 import { Journal } from "@devteam/runtime/Journal"
 import { Projections } from "@devteam/runtime/Projections"
@@ -396,13 +397,38 @@ describe("Pipeline end to end (in-process actor, local sandbox)", () => {
           assert.strictEqual(final.status, "COMPLETED", final.error?.message ?? "")
           assert.deepStrictEqual(final.completedInExecution.map(String), ["E1", "1.1.2", "E3", "E2", "2.1.2"])
           assert.strictEqual(mergesOn(remote.bare).length, 6)
+          // Each injected task is written into the file, ticked, where it ran; the replaced task stays.
           const list = remoteFile(remote.bare, LIST)
-          assert.deepStrictEqual(checkedLines(list), [
-            "- [x] 1.1.1 Create the project skeleton",
-            "- [x] 1.1.2 Add a README",
-            "- [x] 2.1.2 Document the greeting"
-          ])
-          assert.include(list, "- [ ] 2.1.1 Add the greeting", "the replaced task is not ticked")
+          assert.strictEqual(
+            list,
+            fourTaskList
+              .replace("  - [ ] 1.1.1", "  - [x] 1.1.1")
+              .replace("  - [ ] 1.1.2 Add a README\n", "  - [x] E1 Urgent hotfix (injected)\n    Fix it first\n$&")
+              .replace(
+                "  - [ ] 1.1.2 Add a README\n",
+                "  - [x] 1.1.2 Add a README\n  - [x] E3 Write a changelog (injected)\n    After 1.1.2\n"
+              )
+              .replace("  - [ ] 2.1.2", "  - [x] E2 Add a better greeting (injected)\n    Instead\n  - [x] 2.1.2")
+          )
+          const parsed = parse(list)
+          assert.deepStrictEqual(parsed.diagnostics, [])
+          assert.deepStrictEqual(
+            parsed.tasks.filter((t) => t.type === "atomic").map((t) => `${t.id}:${t.status}`),
+            [
+              "1.1.1:completed",
+              "E1:completed",
+              "1.1.2:completed",
+              "E3:completed",
+              "2.1.1:pending",
+              "E2:completed",
+              "2.1.2:completed"
+            ]
+          )
+          // the journal still has the replaced task skipped: nothing is left to do
+          const after = yield* project.Plan(get)
+          assert.deepStrictEqual([after.order.length, after.blocked.length, after.diagnostics.length], [0, 0, 0])
+          const figures = yield* project.NextTask({ ...get, refresh: true, excludeCompleted: true })
+          assert.deepStrictEqual([figures.totalTasks, figures.completedTasks, figures.progress], [7, 7, 100])
           const merged = mergedCommits(remote.bare).map((c) => subjectOf(remote.bare, c))
           assert.deepStrictEqual(merged, [
             "task 1.1.1: Create the project skeleton",
@@ -415,7 +441,7 @@ describe("Pipeline end to end (in-process actor, local sandbox)", () => {
           assert.isFalse(commitSubjects(remote.bare).some((s) => s.startsWith("task 2.1.1")), "2.1.1 never ran")
         }).pipe(Effect.provide(actorLayer(remote.workspaceDir)))
       }),
-    { timeout: 90_000 }
+    { timeout: 150_000 }
   )
 })
 

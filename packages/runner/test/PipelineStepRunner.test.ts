@@ -3,6 +3,7 @@ import { expectedStep } from "@devteam/domain/ExecutionMachine"
 import { TaskId } from "@devteam/domain/Ids"
 import { InjectedTask } from "@devteam/domain/Injection"
 import { Task } from "@devteam/domain/Task"
+import { parse } from "@devteam/domain/TaskListParser"
 import * as GitHttpServer from "@devteam/runtime/testing/GitHttpServer"
 import {
   git,
@@ -339,7 +340,7 @@ Phase 2: B
         )
       })))
 
-  it.scopedLive("an injected task (not in the file) completes without a task-list commit", () =>
+  it.scopedLive("an injected task is written into the task list, ticked, by the commit that ticks it", () =>
     withPipeline(projectFiles(), ({ bare, url }) =>
       Effect.gen(function*() {
         const driver = yield* makeDriver(executionConfig(url, { verifyCommands: ["true"] }), {
@@ -350,10 +351,28 @@ Phase 2: B
         assert.strictEqual(outcomeOf(outcomes, "TaskSelected").totalTasks, 3)
         assert.strictEqual(outcomeOf(outcomes, "PrepCompleted").branch, "task/E1-hotfix")
         const updated = outcomeOf(outcomes, "TaskListUpdated")
-        assert.isNull(updated.commit)
         assert.strictEqual(updated.completedTasks, 1)
-        assert.strictEqual(remoteFile(bare, "docs/DevTeam/tasks_list.md"), taskList)
-        assert.strictEqual(remoteHead(bare), outcomeOf(outcomes, "PushCompleted").commit)
+        // priority: written before the first task still to do, in its group, with its description
+        const list = remoteFile(bare, "docs/DevTeam/tasks_list.md")
+        assert.strictEqual(
+          list,
+          taskList.replace(
+            "  - [ ] 1.1.1",
+            "  - [x] E1 Hotfix (injected)\n    An urgent fix\n  - [ ] 1.1.1"
+          )
+        )
+        const parsed = parse(list)
+        assert.deepStrictEqual(parsed.diagnostics, [])
+        assert.deepStrictEqual(parsed.tasks.map((t) => `${t.id}:${t.status}`), [
+          "1:pending",
+          "1.1:pending",
+          "E1:completed",
+          "1.1.1:pending",
+          "1.1.2:pending"
+        ])
+        assert.strictEqual(updated.commit, remoteHead(bare))
+        assert.strictEqual(git(bare, ["log", "-1", "--format=%s", "main"]).trim(), "E1: mark completed")
+        assert.strictEqual(git(bare, ["rev-parse", "main~1"]).trim(), outcomeOf(outcomes, "PushCompleted").commit)
         assert.strictEqual(mergesOn(bare).length, 1)
         assert.strictEqual(remoteFile(bare, "notes/task-E1.txt"), "done E1\n")
         // The next SELECT moves on to the file's first task.
