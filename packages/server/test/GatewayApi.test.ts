@@ -473,6 +473,12 @@ describe("Gateway REST (JWT, embedded PGlite)", () => {
         assert.strictEqual((yield* H.request(projectUrl, { token: t.customer })).status, 404)
         const gone = yield* H.request(`${url}/api/devteam/automation/status/${encoded}`, { token: t.customer })
         assert.strictEqual(gone.status, 404, gone.text)
+        // commands too, although this gateway knew the project (paused it above) before the delete
+        const goneCommand = yield* H.request(`${url}/api/devteam/automation/pause/${encoded}`, {
+          method: "POST",
+          token: t.customer
+        })
+        assert.strictEqual(goneCommand.status, 404, goneCommand.text)
         const kept = yield* H.request(`${url}/admin/projects/${encoded}/journal?limit=1000`, { token: t.admin })
         const types = H.list(kept.body, "events").map((e) => H.field(e, "type"))
         assert.include(types, "ExecutionCompleted")

@@ -82,3 +82,34 @@ export const knownProject = (projectId: ProjectId): Effect.Effect<ExecutionState
 /** Authorised and known: the order matters (a caller without access learns nothing about existence). */
 export const accessKnownProject = (projectId: ProjectId) =>
   Effect.zipRight(requireProject(projectId), knownProject(projectId))
+
+/**
+ * `accessKnownProject` for the command routes, remembering the projects found: a project once
+ * known is not looked up again, so a command costs no query. One deleted since (here or through
+ * another process) answers its command with IllegalTransition (its entity is back to IDLE);
+ * `recheck` then looks it up again, so the caller still gets 404.
+ */
+export const makeKnownProjects = (capacity = 100_000) => {
+  const known = new Set<ProjectId>()
+  const lookUp = (projectId: ProjectId) =>
+    Effect.flatMap(knownProject(projectId), () =>
+      Effect.sync(() => {
+        known.add(projectId)
+        // oldest first: a set iterates in insertion order
+        if (known.size > capacity) known.delete(known.values().next().value ?? projectId)
+      }))
+  return {
+    /** Authorised (403) and known (404). */
+    require: (projectId: ProjectId) =>
+      Effect.zipRight(
+        requireProject(projectId),
+        Effect.suspend(() => known.has(projectId) ? Effect.void : lookUp(projectId))
+      ),
+    /** After a refused command: 404 when the project is gone meanwhile. */
+    recheck: (projectId: ProjectId) =>
+      Effect.suspend(() => {
+        known.delete(projectId)
+        return lookUp(projectId)
+      })
+  }
+}

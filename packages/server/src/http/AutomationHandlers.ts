@@ -39,6 +39,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
     const caps = yield* Projects.ResourceCaps
     const limits = yield* CustomerLimits.CustomerLimitsConfig
     const egressPolicy = yield* EgressPolicy.EgressPolicyConfig
+    const known = Access.makeKnownProjects()
 
     const control = (
       route: string,
@@ -50,10 +51,15 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
         readonly headers: { readonly "idempotency-key"?: string | undefined }
       }
     ) =>
-      Effect.gen(function*() {
-        yield* Access.accessKnownProject(path.projectId)
-        return yield* deliver((meta) => client(path.projectId)[command](meta))
-      }).pipe(
+      Effect.zipRight(
+        known.require(path.projectId),
+        deliver((meta) => client(path.projectId)[command](meta)).pipe(
+          Effect.catchTag(
+            "IllegalTransition",
+            (refused) => Effect.zipRight(known.recheck(path.projectId), Effect.fail(refused))
+          )
+        )
+      ).pipe(
         idempotent({
           route,
           authorize: Effect.as(Access.requireProject(path.projectId), path.projectId),
@@ -144,8 +150,10 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
             status: 202
           })
         ))
-      .handle("status", ({ path }) =>
-        Effect.zipRight(Access.requireProject(path.projectId), Access.knownProject(path.projectId)))
+      .handle(
+        "status",
+        ({ path }) => Effect.zipRight(Access.requireProject(path.projectId), Access.knownProject(path.projectId))
+      )
       .handle("pause", control("POST /api/devteam/automation/pause/{projectId}", "Pause"))
       .handle("resume", control("POST /api/devteam/automation/resume/{projectId}", "Resume"))
       .handle("stop", control("POST /api/devteam/automation/stop/{projectId}", "Stop"))
