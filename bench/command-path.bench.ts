@@ -178,7 +178,7 @@ export const run = async () => {
     Layer.provideMerge(Cluster.layer("all", true)),
     Layer.provideMerge(
       Storage.layerWith(
-        Database.layerPostgres(Redacted.make(url.toString()), { maxConnections: 10 }),
+        Database.layerPostgres(Redacted.make(url.toString())),
         EventBus.layerMemory
       )
     ),

@@ -19,7 +19,13 @@ export class Database extends Context.Tag("@devteam/runtime/Database")<Database,
   readonly location: string
 }>() {}
 
-/** `DATABASE_URL` (secret; empty = unset), `DATA_DIR` (default `./.data`), `DATABASE_MAX_CONNECTIONS` (10). */
+/** `DATABASE_URL` (secret; empty = unset), `DATA_DIR` (default `./.data`), `DATABASE_MAX_CONNECTIONS` (20). */
+/**
+ * Pool size: group commit holds up to three connections, the cluster's storage and the WebSocket
+ * feeds' polls some more, and reads must not queue behind them under load.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 20
+
 export const DatabaseConfig = Config.all({
   url: Config.option(Config.redacted("DATABASE_URL")).pipe(
     Config.map(Option.filter((url) => Redacted.value(url).trim().length > 0))
@@ -30,7 +36,7 @@ export const DatabaseConfig = Config.all({
       message: "DATABASE_MAX_CONNECTIONS must be between 1 and 1000",
       validation: (n) => n >= 1 && n <= 1000
     }),
-    Config.withDefault(10)
+    Config.withDefault(DEFAULT_MAX_CONNECTIONS)
   )
 })
 export type DatabaseConfig = Config.Config.Success<typeof DatabaseConfig>
@@ -52,7 +58,7 @@ export const layerPostgres = (
   Layer.merge(
     PgClient.layer({
       url,
-      maxConnections: options?.maxConnections ?? 10,
+      maxConnections: options?.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
       // fail fast (no hang) when Postgres is down or restarting: callers answer 503 and retry
       connectTimeout: "5 seconds",
       applicationName: "devteam-runner"
