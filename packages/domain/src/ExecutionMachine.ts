@@ -37,7 +37,7 @@ import {
   TaskInjected,
   TaskUpdated
 } from "./JournalEvent.js"
-import { initial, LOG_TAIL, ProjectState, StepCursor } from "./ProjectState.js"
+import { currentProgress, initial, LOG_TAIL, ProjectState, StepCursor } from "./ProjectState.js"
 import { Task } from "./Task.js"
 
 export type DecideError = IllegalTransition | BadRequest
@@ -242,9 +242,12 @@ const withLog = (state: ProjectState, at: Timestamp, line: string): Pick<Project
   lastUpdate: at
 })
 
-// Validation is skipped: every field comes from a decoded event or an already valid state.
-const update = (state: ProjectState, patch: Partial<ProjectState>): ProjectState =>
-  new ProjectState({ ...state, ...patch }, true)
+// Validation is skipped: every field comes from a decoded event or an already valid state. The
+// progress floor follows every change (ExecutionInitialized resets it), so progress never goes back.
+const update = (state: ProjectState, patch: Partial<ProjectState>): ProjectState => {
+  const next = { ...state, ...patch }
+  return new ProjectState({ ...next, progressFloor: Math.max(next.progressFloor, currentProgress(next)) }, true)
+}
 
 const finishCursor = (state: ProjectState, phase: "done" | "failed"): StepCursor | null =>
   state.cursor === null ? null : new StepCursor({ ...state.cursor, phase }, true)
@@ -266,6 +269,7 @@ export const evolve = (state: ProjectState, event: JournalEvent): ProjectState =
         pauseRequested: false,
         error: null,
         failedVerification: null,
+        progressFloor: 0,
         startTime: event.at,
         endTime: null,
         ...withLog({ ...state, logs: [] }, event.at, "Execution initialized")

@@ -53,6 +53,12 @@ export class ProjectState extends Schema.Class<ProjectState>("ProjectState")({
    * (with the failure in the prompt); null once a verification passes or another task is selected.
    */
   failedVerification: Schema.optionalWith(Schema.NullOr(VerificationResult), { default: () => null }),
+  /**
+   * The highest progress reported since the execution was initialized: the reported progress never goes
+   * backwards (an injected task grows the list, a failed verification sends the task back to IMPLEMENT).
+   * Derived by `evolve` from the journal, so a rebuilt state reports the same; 0 in old journals' folds.
+   */
+  progressFloor: Schema.optionalWith(Schema.Number, { default: () => 0 }),
   /** Human-readable step log, newest last (the last 50). */
   logs: Schema.Array(Schema.String)
 }) {}
@@ -81,17 +87,26 @@ export const initial = (projectId: ProjectId, customerId?: CustomerId): ProjectS
     lastUpdate: null,
     injections: [],
     patches: [],
+    progressFloor: 0,
     logs: []
   })
 
-/** completed/total plus the weight of the current task's finished steps, in percent with 1 decimal. */
-export const progressOf = (state: ProjectState): number => {
+/**
+ * The figure as it stands: completed/total plus the weight of the current task's finished steps, in
+ * percent with 1 decimal. It can drop (a larger list, a task sent back to IMPLEMENT); `progressOf` cannot.
+ */
+export const currentProgress = (
+  state: Pick<ProjectState, "status" | "totalTasks" | "completedTasks" | "currentTask" | "stepsDone">
+): number => {
   if (state.status === "COMPLETED" && state.totalTasks === 0) return 100
   if (state.totalTasks <= 0) return 0
   const current = state.currentTask === null ? 0 : state.stepsDone.reduce((sum, step) => sum + stepWeight[step], 0)
   const value = ((state.completedTasks + Math.min(current, 0.99)) / state.totalTasks) * 100
   return Math.round(Math.min(100, value) * 10) / 10
 }
+
+/** The reported progress: never below what this execution reported before (`progressFloor`). */
+export const progressOf = (state: ProjectState): number => Math.max(state.progressFloor, currentProgress(state))
 
 export class ExecutionStateError extends Schema.Class<ExecutionStateError>("ExecutionStateError")({
   errorId: Schema.String,

@@ -181,6 +181,47 @@ describe("ExecutionMachine", () => {
     assert.isNull(Schema.decodeUnknownSync(ProjectState)(old).failedVerification)
   })
 
+  it("progress never goes backwards within an execution: a larger list, a failed verification", () => {
+    // 1 of 4 done: 25 %
+    const { state: one } = reach([initialize(1), ...taskCommands("1.1", 10)])
+    assert.strictEqual(progressOf(one), 25)
+    // an injected task makes it 1 of 5 (20 %): the reported figure stays at 25 until passed
+    const { state: larger } = reach([
+      ExecutionCommand.StartStep({ step: "SELECT", taskId: null, at: at(30) }),
+      ExecutionCommand.CompleteStep({ outcome: outcome("SELECT", "E1", 31, { completed: 1, total: 5 }) }),
+      ExecutionCommand.StartStep({ step: "PREP", taskId: TaskId.make("E1"), at: at(32) }),
+      ExecutionCommand.CompleteStep({ outcome: outcome("PREP", "E1", 33) }),
+      ExecutionCommand.StartStep({ step: "IMPLEMENT", taskId: TaskId.make("E1"), at: at(34) }),
+      ExecutionCommand.CompleteStep({ outcome: outcome("IMPLEMENT", "E1", 35) })
+    ], one)
+    assert.strictEqual(progressOf(larger), 31, "(1 + 0.55) / 5 passed the floor")
+    assert.strictEqual(toExecutionState(larger, at(36)).progress, 31)
+    const { state: selected } = reach([
+      ExecutionCommand.StartStep({ step: "SELECT", taskId: null, at: at(30) }),
+      ExecutionCommand.CompleteStep({ outcome: outcome("SELECT", "E1", 31, { completed: 1, total: 5 }) })
+    ], one)
+    assert.strictEqual(progressOf(selected), 25)
+    // a failed verification sends the task back to IMPLEMENT: its steps no longer count, the figure stays
+    const { state: verifying } = reach([
+      ExecutionCommand.StartStep({ step: "VERIFY", taskId: TaskId.make("E1"), at: at(36) })
+    ], larger)
+    const passed = outcome("VERIFY", "E1", 37)
+    if (passed._tag !== "VerifyCompleted") throw new Error("fixture")
+    const failed = new VerifyCompleted({
+      ...passed,
+      result: new VerificationResult({ ...passed.result, success: false })
+    })
+    const { state: back } = reach([ExecutionCommand.CompleteStep({ outcome: failed })], verifying)
+    assert.strictEqual(progressOf(back), 31)
+    // a new execution reports its own figures from the start
+    const { state: stopped } = reach([ExecutionCommand.Stop({ reason: "user", at: at(40) })], back)
+    const { state: next } = reach([initialize(2)], stopped)
+    assert.strictEqual(progressOf(next), 20)
+    // a state folded before the floor existed decodes with none
+    const { progressFloor: _, ...old } = Schema.encodeSync(ProjectState)(back)
+    assert.strictEqual(Schema.decodeUnknownSync(ProjectState)(old).progressFloor, 0)
+  })
+
   it("enforces step order: only the expected step may start", () => {
     const { state } = reach([initialize(1)])
     for (const step of steps) {
@@ -465,9 +506,13 @@ describe("ExecutionMachine properties", () => {
     let state = initial(projectId)
     makers.forEach((make, n) => {
       const decision = decide(state, make(state, n))
+      const before = progressOf(state)
+      const sameExecution = Either.isRight(decision) &&
+        !decision.right.some((e) => e._tag === "ExecutionInitialized" || e._tag === "ProjectDeleted")
       if (Either.isRight(decision)) state = fold(state, decision.right)
       const progress = progressOf(state)
       assert.isTrue(progress >= 0 && progress <= 100, `progress ${progress}`)
+      if (sameExecution) assert.isTrue(progress >= before, `progress went back: ${before} → ${progress}`)
       assert.isTrue(state.logs.length <= 50)
       if (state.status === "FAILED") assert.isNotNull(state.error)
       if (state.cursor?.phase === "running") assert.notStrictEqual(state.status, "PAUSED")

@@ -6,7 +6,9 @@
  * packages/server/test/PipelineCrash.test.ts.
  */
 import { branchName } from "@devteam/domain/Branch"
+import { evolve } from "@devteam/domain/ExecutionMachine"
 import { TaskId } from "@devteam/domain/Ids"
+import { initial, progressOf } from "@devteam/domain/ProjectState"
 import { parse } from "@devteam/domain/TaskListParser"
 import { InjectTaskRequest, InjectTaskSpec } from "@devteam/domain/TasksApi"
 import { Journal } from "@devteam/runtime/Journal"
@@ -396,6 +398,15 @@ describe("Pipeline end to end (in-process actor, local sandbox)", () => {
           const final = yield* poll(project.GetState(get), (s) => s.status === "COMPLETED" || s.status === "FAILED")
           assert.strictEqual(final.status, "COMPLETED", final.error?.message ?? "")
           assert.deepStrictEqual(final.completedInExecution.map(String), ["E1", "1.1.2", "E3", "E2", "2.1.2"])
+          // the reported progress never went back although the list grew from 4 to 7 tasks
+          let state = initial(projectId)
+          const reported: Array<number> = []
+          for (const entry of yield* journal.read(projectId, 0, 10_000)) {
+            state = evolve(state, entry.event)
+            if (state.executionId === second.executionId) reported.push(progressOf(state))
+          }
+          assert.isTrue(reported.every((p, i) => i === 0 || p >= (reported[i - 1] ?? 0)), reported.join(" "))
+          assert.strictEqual(reported.at(-1), 100)
           assert.strictEqual(mergesOn(remote.bare).length, 6)
           // Each injected task is written into the file, ticked, where it ran; the replaced task stays.
           const list = remoteFile(remote.bare, LIST)
