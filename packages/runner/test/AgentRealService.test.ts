@@ -12,17 +12,26 @@
  * 1.1.3's first implementation leaves its file below the coverage threshold (the per-file
  * figure) and passes once the agent adds the missing tests; 2.1.2 needs no change.
  */
-import type { VerificationResult } from "@devteam/domain/Artifacts"
 import { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
 import { CustomerId } from "@devteam/domain/Ids"
-import { Journal } from "@devteam/runtime/Journal"
 import { remoteFile } from "@devteam/runtime/testing/GitRemote"
 import { jsService } from "@devteam/runtime/testing/RealProjects"
 import * as ScriptedModel from "@devteam/runtime/testing/ScriptedModel"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { agentLayer, dockerSetup, modelKey } from "./fixtures/Agent.js"
-import { checkedLines, initializePayload, mergesOn, newProjectId, poll, projectClient } from "./fixtures/E2E.js"
+import {
+  agentLayer,
+  dockerSetup,
+  edit,
+  firstPrompt,
+  fixHeading,
+  modelKey,
+  planScript,
+  read,
+  runToCompletion,
+  write
+} from "./fixtures/Agent.js"
+import { checkedLines, mergesOn, newProjectId } from "./fixtures/E2E.js"
 import { ensureImage, makeRemote } from "./fixtures/Pipeline.js"
 
 const taskList = `# Tasks
@@ -47,11 +56,7 @@ Phase 2: Wiring (Dependencies: [1])
 
 const taskIds = ["1.1.1", "1.1.2", "1.1.3", "2.1.1", "2.1.2"]
 
-const { text, toolUse } = ScriptedModel
-const read = (file: string) => toolUse("Read", { file_path: file })
-const write = (file: string, content: string) => toolUse("Write", { file_path: file, content })
-const edit = (file: string, before: string, after: string) =>
-  toolUse("Edit", { file_path: file, old_string: before, new_string: after })
+const { text } = ScriptedModel
 const testFile = (imports: string, from: string, body: ReadonlyArray<string>) =>
   [
     `import { test } from 'node:test'`,
@@ -172,22 +177,6 @@ const fixPlans: Record<string, ReadonlyArray<ScriptedModel.ScriptStep>> = {
   ]
 }
 
-const fixHeading = "## Previous attempt failed verification"
-
-/** The task a request is about (the first user message names it) and whether it is a fix. */
-const turnOf = (request: ScriptedModel.RecordedModelRequest) => {
-  const prompt = ScriptedModel.promptText(request)
-  return { id: /# Task (\d+(?:\.\d+)*):/.exec(prompt)?.[1] ?? "unknown", fix: prompt.includes(fixHeading) }
-}
-
-const script: ScriptedModel.Script = (request) => {
-  const { fix, id } = turnOf(request)
-  const plan = (fix ? fixPlans[id] : undefined) ?? plans[id] ?? [text(`no plan for ${id}`)]
-  return plan[Math.min(ScriptedModel.toolResultCount(request), plan.length - 1)] ?? text("(empty plan)")
-}
-
-const get = { correlationId: "agent-real-service" }
-
 describe("A realistic JavaScript service (pnpm, node:test, c8) implemented by claude in the sandbox image", () => {
   it.scopedLive(
     "five tasks with dependencies: a test failure fixed from the second prompt, a coverage gap with its per-file figure, a no-change task; VERIFY installs through the registry-only egress window",
@@ -197,37 +186,19 @@ describe("A realistic JavaScript service (pnpm, node:test, c8) implemented by cl
         // The workspace must be writable by the sandbox user (uid 1000): files git creates here are too.
         const previous = process.umask(0)
         yield* Effect.addFinalizer(() => Effect.sync(() => process.umask(previous)))
-        const model = yield* ScriptedModel.make({ script })
+        const model = yield* ScriptedModel.make({ script: planScript(plans, fixPlans) })
         const remote = yield* makeRemote({ ...jsService(), "docs/DevTeam/tasks_list.md": taskList })
         yield* Effect.gen(function*() {
-          const journal = yield* Journal
-          const projectId = newProjectId("real-service")
-          const project = yield* projectClient(projectId)
-          yield* project.Initialize(initializePayload(
+          const { entries, final, implemented, verdicts } = yield* runToCompletion(
+            newProjectId("real-service"),
             new ExecutionConfig({
               repoUrl: remote.url,
               baseBranch: "main",
               taskListPath: "docs/DevTeam/tasks_list.md",
               tool: "claude-code",
               customerId: CustomerId.make("e2e")
-            })
-          ))
-          const final = yield* poll(
-            project.GetState(get),
-            (s) => s.status === "COMPLETED" || s.status === "FAILED",
-            "600 seconds",
-            "250 millis"
-          )
-          const entries = yield* journal.read(projectId, 0, 10_000)
-          const verdicts = entries.flatMap((e) => e.event._tag === "VerifyCompleted" ? [e.event.result] : [])
-          const describeVerdict = (r: VerificationResult) =>
-            `${r.taskId} ${r.success ? "passed" : "failed"}: ${JSON.stringify(r.results)} ${
-              r.failedCommand?.tail ?? ""
-            }`
-          assert.strictEqual(
-            final.status,
-            "COMPLETED",
-            `${final.error?.message ?? ""}\n${verdicts.map(describeVerdict).join("\n")}`
+            }),
+            "600 seconds"
           )
 
           // every task completed, in order, merged, pushed and ticked
@@ -261,13 +232,7 @@ describe("A realistic JavaScript service (pnpm, node:test, c8) implemented by cl
           assert.strictEqual(testsFailed?.failedCommand?.name, "test")
           assert.include(testsFailed?.failedCommand?.command ?? "", "node_modules/.bin/c8")
           assert.include(testsFailed?.results["test.coverage"]?.actual ?? "", "(tests failed: exit 1)")
-          const fixTurns = (id: string) =>
-            model.requests.filter((r) => r.scripted && turnOf(r).id === id && turnOf(r).fix)
-          const firstPrompt = (id: string) => {
-            const [turn] = fixTurns(id)
-            return turn === undefined ? "" : ScriptedModel.promptText(turn)
-          }
-          const fixPrompt = firstPrompt("1.1.2")
+          const fixPrompt = firstPrompt(model, "1.1.2", true)
           assert.include(fixPrompt, `${fixHeading} (attempt 1 of 2)`)
           assert.include(fixPrompt, "Failing command: `node_modules/.bin/c8")
           assert.include(fixPrompt, "# fail 1")
@@ -275,10 +240,7 @@ describe("A realistic JavaScript service (pnpm, node:test, c8) implemented by cl
 
           // every prompt carries the task's context: where it sits, the repository's guidance, and
           // for phase 2 what its dependencies changed
-          const firstTurn = (id: string) =>
-            model.requests.find((r) => r.scripted && turnOf(r).id === id && !turnOf(r).fix)
-          const routesTurn = firstTurn("2.1.1")
-          const routesPrompt = routesTurn === undefined ? "" : ScriptedModel.promptText(routesTurn)
+          const routesPrompt = firstPrompt(model, "2.1.1", false)
           assert.include(routesPrompt, "Phase: 2 Wiring")
           assert.include(routesPrompt, "### AGENTS.md")
           assert.include(routesPrompt, "## What its dependencies changed")
@@ -294,12 +256,11 @@ describe("A realistic JavaScript service (pnpm, node:test, c8) implemented by cl
           const figure = coverage?.perFile?.find((f) => f.file === "src/validate.js")
           assert.isBelow(figure?.actual ?? 100, 80)
           assert.isUndefined(coverageLow?.failedCommand, "the tests passed: only the figure failed")
-          const coveragePrompt = firstPrompt("1.1.3")
+          const coveragePrompt = firstPrompt(model, "1.1.3", true)
           assert.match(coveragePrompt, /- src\/validate\.js: \d+(\.\d+)?% \(required ≥80%\) — below/)
           assert.strictEqual(verdicts[4]?.results["test.coverage"]?.actual, "src/validate.js 100%")
 
           // 2.1.2: the agent changed nothing; the task completed with an empty artifact and a note
-          const implemented = entries.flatMap((e) => e.event._tag === "ImplementCompleted" ? [e.event.artifact] : [])
           const noChange = implemented.at(-1)
           assert.strictEqual(noChange?.taskId, "2.1.2")
           assert.deepStrictEqual(noChange?.outputs.filesModified, [])
