@@ -18,7 +18,7 @@ import { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
 import { decide, evolveEach } from "@devteam/domain/ExecutionMachine"
 import { CustomerId, EventId, ExecutionId, ProjectId } from "@devteam/domain/Ids"
 import { initial, type ProjectState } from "@devteam/domain/ProjectState"
-import type { JournalFrame } from "@devteam/domain/WsFrame"
+import type { EncodedFrame } from "@devteam/domain/WsFrame"
 import * as Database from "@devteam/runtime/Database"
 import { EventBus } from "@devteam/runtime/EventBus"
 import * as EventBusRedis from "@devteam/runtime/EventBusRedis"
@@ -58,10 +58,10 @@ const recordingBus = (inner: Layer.Layer<EventBus>) =>
     EventBus,
     Effect.map(EventBus, (bus) => ({
       ...bus,
-      publish: (projectId: ProjectId, frames: ReadonlyArray<JournalFrame>) =>
+      publish: (projectId: ProjectId, frames: ReadonlyArray<EncodedFrame>) =>
         Effect.suspend(() => {
           const now = performance.now()
-          for (const frame of frames) publishedAt.set(`${projectId}#${frame.seq}`, now)
+          for (const { frame } of frames) publishedAt.set(`${projectId}#${frame.seq}`, now)
           if (publishedAt.size > 100_000) publishedAt.clear()
           return bus.publish(projectId, frames)
         })

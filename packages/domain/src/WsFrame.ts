@@ -87,6 +87,22 @@ export const JournalFrame = Schema.Union(
 )
 export type JournalFrame = typeof JournalFrame.Type
 
+/**
+ * A journal frame with its JSON text. The journal encodes each frame once, when it appends it; the
+ * text goes as is through the bus and the feeds to every socket.
+ */
+export interface EncodedFrame {
+  readonly frame: JournalFrame
+  readonly json: string
+}
+
+const encodeJournalFrame = Schema.encodeSync(JournalFrame)
+
+export const encodeFrame = (frame: JournalFrame): EncodedFrame => ({
+  frame,
+  json: JSON.stringify(encodeJournalFrame(frame))
+})
+
 export const SubscribedFrame = Schema.Struct({
   type: Schema.Literal("subscribed"),
   ts: Timestamp,

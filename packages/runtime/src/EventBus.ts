@@ -8,7 +8,7 @@
  * (`EventBus.layerMemory`) and Redis pub/sub (`EventBusRedis`).
  */
 import type { ProjectId } from "@devteam/domain/Ids"
-import type { JournalFrame } from "@devteam/domain/WsFrame"
+import type { EncodedFrame } from "@devteam/domain/WsFrame"
 import { Context, Effect, Layer, type Scope, type Stream } from "effect"
 import * as Hub from "./internal/frameHub.js"
 
@@ -17,12 +17,12 @@ export type EventBusKind = "memory" | "redis"
 export interface EventBusService {
   readonly kind: EventBusKind
   /** Sends `frames` (one project, ascending seq) to every subscriber of the project, in any process. Never fails. */
-  readonly publish: (projectId: ProjectId, frames: ReadonlyArray<JournalFrame>) => Effect.Effect<void>
+  readonly publish: (projectId: ProjectId, frames: ReadonlyArray<EncodedFrame>) => Effect.Effect<void>
   /**
    * Subscribes to a project's frames. The returned effect completes once the subscription is in
    * place (frames published afterwards are delivered); the subscription ends with the scope.
    */
-  readonly subscribe: (projectId: ProjectId) => Effect.Effect<Stream.Stream<JournalFrame>, never, Scope.Scope>
+  readonly subscribe: (projectId: ProjectId) => Effect.Effect<Stream.Stream<EncodedFrame>, never, Scope.Scope>
 }
 
 export class EventBus extends Context.Tag("@devteam/runtime/EventBus")<EventBus, EventBusService>() {

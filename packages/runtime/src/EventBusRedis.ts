@@ -1,7 +1,7 @@
 /**
  * The event bus over Redis pub/sub, for more than one gateway process: every process holds one
  * publisher and one subscriber connection; a project's frames go to channel
- * `devteam:frames:<projectId>` as a JSON array. The subscriber connection SUBSCRIBEs a channel
+ * `devteam:frames:<projectId>` as a JSON array of their texts as the journal encoded them. The subscriber connection SUBSCRIBEs a channel
  * while the process has at least one local subscriber of that project (reference counted) and
  * fans messages out in-process.
  *
@@ -10,7 +10,7 @@
  * consumers fill the gap from the journal (`Journal.follow` polls it).
  */
 import type { ProjectId } from "@devteam/domain/Ids"
-import { JournalFrame } from "@devteam/domain/WsFrame"
+import { type EncodedFrame, JournalFrame } from "@devteam/domain/WsFrame"
 import { Config, type ConfigError, Deferred, Effect, Either, Layer, Option, Redacted, Runtime, Schema } from "effect"
 import { Redis, type RedisOptions } from "ioredis"
 import { EventBus, type EventBusService } from "./EventBus.js"
@@ -25,8 +25,19 @@ export const RedisConfig = Config.option(Config.redacted("REDIS_URL")).pipe(
   Config.map(Option.filter((url) => Redacted.value(url).trim().length > 0))
 )
 
-const encodeFrames = Schema.encodeSync(Schema.Array(JournalFrame))
-const decodeMessage = Schema.decodeUnknownEither(Schema.parseJson(Schema.Array(JournalFrame)))
+const decodeFrames = Schema.decodeUnknownEither(Schema.Array(JournalFrame))
+
+/** A message's frames, each with its text as published (decoded once here, not encoded again). */
+const framesOf = (message: string): Either.Either<ReadonlyArray<EncodedFrame>, unknown> => {
+  const parsed = Either.try((): unknown => JSON.parse(message))
+  if (Either.isLeft(parsed)) return Either.left(parsed.left)
+  const items = parsed.right
+  if (!Array.isArray(items)) return Either.left("not a JSON array")
+  return Either.map(
+    decodeFrames(items),
+    (frames) => frames.map((frame, i): EncodedFrame => ({ frame, json: JSON.stringify(items[i]) }))
+  )
+}
 
 /** How long `subscribe` waits for Redis to confirm a SUBSCRIBE before going on degraded. */
 const SUBSCRIBE_WAIT = "2 seconds"
@@ -101,7 +112,7 @@ const makeRedisBus = (url: Redacted.Redacted) =>
 
     subscriber.on("message", (channel: string, message: string) => {
       if (!channel.startsWith(CHANNEL_PREFIX)) return
-      const frames = decodeMessage(message)
+      const frames = framesOf(message)
       if (Either.isLeft(frames)) {
         run(Effect.logWarning("ignoring a malformed frame message", { channel }))
         return
@@ -150,7 +161,7 @@ const makeRedisBus = (url: Redacted.Redacted) =>
       publish: (projectId, frames) =>
         frames.length === 0 ? Effect.void : Effect.sync(() => {
           // not awaited: one connection keeps the order; a failure only costs live delivery
-          publisher.publish(channelOf(projectId), JSON.stringify(encodeFrames(frames))).then(
+          publisher.publish(channelOf(projectId), `[${frames.map((f) => f.json).join(",")}]`).then(
             () => {
               if (publishFailing) run(Effect.logInfo("redis PUBLISH works again"))
               publishFailing = false

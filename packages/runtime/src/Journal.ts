@@ -20,7 +20,7 @@ import { isFinal } from "@devteam/domain/ExecutionStatus"
 import type { EventId, ExecutionId, ProjectId } from "@devteam/domain/Ids"
 import { JournalEntry, type JournalEvent } from "@devteam/domain/JournalEvent"
 import { initial, ProjectState } from "@devteam/domain/ProjectState"
-import { type JournalFrame, toFrame } from "@devteam/domain/WsFrame"
+import { type EncodedFrame, encodeFrame, toFrame } from "@devteam/domain/WsFrame"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import {
@@ -66,7 +66,7 @@ export interface AppendInput {
 
 export interface AppendResult {
   readonly entries: Arr.NonEmptyReadonlyArray<JournalEntry>
-  readonly frames: ReadonlyArray<JournalFrame>
+  readonly frames: ReadonlyArray<EncodedFrame>
   readonly lastSeq: number
 }
 
@@ -87,12 +87,12 @@ export interface JournalService {
     projectId: ProjectId,
     after: number,
     limit: number
-  ) => Effect.Effect<ReadonlyArray<JournalFrame>>
+  ) => Effect.Effect<ReadonlyArray<EncodedFrame>>
   /**
    * Every frame with seq > `after`: the journal first, then live from the bus, with no gap and no
    * duplicate across the switch. Runs until interrupted.
    */
-  readonly follow: (projectId: ProjectId, after: number, options?: FollowOptions) => Stream.Stream<JournalFrame>
+  readonly follow: (projectId: ProjectId, after: number, options?: FollowOptions) => Stream.Stream<EncodedFrame>
 }
 
 export class Journal extends Context.Tag("@devteam/runtime/Journal")<Journal, JournalService>() {}
@@ -159,7 +159,7 @@ export const make: Effect.Effect<
       }
       const ts = new Date(yield* Clock.currentTimeMillis).toISOString()
       const steps: Array<ProjectionWriter.Step> = []
-      const frames: Array<JournalFrame> = []
+      const frames: Array<EncodedFrame> = []
       const rows: Array<Record<string, unknown>> = []
       input.steps.forEach(({ after, event }, i) => {
         const seq = input.expectedSeq + 1 + i
@@ -174,7 +174,8 @@ export const make: Effect.Effect<
           },
           true
         )
-        const frame = toFrame(entry, after)
+        // the frame's only encoding: its text is stored and published as is
+        const frame = Option.map(toFrame(entry, after), encodeFrame)
         if (Option.isSome(frame)) frames.push(frame.value)
         rows.push({
           project_id: projectId,
@@ -183,7 +184,7 @@ export const make: Effect.Effect<
           type: event._tag,
           v: event.v,
           data: jsonParam(JournalTable.encodeEvent(event)),
-          frame: Option.isSome(frame) ? jsonParam(JournalTable.encodeFrame(frame.value)) : null,
+          frame: Option.isSome(frame) ? frame.value.json : null,
           correlation_id: correlationId,
           principal: input.principal ?? null,
           created_at: ts
@@ -273,37 +274,38 @@ export const make: Effect.Effect<
       return yield* Effect.forEach(rows, JournalTable.decodeFrame)
     }))
 
-  const follow = (projectId: ProjectId, after: number, options?: FollowOptions): Stream.Stream<JournalFrame> =>
+  const follow = (projectId: ProjectId, after: number, options?: FollowOptions): Stream.Stream<EncodedFrame> =>
     Stream.unwrapScoped(Effect.gen(function*() {
       // 1. subscribe first, so that nothing committed from now on can be missed
       const live = yield* bus.subscribe(projectId)
       const last = yield* Ref.make(after)
       // every frame after the last one emitted, from the journal
       const catchUp = Effect.gen(function*() {
-        const out: Array<JournalFrame> = []
+        const out: Array<EncodedFrame> = []
         while (true) {
           const from = yield* Ref.get(last)
           const page = yield* readFrames(projectId, from, FOLLOW_PAGE)
           for (const frame of page) {
-            if (frame.seq > (yield* Ref.get(last))) {
+            if (frame.frame.seq > (yield* Ref.get(last))) {
               out.push(frame)
-              yield* Ref.set(last, frame.seq)
+              yield* Ref.set(last, frame.frame.seq)
             }
           }
           if (page.length < FOLLOW_PAGE) return Chunk.fromIterable(out)
         }
       })
-      const onLive = (frame: JournalFrame) =>
+      const onLive = (frame: EncodedFrame) =>
         Effect.flatMap(Ref.get(last), (seen) => {
-          if (frame.seq <= seen) return Effect.succeed(Chunk.empty<JournalFrame>())
-          if (frame.seq === seen + 1) return Effect.as(Ref.set(last, frame.seq), Chunk.of(frame))
+          const seq = frame.frame.seq
+          if (seq <= seen) return Effect.succeed(Chunk.empty<EncodedFrame>())
+          if (seq === seen + 1) return Effect.as(Ref.set(last, seq), Chunk.of(frame))
           // a gap: frames the bus lost or delivered out of order are in the journal
           return catchUp
         })
       const interval = Duration.decode(options?.pollInterval ?? "1 second")
       const signals = Stream.merge(
         Stream.map(live, (frame) => Option.some(frame)),
-        Stream.map(Stream.fromSchedule(Schedule.spaced(interval)), () => Option.none<JournalFrame>())
+        Stream.map(Stream.fromSchedule(Schedule.spaced(interval)), () => Option.none<EncodedFrame>())
       )
       // 2. replay from the journal, 3. then live (deduplicated by seq, gaps filled)
       return Stream.concat(

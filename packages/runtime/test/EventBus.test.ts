@@ -1,5 +1,5 @@
 import { CustomerId, ProjectId } from "@devteam/domain/Ids"
-import type { JournalFrame } from "@devteam/domain/WsFrame"
+import { type EncodedFrame, encodeFrame } from "@devteam/domain/WsFrame"
 import { EventBus, type EventBusService } from "@devteam/runtime/EventBus"
 import * as EventBusRedis from "@devteam/runtime/EventBusRedis"
 import { assert, describe, it } from "@effect/vitest"
@@ -11,20 +11,21 @@ const REDIS_URL = process.env["TEST_REDIS_URL"] ?? "redis://127.0.0.1:6379"
 
 const projectId = (label: string) => ProjectId.make(`cust/${label}-${Math.random().toString(36).slice(2, 10)}`)
 
-const frame = (project: ProjectId, seq: number): JournalFrame => ({
-  type: "execution-update",
-  seq,
-  ts: new Date(Date.UTC(2025, 0, 1, 0, 0, seq)).toISOString(),
-  projectId: project,
-  customerId: CustomerId.make("cust"),
-  executionId: null,
-  payload: { taskId: null, status: "QUEUED", progress: 0, event: "TaskUpdated" }
-})
+const frame = (project: ProjectId, seq: number): EncodedFrame =>
+  encodeFrame({
+    type: "execution-update",
+    seq,
+    ts: new Date(Date.UTC(2025, 0, 1, 0, 0, seq)).toISOString(),
+    projectId: project,
+    customerId: CustomerId.make("cust"),
+    executionId: null,
+    payload: { taskId: null, status: "QUEUED", progress: 0, event: "TaskUpdated" }
+  })
 
 /** Subscribes for the lifetime of `scope`, collecting frames into the returned array as they arrive. */
 const collect = (bus: EventBusService, project: ProjectId, scope: Scope.Scope) =>
   Effect.gen(function*() {
-    const received: Array<JournalFrame> = []
+    const received: Array<EncodedFrame> = []
     const stream = yield* Scope.extend(bus.subscribe(project), scope)
     yield* Effect.forkIn(Stream.runForEach(stream, (f) => Effect.sync(() => received.push(f))), scope)
     return received
@@ -100,12 +101,12 @@ describe("EventBus (in-process)", () => {
       yield* bus.publish(a, [frame(a, 1), frame(a, 2)])
       yield* bus.publish(a, [frame(a, 3)])
       yield* waitUntil(Effect.sync(() => first.length === 3 && second.length === 3), "2 seconds", "not delivered")
-      assert.deepStrictEqual(first.map((f) => f.seq), [1, 2, 3])
-      assert.deepStrictEqual(second.map((f) => f.seq), [1, 2, 3])
+      assert.deepStrictEqual(first.map((f) => f.frame.seq), [1, 2, 3])
+      assert.deepStrictEqual(second.map((f) => f.frame.seq), [1, 2, 3])
       yield* Scope.close(scope1, Exit.void)
       yield* bus.publish(a, [frame(a, 4)])
       yield* waitUntil(Effect.sync(() => second.length === 4), "2 seconds", "not delivered after unsubscribe")
-      assert.deepStrictEqual(first.map((f) => f.seq), [1, 2, 3])
+      assert.deepStrictEqual(first.map((f) => f.frame.seq), [1, 2, 3])
       assert.deepStrictEqual(other, [])
       yield* Scope.close(scope2, Exit.void)
     }).pipe(Effect.provide(EventBus.layerMemory)))
@@ -140,10 +141,13 @@ describe("EventBus (Redis)", () => {
         yield* publisherSide.publish(project, [frame(project, 1), frame(project, 2)])
         yield* publisherSide.publish(project, [frame(project, 3)])
         yield* waitUntil(Effect.sync(() => r1.length === 3 && r2.length === 3), "5 seconds", "frames did not arrive")
-        assert.deepStrictEqual(r1.map((f) => f.seq), [1, 2, 3])
+        assert.deepStrictEqual(r1.map((f) => f.frame.seq), [1, 2, 3])
         assert.deepStrictEqual(r2, r1)
         yield* waitUntil(Effect.sync(() => wire.length === 2), "5 seconds", "sniffer saw nothing")
         assert.strictEqual(JSON.parse(wire[0] ?? "[]")[1].seq, 2)
+        // the texts the publisher encoded, passed through: no encoding on either side
+        assert.strictEqual(wire[0], `[${frame(project, 1).json},${frame(project, 2).json}]`)
+        assert.deepStrictEqual(r1.map((f) => f.json), [1, 2, 3].map((seq) => frame(project, seq).json))
         // another project's frames are not delivered here
         const elsewhere = projectId("elsewhere")
         yield* publisherSide.publish(elsewhere, [frame(elsewhere, 1)])
@@ -153,7 +157,7 @@ describe("EventBus (Redis)", () => {
         yield* publisherSide.publish(project, [frame(project, 4)])
         yield* waitUntil(Effect.sync(() => r2.length === 4), "5 seconds", "frame 4 did not arrive")
         assert.strictEqual(r1.length, 3)
-        assert.isTrue(r2.every((f) => f.projectId === project))
+        assert.isTrue(r2.every((f) => f.frame.projectId === project))
         yield* Scope.close(scope2, Exit.void)
         yield* waitUntil(
           Effect.map(numsub(raw, channel), (n) => n === 1),
@@ -190,12 +194,12 @@ describe("EventBus (Redis)", () => {
         yield* waitUntil(
           Effect.gen(function*() {
             yield* publisherSide.publish(project, [frame(project, seq++)])
-            return received.some((f) => f.seq >= 3)
+            return received.some((f) => f.frame.seq >= 3)
           }),
           "20 seconds",
           "the subscriber did not recover after the restart"
         )
-        const seqs = received.map((f) => f.seq)
+        const seqs = received.map((f) => f.frame.seq)
         assert.strictEqual(seqs[0], 1)
         assert.deepStrictEqual([...seqs].sort((x, y) => x - y), seqs, "frames out of order")
         yield* Scope.close(lateScope, Exit.void)

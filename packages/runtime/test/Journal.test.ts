@@ -65,7 +65,7 @@ for (const backend of backends) {
         const first = yield* w.exec(S.initialize(project, "alice"), "corr-init")
         assert.isDefined(first)
         assert.strictEqual(first?.entries[0].seq, 1)
-        assert.strictEqual(first?.frames[0]?.type, "execution-update")
+        assert.strictEqual(first?.frames[0]?.frame.type, "execution-update")
         yield* S.runTask(w, S.task("T1"))
         assert.strictEqual(w.seq(), 15)
         const entries = yield* journal.read(project, 0, 100)
@@ -77,7 +77,7 @@ for (const backend of backends) {
         const loaded = yield* journal.load(project)
         assert.strictEqual(loaded.lastSeq, 15)
         assert.deepStrictEqual(encodeState(loaded.state), encodeState(w.state()))
-        const frames = yield* journal.readFrames(project, 5, 100)
+        const frames = (yield* journal.readFrames(project, 5, 100)).map((f) => f.frame)
         assert.deepStrictEqual(frames.map((f) => f.seq), Arr.range(6, 15))
         assert.isTrue(frames.every((f) => f.projectId === project))
         assert.deepStrictEqual((yield* journal.read(project, 10, 2)).map((e) => e.seq), [11, 12])
@@ -258,7 +258,7 @@ for (const backend of backends) {
         const last2 = entries.slice(-2)
         assert.deepStrictEqual(last2.map((e) => e.event._tag), ["TaskListUpdated", "ExecutionCompleted"])
         assert.strictEqual(last2[0]?.ts, last2[1]?.ts)
-        const frames = yield* journal.readFrames(project, 0, 100)
+        const frames = (yield* journal.readFrames(project, 0, 100)).map((f) => f.frame)
         assert.strictEqual(frames[frames.length - 1]?.type, "execution-completed")
         assert.strictEqual(w.state().status, "COMPLETED")
         const history = yield* projections.executionsHistory(UserId.make("carol"), 20)
@@ -398,9 +398,9 @@ for (const backend of backends) {
             ],
             at: S.at()
           }))
-          assert.strictEqual(result?.frames[0]?.type, "execution-log")
+          assert.strictEqual(result?.frames[0]?.frame.type, "execution-log")
         }
-        const frames = yield* journal.readFrames(project, 2, 100)
+        const frames = (yield* journal.readFrames(project, 2, 100)).map((f) => f.frame)
         assert.deepStrictEqual(frames.map((f) => f.seq), [3, 4, 5, 6, 7])
         const logFrame = frames[0]
         assert.isTrue(logFrame?.type === "execution-log" && logFrame.payload.level === "error")
@@ -448,6 +448,7 @@ for (const backend of backends) {
         const total = 120
         const follower = yield* Effect.fork(
           journal.follow(project, 10, { pollInterval: "100 millis" }).pipe(
+            Stream.map((f) => f.frame),
             Stream.takeUntil((frame) => frame.seq >= total),
             Stream.runCollect
           )
@@ -467,7 +468,11 @@ for (const backend of backends) {
         const w = S.writer(journal, project)
         yield* w.exec(S.initialize(project, undefined))
         const follower = yield* Effect.fork(
-          journal.follow(project, 1, { pollInterval: "10 seconds" }).pipe(Stream.take(14), Stream.runCollect)
+          journal.follow(project, 1, { pollInterval: "10 seconds" }).pipe(
+            Stream.map((f) => f.frame),
+            Stream.take(14),
+            Stream.runCollect
+          )
         )
         yield* Effect.sleep("50 millis")
         yield* S.runTask(w, S.task("T1"))
@@ -499,6 +504,7 @@ layer(Projections.Projections.layer.pipe(Layer.provideMerge(layerPostgres)), {
       // no polling: after the replay, frames can only come from the bus
       const follower = yield* Effect.fork(
         readerSide.follow(project, 0, { pollInterval: "1 hour" }).pipe(
+          Stream.map((f) => f.frame),
           Stream.takeUntil((frame) => frame.seq >= 15),
           Stream.runCollect
         )

@@ -1,13 +1,14 @@
 import { CustomerId, ProjectId, TaskId } from "@devteam/domain/Ids"
-import type { JournalFrame } from "@devteam/domain/WsFrame"
+import { encodeFrame, type JournalFrame } from "@devteam/domain/WsFrame"
 import * as Outbox from "@devteam/server/ws/Outbox"
-import { frameJson } from "@devteam/server/ws/ProjectFeeds"
 import { assert, describe, it } from "@effect/vitest"
 import { FastCheck } from "effect"
 
 const project = ProjectId.make("acme/outbox")
 const other = ProjectId.make("acme/other")
 const ts = "2025-01-14T18:00:00.000Z"
+
+const frameJson = (frame: JournalFrame) => encodeFrame(frame).json
 
 const update = (projectId: ProjectId, seq: number): JournalFrame => ({
   type: "execution-update",

@@ -4,19 +4,19 @@
  * journal by seq).
  */
 import type { ProjectId } from "@devteam/domain/Ids"
-import type { JournalFrame } from "@devteam/domain/WsFrame"
+import type { EncodedFrame } from "@devteam/domain/WsFrame"
 import { Effect, Queue, type Scope, Stream } from "effect"
 
 /** Frames buffered per subscriber before the oldest are dropped. */
 export const SUBSCRIBER_BUFFER = 4096
 
 export interface FrameHub {
-  readonly deliver: (projectId: string, frames: ReadonlyArray<JournalFrame>) => Effect.Effect<void>
+  readonly deliver: (projectId: string, frames: ReadonlyArray<EncodedFrame>) => Effect.Effect<void>
   /**
    * Registers a subscriber. `onFirst`/`onLast` run when a project gains its first subscriber or
    * loses its last one (the Redis adapter SUBSCRIBEs / UNSUBSCRIBEs there).
    */
-  readonly subscribe: (projectId: ProjectId) => Effect.Effect<Stream.Stream<JournalFrame>, never, Scope.Scope>
+  readonly subscribe: (projectId: ProjectId) => Effect.Effect<Stream.Stream<EncodedFrame>, never, Scope.Scope>
   readonly projects: () => ReadonlyArray<string>
   readonly count: (projectId: string) => number
 }
@@ -25,8 +25,8 @@ export const make = (hooks?: {
   readonly onFirst: (projectId: ProjectId) => Effect.Effect<void>
   readonly onLast: (projectId: ProjectId) => Effect.Effect<void>
 }): FrameHub => {
-  const subscribers = new Map<string, Set<Queue.Queue<JournalFrame>>>()
-  const deliver = (projectId: string, frames: ReadonlyArray<JournalFrame>) =>
+  const subscribers = new Map<string, Set<Queue.Queue<EncodedFrame>>>()
+  const deliver = (projectId: string, frames: ReadonlyArray<EncodedFrame>) =>
     Effect.suspend(() => {
       const set = subscribers.get(projectId)
       if (set === undefined || frames.length === 0) return Effect.void
@@ -35,7 +35,7 @@ export const make = (hooks?: {
     })
   const subscribe = (projectId: ProjectId) =>
     Effect.gen(function*() {
-      const queue = yield* Queue.sliding<JournalFrame>(SUBSCRIBER_BUFFER)
+      const queue = yield* Queue.sliding<EncodedFrame>(SUBSCRIBER_BUFFER)
       yield* Effect.acquireRelease(
         Effect.suspend(() => {
           const existing = subscribers.get(projectId)
@@ -69,4 +69,4 @@ export const make = (hooks?: {
 }
 
 /** A subscription that never delivers anything. */
-export const never: Stream.Stream<JournalFrame> = Stream.never
+export const never: Stream.Stream<EncodedFrame> = Stream.never

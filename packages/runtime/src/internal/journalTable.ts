@@ -4,7 +4,7 @@
  */
 import type { ProjectId } from "@devteam/domain/Ids"
 import { JournalEntry, JournalEvent } from "@devteam/domain/JournalEvent"
-import { JournalFrame } from "@devteam/domain/WsFrame"
+import { type EncodedFrame, encodeFrame, JournalFrame } from "@devteam/domain/WsFrame"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Schema } from "effect"
@@ -68,11 +68,14 @@ export const decodeEntry = (row: unknown): Effect.Effect<JournalEntry> =>
   )
 
 export const encodeEvent = Schema.encodeSync(JournalEvent)
-export const encodeFrame = Schema.encodeSync(JournalFrame)
 const decodeFrameRow = Schema.decodeUnknown(Schema.Struct({ frame: JournalFrame }))
 
-export const decodeFrame = (row: unknown): Effect.Effect<JournalFrame> =>
-  Effect.orDie(Effect.map(decodeFrameRow(row), (r) => r.frame))
+/**
+ * A stored frame (defect if corrupt), with its text encoded again from the schema: the same text
+ * as when it was appended (the jsonb column keeps neither the text nor its key order).
+ */
+export const decodeFrame = (row: unknown): Effect.Effect<EncodedFrame> =>
+  Effect.orDie(Effect.map(decodeFrameRow(row), (r) => encodeFrame(r.frame)))
 
 /** Entries of a project after `after` (exclusive), oldest first, at most `limit`. */
 export const readEntries = (

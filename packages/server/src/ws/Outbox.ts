@@ -13,8 +13,7 @@
  * When the queue still exceeds `maxBufferedBytes` or `maxBufferedFrames`, the outbox reports
  * overflow and the connection closes with 1013 instead of growing memory.
  */
-import type { JournalFrame } from "@devteam/domain/WsFrame"
-import { frameJson } from "./ProjectFeeds.js"
+import { encodeFrame, type JournalFrame } from "@devteam/domain/WsFrame"
 
 export interface OutboxLimits {
   readonly highWaterBytes: number
@@ -164,7 +163,7 @@ export const make = (sink: OutboxSink, limits: OutboxLimits): Outbox => {
       } else {
         const combined = mergeLogs(last.frame, frame, limits.maxMergedLogChars)
         if (combined !== undefined) {
-          replacement = { frame: combined, json: frameJson(combined) }
+          replacement = { frame: combined, json: encodeFrame(combined).json }
           merged++
         }
       }

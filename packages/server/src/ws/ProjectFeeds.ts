@@ -1,7 +1,7 @@
 /**
  * One live feed per project per gateway process, shared by every WebSocket subscribed to it: a
  * single `Journal.follow` (event bus + periodic journal poll, gap-free and duplicate-free) whose
- * frames are encoded to JSON once and handed to every listener synchronously, in seq order.
+ * frames (with the text the journal encoded) are handed to every listener synchronously, in seq order.
  *
  * `cursor()` is the seq of the last frame dispatched. A listener that joins sees every frame with
  * seq > the cursor at the moment it joined (dispatch and join both run synchronously on the event
@@ -12,11 +12,11 @@
  * backoff (capped), from its cursor, so nothing is skipped.
  */
 import type { ProjectId } from "@devteam/domain/Ids"
-import { JournalFrame } from "@devteam/domain/WsFrame"
+import type { EncodedFrame } from "@devteam/domain/WsFrame"
 import type { JournalService } from "@devteam/runtime/Journal"
-import { Cause, Deferred, Duration, Effect, Fiber, Schedule, Schema, type Scope, Stream } from "effect"
+import { Cause, Deferred, Duration, Effect, Fiber, Schedule, type Scope, Stream } from "effect"
 
-export type FrameListener = (frame: JournalFrame, json: string) => void
+export type FrameListener = (frame: EncodedFrame) => void
 
 export interface FeedHandle {
   /** Completes once the feed knows its starting point (the journal's last seq when it started). */
@@ -31,11 +31,6 @@ export interface ProjectFeeds {
   /** Projects with a running feed. */
   readonly size: () => number
 }
-
-const encodeFrame = Schema.encodeSync(JournalFrame)
-
-/** The JSON text of a journal frame (its encoded form). */
-export const frameJson = (frame: JournalFrame): string => JSON.stringify(encodeFrame(frame))
 
 interface Feed {
   cursor: number
@@ -53,13 +48,11 @@ export const make = (
     const feeds = new Map<ProjectId, Feed>()
     const restartDelay = options.restartDelay ?? Duration.seconds(1)
 
-    const dispatch = (feed: Feed, frame: JournalFrame) =>
+    const dispatch = (feed: Feed, frame: EncodedFrame) =>
       Effect.sync(() => {
-        if (frame.seq <= feed.cursor) return
-        feed.cursor = frame.seq
-        if (feed.listeners.size === 0) return
-        const json = frameJson(frame)
-        for (const listener of feed.listeners) listener(frame, json)
+        if (frame.frame.seq <= feed.cursor) return
+        feed.cursor = frame.frame.seq
+        for (const listener of feed.listeners) listener(frame)
       })
 
     // A feed whose start or follow dies (database down) tries again after a backoff: exponential from

@@ -13,14 +13,13 @@
  */
 import * as Auth from "@devteam/domain/Auth"
 import type { ProjectId } from "@devteam/domain/Ids"
-import { ClientMessage, type JournalFrame } from "@devteam/domain/WsFrame"
+import { ClientMessage, type EncodedFrame } from "@devteam/domain/WsFrame"
 import type { JournalService } from "@devteam/runtime/Journal"
 import { Effect, Either, Exit, Fiber, ParseResult, Schema, Scope } from "effect"
 import type { WebSocket } from "ws"
 import * as Metrics from "../Metrics.js"
 import * as Outbox from "./Outbox.js"
 import type { ProjectFeeds } from "./ProjectFeeds.js"
-import { frameJson } from "./ProjectFeeds.js"
 
 export interface ConnectionLimits extends Outbox.OutboxLimits {
   /** Projects one connection may follow at once. */
@@ -116,7 +115,7 @@ export const make = (options: {
     outbox.purge(sub.projectId)
   }
 
-  const deliver = (sub: Subscription, frame: JournalFrame, json: string) => {
+  const deliver = (sub: Subscription, { frame, json }: EncodedFrame) => {
     if (frame.seq <= sub.cursor) return
     sub.cursor = frame.seq
     outbox.pushFrame(sub.projectId, frame, json)
@@ -132,8 +131,8 @@ export const make = (options: {
       const scope = yield* Scope.make()
       yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
       const feed = yield* Scope.extend(
-        feeds.join(sub.projectId, (frame, json) => {
-          if (sub.live) deliver(sub, frame, json)
+        feeds.join(sub.projectId, (frame) => {
+          if (sub.live) deliver(sub, frame)
         }),
         scope
       )
@@ -160,7 +159,7 @@ export const make = (options: {
           yield* Effect.sleep("5 millis")
           continue
         }
-        for (const frame of page) deliver(sub, frame, frameJson(frame))
+        for (const frame of page) deliver(sub, frame)
         yield* waitForRoom
       }
       return yield* Effect.never
