@@ -7,6 +7,7 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { request as httpRequest } from "node:http"
+import { parseExposition, sampleOf } from "./fixtures/Exposition.js"
 import * as H from "./fixtures/GatewayHarness.js"
 
 const PROJECT = "acme/app"
@@ -565,14 +566,22 @@ describe("Gateway REST (JWT, embedded PGlite)", () => {
         const metrics = yield* H.request(`${url}/metrics`, { token: t.admin })
         assert.strictEqual(metrics.status, 200)
         assert.match(metrics.headers.get("content-type") ?? "", /text\/plain/)
-        assert.match(
-          metrics.text,
-          /devteam_http_request_duration_seconds_bucket\{route="\/api\/devteam\/automation\/status\/:projectId",method="GET",status="200",le="\+Inf"\} \d+/
+        const families = parseExposition(metrics.text)
+        const latency = "devteam_http_request_duration_seconds"
+        const statusRoute = { route: "/api/devteam/automation/status/:projectId", method: "GET", status: "200" }
+        assert.isAtLeast(sampleOf(families, latency, `${latency}_bucket`, { ...statusRoute, le: "+Inf" }).value, 1)
+        assert.isAtLeast(
+          sampleOf(families, "devteam_http_requests_total", "devteam_http_requests_total", statusRoute).value,
+          1
         )
-        assert.match(metrics.text, /devteam_executions\{status="COMPLETED"\} \d+/)
-        assert.match(metrics.text, /devteam_step_duration_seconds_count\{step="IMPLEMENT"\} \d+/)
-        assert.include(metrics.text, "devteam_ws_connections")
-        assert.include(metrics.text, "devteam_queue_depth")
+        assert.isAtLeast(
+          sampleOf(families, "devteam_executions", "devteam_executions", { status: "COMPLETED" }).value,
+          1
+        )
+        const steps = "devteam_step_duration_seconds"
+        assert.isAtLeast(sampleOf(families, steps, `${steps}_count`, { step: "IMPLEMENT" }).value, 1)
+        assert.strictEqual(families.get("devteam_ws_connections")?.type, "gauge")
+        assert.strictEqual(families.get("devteam_queue_depth")?.type, "gauge")
       }))
 
     it.effect("authorisation matrix: every route × no token / other project / plain user / admin", () =>

@@ -17,8 +17,6 @@ import * as Access from "./Access.js"
 
 const ENTITY_GROUP = "default"
 
-const STEP_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800]
-
 export const layer = HttpApiBuilder.group(DevTeamApi, "admin", (handlers) =>
   Effect.gen(function*() {
     const database = yield* Database
@@ -33,36 +31,10 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "admin", (handlers) =>
       : Effect.succeed([new ClusterRunner({ address: localRunner, healthy: true, lastHeartbeat: null })])
 
     const metrics = Effect.gen(function*() {
-      const counts = yield* projections.executionCounts
-      const steps = yield* projections.stepDurations
-      const active = yield* sharding.activeEntityCount
-      const byStep = new Map<string, Array<number>>()
-      for (const row of steps) byStep.set(row.step, [...(byStep.get(row.step) ?? []), row.seconds])
-      return [
-        Metrics.render(),
-        Metrics.renderGauge(
-          "devteam_executions",
-          "Executions by status (projection)",
-          counts.map((c) => ({ labels: { status: c.status }, value: c.n }))
-        ),
-        Metrics.renderGauge("devteam_queue_depth", "Executions waiting for a runner slot (QUEUED)", [
-          { labels: {}, value: counts.find((c) => c.status === "QUEUED")?.n ?? 0 }
-        ]),
-        Metrics.renderGauge("devteam_active_entities", "Project entities active on this node", [
-          { labels: {}, value: active }
-        ]),
-        Metrics.renderHistogram(
-          "devteam_step_duration_seconds",
-          "Pipeline step durations over the last 24 hours (journal: StepStarted → next step event)",
-          STEP_BUCKETS,
-          [...byStep.entries()].map(([step, values]) => ({
-            labels: { step },
-            counts: Metrics.bucketCounts(STEP_BUCKETS, values),
-            sum: values.reduce((a, b) => a + b, 0),
-            count: values.length
-          }))
-        )
-      ].join("\n") + "\n"
+      const executions = yield* projections.executionCounts
+      const stepDurations = yield* projections.stepDurations
+      const activeEntities = yield* sharding.activeEntityCount
+      return yield* Metrics.exposition({ executions, activeEntities, stepDurations })
     })
 
     return handlers

@@ -18,7 +18,7 @@ export const layer = HttpLayerRouter.middleware((app) =>
           method: request.method,
           status: Exit.isSuccess(exit) ? String(exit.value.status) : "error"
         }
-        Metrics.httpRequestDuration.observe((performance.now() - started) / 1000, labels)
+        Metrics.httpRequestDuration.observe(labels, (performance.now() - started) / 1000)
         Metrics.httpRequests.inc(labels)
       }))
   }), { global: true })

@@ -98,14 +98,6 @@ export const WsConfig: Config.Config<WsOptions> = Config.all({
   heartbeatInterval: Duration.seconds(heartbeatSeconds)
 })))
 
-/** Connections closed with 1013 because their consumer could not keep up. */
-export const slowConsumerClosures = new Metrics.Counter(
-  "devteam_ws_slow_consumer_closures_total",
-  "WebSocket connections closed with 1013 (consumer too slow)"
-)
-Metrics.register(slowConsumerClosures)
-slowConsumerClosures.inc({}, 0)
-
 const Since = Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative())
 
 const queryOf = (url: string) => {
@@ -170,7 +162,7 @@ export const make = (config: ServerConfig, options: WsOptions = defaults) =>
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         for (const [ws] of connections) ws.close(1001, "server shutting down")
-        Metrics.wsConnections.dec({}, connections.size)
+        Metrics.wsConnections.dec(connections.size)
         connections.clear()
       })
     )
@@ -215,7 +207,7 @@ export const make = (config: ServerConfig, options: WsOptions = defaults) =>
           run,
           onOverflow: (reason) => {
             slowClosures++
-            slowConsumerClosures.inc()
+            Metrics.wsSlowConsumerClosures.inc()
             run(Effect.logWarning("closing a WebSocket whose consumer is too slow (1013)", reason))
           }
         })
