@@ -20,6 +20,7 @@ import {
 } from "@devteam/client-sdk/DevTeamSocket"
 import { type JournalFrame } from "@devteam/domain/WsFrame"
 import { makeBareRemote } from "@devteam/runtime/testing/GitRemote"
+import * as ServiceEntry from "@devteam/runtime/testing/ServiceEntry"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Exit, Scope, Stream } from "effect"
 import { execFile } from "node:child_process"
@@ -121,7 +122,7 @@ const journalSeqs = async (projectId: string): Promise<Array<number>> => {
 const servicePid = (): number => {
   const pids = Fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
     try {
-      return Fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("packages/server/src/bin.ts") &&
+      return Fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(ServiceEntry.bundleDir) &&
         Fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(`DEVTEAM_RUNNER_PORT=${service.port}`)
     } catch {
       return false

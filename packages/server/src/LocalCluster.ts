@@ -22,6 +22,8 @@ export interface ClusterOptions {
   readonly logDir: string
   /** How long a process may take to become ready. */
   readonly readyTimeoutMs?: number | undefined
+  /** Node's arguments that start a process (default: the entry point's source under tsx). */
+  readonly nodeArgs?: ReadonlyArray<string> | undefined
 }
 
 export interface ClusterProcess {
@@ -76,7 +78,7 @@ const makeProcess = (
     const start = Effect.gen(function*() {
       output = ""
       const log = createWriteStream(logFile, { flags: "a" })
-      const proc = spawn(process.execPath, ["--conditions=source", "--import", "tsx", entry], {
+      const proc = spawn(process.execPath, options.nodeArgs ?? ["--conditions=source", "--import", "tsx", entry], {
         cwd: repoRoot,
         env: { ...process.env, ...env },
         stdio: ["ignore", "pipe", "pipe"]

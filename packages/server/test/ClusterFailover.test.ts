@@ -7,6 +7,7 @@
 import { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
 import { CustomerId, EventId, ExecutionId, ProjectId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/runner/ProjectEntity"
+import * as ServiceEntry from "@devteam/runtime/testing/ServiceEntry"
 import * as LocalCluster from "@devteam/server/LocalCluster"
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
@@ -44,6 +45,7 @@ describe("cluster failover (multi-process, real Postgres)", () => {
         const logDir = mkdtempSync(join(tmpdir(), "devteam-failover-"))
         const [gatewayPort = 0, ...runnerPorts] = yield* Effect.promise(() => Ports.reserve(3))
         const cluster = yield* LocalCluster.start({
+          nodeArgs: ServiceEntry.nodeArgs(),
           databaseUrl: dbUrl,
           gatewayPort,
           runnerPorts,

@@ -5,6 +5,7 @@
  * exactly once on the remote.
  */
 import { makeBareRemote, refsOf, remoteFile, tempDir } from "@devteam/runtime/testing/GitRemote"
+import * as ServiceEntry from "@devteam/runtime/testing/ServiceEntry"
 import * as LocalCluster from "@devteam/server/LocalCluster"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -60,6 +61,7 @@ describe("npm run cluster topology through the gateway", () => {
         const logDir = mkdtempSync(join(tmpdir(), "devteam-cluster-gw-"))
         const [gatewayPort = 0, ...runnerPorts] = yield* Effect.promise(() => Ports.reserve(3))
         const cluster = yield* LocalCluster.start({
+          nodeArgs: ServiceEntry.nodeArgs(),
           databaseUrl: dbUrl,
           gatewayPort,
           runnerPorts,

@@ -4,6 +4,7 @@
  * process comes up. Without serialising that creation, about one process in five failed with
  * `duplicate key value violates unique constraint "pg_type_typname_nsp_index"`.
  */
+import * as ServiceEntry from "@devteam/runtime/testing/ServiceEntry"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -23,7 +24,7 @@ interface Started {
 
 /** One process; its outcome is "ready" on its ready line, or its failure line when it exits. */
 const start = (env: Record<string, string>): Started => {
-  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", "packages/server/src/bin.ts"], {
+  const child = spawn(process.execPath, ServiceEntry.nodeArgs(), {
     cwd: repoRoot,
     env: { ...process.env, LOG_FORMAT: "json", SANDBOX: "local", ...env },
     stdio: ["ignore", "pipe", "pipe"]

@@ -4,6 +4,7 @@
  * Security (issue 20, finding 6): a token in the query (`/ws/devteam?token=<JWT>`) never reaches
  * a log line.
  */
+import * as ServiceEntry from "@devteam/runtime/testing/ServiceEntry"
 import { assert, describe, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync } from "node:fs"
@@ -33,7 +34,7 @@ const logsOfRequests = async (level: string): Promise<Array<Record<string, unkno
   const { DATABASE_URL: _db, REDIS_URL: _redis, ...inherited } = process.env
   const child: ChildProcess = spawn(
     process.execPath,
-    ["--conditions=source", "--import", "tsx", "packages/server/src/bin.ts"],
+    ServiceEntry.nodeArgs(),
     {
       cwd: repoRoot,
       env: {

@@ -2,6 +2,7 @@
  * The entry point's roles, run as real processes: multi-process roles refuse to start on the
  * embedded database with a clear message, and ROLE=migrate migrates then exits 0.
  */
+import * as ServiceEntry from "@devteam/runtime/testing/ServiceEntry"
 import { assert, describe, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
 import { mkdtempSync } from "node:fs"
@@ -12,7 +13,7 @@ const repoRoot = resolve(import.meta.dirname, "../../..")
 
 const runEntry = (env: Record<string, string>) => {
   const { DATABASE_URL: _ignored, ...inherited } = process.env
-  return spawnSync(process.execPath, ["--conditions=source", "--import", "tsx", "packages/server/src/bin.ts"], {
+  return spawnSync(process.execPath, ServiceEntry.nodeArgs(), {
     cwd: repoRoot,
     env: { ...inherited, LOG_FORMAT: "json", DATA_DIR: mkdtempSync(join(tmpdir(), "devteam-roles-")), ...env },
     encoding: "utf8",

@@ -3,6 +3,7 @@
  * variable: the real entry point, spawned with bad settings, must exit 1 listing them all without
  * having touched the database (its DATA_DIR is never created).
  */
+import * as ServiceEntry from "@devteam/runtime/testing/ServiceEntry"
 import { assert, describe, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync } from "node:fs"
@@ -14,7 +15,7 @@ const repoRoot = resolve(import.meta.dirname, "../../..")
 const runEntry = (env: Record<string, string>) => {
   const { DATABASE_URL: _db, LOG_FORMAT: _format, LOG_LEVEL: _level, ...inherited } = process.env
   const dataDir = join(mkdtempSync(join(tmpdir(), "devteam-config-")), "data")
-  const result = spawnSync(process.execPath, ["--conditions=source", "--import", "tsx", "packages/server/src/bin.ts"], {
+  const result = spawnSync(process.execPath, ServiceEntry.nodeArgs(), {
     cwd: repoRoot,
     env: { ...inherited, DATA_DIR: dataDir, ...env },
     encoding: "utf8",

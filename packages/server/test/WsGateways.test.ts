@@ -5,6 +5,7 @@
  * only have crossed processes through Redis pub/sub.
  */
 import { makeBareRemote, tempDir } from "@devteam/runtime/testing/GitRemote"
+import * as ServiceEntry from "@devteam/runtime/testing/ServiceEntry"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { mkdtempSync } from "node:fs"
@@ -66,6 +67,7 @@ describe("two gateway processes (Redis between them)", () => {
         const [firstPort = 0, secondPort = 0, runnerPort = 0] = yield* Effect.promise(() => Ports.reserve(3))
         const env = { SANDBOX: "local", REPO_ALLOW_FILE: "true", WS_POLL_INTERVAL_MS: "60000", LOG_LEVEL: "info" }
         const first = yield* LocalCluster.start({
+          nodeArgs: ServiceEntry.nodeArgs(),
           databaseUrl: fresh.url,
           redisUrl: REDIS_URL,
           gatewayPort: firstPort,
@@ -75,6 +77,7 @@ describe("two gateway processes (Redis between them)", () => {
           readyTimeoutMs: 90_000
         })
         const second = yield* LocalCluster.start({
+          nodeArgs: ServiceEntry.nodeArgs(),
           databaseUrl: fresh.url,
           redisUrl: REDIS_URL,
           gatewayPort: secondPort,
