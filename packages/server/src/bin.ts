@@ -3,12 +3,13 @@
  * the process runs: all (default), gateway, runner, or migrate (run migrations and exit).
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Cause, Effect, Layer, Option, Predicate } from "effect"
+import { Cause, Effect, Layer, Option } from "effect"
 import * as Logging from "./Logging.js"
 import * as Main from "./Main.js"
 import * as ServerConfig from "./ServerConfig.js"
 import * as Shutdown from "./Shutdown.js"
 import * as StartupConfig from "./StartupConfig.js"
+import * as StartupFailure from "./StartupFailure.js"
 
 const main = Effect.gen(function*() {
   yield* StartupConfig.validate
@@ -32,26 +33,9 @@ const main = Effect.gen(function*() {
   return yield* Layer.launch(Main.layer(config))
 })
 
-/** An error and its causes, innermost last: "Failed to execute statement: duplicate key …". */
-const describe = (error: unknown): string => {
-  const parts: Array<string> = []
-  let current: unknown = error
-  for (let depth = 0; depth < 5 && current !== undefined && current !== null; depth++) {
-    parts.push(
-      Predicate.hasProperty(current, "message") && typeof current.message === "string" && current.message !== ""
-        ? current.message
-        : String(current)
-    )
-    current = Predicate.hasProperty(current, "cause") ? current.cause : undefined
-  }
-  return parts.join(": ")
-}
-
 /** A start-up failure in one readable line (invalid configuration lists every problem). */
 const reportFailure = (cause: Cause.Cause<unknown>) =>
-  Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError(
-    `cannot start: ${Option.match(Cause.failureOption(cause), { onNone: () => Cause.pretty(cause), onSome: describe })}`
-  )
+  Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError(StartupFailure.message(cause))
 
 main.pipe(
   Effect.tapErrorCause(reportFailure),
