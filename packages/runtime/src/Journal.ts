@@ -8,9 +8,9 @@
  * (another activation wrote first): it gets `JournalFenced` and nothing of its append is kept.
  * Appends of different projects that wait while the database is busy are committed together, in
  * one statement (group commit, `GroupCommit`).
- * After the commit the appended entries' WebSocket frames (rendered once, stored with the row) are
- * published on the `EventBus`. `follow` gives a gap-free, duplicate-free stream of a project's
- * frames: a journal replay followed by the live bus, filling any gap from the journal by `seq`.
+ * After the commit the appended entries' WebSocket frames (encoded once, stored with the row) are
+ * published on the `EventBus`; `readFrames` and `lastSeqs` let a consumer fill a gap by `seq`
+ * (the gateway's feeds do).
  *
  * SQL errors are defects here (the database is down or corrupt); the only typed failure is fencing.
  */
@@ -23,22 +23,7 @@ import { initial, ProjectState } from "@devteam/domain/ProjectState"
 import { type EncodedFrame, encodeFrame, toFrame } from "@devteam/domain/WsFrame"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import {
-  Array as Arr,
-  Chunk,
-  Clock,
-  Context,
-  Data,
-  Duration,
-  Effect,
-  Layer,
-  Option,
-  Ref,
-  Schedule,
-  Schema,
-  type Scope,
-  Stream
-} from "effect"
+import { Array as Arr, Clock, Context, Data, Effect, Layer, Option, Schema, type Scope } from "effect"
 import { EventBus } from "./EventBus.js"
 import * as GroupCommit from "./GroupCommit.js"
 import * as JournalTable from "./internal/journalTable.js"
@@ -70,16 +55,13 @@ export interface AppendResult {
   readonly lastSeq: number
 }
 
-export interface FollowOptions {
-  /** How often the journal is polled for frames the bus did not deliver (Redis down…). Default 1 s. */
-  readonly pollInterval?: Duration.DurationInput | undefined
-}
-
 export interface JournalService {
   readonly append: (input: AppendInput) => Effect.Effect<AppendResult, JournalFenced>
   /** The project's state (snapshot + later events) and its last seq; `initial` and 0 when it has no journal. */
   readonly load: (projectId: ProjectId) => Effect.Effect<{ readonly state: ProjectState; readonly lastSeq: number }>
   readonly lastSeq: (projectId: ProjectId) => Effect.Effect<number>
+  /** The last seq of each of `projectIds` that has a journal, in one query. */
+  readonly lastSeqs: (projectIds: ReadonlyArray<ProjectId>) => Effect.Effect<ReadonlyMap<ProjectId, number>>
   /** Entries with seq > `after`, oldest first, at most `limit` (1…1000). */
   readonly read: (projectId: ProjectId, after: number, limit: number) => Effect.Effect<ReadonlyArray<JournalEntry>>
   /** The stored WebSocket frames with seq > `after`, oldest first, at most `limit` (1…1000). */
@@ -88,11 +70,6 @@ export interface JournalService {
     after: number,
     limit: number
   ) => Effect.Effect<ReadonlyArray<EncodedFrame>>
-  /**
-   * Every frame with seq > `after`: the journal first, then live from the bus, with no gap and no
-   * duplicate across the switch. Runs until interrupted.
-   */
-  readonly follow: (projectId: ProjectId, after: number, options?: FollowOptions) => Stream.Stream<EncodedFrame>
 }
 
 export class Journal extends Context.Tag("@devteam/runtime/Journal")<Journal, JournalService>() {}
@@ -118,7 +95,6 @@ const executionIdOf = (event: JournalEvent, after: ProjectState): ExecutionId | 
  */
 const COMMITTERS = 3
 const MAX_BATCH = 64
-const FOLLOW_PAGE = 500
 const CONTEXT_CACHE_LIMIT = 10_000
 const LOAD_PAGE = 1000
 
@@ -127,6 +103,7 @@ const clampLimit = (limit: number): number =>
 
 const SnapshotRow = Schema.Struct({ last_seq: DbNumber, state: ProjectState })
 const MaxRow = Schema.Struct({ max: Schema.NullOr(DbNumber) })
+const LastSeqRows = Schema.Array(Schema.Struct({ project_id: Schema.String, max: Schema.NullOr(DbNumber) }))
 
 export const make: Effect.Effect<
   JournalService,
@@ -241,6 +218,23 @@ export const make: Effect.Effect<
       return row.max ?? 0
     }))
 
+  const lastSeqs = (projectIds: ReadonlyArray<ProjectId>) =>
+    provide(Effect.gen(function*() {
+      const last = new Map<ProjectId, number>()
+      if (projectIds.length === 0) return last
+      // one index probe per project (the journal's primary key, backwards), not a scan of their entries
+      const ids = sql.join(", ", false)(projectIds.map((id) => sql`(${id})`))
+      const rows = yield* sql`SELECT p.id AS project_id,
+          (SELECT max(seq) FROM journal WHERE project_id = p.id) AS max FROM (VALUES ${ids}) AS p(id)`
+      const decoded = yield* Effect.orDie(Schema.decodeUnknown(LastSeqRows)(rows))
+      const byName = new Map<string, ProjectId>(projectIds.map((id) => [id, id]))
+      for (const row of decoded) {
+        const id = byName.get(row.project_id)
+        if (id !== undefined && row.max !== null) last.set(id, row.max)
+      }
+      return last
+    }))
+
   const load = Effect.fn("Journal.load")(function*(projectId: ProjectId) {
     const snapshotRows = yield* provide(
       sql`SELECT last_seq, state FROM project_status WHERE project_id = ${projectId}`
@@ -274,55 +268,13 @@ export const make: Effect.Effect<
       return yield* Effect.forEach(rows, JournalTable.decodeFrame)
     }))
 
-  const follow = (projectId: ProjectId, after: number, options?: FollowOptions): Stream.Stream<EncodedFrame> =>
-    Stream.unwrapScoped(Effect.gen(function*() {
-      // 1. subscribe first, so that nothing committed from now on can be missed
-      const live = yield* bus.subscribe(projectId)
-      const last = yield* Ref.make(after)
-      // every frame after the last one emitted, from the journal
-      const catchUp = Effect.gen(function*() {
-        const out: Array<EncodedFrame> = []
-        while (true) {
-          const from = yield* Ref.get(last)
-          const page = yield* readFrames(projectId, from, FOLLOW_PAGE)
-          for (const frame of page) {
-            if (frame.frame.seq > (yield* Ref.get(last))) {
-              out.push(frame)
-              yield* Ref.set(last, frame.frame.seq)
-            }
-          }
-          if (page.length < FOLLOW_PAGE) return Chunk.fromIterable(out)
-        }
-      })
-      const onLive = (frame: EncodedFrame) =>
-        Effect.flatMap(Ref.get(last), (seen) => {
-          const seq = frame.frame.seq
-          if (seq <= seen) return Effect.succeed(Chunk.empty<EncodedFrame>())
-          if (seq === seen + 1) return Effect.as(Ref.set(last, seq), Chunk.of(frame))
-          // a gap: frames the bus lost or delivered out of order are in the journal
-          return catchUp
-        })
-      const interval = Duration.decode(options?.pollInterval ?? "1 second")
-      const signals = Stream.merge(
-        Stream.map(live, (frame) => Option.some(frame)),
-        Stream.map(Stream.fromSchedule(Schedule.spaced(interval)), () => Option.none<EncodedFrame>())
-      )
-      // 2. replay from the journal, 3. then live (deduplicated by seq, gaps filled)
-      return Stream.concat(
-        Stream.flattenChunks(Stream.fromEffect(catchUp)),
-        Stream.flattenChunks(
-          Stream.mapEffect(signals, Option.match({ onNone: () => catchUp, onSome: onLive }))
-        )
-      )
-    }))
-
   return {
     append,
     load,
     lastSeq,
+    lastSeqs,
     read,
-    readFrames,
-    follow
+    readFrames
   } satisfies JournalService
 })
 

@@ -6,26 +6,12 @@ import { TaskPatch } from "@devteam/domain/Injection"
 import { LogLine } from "@devteam/domain/JournalEvent"
 import { initial, ProjectState } from "@devteam/domain/ProjectState"
 import { EventBus } from "@devteam/runtime/EventBus"
-import * as EventBusRedis from "@devteam/runtime/EventBusRedis"
 import * as Journal from "@devteam/runtime/Journal"
 import * as Projections from "@devteam/runtime/Projections"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, layer } from "@effect/vitest"
-import {
-  Array as Arr,
-  Chunk,
-  Context,
-  Effect,
-  Either,
-  Exit,
-  Fiber,
-  Layer,
-  Option,
-  Redacted,
-  Schema,
-  Stream
-} from "effect"
-import { backends, layerPostgres } from "./fixtures/Databases.js"
+import { Array as Arr, Effect, Either, Exit, Layer, Option, Schema } from "effect"
+import { backends } from "./fixtures/Databases.js"
 import * as S from "./fixtures/Scenario.js"
 
 const encodeState = Schema.encodeSync(ProjectState)
@@ -420,99 +406,19 @@ for (const backend of backends) {
         assert.deepStrictEqual(encodeState(empty.state), encodeState(initial(none)))
       }))
 
-    it.scoped("follow: replay then live, no gap and no duplicate while frames are committed during the replay", () =>
+    it.effect("lastSeqs: the last seq of every project asked for, in one query; no journal, no entry", () =>
       Effect.gen(function*() {
         const journal = yield* Journal.Journal
-        // a second writer whose appends are never published: their frames reach followers only from the journal
-        const silent = yield* Effect.provide(Journal.make, EventBus.layerNoop)
-        const project = S.projectId("follow")
-        let state = initial(project)
-        let seq = 0
-        const update = (j: Journal.JournalService, i: number) =>
-          Effect.gen(function*() {
-            const next = yield* decideAndAppend(
-              j,
-              project,
-              state,
-              seq,
-              ExecutionCommand.UpdateTask({
-                taskId: TaskId.make("T1"),
-                patch: new TaskPatch({ title: `u${i}` }),
-                at: S.at()
-              })
-            )
-            state = next.state
-            seq = next.seq
-          })
-        for (let i = 1; i <= 30; i++) yield* update(journal, i)
-        const total = 120
-        const follower = yield* Effect.fork(
-          journal.follow(project, 10, { pollInterval: "100 millis" }).pipe(
-            Stream.map((f) => f.frame),
-            Stream.takeUntil((frame) => frame.seq >= total),
-            Stream.runCollect
-          )
-        )
-        for (let i = 31; i <= total; i++) {
-          yield* update(i % 4 === 0 || i === total ? silent : journal, i)
-          if (i % 10 === 0) yield* Effect.sleep("2 millis")
-        }
-        const frames = Chunk.toReadonlyArray(yield* Fiber.join(follower).pipe(Effect.timeout("20 seconds")))
-        assert.deepStrictEqual(frames.map((f) => f.seq), Arr.range(11, total))
-      }))
-
-    it.effect("follow from the end sees only new frames, in order", () =>
-      Effect.gen(function*() {
-        const journal = yield* Journal.Journal
-        const project = S.projectId("follow2")
-        const w = S.writer(journal, project)
-        yield* w.exec(S.initialize(project, undefined))
-        const follower = yield* Effect.fork(
-          journal.follow(project, 1, { pollInterval: "10 seconds" }).pipe(
-            Stream.map((f) => f.frame),
-            Stream.take(14),
-            Stream.runCollect
-          )
-        )
-        yield* Effect.sleep("50 millis")
+        const one = S.projectId("last-a")
+        const two = S.projectId("last-b")
+        const none = S.projectId("last-none")
+        yield* S.writer(journal, one).exec(S.initialize(one, undefined))
+        const w = S.writer(journal, two)
+        yield* w.exec(S.initialize(two, undefined))
         yield* S.runTask(w, S.task("T1"))
-        const frames = Chunk.toReadonlyArray(yield* Fiber.join(follower).pipe(Effect.timeout("10 seconds")))
-        assert.deepStrictEqual(frames.map((f) => f.seq), Arr.range(2, 15))
-        assert.isTrue(frames.every((f) => f.executionId === w.state().executionId))
+        const last = yield* journal.lastSeqs([one, two, none])
+        assert.deepStrictEqual([...last.entries()].sort(), [[one, 1], [two, w.seq()]].sort())
+        assert.strictEqual((yield* journal.lastSeqs([])).size, 0)
       }))
   })
 }
-
-const REDIS_URL = Redacted.make(process.env["TEST_REDIS_URL"] ?? "redis://127.0.0.1:6379")
-
-layer(Projections.Projections.layer.pipe(Layer.provideMerge(layerPostgres)), {
-  timeout: 120_000,
-  excludeTestServices: true
-})("Journal over Redis (two processes, one Postgres)", (it) => {
-  it.effect("frames appended in one process reach a follower in another, live through Redis", () =>
-    Effect.scoped(Effect.gen(function*() {
-      // each "process" has its own Journal and its own Redis connections
-      const processJournal = Effect.map(
-        Layer.build(Journal.layer.pipe(Layer.provide(EventBusRedis.layer(REDIS_URL)))),
-        Context.get(Journal.Journal)
-      )
-      const writerSide = yield* processJournal
-      const readerSide = yield* processJournal
-      const project = S.projectId("redis-follow")
-      const w = S.writer(writerSide, project)
-      yield* w.exec(S.initialize(project, "gil"))
-      // no polling: after the replay, frames can only come from the bus
-      const follower = yield* Effect.fork(
-        readerSide.follow(project, 0, { pollInterval: "1 hour" }).pipe(
-          Stream.map((f) => f.frame),
-          Stream.takeUntil((frame) => frame.seq >= 15),
-          Stream.runCollect
-        )
-      )
-      yield* Effect.sleep("100 millis")
-      yield* S.runTask(w, S.task("T1"))
-      const frames = Chunk.toReadonlyArray(yield* Fiber.join(follower).pipe(Effect.timeout("15 seconds")))
-      assert.deepStrictEqual(frames.map((f) => f.seq), Arr.range(1, 15))
-      assert.strictEqual(frames[frames.length - 1]?.type, "execution-update")
-    })))
-})

@@ -1,21 +1,20 @@
 /**
- * One WebSocket connection: its subscriptions (several projects), the replay → live switch, the
+ * One WebSocket connection: its subscriptions (several projects, each one gap-free stream from the
+ * project's feed: `subscribed`, the replay from `since`, `replay-complete`, live frames), the
  * client messages (subscribe / unsubscribe / ping, rate-limited, malformed → error frame) and the
- * bounded outbox (close 1013 for a consumer that cannot keep up).
- *
- * Replay → live, per subscription: the subscription joins the project's shared feed first (frames
- * are ignored while replaying), then pages through the journal from `since`, waiting for the
- * outbox to drain between pages. After each page it checks, synchronously, whether it has reached
- * the feed's cursor; when it has, it turns live in that same tick and sends `replay-complete`.
- * From then on the feed (gap-free) hands it every frame after its cursor; frames at or below the
- * cursor (already read from the journal) are skipped. Nothing can slip between the last journal
- * page and the first live frame, and nothing is sent twice.
+ * bounded outbox (close 1013 for a consumer that cannot keep up; the replay waits for it to drain).
  */
 import * as Auth from "@devteam/domain/Auth"
 import type { ProjectId } from "@devteam/domain/Ids"
-import { ClientMessage, type EncodedFrame } from "@devteam/domain/WsFrame"
-import type { JournalService } from "@devteam/runtime/Journal"
-import { Effect, Either, Exit, Fiber, ParseResult, Schema, Scope } from "effect"
+import {
+  ClientMessage,
+  type EncodedFrame,
+  ErrorFrame,
+  PongFrame,
+  ReplayCompleteFrame,
+  SubscribedFrame
+} from "@devteam/domain/WsFrame"
+import { Effect, Either, Fiber, ParseResult, Schema } from "effect"
 import type { WebSocket } from "ws"
 import * as Metrics from "../Metrics.js"
 import * as Outbox from "./Outbox.js"
@@ -38,19 +37,23 @@ export const CloseCodes = {
   tryAgainLater: 1013
 } as const
 
-const REPLAY_PAGE = 500
 const FLOOD_WINDOW_MILLIS = 10_000
 /** Replay waits for the outbox to drain to this many frames before reading the next page. */
 const REPLAY_LOW_WATER = 64
 
 const decodeMessage = Schema.decodeUnknownEither(Schema.parseJson(ClientMessage))
 
+/** The frames a connection sends of its own (not from the journal), encoded with the domain's schemas. */
+const ControlFrame = Schema.Union(SubscribedFrame, ReplayCompleteFrame, ErrorFrame, PongFrame)
+type ControlFrame = typeof ControlFrame.Type
+const encodeControl = Schema.encodeSync(ControlFrame)
+
 type Run = <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
 
 interface Subscription {
   readonly projectId: ProjectId
-  cursor: number
-  live: boolean
+  /** Until unsubscribed: from then on nothing of it is sent, even before its fiber is gone. */
+  active: boolean
   fiber: Fiber.RuntimeFiber<void> | undefined
 }
 
@@ -68,13 +71,12 @@ const truncate = (text: string, max: number) => (text.length > max ? `${text.sli
 export const make = (options: {
   readonly ws: WebSocket
   readonly principal: Auth.Principal
-  readonly journal: JournalService
   readonly feeds: ProjectFeeds
   readonly limits: ConnectionLimits
   readonly run: Run
   readonly onOverflow: (reason: string) => void
 }): Connection => {
-  const { feeds, journal, limits, principal, run, ws } = options
+  const { feeds, limits, principal, run, ws } = options
   const subscriptions = new Map<ProjectId, Subscription>()
   let closed = false
   let closeTimer: ReturnType<typeof setTimeout> | undefined
@@ -104,21 +106,15 @@ export const make = (options: {
     }
   }, limits)
 
-  const control = (frame: Record<string, unknown>) => outbox.pushControl(JSON.stringify({ ...frame, ts: now() }))
+  const control = (frame: ControlFrame) => outbox.pushControl(JSON.stringify(encodeControl(frame)))
 
   const sendError = (message: string, projectId?: string) =>
-    control({ type: "error", payload: projectId === undefined ? { message } : { message, projectId } })
+    control({ type: "error", ts: now(), payload: projectId === undefined ? { message } : { message, projectId } })
 
   const stop = (sub: Subscription) => {
-    sub.live = false
+    sub.active = false
     if (sub.fiber !== undefined) run(Fiber.interrupt(sub.fiber))
     outbox.purge(sub.projectId)
-  }
-
-  const deliver = (sub: Subscription, { frame, json }: EncodedFrame) => {
-    if (frame.seq <= sub.cursor) return
-    sub.cursor = frame.seq
-    outbox.pushFrame(sub.projectId, frame, json)
   }
 
   const waitForRoom = Effect.async<void>((resume) => {
@@ -128,40 +124,19 @@ export const make = (options: {
 
   const follow = (sub: Subscription, since: number | undefined) =>
     Effect.gen(function*() {
-      const scope = yield* Scope.make()
-      yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
-      const feed = yield* Scope.extend(
-        feeds.join(sub.projectId, (frame) => {
-          if (sub.live) deliver(sub, frame)
-        }),
-        scope
-      )
-      yield* feed.ready
-      const lastSeq = yield* journal.lastSeq(sub.projectId)
-      sub.cursor = since === undefined ? lastSeq : Math.min(since, lastSeq)
-      control({ type: "subscribed", projectId: sub.projectId, payload: { projectId: sub.projectId, lastSeq } })
-      while (true) {
-        // the switch: checked and made in one synchronous step, so no feed frame can interleave
-        const switched = yield* Effect.sync(() => {
-          if (sub.cursor < feed.cursor()) return false
-          sub.live = true
-          control({
-            type: "replay-complete",
-            projectId: sub.projectId,
-            payload: { projectId: sub.projectId, lastSeq: sub.cursor }
-          })
-          return true
-        })
-        if (switched) break
-        const page = yield* journal.readFrames(sub.projectId, sub.cursor, REPLAY_PAGE)
-        if (page.length === 0) {
-          // the feed dispatched a frame the journal read did not see yet: read again shortly
-          yield* Effect.sleep("5 millis")
-          continue
-        }
-        for (const frame of page) deliver(sub, frame)
-        yield* waitForRoom
-      }
+      const projectId = sub.projectId
+      yield* feeds.follow(projectId, since, {
+        subscribed: (lastSeq) => {
+          if (sub.active) control({ type: "subscribed", ts: now(), projectId, payload: { projectId, lastSeq } })
+        },
+        frame: ({ frame, json }: EncodedFrame) => {
+          if (sub.active) outbox.pushFrame(projectId, frame, json)
+        },
+        live: (lastSeq) => {
+          if (sub.active) control({ type: "replay-complete", ts: now(), projectId, payload: { projectId, lastSeq } })
+        },
+        room: waitForRoom
+      })
       return yield* Effect.never
     }).pipe(
       Effect.scoped,
@@ -191,7 +166,7 @@ export const make = (options: {
       sendError(`at most ${limits.maxSubscriptions} projects per connection`, projectId)
       return
     }
-    const sub: Subscription = { projectId, cursor: 0, live: false, fiber: undefined }
+    const sub: Subscription = { projectId, active: true, fiber: undefined }
     subscriptions.set(projectId, sub)
     sub.fiber = run(follow(sub, since))
   }
@@ -244,7 +219,7 @@ export const make = (options: {
     const message = decoded.right
     switch (message.type) {
       case "ping":
-        control({ type: "pong" })
+        control({ type: "pong", ts: now() })
         return
       case "subscribe":
         subscribe(message.projectId, message.since)

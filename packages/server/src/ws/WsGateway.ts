@@ -11,11 +11,13 @@
  * authorisation (a project the caller may not access: close 1008 at connect, an error frame
  * later), `since` replay then live (see `WsConnection`), a bounded outbox (close 1013), rate-limited
  * client messages, and server pings (a peer that misses one is terminated). Frames come from one
- * shared feed per project (`ProjectFeeds`: event bus, with journal polling when the bus is silent).
+ * shared feed per project (`ProjectFeeds`: event bus, with one journal poll for every feed of the
+ * process when the bus is silent).
  */
 import * as Auth from "@devteam/domain/Auth"
 import { ProjectId } from "@devteam/domain/Ids"
 import { MAX_CLIENT_MESSAGE_BYTES } from "@devteam/domain/WsFrame"
+import { EventBus } from "@devteam/runtime/EventBus"
 import { Journal } from "@devteam/runtime/Journal"
 import { HttpLayerRouter, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
@@ -137,8 +139,9 @@ export interface WsGatewayStats {
 export const make = (config: ServerConfig, options: WsOptions = defaults) =>
   Effect.gen(function*() {
     const journal = yield* Journal
+    const bus = yield* EventBus
     const run = yield* FiberSet.makeRuntime<never>()
-    const feeds = yield* ProjectFeeds.make(journal, { pollInterval: options.pollInterval })
+    const feeds = yield* ProjectFeeds.make(journal, bus, { pollInterval: options.pollInterval })
     const wss = yield* Effect.acquireRelease(
       Effect.sync(() =>
         new WebSocketServer({
@@ -201,7 +204,6 @@ export const make = (config: ServerConfig, options: WsOptions = defaults) =>
         connection: WsConnection.make({
           ws,
           principal,
-          journal,
           feeds,
           limits: options,
           run,
@@ -310,7 +312,7 @@ export const make = (config: ServerConfig, options: WsOptions = defaults) =>
     }
   })
 
-/** The `/ws/devteam` route for `HttpLayerRouter` (needs the Journal). */
+/** The `/ws/devteam` route for `HttpLayerRouter` (needs the Journal and the EventBus). */
 export const layerWith = (config: ServerConfig, options: WsOptions) =>
   Layer.unwrapScoped(
     Effect.map(make(config, options), (gateway) => HttpLayerRouter.add("GET", PATH, gateway.handler))
