@@ -96,7 +96,8 @@ const project = () =>
           ExecutionQueue.layer(5),
           Layer.succeed(TaskListSource, {
             read: () => Effect.dieMessage("unused"),
-            cached: () => Effect.dieMessage("unused")
+            cached: () => Effect.dieMessage("unused"),
+            remember: () => Effect.void
           }),
           Layer.succeed(SingleSteps, {
             prep: () => Effect.dieMessage("unused"),

@@ -543,7 +543,8 @@ export const make = (
       /** The prompt's context: placement in the list, dependencies' changes, guidance, verification, a fix. */
       const implementContext = (p: Prepared, fix: VerificationResult | null) =>
         Effect.gen(function*() {
-          const list = yield* Effect.option(taskLists.read(p.config))
+          // SELECT read it fresh a moment ago: the cached list (no fetch) places the task
+          const list = yield* Effect.option(Effect.map(taskLists.cached(p.config), (c) => c.list))
           const guidance = yield* PromptContext.guidance(p.repoPath)
           const dependencies = Option.isSome(list)
             ? yield* PromptContext.dependencies(p.repoPath, p.config.baseBranch, list.value, p.task)
@@ -804,12 +805,14 @@ export const make = (
           yield* workspace.sync({ repoUrl: config.repoUrl, project, baseBranch: config.baseBranch })
         }
         let note = ""
+        let ticked = ""
         // An injected task is written into the file, ticked, in the commit that ticks it.
         const injection = state.injections.find((i) => i.task.id === task.id)
         const render = (source: string): string => {
           const marked = injection === undefined ? markCompleted(source, task.id) : addInjected(source, task, injection)
           switch (marked._tag) {
             case "Updated":
+              ticked = marked.source
               return marked.source
             case "AlreadyCompleted":
               note = "already ticked in the file"
@@ -830,8 +833,10 @@ export const make = (
           render
         })
         yield* info(`UPDATE_TASKLIST: ${task.id} ${result.committed ? "ticked and pushed" : note || "unchanged"}`)
-        // The cached list (tasks, plan, next) must show the tick at once, not after TASKLIST_REFRESH.
-        if (result.committed) yield* Effect.ignore(taskLists.read(config))
+        // The cached list (tasks, plan, next) must show the tick at once, not after TASKLIST_REFRESH:
+        // what was pushed is known here (a fetch only when a rebase may have changed it).
+        if (result.committed && !result.rebased) yield* taskLists.remember(config, result.commit, ticked)
+        else if (result.committed) yield* Effect.ignore(taskLists.read(config))
         const totalTasks = state.totalTasks
         return StepResult.Completed({
           outcome: new TaskListUpdated({

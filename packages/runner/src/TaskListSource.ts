@@ -18,13 +18,16 @@ export class TaskListSource extends Context.Tag("@devteam/runner/TaskListSource"
     config: ExecutionConfig,
     options?: { readonly refresh?: boolean | undefined }
   ) => Effect.Effect<TaskListCache.CachedTaskList, TaskListError>
+  /** The list as this runner just pushed it (UPDATE_TASKLIST's tick): cached without a fetch. */
+  readonly remember: (config: ExecutionConfig, commit: string, source: string) => Effect.Effect<void>
 }>() {}
 
 export const make = Effect.gen(function*() {
   const cache = yield* TaskListCache.TaskListCache
   return TaskListSource.of({
     read: (config) => Effect.map(cache.read(config, { fresh: true }), (cached) => cached.list),
-    cached: (config, options) => cache.read(config, { fresh: options?.refresh === true })
+    cached: (config, options) => cache.read(config, { fresh: options?.refresh === true }),
+    remember: cache.remember
   })
 })
 

@@ -28,7 +28,8 @@ const env = (
     ExecutionQueueModule.layer(options.capacity ?? 5),
     Layer.succeed(TaskListSource, {
       read: () => Effect.dieMessage("no task list in the actor suite"),
-      cached: () => Effect.dieMessage("no task list in the actor suite")
+      cached: () => Effect.dieMessage("no task list in the actor suite"),
+      remember: () => Effect.void
     }),
     Layer.succeed(SingleSteps, {
       prep: () => Effect.dieMessage("unused"),

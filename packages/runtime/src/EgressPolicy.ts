@@ -98,19 +98,34 @@ const git = (repoPath: string, args: ReadonlyArray<string>) =>
     author: { name: "devteam", email: "devteam@localhost" }
   })
 
-/** A file as committed on `ref` (undefined when it is not there or git cannot tell). */
-const readAtRef = (repoPath: string, ref: string, file: string) =>
-  git(repoPath, ["show", `${ref}:${file}`]).pipe(
-    Effect.map((r) => r.exitCode === 0 ? r.stdout : undefined),
-    Effect.orElseSucceed(() => undefined)
-  )
+/** The registry configuration files and yarn.lock at the root of the repository. */
+const registryFiles = [".npmrc", ".yarnrc.yml", ".yarnrc", "yarn.lock"] as const
+type RegistryFile = typeof registryFiles[number]
 
-/** "" when `file` is committed on `ref`, else undefined (its content is not needed). */
-const existsAtRef = (repoPath: string, ref: string, file: string) =>
-  git(repoPath, ["cat-file", "-e", `${ref}:${file}`]).pipe(
-    Effect.map((r) => r.exitCode === 0 ? "" : undefined),
-    Effect.orElseSucceed(() => undefined)
-  )
+/**
+ * Which of `registryFiles` are committed on `ref`, with the text of the configuration files
+ * among them ("" for yarn.lock: its content is not needed): one `ls-tree`, and a `cat-file` only
+ * when a configuration file is there. Nothing when git cannot tell.
+ */
+const filesAtRef = (repoPath: string, ref: string) =>
+  Effect.gen(function*() {
+    const found = new Map<RegistryFile, string>()
+    const listed = yield* git(repoPath, ["ls-tree", "-z", "--full-tree", ref, "--", ...registryFiles])
+    if (listed.exitCode !== 0) return found
+    const blobs: Array<readonly [RegistryFile, string]> = []
+    for (const entry of listed.stdout.split("\0")) {
+      const m = /^\d{6} blob ([0-9a-f]+)\t(.*)$/s.exec(entry)
+      const file = registryFiles.find((f) => f === m?.[2])
+      if (m?.[1] === undefined || file === undefined) continue
+      if (file === "yarn.lock") found.set(file, "")
+      else blobs.push([file, m[1]])
+    }
+    for (const [file, blob] of blobs) {
+      const text = yield* git(repoPath, ["cat-file", "blob", blob])
+      if (text.exitCode === 0) found.set(file, text.stdout)
+    }
+    return found
+  }).pipe(Effect.orElseSucceed(() => new Map<RegistryFile, string>()))
 
 /** Registry URLs in an `.npmrc` (also read by pnpm): `registry=` and `@scope:registry=`. */
 export const npmrcRegistries = (text: string): ReadonlyArray<string> =>
@@ -140,14 +155,13 @@ export const yarnrcRegistries = (text: string): ReadonlyArray<string> =>
  */
 export const registryHosts = (repoPath: string, ref?: string): Effect.Effect<ReadonlyArray<HostPort>> =>
   Effect.gen(function*() {
-    const read = (file: string) =>
-      ref === undefined ? readText(path.join(repoPath, file)) : readAtRef(repoPath, ref, file)
+    const atRef = ref === undefined ? undefined : yield* filesAtRef(repoPath, ref)
+    const read = (file: RegistryFile) =>
+      atRef === undefined ? readText(path.join(repoPath, file)) : Effect.succeed(atRef.get(file))
     const npmrc = yield* read(".npmrc")
     const yarnrcYml = yield* read(".yarnrc.yml")
     const yarnrc = yield* read(".yarnrc")
-    const yarnLock = ref === undefined
-      ? yield* readText(path.join(repoPath, "yarn.lock"))
-      : yield* existsAtRef(repoPath, ref, "yarn.lock")
+    const yarnLock = yield* read("yarn.lock")
     const urls = [
       ...(npmrc === undefined ? [] : npmrcRegistries(npmrc)),
       ...(yarnrcYml === undefined ? [] : yarnrcYmlRegistries(yarnrcYml)),

@@ -66,8 +66,8 @@ const gitRun = (cwd: string, args: ReadonlyArray<string>) =>
 
 /**
  * For each dependency (a phase or group dependency: the atomic tasks inside it; the last 10): its
- * title, the files its commits on `baseBranch` touched and their diffstat. A dependency without
- * commits is listed with no files.
+ * title, the files its commits on `baseBranch` touched and their diffstat (its newest 5 commits).
+ * A dependency without commits is listed with no files. One git process for all of them.
  */
 export const dependencies = (
   repoPath: string,
@@ -83,36 +83,39 @@ export const dependencies = (
         task.dependencies.flatMap((id) => atomic.filter((t) => t.id === id || t.id.startsWith(`${id}.`)))
       )
     ].slice(-10)
-    const out: Array<DependencyContext> = []
-    for (const dep of deps) {
-      const log = yield* gitRun(repoPath, [
-        "log",
-        baseBranch,
-        "--no-merges",
-        "--fixed-strings",
-        `--grep=task ${dep.id}: `,
-        "--format=%H"
-      ])
-      const commits = log._tag === "Some" && log.value.exitCode === 0
-        ? log.value.stdout.split("\n").map((l) => l.trim()).filter((l) => /^[0-9a-f]{40}$/.test(l))
-        : []
-      if (commits.length === 0) {
-        out.push({ id: dep.id, title: dep.title, files: [], diffstat: "" })
-        continue
-      }
-      const stat = yield* gitRun(repoPath, ["show", "--format=", "--stat=100", ...commits.slice(0, 5)])
-      const names = yield* gitRun(repoPath, ["show", "--format=", "--name-only", ...commits.slice(0, 5)])
-      const files = names._tag === "Some"
-        ? [...new Set(names.value.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== ""))]
-        : []
-      out.push({
+    if (deps.length === 0) return []
+    // every commit naming one of them (`task <id>: …`), newest first: message, numstat, stat
+    const log = yield* gitRun(repoPath, [
+      "log",
+      baseBranch,
+      "--no-merges",
+      "--fixed-strings",
+      ...deps.map((dep) => `--grep=task ${dep.id}: `),
+      "--max-count=500",
+      "--format=%x01%B%x02",
+      "--numstat",
+      "--stat=100"
+    ])
+    const commits = log._tag === "Some" && log.value.exitCode === 0
+      ? log.value.stdout.split("\x01").slice(1).map((entry) => {
+        const [message = "", rest = ""] = entry.split("\x02")
+        const lines = rest.split("\n").filter((l) => l.trim() !== "")
+        const numstat = lines.flatMap((l) => {
+          const m = /^(?:\d+|-)\t(?:\d+|-)\t(.*)$/.exec(l)
+          return m?.[1] === undefined ? [] : [m[1]]
+        })
+        return { message, files: numstat, stat: lines.filter((l) => !/^(?:\d+|-)\t/.test(l)) }
+      })
+      : []
+    return deps.map((dep) => {
+      const own = commits.filter((c) => c.message.includes(`task ${dep.id}: `)).slice(0, 5)
+      return {
         id: dep.id,
         title: dep.title,
-        files,
-        diffstat: stat._tag === "Some" ? stat.value.stdout.split("\n").slice(-22).join("\n").trim() : ""
-      })
-    }
-    return out
+        files: [...new Set(own.flatMap((c) => c.files))],
+        diffstat: own.flatMap((c) => c.stat).slice(-22).join("\n").trim()
+      }
+    })
   })
 
 /** The fix loop's section: what failed in the previous verification. */

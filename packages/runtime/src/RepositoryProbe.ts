@@ -93,7 +93,8 @@ export const make = (
         Effect.timeoutFail({ duration: probeTimeout, onTimeout: () => timedOut(operation) })
       )
     const { fullRef } = GitPlumbing
-    const readBlob = (dir: string, blob: string) => plumbing.readBlob(dir, blob, maxTaskListBytes)
+    const readBlob = (dir: string, file: { readonly blob: string; readonly size: number }) =>
+      plumbing.readBlob(dir, file.blob, maxTaskListBytes, file.size)
 
     const defaultBranch = Effect.fn("RepositoryProbe.defaultBranch")(function*(
       options: { readonly repoUrl: string; readonly token?: Redacted.Redacted<string> | undefined }
@@ -229,7 +230,7 @@ export const make = (
           if (fetched.exitCode !== 0) return yield* remoteFailure("fetch", fetched)
           const file = yield* fileAt(tmp, fullRef(base), path)
           if (Option.isNone(file)) return Option.none<string>()
-          return Option.some(yield* readBlob(tmp, file.value.blob))
+          return Option.some(yield* readBlob(tmp, file.value))
         })).pipe(
           Effect.catchTag(
             "RepositoryAccessDenied",

@@ -43,6 +43,11 @@ export interface ReadOptions {
 
 export class TaskListCache extends Context.Tag("@devteam/runtime/TaskListCache")<TaskListCache, {
   readonly read: (location: TaskListLocation, options?: ReadOptions) => Effect.Effect<CachedTaskList, TaskListError>
+  /**
+   * The list as this runner just pushed it (`source` at base commit `commit`): cached at once,
+   * without a fetch, so that reads show the change; the next fetch confirms it.
+   */
+  readonly remember: (location: TaskListLocation, commit: string, source: string) => Effect.Effect<void>
 }>() {}
 
 export const TaskListCacheConfig = Config.duration("TASKLIST_REFRESH").pipe(Config.withDefault(Duration.seconds(10)))
@@ -63,6 +68,11 @@ interface RepositoryEntry {
   last: SyncResult | undefined
   fetchedAt: number
   inflight: Deferred.Deferred<SyncResult, SyncError> | undefined
+  /**
+   * `last.baseCommit` was remembered, not fetched: the cache's clone may not hold it, so a list
+   * not known at that commit (another path) needs a fetch.
+   */
+  remembered: boolean
 }
 
 /** A path or branch git refused (they are validated at the edge, so this is unexpected) is a git failure. */
@@ -83,7 +93,7 @@ export const make = (refresh: Duration.DurationInput, maxTasks = 5000) =>
     const fetch = (location: TaskListLocation): Effect.Effect<SyncResult, SyncError> =>
       Effect.suspend(() => {
         const key = repositoryKey(location)
-        const entry = repositories.get(key) ?? { last: undefined, fetchedAt: 0, inflight: undefined }
+        const entry = repositories.get(key) ?? { last: undefined, fetchedAt: 0, inflight: undefined, remembered: false }
         repositories.set(key, entry)
         if (entry.inflight !== undefined) return Deferred.await(entry.inflight)
         // made synchronously, so that checking for and registering the fetch in flight cannot interleave
@@ -97,6 +107,7 @@ export const make = (refresh: Duration.DurationInput, maxTasks = 5000) =>
               if (Exit.isSuccess(exit)) {
                 entry.last = exit.value
                 entry.fetchedAt = yield* Clock.currentTimeMillis
+                entry.remembered = false
               }
               entry.inflight = undefined
               yield* Deferred.done(done, exit)
@@ -139,7 +150,9 @@ export const make = (refresh: Duration.DurationInput, maxTasks = 5000) =>
       Effect.gen(function*() {
         const entry = repositories.get(repositoryKey(location))
         const last = entry?.last
-        if (options?.fresh === true || entry === undefined || last === undefined) {
+        const unknownAtRemembered = entry?.remembered === true && last !== undefined &&
+          lists.get(listKey(last, location.taskListPath))?.commit !== last.baseCommit
+        if (options?.fresh === true || entry === undefined || last === undefined || unknownAtRemembered) {
           return yield* listAt(yield* fetch(location), location.taskListPath)
         }
         const now = yield* Clock.currentTimeMillis
@@ -158,7 +171,18 @@ export const make = (refresh: Duration.DurationInput, maxTasks = 5000) =>
         return yield* listAt(last, location.taskListPath)
       }).pipe(Effect.withSpan("TaskListCache.read"))
 
-    return TaskListCache.of({ read })
+    const remember = (location: TaskListLocation, commit: string, source: string) =>
+      Effect.sync(() => {
+        const entry = repositories.get(repositoryKey(location))
+        // nothing synced yet, or a fetch in flight that may answer with an older commit: leave it to the fetch
+        if (entry?.last === undefined || entry.inflight !== undefined) return
+        const synced: SyncResult = { ...entry.last, baseCommit: commit }
+        lists.set(listKey(synced, location.taskListPath), { commit, list: Option.some(parse(source)) })
+        entry.last = synced
+        entry.remembered = true
+      })
+
+    return TaskListCache.of({ read, remember })
   })
 
 export const layer = Layer.effect(

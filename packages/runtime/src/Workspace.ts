@@ -308,6 +308,8 @@ export interface MarkTaskCompletedResult {
   /** The base branch head (the "<id>: mark completed" commit when one was made). */
   readonly commit: string
   readonly alreadyPushed: boolean
+  /** The push went in only after a rebase onto a moved remote (`commit` is the rebased head). */
+  readonly rebased: boolean
 }
 
 export interface CleanupOptions {

@@ -2,7 +2,8 @@
  * TaskListCache over a real Workspace and real git remotes, counting the git processes started
  * (a `git` shim first on PATH): warm reads start none, concurrent fresh reads of one repository —
  * also of two task lists in it — share one fetch, a stale list is served at once while one
- * background refresh brings the new commit, and a missing list is TaskListNotFound.
+ * background refresh brings the new commit, a list this runner pushed is remembered without git,
+ * and a missing list is TaskListNotFound.
  */
 import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
 import * as Redaction from "@devteam/runtime/Redaction"
@@ -72,10 +73,10 @@ describe("TaskListCache", () => {
         { concurrency: "unbounded" }
       )
       assert.strictEqual(fresh.length, 20)
-      const fetches = counter.lines().slice(warmedOther).filter((line) =>
-        line.includes(workspaceDir) && / fetch /.test(line)
-      )
-      assert.strictEqual(fetches.length, 1, counter.lines().slice(before).join("\n"))
+      // (counts are of this workspace's invocations: slice those, not every line)
+      const inWorkspace = counter.lines().filter((line) => line.includes(workspaceDir))
+      const fetches = inWorkspace.slice(warmedOther).filter((line) => / fetch /.test(line))
+      assert.strictEqual(fetches.length, 1, inWorkspace.slice(before).join("\n"))
     }))
 
   it.scopedLive("a stale list is served at once and refreshed in the background; a fresh read sees a push now", () =>
@@ -105,6 +106,32 @@ describe("TaskListCache", () => {
       })
       const fresh = yield* cache.read(location, { fresh: true })
       assert.strictEqual(fresh.commit, again)
+    }))
+
+  it.scopedLive("a list this runner pushed is remembered without git; another list at that commit fetches first", () =>
+    Effect.gen(function*() {
+      const { bare, cache, location, workspaceDir } = yield* setup("1 hour")
+      yield* cache.read(location)
+      const ticked = sampleTaskList.replace("- [ ]", "- [x]")
+      const pushed = pushChange({ remote: bare, files: { "docs/DevTeam/tasks_list.md": ticked } })
+      const before = counter.count(workspaceDir)
+      yield* cache.remember(location, pushed, ticked)
+      const remembered = yield* cache.read(location)
+      assert.strictEqual(remembered.commit, pushed)
+      assert.strictEqual(remembered.list.tasks.filter((t) => t.status === "completed").length, 1)
+      assert.strictEqual(counter.count(workspaceDir), before, "the remembered list starts no git process")
+      // the cache's clone may not hold the commit yet: a list not known at it is read after a fetch
+      const other = yield* cache.read({ ...location, taskListPath: "other/tasks.md" })
+      assert.strictEqual(other.commit, pushed)
+      assert.strictEqual(other.list.tasks.length, 1)
+      const fetched = counter.lines().filter((line) => line.includes(workspaceDir)).slice(before)
+      assert.strictEqual(fetched.filter((line) => / fetch /.test(line)).length, 1)
+      // a fresh read confirms it without reading the remembered list again
+      const confirmed = counter.count(workspaceDir)
+      const fresh = yield* cache.read(location, { fresh: true })
+      assert.strictEqual(fresh.commit, pushed)
+      const after = counter.lines().filter((line) => line.includes(workspaceDir)).slice(confirmed)
+      assert.isFalse(after.some((line) => / (ls-tree|cat-file) /.test(line)), after.join("\n"))
     }))
 
   it.scopedLive("no list at the path → TaskListNotFound; an unreachable repository → a typed git error", () =>

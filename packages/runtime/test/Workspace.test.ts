@@ -490,7 +490,7 @@ describe("Workspace", () => {
         taskId: id("1.1.1"),
         render: tickRenderer("1.1.1")
       })
-      assert.deepStrictEqual(again, { committed: false, commit: marked.commit, alreadyPushed: true })
+      assert.deepStrictEqual(again, { committed: false, commit: marked.commit, alreadyPushed: true, rebased: false })
       const unknown = yield* Effect.flip(ws.markTaskCompleted({
         repoPath: prep.repoPath,
         baseBranch: "main",

@@ -231,9 +231,13 @@ export const make = (config: GitPlumbingConfig) =>
         return [...header, ...Option.match(pin, { onNone: () => [], onSome: (p) => p.config })]
       })
 
+    // A work tree's origin is set by its clone and never changed: read once per directory.
+    const origins = new Map<string, string>()
+
     const originOf = (dir: string) =>
       Effect.gen(function*() {
-        const url = (yield* gitOk(dir, ["config", "--get", "remote.origin.url"])).trim()
+        const url = origins.get(dir) ?? (yield* gitOk(dir, ["config", "--get", "remote.origin.url"])).trim()
+        origins.set(dir, url)
         return RepoUrl.parse(url, { allowFile: config.allowFile }).pipe(
           Either.getOrElse(() => ({ usesHttpAuth: false, url }))
         )
@@ -307,17 +311,21 @@ export const make = (config: GitPlumbingConfig) =>
           ? Effect.succeed(false)
           : Effect.fail(failure("merge-base", r)))
 
+    /** The branch checked out in a work tree, from `.git/HEAD` (no git process); none when detached. */
     const currentBranch = (dir: string) =>
       Effect.map(
-        git(dir, ["symbolic-ref", "--quiet", "HEAD"]),
-        (r) =>
-          r.exitCode === 0 && r.stdout.startsWith("refs/heads/")
-            ? Option.some(r.stdout.trim().slice("refs/heads/".length))
+        Effect.promise(() => Fs.readFile(Path.join(dir, ".git", "HEAD"), "utf8").catch(() => "")),
+        (head) =>
+          head.startsWith("ref: refs/heads/")
+            ? Option.some(head.slice("ref: refs/heads/".length).trim())
             : Option.none<string>()
       )
 
-    /** Clears whatever a crash (or a failed operation) may have left: merge/rebase in progress, locks, leftovers. */
-    const cleanState = (dir: string) =>
+    /**
+     * Clears whatever a crash (or a failed operation) may have left: merge/rebase in progress, locks,
+     * and — unless `workTree` is false (a caller that only fetches and reads refs) — uncommitted leftovers.
+     */
+    const cleanState = (dir: string, options: { readonly workTree?: boolean } = {}) =>
       Effect.gen(function*() {
         const gitDir = Path.join(dir, ".git")
         // Lock files can only be stale here: this process holds the repository lock and is the
@@ -334,6 +342,7 @@ export const make = (config: GitPlumbingConfig) =>
           yield* git(dir, ["rebase", "--abort"])
         }
         if (yield* exists(Path.join(gitDir, "CHERRY_PICK_HEAD"))) yield* git(dir, ["cherry-pick", "--abort"])
+        if (options.workTree === false) return
         const status = yield* gitOk(dir, ["status", "--porcelain", "--untracked-files=all"])
         if (status.trim().length > 0) {
           yield* Effect.logDebug("Workspace: discarding uncommitted leftovers")
@@ -342,11 +351,19 @@ export const make = (config: GitPlumbingConfig) =>
         }
       })
 
-    /** The base branch locally: created from, or fast-forwarded to, `origin/<base>` when behind it. */
-    const ensureLocalBase = (dir: string, base: string) =>
+    /** `refs/heads/<base>` and `refs/remotes/origin/<base>` (plus `more` refs) in one git process. */
+    const baseRefs = (dir: string, base: string, more: ReadonlyArray<string> = []) =>
+      refsSnapshot(dir, [fullRef(base), remoteRef(base), ...more])
+
+    /**
+     * The base branch locally: created from, or fast-forwarded to, `origin/<base>` when behind it.
+     * `refs`: a snapshot holding both base refs, when the caller has one.
+     */
+    const ensureLocalBase = (dir: string, base: string, refs?: ReadonlyMap<string, string>) =>
       Effect.gen(function*() {
-        const remote = yield* revParse(dir, remoteRef(base))
-        const local = yield* revParse(dir, fullRef(base))
+        const snapshot = refs ?? (yield* baseRefs(dir, base))
+        const remote = Option.fromNullable(snapshot.get(remoteRef(base)))
+        const local = Option.fromNullable(snapshot.get(fullRef(base)))
         if (Option.isNone(local)) {
           if (Option.isNone(remote)) {
             return yield* new BranchNotFound({ message: `Base branch '${base}' does not exist`, branch: base })
@@ -365,12 +382,17 @@ export const make = (config: GitPlumbingConfig) =>
         return local.value
       })
 
-    /** The newest of the local base and `origin/<base>` (local when it contains origin's). */
-    const baseTip = (dir: string, base: string) =>
+    /**
+     * The newest of the local base and `origin/<base>` (local when it contains origin's). `refs`: a
+     * snapshot holding both base refs, when the caller has one.
+     */
+    const baseTip = (dir: string, base: string, refs?: ReadonlyMap<string, string>) =>
       Effect.gen(function*() {
-        const remote = yield* revParse(dir, remoteRef(base))
-        const local = yield* revParse(dir, fullRef(base))
+        const snapshot = refs ?? (yield* baseRefs(dir, base))
+        const remote = Option.fromNullable(snapshot.get(remoteRef(base)))
+        const local = Option.fromNullable(snapshot.get(fullRef(base)))
         if (Option.isSome(local) && Option.isSome(remote)) {
+          if (local.value === remote.value) return local.value
           return (yield* isAncestor(dir, remote.value, local.value)) ? local.value : remote.value
         }
         if (Option.isSome(local)) return local.value
@@ -401,6 +423,7 @@ export const make = (config: GitPlumbingConfig) =>
             if (r.exitCode !== 0) return yield* remoteFailure("clone", r)
             yield* removeDir(dir)
             yield* fsOp("move clone into place", () => Fs.rename(tmp, dir))
+            origins.set(dir, repo.url)
           }),
         (tmp) => Effect.ignore(removeDir(tmp))
       )
@@ -420,14 +443,19 @@ export const make = (config: GitPlumbingConfig) =>
       })
 
     /** Clones the repository into the cache, or fetches it when cached. Call with the repo lock held. */
-    const ensureRepo = (repo: RepoUrl.RepoUrl, dir: string, auth: ReadonlyArray<readonly [string, string]>) =>
+    const ensureRepo = (
+      repo: RepoUrl.RepoUrl,
+      dir: string,
+      auth: ReadonlyArray<readonly [string, string]>,
+      options: { readonly workTree?: boolean } = {}
+    ) =>
       Effect.gen(function*() {
         yield* fsOp("create workspace directory", () => Fs.mkdir(workspaceDir, { recursive: true }))
         let cached = yield* exists(Path.join(dir, ".git", "HEAD"))
         if (cached) {
           // A workspace git can no longer make sense of (a crash mid-write, a disk problem) is
           // only a cache: drop it and clone again.
-          const healthy = yield* cleanState(dir).pipe(
+          const healthy = yield* cleanState(dir, options).pipe(
             Effect.as(true),
             Effect.catchAll((e) =>
               Effect.logWarning(`Workspace: unusable cached repository, cloning again: ${e.message}`).pipe(
@@ -446,21 +474,22 @@ export const make = (config: GitPlumbingConfig) =>
 
     const fileAt = (dir: string, rev: string, path: string) =>
       Effect.gen(function*() {
-        const out = yield* gitOk(dir, ["ls-tree", "-z", "--full-tree", rev, "--", path])
-        const match = /^(\d{6}) (\w+) ([0-9a-f]+)\t(.*)$/s.exec(out.split("\0")[0] ?? "")
-        if (match === null || match[4] !== path) return Option.none<{ mode: string; blob: string }>()
-        const [, mode = "", type = "", blob = ""] = match
+        // -l: the blob's size too (no second process to check it against a cap)
+        const out = yield* gitOk(dir, ["ls-tree", "-l", "-z", "--full-tree", rev, "--", path])
+        const match = /^(\d{6}) (\w+) ([0-9a-f]+) +(\d+|-)\t(.*)$/s.exec(out.split("\0")[0] ?? "")
+        if (match === null || match[5] !== path) return Option.none<{ mode: string; blob: string; size: number }>()
+        const [, mode = "", type = "", blob = "", size = "0"] = match
         if (type !== "blob" || (mode !== "100644" && mode !== "100755")) {
           return yield* new BadRequest({ message: `The task list ${JSON.stringify(path)} is not a regular file` })
         }
-        return Option.some({ mode, blob })
+        return Option.some({ mode, blob, size: Number(size) })
       })
 
-    /** A blob's text; BadRequest when it is larger than `maxBytes`. */
-    const readBlob = (dir: string, blob: string, maxBytes: number) =>
+    /** A blob's text; BadRequest when it is larger than `maxBytes`. `size`: when known (`fileAt`). */
+    const readBlob = (dir: string, blob: string, maxBytes: number, size?: number) =>
       Effect.gen(function*() {
-        const size = Number((yield* gitOk(dir, ["cat-file", "-s", blob])).trim())
-        if (size > maxBytes) {
+        const bytes = size ?? Number((yield* gitOk(dir, ["cat-file", "-s", blob])).trim())
+        if (bytes > maxBytes) {
           return yield* new BadRequest({ message: `The task list is larger than ${maxBytes} bytes` })
         }
         return yield* gitOk(dir, ["cat-file", "blob", blob])
@@ -471,12 +500,16 @@ export const make = (config: GitPlumbingConfig) =>
     /** Pushes the base branch; on a non-fast-forward: fetch, rebase once, retry, then PushRejected. */
     const pushBase = (dir: string, base: string, token: Redacted.Redacted<string> | undefined) =>
       Effect.gen(function*() {
-        const local = yield* revParse(dir, fullRef(base))
+        const refs = yield* baseRefs(dir, base)
+        const local = Option.fromNullable(refs.get(fullRef(base)))
         if (Option.isNone(local)) {
           return yield* new BranchNotFound({ message: `Base branch '${base}' does not exist`, branch: base })
         }
-        const remote = yield* revParse(dir, remoteRef(base))
-        if (Option.isSome(remote) && (yield* isAncestor(dir, local.value, remote.value))) {
+        const remote = Option.fromNullable(refs.get(remoteRef(base)))
+        if (
+          Option.isSome(remote) &&
+          (remote.value === local.value || (yield* isAncestor(dir, local.value, remote.value)))
+        ) {
           return { pushedCommit: local.value, alreadyPushed: true, rebased: false }
         }
         const auth = yield* originConfig(dir, token)
@@ -557,6 +590,7 @@ export const make = (config: GitPlumbingConfig) =>
       isAncestor,
       currentBranch,
       cleanState,
+      baseRefs,
       ensureLocalBase,
       baseTip,
       ensureRepo,

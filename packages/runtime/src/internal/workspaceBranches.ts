@@ -47,6 +47,7 @@ type Branches = Pick<
 
 export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Branches => {
   const {
+    baseRefs,
     baseTip,
     checkRepoPath,
     cleanState,
@@ -80,7 +81,8 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     const dir = Path.join(workspaceDir, key)
     const auth = yield* remoteConfig(repo, options.token)
     return yield* withRepoLock(key)(Effect.gen(function*() {
-      const { cloned } = yield* ensureRepo(repo, dir, auth)
+      // sync only fetches and reads refs: the work tree's state does not matter to it
+      const { cloned } = yield* ensureRepo(repo, dir, auth, { workTree: false })
       const base = options.baseBranch ?? (yield* remoteDefaultBranch(dir))
       const refs = yield* refsSnapshot(dir, [remoteRef(base)])
       const baseCommit = refs.get(remoteRef(base))
@@ -156,24 +158,32 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
 
   // --- diff / commit ------------------------------------------------------------------------
 
+  /** Files, lines and the diff of `branch` against the base (two git processes: the refs, the diff). */
   const diffAgainstBase = (dir: string, branch: string, base: string) =>
     Effect.gen(function*() {
-      const head = yield* revParse(dir, fullRef(branch))
-      if (Option.isNone(head)) {
+      const refs = yield* baseRefs(dir, base, [fullRef(branch)])
+      const head = refs.get(fullRef(branch))
+      if (head === undefined) {
         return yield* new BranchNotFound({ message: `Branch '${branch}' does not exist`, branch })
       }
-      const baseRev = yield* baseTip(dir, base)
-      const range = `${baseRev}...${head.value}`
-      const numstat = yield* gitOk(dir, [
+      const baseRev = yield* baseTip(dir, base, refs)
+      // --numstat -z then the patch, in one process: the NUL-terminated numstat records end with
+      // an empty one (a path is never empty)
+      const out = yield* gitOk(dir, [
         "diff",
         "--numstat",
         "-z",
+        "--patch",
+        "--no-color",
         "--no-renames",
         "--no-ext-diff",
         "--no-textconv",
-        range,
+        `${baseRev}...${head}`,
         "--"
       ])
+      const end = out.indexOf("\0\0")
+      const numstat = end < 0 ? out : out.slice(0, end + 1)
+      const full = end < 0 ? "" : out.slice(end + 2)
       const filesModified: Array<string> = []
       let linesChanged = 0
       for (const entry of numstat.split("\0")) {
@@ -183,17 +193,9 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
         filesModified.push(file)
         linesChanged += (added === "-" ? 0 : Number(added)) + (deleted === "-" ? 0 : Number(deleted))
       }
-      const full = yield* gitOk(dir, [
-        "diff",
-        "--no-color",
-        "--no-renames",
-        "--no-ext-diff",
-        "--no-textconv",
-        range,
-        "--"
-      ])
       const diffTruncated = full.length > maxDiffChars
       return {
+        head,
         filesModified,
         linesChanged,
         diff: redact(diffTruncated ? full.slice(0, maxDiffChars) : full),
@@ -205,7 +207,9 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     const { dir, key } = yield* checkRepoPath(options.repoPath)
     yield* checkBranch(options.branch, "branch")
     yield* checkBranch(options.baseBranch, "baseBranch")
-    return yield* withRepoLock(key)(diffAgainstBase(dir, options.branch, options.baseBranch))
+    return yield* withRepoLock(key)(
+      Effect.map(diffAgainstBase(dir, options.branch, options.baseBranch), ({ head: _, ...summary }) => summary)
+    )
   })
 
   const commitAll = Effect.fn("Workspace.commitAll")(function*(options: CommitOptions) {
@@ -237,8 +241,8 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
           stdin: message.trim().length > 0 ? message : "update"
         })
       }
-      const commit = (yield* gitOk(dir, ["rev-parse", "HEAD"])).trim()
-      const summary = yield* diffAgainstBase(dir, options.branch, options.baseBranch)
+      // the branch is checked out: its head is the commit
+      const { head: commit, ...summary } = yield* diffAgainstBase(dir, options.branch, options.baseBranch)
       yield* touch(dir)
       yield* Effect.logInfo(committed ? `Workspace committed ${commit}` : "Workspace: nothing to commit")
       return { committed, commit, ...summary }
@@ -266,14 +270,15 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     const { baseBranch: base, branch } = options
     return yield* withRepoLock(key)(Effect.gen(function*() {
       yield* ensureRepo(repo, dir, auth)
-      const baseCommit = yield* revParse(dir, remoteRef(base))
+      const refs = yield* refsSnapshot(dir, [remoteRef(base), fullRef(branch)])
+      const baseCommit = Option.fromNullable(refs.get(remoteRef(base)))
       if (Option.isNone(baseCommit)) {
         return yield* new BranchNotFound({
           message: `Base branch '${base}' does not exist on the remote`,
           branch: base
         })
       }
-      const tip = yield* revParse(dir, fullRef(branch))
+      const tip = Option.fromNullable(refs.get(fullRef(branch)))
       if (Option.isNone(tip)) {
         return yield* new BranchNotFound({ message: `Branch '${branch}' does not exist`, branch })
       }
@@ -316,11 +321,12 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     const { baseBranch: base, branch } = options
     return yield* withRepoLock(key)(Effect.gen(function*() {
       yield* cleanState(dir)
-      const tip = yield* revParse(dir, fullRef(branch))
+      const refs = yield* baseRefs(dir, base, [fullRef(branch)])
+      const tip = Option.fromNullable(refs.get(fullRef(branch)))
       if (Option.isNone(tip)) {
         return yield* new BranchNotFound({ message: `Branch '${branch}' does not exist`, branch })
       }
-      const baseHead = yield* ensureLocalBase(dir, base)
+      const baseHead = yield* ensureLocalBase(dir, base, refs)
       const current = yield* currentBranch(dir)
       if (Option.isNone(current) || current.value !== base) {
         yield* gitOk(dir, ["checkout", "--quiet", "--force", base, "--"])
@@ -380,12 +386,13 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     yield* checkBranch(options.branch, "branch")
     const { branch } = options
     return yield* withRepoLock(key)(Effect.gen(function*() {
-      const local = yield* revParse(dir, fullRef(branch))
+      const refs = yield* refsSnapshot(dir, [fullRef(branch), remoteRef(branch)])
+      const local = Option.fromNullable(refs.get(fullRef(branch)))
       if (Option.isNone(local)) {
         return yield* new BranchNotFound({ message: `Branch '${branch}' does not exist`, branch })
       }
       // a push updates the remote-tracking ref too: equal means this very commit was published
-      const published = yield* revParse(dir, remoteRef(branch))
+      const published = Option.fromNullable(refs.get(remoteRef(branch)))
       if (Option.isSome(published) && published.value === local.value) {
         return { commit: local.value, alreadyPublished: true }
       }

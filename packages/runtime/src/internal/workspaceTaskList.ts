@@ -37,7 +37,8 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Task
     workspaceDir
   } = plumbing
   const withRepoLock = (key: string) => locks.withLock(Path.join(workspaceDir, key))
-  const readBlob = (dir: string, blob: string) => plumbing.readBlob(dir, blob, maxTaskListBytes)
+  const readBlob = (dir: string, file: { readonly blob: string; readonly size: number }) =>
+    plumbing.readBlob(dir, file.blob, maxTaskListBytes, file.size)
 
   const readTaskList = Effect.fn("Workspace.readTaskList")(function*(options: ReadTaskListOptions) {
     const { dir, key } = yield* checkRepoPath(options.repoPath)
@@ -47,7 +48,7 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Task
       const rev = yield* baseTip(dir, options.baseBranch)
       const file = yield* fileAt(dir, rev, path)
       if (Option.isNone(file)) return Option.none<string>()
-      return Option.some(yield* readBlob(dir, file.value.blob))
+      return Option.some(yield* readBlob(dir, file.value))
     }))
   })
 
@@ -63,7 +64,7 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Task
       if (Option.isNone(file)) {
         return yield* new BadRequest({ message: `The task list ${JSON.stringify(path)} does not exist on '${base}'` })
       }
-      const source = yield* readBlob(dir, file.value.blob)
+      const source = yield* readBlob(dir, file.value)
       const rendered = options.render(source)
       if (rendered === null) {
         return yield* new TaskNotFound({
@@ -100,7 +101,7 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Task
       yield* Effect.logInfo(
         committed ? `Workspace marked ${options.taskId} completed` : `Workspace: ${options.taskId} already marked`
       )
-      return { committed, commit: pushed.pushedCommit, alreadyPushed: pushed.alreadyPushed }
+      return { committed, commit: pushed.pushedCommit, alreadyPushed: pushed.alreadyPushed, rebased: pushed.rebased }
     }))
   })
 
