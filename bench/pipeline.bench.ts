@@ -17,9 +17,11 @@
  *   allow-list; the later ones are warm (the install is skipped, nothing downloaded).
  *
  * The sandbox is wrapped to time every command it runs; "command time" is the exec time of the
- * script during IMPLEMENT and of the verify commands (`sh -c <command>`) during VERIFY — everything
- * else (git, sandbox set-up, the verifier's probes, the tool's helper commands such as reading the
- * diff, journal folding) is overhead.
+ * script during IMPLEMENT (the tool's one command: the prompt file written, then the script) and of
+ * the verify commands (`sh -c <command>`) during VERIFY — everything else (git, sandbox set-up, the
+ * verifier's probe, the tool's helper commands such as reading the diff, journal folding) is
+ * overhead. `stepProfile` says where it goes: per step and task, the runner's own processes (git by
+ * subcommand) and the sandbox's helper commands, with their count and mean time.
  */
 import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
 import { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
@@ -43,7 +45,9 @@ import * as Tool from "@devteam/runtime/Tool"
 import * as Verifier from "@devteam/runtime/Verifier"
 import { Duration, Effect, Either, Exit, Layer, Logger, LogLevel, Option, Scope } from "effect"
 import { execFileSync } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import * as Fs from "node:fs"
+import { createRequire, syncBuiltinESMExports } from "node:module"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -51,6 +55,9 @@ import { summarize } from "./stats.js"
 
 const tasksMeasured = Number(process.env.BENCH_PIPELINE_TASKS ?? 6)
 const tsTasksMeasured = Number(process.env.BENCH_PIPELINE_TS_TASKS ?? 4)
+/** Which repositories to run (comma-separated names; default all three). */
+const only = (process.env.BENCH_PIPELINE_ONLY ?? "local,docker,dockerTs").split(",").map((v) => v.trim())
+const skipped = { skipped: "not in BENCH_PIPELINE_ONLY" }
 const image = testImage
 const steps: ReadonlyArray<Step> = ["SELECT", "PREP", "IMPLEMENT", "VERIFY", "MERGE", "PUSH", "UPDATE_TASKLIST"]
 
@@ -105,8 +112,51 @@ interface CommandClock {
   verify: number
 }
 
+/**
+ * Where the overhead goes, per step: the host processes the runner spawns (git, by program) and
+ * the sandbox commands other than the user's (the tool's and the verifier's helpers), each with
+ * its count and wall time. Summed over the measured tasks.
+ */
+type Profile = Record<string, Record<string, { n: number; ms: number }>>
+
+const note = (profile: Profile, step: Step | undefined, what: string, ms: number) => {
+  const row = (profile[step ?? "other"] ??= {})
+  const cell = (row[what] ??= { n: 0, ms: 0 })
+  cell.n += 1
+  cell.ms += ms
+}
+
+/**
+ * Counts and times every child process of this process (git above all) by program name, into
+ * `profile` under the clock's step. Node's builtin module is patched in place (and its ESM
+ * bindings re-synced) so that the runtime's own `spawn` calls are seen; undone by the returned
+ * function.
+ */
+const profileSpawns = (clock: CommandClock, profile: Profile): () => void => {
+  const childProcess: typeof import("node:child_process") = createRequire(import.meta.url)("node:child_process")
+  const original = childProcess.spawn
+  const patched = (...args: Array<unknown>): ChildProcess => {
+    const started = performance.now()
+    const step = clock.step
+    const child: ChildProcess = Reflect.apply(original, childProcess, args)
+    const argv = Array.isArray(args[1]) ? args[1] : []
+    // git by subcommand (`git rev-parse`), the rest by program
+    const program = Path.basename(String(args[0])) === "git"
+      ? `git ${String(argv[0] ?? "")}`
+      : Path.basename(String(args[0]))
+    child.once("close", () => note(profile, step, program, performance.now() - started))
+    return child
+  }
+  Reflect.set(childProcess, "spawn", patched)
+  syncBuiltinESMExports()
+  return () => {
+    Reflect.set(childProcess, "spawn", original)
+    syncBuiltinESMExports()
+  }
+}
+
 /** Wraps a Sandbox so that the script (IMPLEMENT) and the verify commands (VERIFY) add their duration to `clock`. */
-const timedSandbox = (inner: Sandbox["Type"], clock: CommandClock, script: string) =>
+const timedSandbox = (inner: Sandbox["Type"], clock: CommandClock, script: string, profile: Profile) =>
   Sandbox.of({
     ...inner,
     acquire: (options) =>
@@ -117,13 +167,18 @@ const timedSandbox = (inner: Sandbox["Type"], clock: CommandClock, script: strin
             Effect.sync(() => {
               // the verifier's own probes pass arguments after the script (`sh -c '…' probe …`)
               const [shell, flag, line, ...rest] = opts.command
-              if (shell !== "sh" || flag !== "-c" || line === undefined || rest.length > 0) return
-              if (clock.step === "IMPLEMENT" && line === script) {
+              // the script tool runs `sh -c <prelude> devteam-script <script>`
+              if (clock.step === "IMPLEMENT" && opts.command.at(-1) === script) {
                 clock.tool += result.duration
                 clock.total += result.duration
-              } else if (clock.step === "VERIFY") {
+              } else if (
+                clock.step === "VERIFY" && shell === "sh" && flag === "-c" && line !== undefined && rest.length === 0
+              ) {
                 clock.verify += result.duration
                 clock.total += result.duration
+              } else {
+                const name = shell === "sh" && flag === "-c" ? (rest[0] ?? "sh -c") : (shell ?? "?")
+                note(profile, clock.step, `exec ${name}`, result.duration)
               }
             }))
       }))
@@ -139,6 +194,7 @@ const measure = (variant: Variant) =>
     const cacheDir = yield* SandboxCache.projectCacheDir(projectId)
     yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(cacheDir, { recursive: true, force: true })))
     const clock: CommandClock = { step: undefined, total: 0, tool: 0, verify: 0 }
+    const profile: Profile = {}
     const redactor = Redaction.layerWith([])
     const workspace = GitWorkspace.layer({
       workspaceDir: Path.join(root, "workspaces"),
@@ -161,7 +217,7 @@ const measure = (variant: Variant) =>
         sweepInterval: Duration.hours(1),
         startTimeout: Duration.seconds(60)
       })
-    const sandbox = Layer.effect(Sandbox, Effect.map(inner, (s) => timedSandbox(s, clock, variant.script)))
+    const sandbox = Layer.effect(Sandbox, Effect.map(inner, (s) => timedSandbox(s, clock, variant.script, profile)))
     const ports = Layer.mergeAll(
       workspace,
       TaskListSource.layer.pipe(Layer.provide(workspace)),
@@ -226,6 +282,9 @@ const measure = (variant: Variant) =>
       const coldVerifyMs = verifyWall[0] ?? Number.NaN
       verifyWall.length = 0
       for (const step of steps) stepTimes[step] = []
+      for (const key of Object.keys(profile)) delete profile[key]
+      const unpatch = profileSpawns(clock, profile)
+      yield* Effect.addFinalizer(() => Effect.sync(unpatch))
       const wall: Array<number> = []
       const overhead: Array<number> = []
       const commands: Array<number> = []
@@ -258,7 +317,19 @@ const measure = (variant: Variant) =>
         verifyColdMs: Math.round(coldVerifyMs),
         /** The measured tasks' VERIFY steps (installed: the install is skipped). */
         verifyWarmMs: summarize(verifyWall),
-        stepOverheadMsP50: Object.fromEntries(steps.map((s) => [s, summarize(stepTimes[s] ?? []).p50]))
+        stepOverheadMsP50: Object.fromEntries(steps.map((s) => [s, summarize(stepTimes[s] ?? []).p50])),
+        /** Per step and task (mean): helper processes and sandbox commands, count and ms. */
+        stepProfile: Object.fromEntries(
+          Object.entries(profile).map(([step, row]) => [
+            step,
+            Object.fromEntries(
+              Object.entries(row).map(([what, c]) => [
+                what,
+                `${Math.round((c.n / variant.tasks) * 10) / 10} × ${Math.round(c.ms / c.n)} ms`
+              ])
+            )
+          ])
+        )
       }
     }).pipe(Effect.provide(layer))
   }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning))
@@ -282,29 +353,35 @@ const inDocker = async (variant: Variant): Promise<Record<string, unknown>> => {
 
 export const run = async (): Promise<Record<string, unknown>> => {
   const loadBefore = Os.loadavg().map((n) => Math.round(n * 100) / 100)
-  const local = await Effect.runPromise(
-    measure({
-      name: "local",
-      sandbox: "local",
+  const local = only.includes("local")
+    ? await Effect.runPromise(
+      measure({
+        name: "local",
+        sandbox: "local",
+        tasks: tasksMeasured,
+        files: trivialProject(tasksMeasured + 1),
+        script: trivialScript
+      })
+    )
+    : skipped
+  const docker = only.includes("docker")
+    ? await inDocker({
+      name: "docker",
+      sandbox: "docker",
       tasks: tasksMeasured,
       files: trivialProject(tasksMeasured + 1),
       script: trivialScript
     })
-  )
-  const docker = await inDocker({
-    name: "docker",
-    sandbox: "docker",
-    tasks: tasksMeasured,
-    files: trivialProject(tasksMeasured + 1),
-    script: trivialScript
-  })
-  const dockerTs = await inDocker({
-    name: "dockerTs",
-    sandbox: "docker",
-    tasks: tsTasksMeasured,
-    files: { ...tsLibrary(), "docs/DevTeam/tasks_list.md": taskList(tsTasksMeasured + 1) },
-    script: tsScript
-  })
+    : skipped
+  const dockerTs = only.includes("dockerTs")
+    ? await inDocker({
+      name: "dockerTs",
+      sandbox: "docker",
+      tasks: tsTasksMeasured,
+      files: { ...tsLibrary(), "docs/DevTeam/tasks_list.md": taskList(tsTasksMeasured + 1) },
+      script: tsScript
+    })
+    : skipped
   return {
     what: "wall time of SELECT→UPDATE_TASKLIST per task minus time inside the script and verify commands",
     local,

@@ -113,20 +113,17 @@ export const terminalError = (lines: ReadonlyArray<string>): string | undefined 
   return found
 }
 
-/** Lists `.aider*` in the repository's `.git/info/exclude` (once), run in the sandbox. */
-const excludeAiderFiles = (sandbox: ToolInput["sandbox"]) =>
-  sandbox.exec({
-    command: [
-      "sh",
-      "-c",
-      "f=$(git rev-parse --git-path info/exclude) && mkdir -p \"$(dirname \"$f\")\" && " +
-      "{ grep -qxF \"$1\" \"$f\" 2>/dev/null || printf '%s\\n' \"$1\" >> \"$f\"; }",
-      "exclude-aider",
-      excludePattern
-    ],
-    env: { GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "safe.directory", GIT_CONFIG_VALUE_0: "*" },
-    timeout: "30 seconds"
-  })
+/**
+ * Before aider runs, in one sandbox command: the prompt (from the environment) into its file in the
+ * scratch directory, and `.aider*` listed in the repository's `.git/info/exclude` (once). Exit 2:
+ * the prompt could not be written; 3: the exclude could not.
+ * argv: sh -c SCRIPT prepare-aider SCRATCH PROMPT_FILE PATTERN
+ */
+const prepareScript = [
+  "mkdir -p \"$1\" && printf '%s' \"$DEVTEAM_PROMPT\" > \"$2\" || exit 2",
+  "f=$(git rev-parse --git-path info/exclude) && mkdir -p \"$(dirname \"$f\")\" &&",
+  "  { grep -qxF \"$3\" \"$f\" 2>/dev/null || printf '%s\\n' \"$3\" >> \"$f\"; } || exit 3"
+].join("\n")
 
 /** Moves the repository's aider settings out of the work tree; puts them back when the scope closes. */
 const hideRepositorySettings = (workspacePath: string) =>
@@ -175,21 +172,23 @@ export const make = (
         yield* Effect.annotateCurrentSpan({ taskId: task.id, promptHash: prompt.hash })
         const scratch = `${sandbox.tmpdir}/aider-${crypto.randomUUID()}`
         const messageFile = `${scratch}/prompt.md`
-        const written = yield* sandbox.exec({
-          command: [
-            "sh",
-            "-c",
-            "mkdir -p \"$1\" && printf '%s' \"$DEVTEAM_PROMPT\" > \"$2\"",
-            "write-prompt",
-            scratch,
-            messageFile
-          ],
-          env: { DEVTEAM_PROMPT: prompt.text },
+        const prepared = yield* sandbox.exec({
+          command: ["sh", "-c", prepareScript, "prepare-aider", scratch, messageFile, excludePattern],
+          env: {
+            DEVTEAM_PROMPT: prompt.text,
+            GIT_CONFIG_COUNT: "1",
+            GIT_CONFIG_KEY_0: "safe.directory",
+            GIT_CONFIG_VALUE_0: "*"
+          },
           timeout: "60 seconds"
         })
-        if (written.exitCode !== 0) return yield* fail(`cannot write the prompt file: ${written.stderr}`)
-        const excluded = yield* excludeAiderFiles(sandbox)
-        if (excluded.exitCode !== 0) return yield* fail(`cannot exclude aider's files from git: ${excluded.stderr}`)
+        if (prepared.exitCode !== 0) {
+          return yield* fail(
+            prepared.exitCode === 3
+              ? `cannot exclude aider's files from git: ${prepared.stderr}`
+              : `cannot write the prompt file: ${prepared.stderr}`
+          )
+        }
         // Every output line in order (stdout and stderr interleaved as aider printed them).
         const lines: Array<string> = []
         const argv = [
@@ -222,13 +221,14 @@ export const make = (
             })
           )
         )
-        yield* sandbox.exec({ command: ["rm", "-rf", scratch], timeout: "30 seconds" }).pipe(Effect.ignore)
         if (result.exitCode === 127) {
+          yield* sandbox.exec({ command: ["rm", "-rf", scratch], timeout: "30 seconds" }).pipe(Effect.ignore)
           return yield* fail(
             `aider not found in the sandbox (AIDER_PATH=${settings.path}): ${result.stderr.slice(-500)}`
           )
         }
-        const changes = yield* GitChanges.collect(sandbox, name)
+        // the scratch directory goes with the changes' command
+        const changes = yield* GitChanges.collect(sandbox, name, [scratch])
         const fatal = terminalError(lines)
         const timeout = input.timeout ?? settings.timeout
         const failureReason = result.timedOut

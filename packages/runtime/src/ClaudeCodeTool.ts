@@ -274,6 +274,20 @@ export const failureOf = (args: {
   return undefined
 }
 
+const writeFailed = 125
+const writeFailedText = "cannot write the prompt file"
+
+/**
+ * argv: sh -c RUN claude-code CLAUDE ARGS… — the prompt and the config (from the environment)
+ * into their files, then claude with the prompt on its input and neither variable in its environment.
+ */
+const runClaude = [
+  "{ mkdir -p \"$CLAUDE_CONFIG_DIR\" && printf '%s' \"$DEVTEAM_PROMPT\" > \"$DEVTEAM_PROMPT_FILE\" &&",
+  `  printf '%s' "$DEVTEAM_CONFIG" > "$CLAUDE_CONFIG_DIR/.claude.json"; } || { echo "${writeFailedText}" >&2; exit ${writeFailed}; }`,
+  "unset DEVTEAM_PROMPT DEVTEAM_CONFIG",
+  "exec \"$@\" < \"$DEVTEAM_PROMPT_FILE\""
+].join("\n")
+
 /** `egress`: the model API hosts IMPLEMENT must reach (`ModelHosts.anthropic`); none when omitted. */
 export const make = (
   settings: ClaudeCodeSettings,
@@ -300,19 +314,6 @@ export const make = (
         const promptFile = `${scratch}/prompt.md`
         // A fresh metrics status in its config: no opt-out check to the vendor's host (see above).
         const config = JSON.stringify({ metricsStatusCache: { enabled: false, timestamp: Date.now() } })
-        const written = yield* sandbox.exec({
-          command: [
-            "sh",
-            "-c",
-            "mkdir -p \"$2\" && printf '%s' \"$DEVTEAM_PROMPT\" > \"$1\" && printf '%s' \"$DEVTEAM_CONFIG\" > \"$2/.claude.json\"",
-            "write-prompt",
-            promptFile,
-            configDir
-          ],
-          env: { DEVTEAM_PROMPT: prompt.text, DEVTEAM_CONFIG: config },
-          timeout: "60 seconds"
-        })
-        if (written.exitCode !== 0) return yield* fail(`cannot write the prompt file: ${written.stderr}`)
         const tools = settings.tools.join(",")
         const argv = [
           settings.path,
@@ -348,8 +349,10 @@ export const make = (
           }, { discard: true })
         }
         const timeout = input.timeout ?? settings.timeout
+        // One sandbox command (each costs a round trip): the prompt and the config into the
+        // scratch directory, then claude reading the prompt; the scratch goes with the changes' command.
         const result = yield* sandbox.exec({
-          command: ["sh", "-c", "exec \"$@\" < \"$DEVTEAM_PROMPT_FILE\"", "claude-code", ...argv],
+          command: ["sh", "-c", runClaude, "claude-code", ...argv],
           env: {
             ...env,
             ...quietEnv,
@@ -357,18 +360,24 @@ export const make = (
             CLAUDE_CONFIG_DIR: configDir,
             XDG_CONFIG_HOME: `${home}/.config`,
             XDG_CACHE_HOME: `${home}/.cache`,
-            DEVTEAM_PROMPT_FILE: promptFile
+            DEVTEAM_PROMPT_FILE: promptFile,
+            DEVTEAM_PROMPT: prompt.text,
+            DEVTEAM_CONFIG: config
           },
           timeout,
           onLine
         })
-        yield* sandbox.exec({ command: ["rm", "-rf", scratch], timeout: "30 seconds" }).pipe(Effect.ignore)
+        if (result.exitCode === writeFailed && result.stderr.includes(writeFailedText)) {
+          yield* sandbox.exec({ command: ["rm", "-rf", scratch], timeout: "30 seconds" }).pipe(Effect.ignore)
+          return yield* fail(`${writeFailedText}: ${result.stderr.slice(-500)}`)
+        }
         if (result.exitCode === 127) {
+          yield* sandbox.exec({ command: ["rm", "-rf", scratch], timeout: "30 seconds" }).pipe(Effect.ignore)
           return yield* fail(
             `claude not found in the sandbox (CLAUDE_CODE_PATH=${settings.path}): ${result.stderr.slice(-500)}`
           )
         }
-        const changes = yield* GitChanges.collect(sandbox, name)
+        const changes = yield* GitChanges.collect(sandbox, name, [scratch])
         const final = finalResult(result.stdout)
         const failureReason = failureOf({
           exitCode: result.exitCode,

@@ -30,6 +30,10 @@ export const ScriptConfig: Config.Config<ScriptSettings> = Config.all({
   allowNoChanges: Config.boolean("SCRIPT_TOOL_ALLOW_NO_CHANGES").pipe(Config.withDefault(false))
 })
 
+/** argv: sh -c RUN devteam-script COMMAND — the prompt (from the environment) to its file, then the command. */
+const runScript =
+  "printf '%s' \"$DEVTEAM_PROMPT\" > \"$DEVTEAM_PROMPT_FILE\" && unset DEVTEAM_PROMPT && exec sh -c \"$1\""
+
 export const make = (settings: ScriptSettings): Effect.Effect<Tool, never, Redactor> =>
   Effect.gen(function*() {
     const redactor = yield* Redactor
@@ -45,15 +49,13 @@ export const make = (settings: ScriptSettings): Effect.Effect<Tool, never, Redac
         }
         const prompt = Prompt.render(task, input.promptContext ?? input.conventions ?? "")
         const promptFile = `${sandbox.tmpdir}/script-prompt-${crypto.randomUUID()}.md`
-        yield* sandbox.exec({
-          command: ["sh", "-c", "printf '%s' \"$DEVTEAM_PROMPT\" > \"$1\"", "write-prompt", promptFile],
-          env: { DEVTEAM_PROMPT: prompt.text },
-          timeout: "60 seconds"
-        })
         const timeout = input.timeout ?? settings.timeout
+        // One sandbox command: write the prompt file, then become the script (each command costs a
+        // round trip into the sandbox); the file goes with the changes' command.
         const result = yield* sandbox.exec({
-          command: ["sh", "-c", command],
+          command: ["sh", "-c", runScript, "devteam-script", command],
           env: {
+            DEVTEAM_PROMPT: prompt.text,
             DEVTEAM_TASK_ID: task.id,
             DEVTEAM_TASK_TITLE: task.title,
             DEVTEAM_TASK_FILES: safeRelativePaths(task.files).join("\n"),
@@ -62,8 +64,7 @@ export const make = (settings: ScriptSettings): Effect.Effect<Tool, never, Redac
           timeout,
           ...(input.onLine ? { onLine: input.onLine } : {})
         })
-        yield* sandbox.exec({ command: ["rm", "-f", promptFile], timeout: "30 seconds" }).pipe(Effect.ignore)
-        const changes = yield* GitChanges.collect(sandbox, name)
+        const changes = yield* GitChanges.collect(sandbox, name, [promptFile])
         const failureReason = result.timedOut
           ? `script timed out after ${Duration.format(Duration.decode(timeout))}`
           : result.oomKilled

@@ -149,6 +149,42 @@ interface Step {
 
 const stampFile = "node_modules/.devteam-install-stamp"
 
+/** The lockfiles whose sums (with package.json's) make the install stamp. */
+const lockfiles = ["package-lock.json", "npm-shrinkwrap.json", "pnpm-lock.yaml", "yarn.lock"] as const
+
+/**
+ * What VERIFY needs to know about the workspace before running anything, in one sandbox command:
+ * which of NodeProject's files exist, then sections (`<marker> <name>` lines) with package.json,
+ * tsconfig.json, the sums of package.json and the lockfiles, and the last install's stamp.
+ * argv: sh -c SCRIPT probe MARKER FILES…
+ */
+const probeScript = [
+  "m=\"$1\"; shift",
+  "for f in \"$@\"; do [ -e \"$f\" ] && echo \"$f\"; done",
+  "section() { [ -f \"$2\" ] && { printf '\\n%s %s\\n' \"$m\" \"$1\"; cat \"$2\"; }; }",
+  "section package.json package.json",
+  "section tsconfig.json tsconfig.json",
+  "printf '\\n%s sums\\n' \"$m\"",
+  `sha256sum package.json ${lockfiles.join(" ")} 2>/dev/null`,
+  `section stamp ${stampFile}`,
+  "exit 0"
+].join("\n")
+
+interface Probe {
+  readonly files: ReadonlySet<string>
+  readonly sections: ReadonlyMap<string, string>
+}
+
+export const parseProbe = (stdout: string, marker: string): Probe => {
+  const [list = "", ...rest] = stdout.split(`\n${marker} `)
+  const sections = new Map<string, string>()
+  for (const part of rest) {
+    const newline = part.indexOf("\n")
+    sections.set(newline < 0 ? part : part.slice(0, newline), newline < 0 ? "" : part.slice(newline + 1))
+  }
+  return { files: new Set(list.split("\n").map((l) => l.trim()).filter((l) => l !== "")), sections }
+}
+
 export const make = (settings: VerifierSettings): Effect.Effect<Verifier["Type"], never, Redactor> =>
   Effect.gen(function*() {
     const redactor = yield* Redactor
@@ -176,19 +212,14 @@ export const make = (settings: VerifierSettings): Effect.Effect<Verifier["Type"]
       const readFile = (file: string) =>
         Effect.map(quiet(["cat", file]), (r) => (r.exitCode === 0 ? r.stdout : undefined))
 
-      // What the repository is
-      const present = yield* quiet([
-        "sh",
-        "-c",
-        "for f in \"$@\"; do [ -e \"$f\" ] && echo \"$f\"; done; exit 0",
-        "probe",
-        ...NodeProject.probedFiles
-      ])
-      const files = new Set(present.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== ""))
+      // What the repository is, and what was installed last (one command: each costs a round trip)
+      const marker = `@@devteam-probe-${crypto.randomUUID()}@@`
+      const probed = yield* quiet(["sh", "-c", probeScript, "probe", marker, ...NodeProject.probedFiles])
+      const { files, sections } = parseProbe(probed.stdout, marker)
       const project = NodeProject.analyse({
         files,
-        packageJson: files.has("package.json") ? yield* readFile("package.json") : undefined,
-        tsconfig: files.has("tsconfig.json") ? yield* readFile("tsconfig.json") : undefined
+        packageJson: sections.get("package.json"),
+        tsconfig: sections.get("tsconfig.json")
       })
       const warnings: Array<string> = [...(project?.warnings ?? [])]
       const wantsCoverage = "test.coverage" in criteria
@@ -227,20 +258,26 @@ export const make = (settings: VerifierSettings): Effect.Effect<Verifier["Type"]
       }
 
       // The install is up to date when package.json and the lockfile are what it installed.
-      const stampOf = Effect.gen(function*() {
+      const stamp = (() => {
         if (project === undefined) return undefined
-        const r = yield* quiet(["sha256sum", "package.json", ...(project.lockfile ? [project.lockfile] : [])])
-        return r.exitCode === 0 ? `${project.packageManager}\n${r.stdout.trim()}` : undefined
-      })
+        const summed = ["package.json", ...(project.lockfile ? [project.lockfile] : [])]
+        const sums = (sections.get("sums") ?? "").split("\n").filter((l) => summed.some((f) => l.endsWith(`  ${f}`)))
+        return sums.length === summed.length ? `${project.packageManager}\n${sums.join("\n")}` : undefined
+      })()
+      // The project's tsc: as probed, unless this verification ran the install (it may have just created it).
+      let installed = false
+      const tscInstalled = Effect.suspend(() =>
+        installed ? tscPresent(quiet) : Effect.succeed(files.has("node_modules/.bin/tsc"))
+      )
 
       let buildOk = true
       for (const step of steps) {
-        if (options.commands === undefined && step.name === "typecheck" && !(yield* tscPresent(quiet))) {
+        if (options.commands === undefined && step.name === "typecheck" && !(yield* tscInstalled)) {
           warnings.push("tsconfig.json present but the project does not install typescript: not type-checked")
           continue
         }
-        const stamp = step.install === true ? yield* stampOf : undefined
-        if (stamp !== undefined && (yield* readFile(stampFile))?.trim() === stamp.trim()) {
+        const stampNow = step.install === true ? stamp : undefined
+        if (stampNow !== undefined && sections.get("stamp")?.trim() === stampNow.trim()) {
           const line =
             `$ ${step.command}\n[skipped: package.json and the lockfile are unchanged since the last install]`
           log.push(line)
@@ -269,8 +306,9 @@ export const make = (settings: VerifierSettings): Effect.Effect<Verifier["Type"]
           buildOk = false
           break
         }
-        if (stamp !== undefined) {
-          yield* quiet(["sh", "-c", "printf '%s' \"$1\" > \"$2\"", "stamp", stamp, stampFile])
+        if (step.install === true) installed = true
+        if (stampNow !== undefined) {
+          yield* quiet(["sh", "-c", "printf '%s' \"$1\" > \"$2\"", "stamp", stampNow, stampFile])
         }
       }
 
@@ -330,7 +368,7 @@ export const make = (settings: VerifierSettings): Effect.Effect<Verifier["Type"]
           const command = options.typecheckCommand ?? (project !== undefined || files.has("tsconfig.json")
             ? NodeProject.typecheckCommand(project ?? { solution: false })
             : undefined)
-          if (command === undefined || (options.typecheckCommand === undefined && !(yield* tscPresent(quiet)))) {
+          if (command === undefined || (options.typecheckCommand === undefined && !(yield* tscInstalled))) {
             results[key] = new CriterionResult({
               passed: false,
               actual: "TypeScript is not installed in the project (node_modules/.bin/tsc is missing)",

@@ -1,6 +1,7 @@
 /**
  * What a tool changed in the workspace: `git diff` against HEAD including untracked files,
  * computed in the sandbox with a throwaway copy of the index (the real index is left untouched).
+ * The same command first removes the tool's scratch files (one sandbox command fewer per run).
  */
 import { ToolFailed } from "@devteam/domain/Errors"
 import { Effect } from "effect"
@@ -14,10 +15,13 @@ export interface WorkspaceChanges {
 
 const marker = "@@DEVTEAM-DIFF@@"
 
+// argv: sh -c SCRIPT devteam-changes TMPDIR [SCRATCH…]
 const script = [
   "set -e",
+  "tmp=\"$1\"; shift",
+  "if [ $# -gt 0 ]; then rm -rf -- \"$@\"; fi",
   "git rev-parse --git-dir >/dev/null",
-  "idx=\"$1/changes-index-$$\"",
+  "idx=\"$tmp/changes-index-$$\"",
   "trap 'rm -f \"$idx\"' EXIT",
   "src=$(git rev-parse --git-path index)",
   "if [ -f \"$src\" ]; then cp \"$src\" \"$idx\"; fi",
@@ -78,10 +82,17 @@ export const parse = (stdout: string): WorkspaceChanges => {
   return { diff, filesModified: files, linesChanged: lines }
 }
 
-/** Diff, files and changed lines of the workspace against HEAD (untracked files included). */
-export const collect = (handle: SandboxHandle, tool: string): Effect.Effect<WorkspaceChanges, ToolFailed> =>
+/**
+ * Diff, files and changed lines of the workspace against HEAD (untracked files included), after
+ * removing `scratch` (the tool's files under the sandbox's tmpdir).
+ */
+export const collect = (
+  handle: SandboxHandle,
+  tool: string,
+  scratch: ReadonlyArray<string> = []
+): Effect.Effect<WorkspaceChanges, ToolFailed> =>
   handle.exec({
-    command: ["sh", "-c", script, "devteam-changes", handle.tmpdir],
+    command: ["sh", "-c", script, "devteam-changes", handle.tmpdir, ...scratch],
     env: { GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "safe.directory", GIT_CONFIG_VALUE_0: "*" },
     timeout: "120 seconds"
   }).pipe(
