@@ -125,10 +125,10 @@ export const make: Effect.Effect<
     { readonly seq: number; readonly contexts: ReadonlyMap<EventId, TaskContext> }
   >()
 
-  const append = Effect.fn("Journal.append")(
+  // untraced: the command path's hottest call (a span per append cost more than it told)
+  const append = Effect.fnUntraced(
     function*(input: AppendInput) {
       const { correlationId, projectId } = input
-      yield* Effect.annotateCurrentSpan({ projectId, correlationId, expectedSeq: input.expectedSeq })
       if (!Number.isSafeInteger(input.expectedSeq) || input.expectedSeq < 0) {
         return yield* Effect.dieMessage(
           `Journal.append: expectedSeq must be a non-negative integer, got ${input.expectedSeq}`

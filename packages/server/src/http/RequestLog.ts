@@ -4,7 +4,7 @@
  * that can carry a credential (`?token=<JWT>` on `/ws/devteam`, …) are replaced by [REDACTED].
  */
 import { HttpMiddleware, HttpServerError, HttpServerRequest } from "@effect/platform"
-import { Context, Effect } from "effect"
+import { Context, Effect, FiberRef, LogLevel } from "effect"
 
 const sensitive = /token|secret|password|passwd|key|auth|jwt|credential|signature|sig$/i
 
@@ -30,6 +30,8 @@ let counter = 0
 
 export const logger = HttpMiddleware.make((app) =>
   Effect.withFiberRuntime((fiber) => {
+    // the line is a debug line: below the minimum level the request costs nothing here
+    if (LogLevel.greaterThan(fiber.getFiberRef(FiberRef.currentMinimumLogLevel), LogLevel.Debug)) return app
     const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
     const annotations = (status: number) => ({
       "http.method": request.method,
