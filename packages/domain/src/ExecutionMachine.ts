@@ -17,7 +17,7 @@ import { BadRequest, IllegalTransition } from "./Errors.js"
 import type { ExecutionCommand } from "./ExecutionCommand.js"
 import { ExecutionConfig } from "./ExecutionConfig.js"
 import { isActive, isRunning, nextStepAfter, statusOfStep, type Step } from "./ExecutionStatus.js"
-import type { Timestamp } from "./Ids.js"
+import type { TaskId, Timestamp } from "./Ids.js"
 import { InjectedTask, TaskPatch } from "./Injection.js"
 import {
   ExecutionCompleted,
@@ -35,6 +35,7 @@ import {
   stepOfOutcome,
   StepStarted,
   TaskInjected,
+  type TaskListUpdated,
   TaskUpdated
 } from "./JournalEvent.js"
 import { currentProgress, initial, LOG_TAIL, ProjectState, StepCursor } from "./ProjectState.js"
@@ -252,6 +253,43 @@ const update = (state: ProjectState, patch: Partial<ProjectState>): ProjectState
 const finishCursor = (state: ProjectState, phase: "done" | "failed"): StepCursor | null =>
   state.cursor === null ? null : new StepCursor({ ...state.cursor, phase }, true)
 
+/**
+ * The task edits still to be written into the file after UPDATE_TASKLIST: a field the file now reads as
+ * the edit says is dropped (the file carries it; a later PUT of another value stays), and the completed
+ * task's own status edit is superseded by its completion.
+ */
+const patchesAfterWrite = (
+  patches: ProjectState["patches"],
+  event: TaskListUpdated
+): ProjectState["patches"] => {
+  const written = new Map<TaskId, TaskPatch>(event.editsInFile ?? [])
+  if (written.size === 0 && !patches.some(([id, patch]) => id === event.taskId && patch.status !== undefined)) {
+    return patches
+  }
+  return patches.flatMap(([id, patch]) => {
+    const inFile = written.get(id)
+    const keep = <A>(value: A | undefined, writtenValue: A | undefined): A | undefined =>
+      value !== undefined && value === writtenValue ? undefined : value
+    const title = keep(patch.title, inFile?.title)
+    const description = keep(patch.description, inFile?.description)
+    const status = id === event.taskId ? undefined : keep(patch.status, inFile?.status)
+    if (title === undefined && description === undefined && status === undefined) return []
+    if (title === patch.title && description === patch.description && status === patch.status) {
+      return [[id, patch] as const]
+    }
+    return [
+      [
+        id,
+        new TaskPatch({
+          ...(title === undefined ? {} : { title }),
+          ...(description === undefined ? {} : { description }),
+          ...(status === undefined ? {} : { status })
+        }, true)
+      ] as const
+    ]
+  })
+}
+
 export const evolve = (state: ProjectState, event: JournalEvent): ProjectState => {
   switch (event._tag) {
     case "ExecutionInitialized":
@@ -369,6 +407,7 @@ export const evolve = (state: ProjectState, event: JournalEvent): ProjectState =
         completedTasks: event.completedTasks,
         totalTasks: event.totalTasks,
         completedInExecution: [...state.completedInExecution, event.taskId],
+        patches: patchesAfterWrite(state.patches, event),
         ...withLog(state, event.at, `Task ${event.taskId} completed`)
       })
     case "StepFailed":

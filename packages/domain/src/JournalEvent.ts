@@ -90,7 +90,12 @@ export class TaskListUpdated extends Schema.TaggedClass<TaskListUpdated>()("Task
   /** null when nothing was committed: the task was already ticked, or could not be written (see the step log). */
   commit: Schema.NullOr(Schema.String),
   completedTasks: Schema.Int.pipe(Schema.nonNegative()),
-  totalTasks: Schema.Int.pipe(Schema.nonNegative())
+  totalTasks: Schema.Int.pipe(Schema.nonNegative()),
+  /**
+   * The journaled task edits (`PUT /repository/tasks/...`), field by field, that the file reads as the
+   * journal has them after this step: they need not be written again (absent in older events).
+   */
+  editsInFile: Schema.optional(Schema.Array(Schema.Tuple(TaskId, TaskPatch)))
 }) {}
 
 /** A step failed after its retries: the execution is FAILED (stop-on-error). */

@@ -162,7 +162,7 @@ export class RepositoryApi extends HttpApiGroup.make("repository")
       .annotateContext(
         documented(
           "Change a task's status, title or description",
-          "Journaled at once and written to the task list file with the next UPDATE_TASKLIST commit. 409 when the execution's state does not allow the change."
+          "Journaled at once: the answer and every task view show the edit from then on. The next UPDATE_TASKLIST commit (the one that ticks the next completed task) also writes it into the task list file — the title on the task's line, the description as the lines under it, the status as its checkbox (`skipped` as `(manual)`, `in_progress` as `[ ]`); an edit the file cannot carry exactly stays in the journal only (see docs/task-list.md, Edits). 409 when the execution's state does not allow the change."
         )
       )
       .setPayload(requestBody(TaskPatch))

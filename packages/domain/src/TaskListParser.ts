@@ -76,6 +76,30 @@ const INJECTED_ITEM =
   /^([ \t]*)([-*+]|\d{1,9}[.)])([ \t]+)(?:\[(.)\][ \t]+)?(?:\*\*|__)?([A-Za-z0-9]+(?:[._-][A-Za-z0-9]+){0,63})(?:\*\*|__)?(?=[\s:)\-–—]|$)(.*)$/
 const LINK = /\[[^\]\n]{0,300}\]\(([^()\s]{1,500})(?:[ \t]+"[^"\n]{0,300}")?\)/g
 
+/**
+ * An item line cut where its text begins (after the indent, bullet, checkbox and id), and the parts of
+ * that text that are not its title: the dependencies clause and `(injected)`, as written. For
+ * TaskListRenderer, which rewrites a title and keeps the rest of the line. null for a non-item line.
+ */
+export const itemLineParts = (line: string): {
+  readonly head: string
+  readonly text: string
+  readonly dependencies: string | null
+  readonly injected: boolean
+} | null => {
+  const item = ITEM.exec(line) ?? (INJECTED.test(line) ? INJECTED_ITEM.exec(line) : null)
+  if (item === null) return null
+  const text = item[6] ?? ""
+  const injected = INJECTED.test(text)
+  const rest = injected ? text.replace(INJECTED, "") : text
+  const clause = /dep/i.test(rest) ? DEPENDENCIES_IN_PARENS.exec(rest) ?? DEPENDENCIES_IN_BRACKETS.exec(rest) : null
+  return { head: line.slice(0, line.length - text.length), text, dependencies: clause?.[0] ?? null, injected }
+}
+
+/** A line that ends the description above it: a Markdown heading, a phase heading or a `PHASE n COMPLETED` line. */
+export const isHeadingLine = (line: string): boolean =>
+  MARKDOWN_HEADING.test(line) || COMPLETED_MARKER.test(line) || PHASE_HEADING.test(line)
+
 const EMPTY: ReadonlyArray<string> = Object.freeze([])
 const EMPTY_IDS: ReadonlyArray<TaskId> = Object.freeze([])
 const EMPTY_CRITERIA: Readonly<Record<string, string>> = Object.freeze({})

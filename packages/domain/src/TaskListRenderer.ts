@@ -1,16 +1,18 @@
 /**
  * Edits of the task list file that keep every other byte as it was (UPDATE_TASKLIST): only the task's
- * own line changes (or, for an injected task, its lines are added), line endings and the final newline
- * (or its absence) are preserved.
+ * own line changes (or, for an injected task, its lines are added; for a journaled edit, its line and
+ * description), line endings and the final newline (or its absence) are preserved.
  */
 import { Data } from "effect"
 import type { TaskId } from "./Ids.js"
 import type { InjectedTask } from "./Injection.js"
-import type { Task } from "./Task.js"
-import { isDone } from "./Task.js"
+import { TaskPatch } from "./Injection.js"
+import type { TaskStatus } from "./Task.js"
+import { isDone, Task } from "./Task.js"
 import type { TaskList } from "./TaskList.js"
 import { indexOf } from "./TaskList.js"
-import { parse } from "./TaskListParser.js"
+import { isHeadingLine, itemLineParts, parse } from "./TaskListParser.js"
+import * as TaskSelection from "./TaskSelection.js"
 
 export type MarkResult = Data.TaggedEnum<{
   /** The new file content: the task's line now carries `[x]`. */
@@ -164,4 +166,263 @@ export const addInjected = (source: string, task: Task, injection: InjectedTask)
   return MarkResult.NotMarkable({
     reason: `injected task ${task.id} could not be added to the file without changing it`
   })
+}
+
+/** A journaled edit (`PUT /repository/tasks/...`) that was not written into the file, and why. */
+export interface EditLeftOut {
+  readonly taskId: TaskId
+  readonly reason: string
+}
+
+export interface EditsResult {
+  /** The new file content (the same string when nothing changed). */
+  readonly source: string
+  /**
+   * Per task, the fields of its edit that the file now reads exactly as the journal has them (written
+   * now or by an earlier commit): those need not be written again.
+   */
+  readonly inFile: ReadonlyArray<readonly [TaskId, TaskPatch]>
+  readonly leftOut: ReadonlyArray<EditLeftOut>
+}
+
+/** Description lines longer than this are cut into several (the parser skips lines over MAX_LINE_LENGTH). */
+const DESCRIPTION_CHUNK = 4_000
+const MANUAL_MARK = /[ \t]*\(manual\)/gi
+const hasManual = (text: string): boolean => /\(manual\)/i.test(text)
+const withoutManual = (title: string): string => title.replace(MANUAL_MARK, " ").replace(/\s+/g, " ").trim()
+/** The separator the line puts between the id and the title (`: `, ` - `, a space). */
+const SEPARATOR = /^[ \t]*[:.)\-–—]?[ \t]*/
+
+const chunks = (line: string): Array<string> => {
+  const out: Array<string> = []
+  let rest = line
+  while (rest.length > DESCRIPTION_CHUNK) {
+    let cut = DESCRIPTION_CHUNK
+    const code = rest.charCodeAt(cut - 1)
+    if (code >= 0xd800 && code <= 0xdbff) cut-- // never split a surrogate pair
+    out.push(rest.slice(0, cut))
+    rest = rest.slice(cut)
+  }
+  out.push(rest)
+  return out
+}
+
+/**
+ * A description line as data: HTML comment markers are broken, and a line that would read as anything
+ * but description text under a task (an item, a checkbox, a heading, a phase) gets a leading backslash
+ * — Markdown's escape, so it still shows as written.
+ */
+const asDescriptionLine = (line: string): string => {
+  const text = line.replace(/<!--/g, "<\\!--").replace(/-->/g, "--\\>")
+  const probe = parse(`- [ ] 1 T\n  ${text}`)
+  const reads = probe.tasks.length === 1 && probe.diagnostics.length === 0 && probe.tasks[0]?.description === text
+  return reads ? text : `\\${text}`
+}
+
+/** The item line with a new title; the head (indent, bullet, checkbox, id), the dependencies clause and `(injected)` kept. */
+const withTitle = (line: string, title: string): string | null => {
+  const parts = itemLineParts(line)
+  if (parts === null) return null
+  const separator = SEPARATOR.exec(parts.text)?.[0] ?? ""
+  const gap = separator.trim().length === 0 ? " " : separator
+  return `${parts.head}${gap}${title}${parts.dependencies === null ? "" : ` ${parts.dependencies}`}${
+    parts.injected ? " (injected)" : ""
+  }`
+}
+
+/** Index (0-based) just past the description lines under the task whose line is `lines[at]`. */
+const descriptionEnd = (lines: ReadonlyArray<string>, at: number, taskLines: ReadonlySet<number>): number => {
+  const width = indentOf(lines[at] ?? "").length
+  let end = at + 1
+  for (let i = at + 1; i < lines.length; i++) {
+    const line = lines[i] ?? ""
+    if (isBlankLine(line)) continue
+    if (taskLines.has(i + 1) || isHeadingLine(line)) break
+    if (indentOf(line).length > width || /^[ \t]*[•·▪◦]/.test(line)) end = i + 1
+    else break
+  }
+  return end
+}
+
+const sameTask = (a: Task | undefined, b: Task | undefined): boolean =>
+  a !== undefined && b !== undefined && a.id === b.id && a.type === b.type && a.title === b.title &&
+  a.description === b.description && a.status === b.status
+
+/**
+ * The journaled edits UPDATE_TASKLIST writes: all of them, except the status edit of a task this
+ * execution completed (its completion is newer, and SELECT already lets it win).
+ */
+export const editsToWrite = (
+  patches: ReadonlyArray<readonly [TaskId, TaskPatch]>,
+  completed: ReadonlyArray<TaskId>
+): Array<readonly [TaskId, TaskPatch]> =>
+  patches.flatMap(([taskId, patch]) => {
+    if (patch.status === undefined || !completed.includes(taskId)) return [[taskId, patch] as const]
+    if (patch.title === undefined && patch.description === undefined) return []
+    return [
+      [
+        taskId,
+        new TaskPatch({
+          ...(patch.title === undefined ? {} : { title: patch.title }),
+          ...(patch.description === undefined ? {} : { description: patch.description })
+        }, true)
+      ] as const
+    ]
+  })
+
+/**
+ * Writes the journaled task edits into the file (UPDATE_TASKLIST): a title rewrites the task's line
+ * (its head — indent, bullet, checkbox, id — its dependencies clause, `(injected)` and `(manual)` kept),
+ * a description replaces the indented lines under it (each line escaped where it would read as a task,
+ * checkbox, heading or comment), a status sets the checkbox: `completed` → `[x]`, `pending` /
+ * `in_progress` → `[ ]` (and drops `(manual)`), `skipped` → `[ ]` with `(manual)`, the format's mark of
+ * a task automation skips. Each change is parsed before it is kept: it must change that one field of that
+ * one task (a status as the journal applies it: a group's `completed` covers its tasks) and nothing
+ * else, diagnostics included; otherwise it is left out (`leftOut`) and stays in the journal only. A
+ * field the file already reads as the edit says is not touched, so running this again changes nothing.
+ */
+export const applyEdits = (
+  source: string,
+  patches: ReadonlyArray<readonly [TaskId, TaskPatch]>
+): EditsResult => {
+  const eol = source.includes("\r\n") ? "\r\n" : "\n"
+  const finalNewline = source.endsWith("\n")
+  const join = (body: ReadonlyArray<string>) => body.join(eol) + (finalNewline ? eol : "")
+  const split = (text: string) => {
+    const all = text.split(/\r?\n/)
+    return finalNewline ? all.slice(0, -1) : all
+  }
+  let lines = split(source)
+  let list = parse(source)
+  const leftOut: Array<EditLeftOut> = []
+
+  /** Keeps `next` when it parses as `list` with only the expected change to `taskId`. */
+  const attempt = (
+    taskId: TaskId,
+    next: ReadonlyArray<string>,
+    expected: (before: Task, after: Task, i: number) => boolean
+  ): boolean => {
+    const after = parse(join(next))
+    if (after.tasks.length !== list.tasks.length || after.diagnostics.length !== list.diagnostics.length) return false
+    const ok = list.tasks.every((before, i) => {
+      const now = after.tasks[i]
+      if (now === undefined || now.id !== before.id || now.type !== before.type) return false
+      if ((after.sources[i]?.parentId ?? null) !== (list.sources[i]?.parentId ?? null)) return false
+      return before.id === taskId ? expected(before, now, i) : expected(before, now, i) && sameTask(
+        new Task({ ...before, status: now.status }, true),
+        now
+      )
+    })
+    if (ok) {
+      lines = [...next]
+      list = after
+    }
+    return ok
+  }
+
+  for (const [taskId, patch] of patches) {
+    const at = indexOf(list, taskId)
+    const task = list.tasks[at]
+    const origin = list.sources[at]
+    if (task === undefined || origin === undefined) {
+      leftOut.push({ taskId, reason: "not in the file" })
+      continue
+    }
+    if (origin.commented) {
+      leftOut.push({ taskId, reason: "its line is inside an HTML comment" })
+      continue
+    }
+    const lineAt = origin.line - 1
+    const unchangedStatus = (before: Task, after: Task) => before.status === after.status
+
+    if (patch.title !== undefined && task.title !== patch.title) {
+      const oneLine = patch.title.replace(/\s+/g, " ").trim()
+      const title = hasManual(task.title) && !hasManual(oneLine) ? `${oneLine} (manual)` : oneLine
+      const line = withTitle(lines[lineAt] ?? "", title)
+      const written = line !== null && title !== task.title && attempt(
+        taskId,
+        [...lines.slice(0, lineAt), line, ...lines.slice(lineAt + 1)],
+        (before, after) =>
+          unchangedStatus(before, after) &&
+          (before.id !== taskId || (after.title === title && after.description === before.description))
+      )
+      if (!written && line === null) leftOut.push({ taskId, reason: "a phase heading's title is not rewritten" })
+      else if (!written && title !== task.title) {
+        leftOut.push({ taskId, reason: "the title would change how the line reads (a clause or comment in it)" })
+      }
+    }
+
+    const current = list.tasks[indexOf(list, taskId)]
+    if (patch.description !== undefined && current !== undefined && current.description !== patch.description) {
+      const taskLines = new Set(list.sources.map((s) => s.line))
+      const end = descriptionEnd(lines, lineAt, taskLines)
+      const existing = lines.slice(lineAt + 1, end).find((l) =>
+        !isBlankLine(l) && indentOf(l).length > indentOf(lines[lineAt] ?? "").length
+      )
+      const indent = existing === undefined ? `${indentOf(lines[lineAt] ?? "")}  ` : indentOf(existing)
+      const body = patch.description.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0)
+        .flatMap(chunks).map(asDescriptionLine)
+      const description = body.join("\n")
+      const written = description !== current.description && attempt(
+        taskId,
+        [...lines.slice(0, lineAt + 1), ...body.map((l) => `${indent}${l}`), ...lines.slice(end)],
+        (before, after) =>
+          unchangedStatus(before, after) &&
+          (before.id !== taskId || (after.title === before.title && after.description === description))
+      )
+      if (!written && description !== current.description) {
+        leftOut.push({ taskId, reason: "the description could not be written without changing other lines" })
+      }
+    }
+
+    const now = list.tasks[indexOf(list, taskId)]
+    if (patch.status !== undefined && now !== undefined && now.status !== patch.status) {
+      const target = patch.status === "in_progress" ? "pending" : patch.status
+      const expectedStatus = TaskSelection.effective(list, [], [[taskId, new TaskPatch({ status: target }, true)]])
+        .tasks.map((t) => t.status)
+      let next: ReadonlyArray<string> | null = null
+      if (target === "completed") {
+        const marked = markCompleted(join(lines), taskId)
+        if (marked._tag === "Updated") next = split(marked.source)
+      } else if (now.type === "atomic" && origin.markColumn >= 0) {
+        const line = lines[lineAt] ?? ""
+        const column = origin.markColumn
+        let edited = origin.checkbox === "checked" ? `${line.slice(0, column + 1)} ${line.slice(column + 2)}` : line
+        if (target === "skipped" && !hasManual(now.title)) edited = withTitle(edited, `${now.title} (manual)`) ?? edited
+        if (target === "pending" && hasManual(edited)) edited = edited.replace(MANUAL_MARK, "")
+        next = [...lines.slice(0, lineAt), edited, ...lines.slice(lineAt + 1)]
+      }
+      const written = next !== null && target !== now.status && attempt(
+        taskId,
+        next,
+        (before, after, i) =>
+          after.status === expectedStatus[i] &&
+          (before.id !== taskId ||
+            (withoutManual(after.title) === withoutManual(before.title) && after.description === before.description))
+      )
+      if (!written && target !== now.status) {
+        leftOut.push({
+          taskId,
+          reason: now.type === "atomic"
+            ? `the file cannot say ${patch.status} here (a ticked group or a completed phase decides it)`
+            : `a ${now.type}'s status is written only as completed`
+        })
+      }
+    }
+  }
+
+  const inFile: Array<readonly [TaskId, TaskPatch]> = []
+  for (const [taskId, patch] of patches) {
+    const task = list.tasks[indexOf(list, taskId)]
+    if (task === undefined || list.sources[indexOf(list, taskId)]?.commented === true) continue
+    const fields: { title?: string; description?: string; status?: TaskStatus } = {}
+    if (patch.title !== undefined && task.title === patch.title) fields.title = patch.title
+    if (patch.description !== undefined && task.description === patch.description) {
+      fields.description = patch.description
+    }
+    if (patch.status !== undefined && task.status === patch.status) fields.status = patch.status
+    if (Object.keys(fields).length > 0) inFile.push([taskId, new TaskPatch(fields, true)])
+  }
+  const rendered = join(lines)
+  return { source: rendered === source ? source : rendered, inFile, leftOut }
 }

@@ -11,7 +11,7 @@ import {
 } from "@devteam/domain/ExecutionStatus"
 import { TaskId } from "@devteam/domain/Ids"
 import { InjectedTask, TaskPatch } from "@devteam/domain/Injection"
-import { JournalEvent, LogLine, VerifyCompleted } from "@devteam/domain/JournalEvent"
+import { JournalEvent, LogLine, TaskListUpdated, VerifyCompleted } from "@devteam/domain/JournalEvent"
 import { initial, progressOf, ProjectState, toExecutionState } from "@devteam/domain/ProjectState"
 import { assert, describe, it } from "@effect/vitest"
 import { Either, FastCheck as fc, Schema } from "effect"
@@ -377,6 +377,50 @@ describe("ExecutionMachine", () => {
       ExecutionCommand.UpdateTask({ taskId: id, patch: new TaskPatch({ status: "skipped" }), at: at(2) })
     ])
     assert.deepStrictEqual(state.patches.map(([tid, p]) => [tid, p.title, p.status]), [[id, "New", "skipped"]])
+  })
+
+  it("a tick drops the edit fields the file now carries, and the completed task's own status edit", () => {
+    const edited = TaskId.make("2.1")
+    const current = TaskId.make("1.1")
+    const before = reach([
+      ExecutionCommand.UpdateTask({
+        taskId: edited,
+        patch: new TaskPatch({ title: "New", description: "D" }),
+        at: at(1)
+      }),
+      ExecutionCommand.UpdateTask({
+        taskId: current,
+        patch: new TaskPatch({ status: "pending", title: "T" }),
+        at: at(1)
+      })
+    ]).state
+    const tick = (editsInFile: ReadonlyArray<readonly [TaskId, TaskPatch]>) =>
+      evolve(
+        before,
+        new TaskListUpdated({
+          v: 1,
+          at: at(2),
+          taskId: current,
+          commit: null,
+          completedTasks: 1,
+          totalTasks: 2,
+          editsInFile
+        })
+      )
+    const patches = (state: ProjectState) => state.patches.map(([tid, p]) => [tid, p.title, p.description, p.status])
+    assert.deepStrictEqual(patches(tick([[edited, new TaskPatch({ title: "New" })]])), [
+      [edited, undefined, "D", undefined],
+      [current, "T", undefined, undefined]
+    ])
+    // a value written earlier than the journal's latest one stays to be written
+    assert.deepStrictEqual(
+      patches(
+        tick([[edited, new TaskPatch({ title: "Old", description: "D" })], [current, new TaskPatch({ title: "T" })]])
+      ),
+      [
+        [edited, "New", undefined, undefined]
+      ]
+    )
   })
 
   it("log batches are journaled but change no state", () => {

@@ -1,8 +1,9 @@
 import { TaskId } from "@devteam/domain/Ids"
 import type { InjectedTask } from "@devteam/domain/Injection"
+import { TaskPatch } from "@devteam/domain/Injection"
 import { parse } from "@devteam/domain/TaskListParser"
 import type { MarkResult } from "@devteam/domain/TaskListRenderer"
-import { addInjected, markCompleted } from "@devteam/domain/TaskListRenderer"
+import { addInjected, applyEdits, markCompleted } from "@devteam/domain/TaskListRenderer"
 import type { InjectionRequest } from "@devteam/domain/TaskSelection"
 import * as TaskSelection from "@devteam/domain/TaskSelection"
 import { assert, describe, it } from "@effect/vitest"
@@ -298,5 +299,204 @@ Phase 2: Features (Dependencies: [1])
     const after = task === undefined ? "" : updated(addInjected(list, task, injection))
     assert.include(after, "  - [x] E1 Write a changelog (injected)\n\nPhase 2")
     assert.deepStrictEqual(parse(after).diagnostics, [])
+  })
+})
+
+describe("TaskListRenderer.applyEdits", () => {
+  const list = [
+    "# Tasks",
+    "",
+    "Phase 1: Core",
+    "",
+    "- 1.1 Setup (Dependencies: [])",
+    "  - [ ] 1.1.1: Create the skeleton (Dependencies: [1.2.1])",
+    "    The old description.",
+    "    • test.coverage: ≥80%",
+    "  - [x] 1.1.2 Add a README",
+    "  * [ ] **1.1.3** Deploy it (manual)",
+    "  - [x] E1 Hotfix (injected)",
+    "- 1.2 Pages",
+    "  - [ ] 1.2.1 Login page",
+    ""
+  ].join("\n")
+  const edit = (taskId: string, fields: ConstructorParameters<typeof TaskPatch>[0]) =>
+    [id(taskId), new TaskPatch(fields)] as const
+  const line = (source: string, n: number) => source.split("\n")[n] ?? ""
+  const task = (source: string, taskId: string) => parse(source).tasks.find((t) => t.id === taskId)
+
+  it("a title rewrites the task's line: head, separator, dependencies and markers kept", () => {
+    const result = applyEdits(list, [
+      edit("1.1.1", { title: "Create the project skeleton" }),
+      edit("1.1.3", { title: "Ship it" }),
+      edit("E1", { title: "Urgent hotfix" })
+    ])
+    assert.deepStrictEqual(changedLines(list, result.source), [5, 9, 10])
+    assert.strictEqual(line(result.source, 5), "  - [ ] 1.1.1: Create the project skeleton (Dependencies: [1.2.1])")
+    assert.strictEqual(line(result.source, 9), "  * [ ] **1.1.3** Ship it (manual)")
+    assert.strictEqual(line(result.source, 10), "  - [x] E1 Urgent hotfix (injected)")
+    const parsed = parse(result.source)
+    assert.deepStrictEqual(parsed.diagnostics, [])
+    assert.strictEqual(task(result.source, "1.1.1")?.title, "Create the project skeleton")
+    assert.deepStrictEqual(task(result.source, "1.1.1")?.dependencies, [id("1.2.1")])
+    assert.strictEqual(task(result.source, "1.1.3")?.status, "skipped")
+    assert.deepStrictEqual(result.leftOut, [])
+    // 1.1.3's title reads "Ship it (manual)": the journal keeps its edit
+    assert.deepStrictEqual(result.inFile.map(([taskId, patch]) => [taskId, patch.title]), [
+      ["1.1.1", "Create the project skeleton"],
+      ["E1", "Urgent hotfix"]
+    ])
+  })
+
+  it("a description replaces the lines under the task, criteria included", () => {
+    const result = applyEdits(list, [edit("1.1.1", { description: "First line.\n\n  Second line." })])
+    assert.strictEqual(
+      result.source,
+      list.replace("    The old description.\n    • test.coverage: ≥80%\n", "    First line.\n    Second line.\n")
+    )
+    assert.strictEqual(task(result.source, "1.1.1")?.description, "First line.\nSecond line.")
+    // the blank line is not in the file: the journal keeps the exact text
+    assert.deepStrictEqual(result.inFile, [])
+    const exact = applyEdits(list, [edit("1.2.1", { description: "Email and password." })])
+    assert.strictEqual(exact.source, list.replace("1.2.1 Login page\n", "1.2.1 Login page\n    Email and password.\n"))
+    assert.deepStrictEqual(exact.inFile.map(([taskId, patch]) => [taskId, patch.description]), [
+      ["1.2.1", "Email and password."]
+    ])
+  })
+
+  it("a status sets the checkbox; skipped is the (manual) mark, pending removes it", () => {
+    const result = applyEdits(list, [
+      edit("1.1.1", { status: "completed" }),
+      edit("1.1.2", { status: "pending" }),
+      edit("1.2.1", { status: "skipped" }),
+      edit("1.1.3", { status: "in_progress" })
+    ])
+    assert.deepStrictEqual(changedLines(list, result.source), [5, 8, 9, 12])
+    assert.strictEqual(line(result.source, 5), "  - [x] 1.1.1: Create the skeleton (Dependencies: [1.2.1])")
+    assert.strictEqual(line(result.source, 8), "  - [ ] 1.1.2 Add a README")
+    assert.strictEqual(line(result.source, 9), "  * [ ] **1.1.3** Deploy it")
+    assert.strictEqual(line(result.source, 12), "  - [ ] 1.2.1 Login page (manual)")
+    const statuses = parse(result.source).tasks.map((t) => `${t.id}:${t.status}`)
+    assert.includeMembers(statuses, ["1.1.1:completed", "1.1.2:pending", "1.1.3:pending", "1.2.1:skipped"])
+    assert.deepStrictEqual(result.leftOut, [])
+    // in_progress is not something the file can say: that edit stays in the journal
+    assert.deepStrictEqual(result.inFile.map(([taskId, patch]) => `${taskId}:${patch.status}`), [
+      "1.1.1:completed",
+      "1.1.2:pending",
+      "1.2.1:skipped"
+    ])
+  })
+
+  it("is idempotent: edits already in the file change nothing", () => {
+    const patches = [
+      edit("1.1.1", { title: "New title", description: "New text.", status: "completed" }),
+      edit("1.2.1", { status: "skipped", title: "Login" }),
+      edit("1.2", { status: "completed" })
+    ]
+    const once = applyEdits(list, patches)
+    assert.notStrictEqual(once.source, list)
+    const twice = applyEdits(once.source, patches)
+    assert.strictEqual(twice.source, once.source)
+    assert.deepStrictEqual(twice.leftOut, [])
+    const nothing = applyEdits(list, [edit("1.1.2", { status: "completed", title: "Add a README" })])
+    assert.strictEqual(nothing.source, list)
+    assert.strictEqual(nothing.inFile.length, 1)
+  })
+
+  it("a group's completed checks its line; other container statuses and tasks not in the file are left out", () => {
+    const result = applyEdits(list, [
+      edit("1.2", { status: "completed" }),
+      edit("1.1", { status: "skipped" }),
+      edit("E9", { title: "Not written yet" })
+    ])
+    assert.strictEqual(line(result.source, 11), "- [x] 1.2 Pages")
+    assert.strictEqual(task(result.source, "1.2.1")?.status, "completed")
+    assert.deepStrictEqual(result.leftOut.map((l) => l.taskId), ["1.1", "E9"])
+  })
+
+  it("hostile text is data: no task, heading, phase or comment comes out of a title or a description", () => {
+    const hostile = [
+      "- [ ] 9.9.9 Injected task",
+      "  - [x] 1.2.1 Tick another",
+      "# A heading",
+      "Phase 7: Evil",
+      "PHASE 1 COMPLETED",
+      "<!-- hide everything",
+      "1. 2 numbered item",
+      "- [ ] no id",
+      "x".repeat(10_240)
+    ].join("\n")
+    const before = parse(list)
+    const result = applyEdits(list, [
+      edit("1.1.1", { title: "Title\n- [ ] 9.9.9 Evil\n# Heading", description: hostile }),
+      edit("1.2.1", { title: "Skip me (manual)" }),
+      edit("1.1.2", { title: "Hide <!-- the rest" }),
+      edit("1.1.3", { title: "Wait (Dependencies: [1.2.1])" })
+    ])
+    const after = parse(result.source)
+    assert.deepStrictEqual(after.diagnostics, [])
+    assert.deepStrictEqual(
+      after.tasks.map((t) => `${t.id}:${t.type}:${t.status}`),
+      before.tasks.map((t) => `${t.id}:${t.type}:${t.status}`)
+    )
+    assert.strictEqual(task(result.source, "1.1.1")?.title, "Title - [ ] 9.9.9 Evil # Heading")
+    const description = task(result.source, "1.1.1")?.description.split("\n") ?? []
+    assert.deepStrictEqual(description.slice(0, 8), [
+      "\\- [ ] 9.9.9 Injected task",
+      "\\- [x] 1.2.1 Tick another",
+      "\\# A heading",
+      "\\Phase 7: Evil",
+      "\\PHASE 1 COMPLETED",
+      "<\\!-- hide everything",
+      "\\1. 2 numbered item",
+      "- [ ] no id" // under a task, a checkbox without an id is description text
+    ])
+    assert.strictEqual(description.slice(8).join(""), "x".repeat(10_240))
+    // the title that would open a comment or change the line's meaning stays in the journal
+    assert.deepStrictEqual(result.leftOut.map((l) => l.taskId), ["1.2.1", "1.1.2", "1.1.3"])
+    assert.strictEqual(task(result.source, "1.2.1")?.title, "Login page")
+    assert.strictEqual(applyEdits(result.source, [edit("1.1.1", { description: hostile })]).source, result.source)
+  })
+
+  it("property: any title and description edit leaves every other task as it was", () => {
+    FastCheck.assert(
+      FastCheck.property(
+        FastCheck.constantFrom("1.1.1", "1.1.2", "1.1.3", "E1", "1.2.1", "1.1", "1"),
+        FastCheck.string({ minLength: 1, maxLength: 60 }),
+        FastCheck.array(
+          FastCheck.constantFrom(
+            "a",
+            " ",
+            "\n",
+            "-",
+            "[ ]",
+            "[x]",
+            "#",
+            "1.2",
+            "Phase 3:",
+            "<!--",
+            "-->",
+            "•",
+            "(manual)",
+            "(injected)",
+            "Dependencies: [1]"
+          ),
+          { maxLength: 20 }
+        ),
+        (taskId, title, parts) => {
+          const before = parse(list)
+          const result = applyEdits(list, [edit(taskId, { title, description: parts.join("") })])
+          const after = parse(result.source)
+          assert.deepStrictEqual(after.diagnostics, [])
+          assert.deepStrictEqual(
+            after.tasks.map((t) => `${t.id}:${t.type}:${t.status}:${t.dependencies.join(",")}`),
+            before.tasks.map((t) => `${t.id}:${t.type}:${t.status}:${t.dependencies.join(",")}`)
+          )
+          after.tasks.forEach((t, i) => {
+            if (t.id !== taskId) assert.strictEqual(t.description, before.tasks[i]?.description)
+          })
+        }
+      ),
+      { numRuns: 300 }
+    )
   })
 })

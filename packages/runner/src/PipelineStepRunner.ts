@@ -53,7 +53,8 @@ import {
 } from "@devteam/domain/JournalEvent"
 import { Task } from "@devteam/domain/Task"
 import { summary } from "@devteam/domain/TaskList"
-import { addInjected, markCompleted } from "@devteam/domain/TaskListRenderer"
+import type { EditsResult } from "@devteam/domain/TaskListRenderer"
+import { addInjected, applyEdits, editsToWrite, markCompleted } from "@devteam/domain/TaskListRenderer"
 import * as TaskSelection from "@devteam/domain/TaskSelection"
 import * as AiderTool from "@devteam/runtime/AiderTool"
 import * as ClaudeCodeTool from "@devteam/runtime/ClaudeCodeTool"
@@ -808,11 +809,13 @@ export const make = (
         let ticked = ""
         // An injected task is written into the file, ticked, in the commit that ticks it.
         const injection = state.injections.find((i) => i.task.id === task.id)
-        const render = (source: string): string => {
+        // The journaled edits (PUT) go into the same commit; this task's completion wins over its status edit.
+        const edits = editsToWrite(state.patches, [...state.completedInExecution, task.id])
+        let edited: EditsResult | undefined
+        const tick = (source: string): string => {
           const marked = injection === undefined ? markCompleted(source, task.id) : addInjected(source, task, injection)
           switch (marked._tag) {
             case "Updated":
-              ticked = marked.source
               return marked.source
             case "AlreadyCompleted":
               note = "already ticked in the file"
@@ -825,6 +828,11 @@ export const make = (
               return source
           }
         }
+        const render = (source: string): string => {
+          edited = applyEdits(tick(source), edits)
+          ticked = edited.source
+          return edited.source
+        }
         const result = yield* workspace.markTaskCompleted({
           repoPath,
           baseBranch: config.baseBranch,
@@ -833,6 +841,9 @@ export const make = (
           render
         })
         yield* info(`UPDATE_TASKLIST: ${task.id} ${result.committed ? "ticked and pushed" : note || "unchanged"}`)
+        for (const left of edited?.leftOut ?? []) {
+          yield* info(`UPDATE_TASKLIST: the edit of ${left.taskId} stays in the journal only: ${left.reason}`)
+        }
         // The cached list (tasks, plan, next) must show the tick at once, not after TASKLIST_REFRESH:
         // what was pushed is known here (a fetch only when a rebase may have changed it).
         if (result.committed && !result.rebased) yield* taskLists.remember(config, result.commit, ticked)
@@ -845,7 +856,8 @@ export const make = (
             taskId: task.id,
             commit: result.committed ? result.commit : null,
             completedTasks: Math.min(state.completedTasks + 1, totalTasks),
-            totalTasks
+            totalTasks,
+            ...(edited === undefined || edited.inFile.length === 0 ? {} : { editsInFile: edited.inFile })
           })
         })
       })

@@ -1,7 +1,8 @@
 import { branchName } from "@devteam/domain/Branch"
+import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
 import { expectedStep } from "@devteam/domain/ExecutionMachine"
 import { TaskId } from "@devteam/domain/Ids"
-import { InjectedTask } from "@devteam/domain/Injection"
+import { InjectedTask, TaskPatch } from "@devteam/domain/Injection"
 import { Task } from "@devteam/domain/Task"
 import { parse } from "@devteam/domain/TaskListParser"
 import * as GitHttpServer from "@devteam/runtime/testing/GitHttpServer"
@@ -379,6 +380,60 @@ Phase 2: B
         const next = expectOutcome(yield* driver.step("SELECT"), "TaskSelected")
         assert.strictEqual(next.task.id, "1.1.1")
         assert.strictEqual(next.completedTasks, 1)
+      })))
+
+  it.scopedLive("a PUT edit of another task goes into the file with the next task's tick, once", () =>
+    withPipeline(projectFiles(), ({ bare, url }) =>
+      Effect.gen(function*() {
+        const driver = yield* makeDriver(executionConfig(url, { verifyCommands: ["true"] }))
+        // as PUT /repository/tasks/{projectId}/1.1.2 journals it (the actor's UpdateTask)
+        driver.apply(ExecutionCommand.UpdateTask({
+          taskId: TaskId.make("1.1.2"),
+          patch: new TaskPatch({
+            title: "Write the README",
+            description: "Usage.\n- [ ] 9.9.9 Not a task\n# Not a heading"
+          }),
+          at: new Date().toISOString()
+        }))
+        const outcomes = yield* driver.task
+        assert.strictEqual(outcomeOf(outcomes, "TaskSelected").task.id, "1.1.1")
+        const updated = outcomeOf(outcomes, "TaskListUpdated")
+        assert.strictEqual(updated.commit, remoteHead(bare))
+        const list = remoteFile(bare, "docs/DevTeam/tasks_list.md")
+        assert.strictEqual(
+          list,
+          taskList
+            .replace("- [ ] 1.1.1", "- [x] 1.1.1")
+            .replace(
+              "- [ ] 1.1.2 Add a README\n",
+              "- [ ] 1.1.2 Write the README\n    Usage.\n    \\- [ ] 9.9.9 Not a task\n    \\# Not a heading\n"
+            )
+        )
+        const parsed = parse(list)
+        assert.deepStrictEqual(parsed.diagnostics, [])
+        assert.deepStrictEqual(parsed.tasks.map((t) => `${t.id}:${t.status}`), [
+          "1:pending",
+          "1.1:pending",
+          "1.1.1:completed",
+          "1.1.2:pending"
+        ])
+        // the title is in the file now; the description reads escaped, so the journal keeps its own text
+        assert.deepStrictEqual(updated.editsInFile?.map(([id, patch]) => [id, patch.title]), [[
+          "1.1.2",
+          "Write the README"
+        ]])
+        assert.deepStrictEqual(driver.state().patches.map(([id, patch]) => [id, patch.title, patch.description]), [[
+          "1.1.2",
+          undefined,
+          "Usage.\n- [ ] 9.9.9 Not a task\n# Not a heading"
+        ]])
+        // the next task runs under its new title; its tick writes nothing else
+        const second = yield* driver.task
+        assert.strictEqual(outcomeOf(second, "TaskSelected").task.title, "Write the README")
+        assert.strictEqual(
+          remoteFile(bare, "docs/DevTeam/tasks_list.md"),
+          list.replace("- [ ] 1.1.2", "- [x] 1.1.2")
+        )
       })))
 
   it.scopedLive("aider gets the model key (redacted everywhere), git and verify commands do not", () =>
