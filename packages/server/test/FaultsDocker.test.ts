@@ -17,7 +17,7 @@ import * as Net from "node:net"
 import * as Path from "node:path"
 import * as FaultService from "./fixtures/FaultService.js"
 
-const { post, request, waitFor } = FaultService
+const { post, request } = FaultService
 const ENGINE = "/var/run/docker.sock"
 
 /** A unix-socket relay to the engine that can be cut (every connection destroyed, new ones refused). */
@@ -95,18 +95,9 @@ describe("Docker engine fault (a relay this test owns; the shared engine is neve
             PIPELINE_INFRA_RETRIES: "2"
           }
         })
-        const { automation } = service
-        const wait = (what: string, check: Effect.Effect<boolean>, ms: number) =>
-          waitFor(what, check, ms, service.runner.output)
+        const { automation, wait } = service
         const p = `docker-${randomUUID().slice(0, 8)}`
-        const init = yield* post(automation("initialize"), {
-          projectId: p,
-          repoUrl: service.repoUrl,
-          tool: "script",
-          script: "echo started; sleep 600",
-          verify: { commands: ["true"] }
-        }, 60_000)
-        assert.strictEqual(init.status, 202, init.body)
+        yield* service.initialize({ projectId: p, script: "echo started; sleep 600", stopPoint: null })
         yield* wait(
           "the tool running in its container",
           Effect.map(

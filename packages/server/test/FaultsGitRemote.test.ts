@@ -17,7 +17,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as FaultService from "./fixtures/FaultService.js"
 
-const { post, request, waitFor } = FaultService
+const { post, request } = FaultService
 const PASSWORD = "fault-git-password-2468"
 
 describe("git remote faults (real git HTTP server, real service process)", () => {
@@ -62,19 +62,13 @@ describe("git remote faults (real git HTTP server, real service process)", () =>
             PIPELINE_INFRA_RETRIES: "2"
           }
         })
-        const { automation } = service
-        const wait = (what: string, check: Effect.Effect<boolean>, ms: number) =>
-          waitFor(what, check, ms, service.runner.output)
+        const { automation, wait } = service
         const p = `git-${randomUUID().slice(0, 8)}`
-        const init = yield* post(automation("initialize"), {
+        yield* service.initialize({
           projectId: p,
           repoUrl: server.url("project.git"),
-          tool: "script",
-          script: `mkdir -p notes && echo "run $DEVTEAM_TASK_ID $(date +%s%N)" >> "notes/task-$DEVTEAM_TASK_ID.txt"`,
-          stopPoint: "1.1.1",
-          verify: { commands: ["true"] }
-        }, 60_000)
-        assert.strictEqual(init.status, 202, init.body)
+          script: FaultService.notingScript(service, "git")
+        })
         cutFetches = 2
 
         yield* wait("FAILED pushing", Effect.map(service.status(p), (s) => s === "FAILED"), 120_000)

@@ -20,14 +20,7 @@ import * as FaultService from "./fixtures/FaultService.js"
 import { killPids, processesWith } from "./fixtures/Processes.js"
 import * as WsHarness from "./fixtures/WsHarness.js"
 
-const { post, request, waitFor } = FaultService
-
-/** A script that runs `seconds` the first time (marker file absent) and at once afterwards. */
-const slowOnce = (marker: string, seconds: number) =>
-  `mkdir -p notes && echo "run $DEVTEAM_TASK_ID $(date +%s%N)" >> "notes/task-$DEVTEAM_TASK_ID.txt"; ` +
-  `if [ ! -f ${marker} ]; then touch ${marker}; for i in $(seq 1 ${
-    seconds * 2
-  }); do echo "tick $i"; sleep 0.5; done; fi`
+const { post, request } = FaultService
 
 interface Sent {
   readonly at: number
@@ -41,31 +34,16 @@ describe("Postgres faults (throwaway cluster, real service process)", () => {
     () =>
       Effect.gen(function*() {
         const service = yield* FaultService.make()
-        const { automation, base } = service
+        const { automation, base, wait } = service
         const sleepFor = `600.${Math.floor(Math.random() * 1e6)}`
         yield* Effect.addFinalizer(() => Effect.sync(() => killPids(processesWith(`sleep ${sleepFor}`))))
-        const wait = (what: string, check: Effect.Effect<boolean>, ms: number) =>
-          waitFor(what, check, ms, service.runner.output)
 
         const a = `pg-a-${randomUUID().slice(0, 8)}`
         const b = `pg-b-${randomUUID().slice(0, 8)}`
-        const initA = yield* post(automation("initialize"), {
-          projectId: a,
-          repoUrl: service.repoUrl,
-          tool: "script",
-          script: `sleep ${sleepFor}`,
-          verify: { commands: ["true"] }
-        }, 60_000)
-        assert.strictEqual(initA.status, 202, initA.body)
-        const initB = yield* post(automation("initialize"), {
-          projectId: b,
-          repoUrl: service.repoUrl,
-          tool: "script",
-          script: slowOnce(`${service.root}/b-once`, 30),
-          stopPoint: "1.1.1",
-          verify: { commands: ["true"] }
-        }, 60_000)
-        assert.strictEqual(initB.status, 202, initB.body)
+        yield* service.initialize({ projectId: a, script: `sleep ${sleepFor}`, stopPoint: null })
+        // 30 s of ticks on the first run, at once afterwards
+        const ticks = "for i in $(seq 1 60); do echo \"tick $i\"; sleep 0.5; done"
+        yield* service.initialize({ projectId: b, script: FaultService.notingScript(service, "b", ticks) })
         yield* wait("A in IMPLEMENTING", Effect.map(service.status(a), (s) => s === "IMPLEMENTING"), 60_000)
         yield* wait("B in IMPLEMENTING", Effect.map(service.status(b), (s) => s === "IMPLEMENTING"), 60_000)
 
@@ -187,24 +165,11 @@ describe("Postgres faults (throwaway cluster, real service process)", () => {
     () =>
       Effect.gen(function*() {
         const service = yield* FaultService.make()
-        const { automation, base } = service
-        const wait = (what: string, check: Effect.Effect<boolean>, ms: number) =>
-          waitFor(what, check, ms, service.runner.output)
+        const { base, wait } = service
         const c = `pg-kill-${randomUUID().slice(0, 8)}`
         // Output as fast as the log batcher journals it (a LogBatch every ~100 ms) for 10 s.
-        const marker = `${service.root}/c-once`
-        const script =
-          `mkdir -p notes && echo "run $DEVTEAM_TASK_ID $(date +%s%N)" >> "notes/task-$DEVTEAM_TASK_ID.txt"; ` +
-          `if [ ! -f ${marker} ]; then touch ${marker}; for i in $(seq 1 200); do echo "line $i"; sleep 0.05; done; fi`
-        const init = yield* post(automation("initialize"), {
-          projectId: c,
-          repoUrl: service.repoUrl,
-          tool: "script",
-          script,
-          stopPoint: "1.1.1",
-          verify: { commands: ["true"] }
-        }, 60_000)
-        assert.strictEqual(init.status, 202, init.body)
+        const lines = "for i in $(seq 1 200); do echo \"line $i\"; sleep 0.05; done"
+        yield* service.initialize({ projectId: c, script: FaultService.notingScript(service, "c", lines) })
         yield* wait("C in IMPLEMENTING", Effect.map(service.status(c), (s) => s === "IMPLEMENTING"), 60_000)
 
         const injections: Array<{ readonly id: string; readonly answer: FaultService.Answer }> = []

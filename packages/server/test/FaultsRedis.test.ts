@@ -13,7 +13,7 @@ import { randomUUID } from "node:crypto"
 import * as FaultService from "./fixtures/FaultService.js"
 import * as WsHarness from "./fixtures/WsHarness.js"
 
-const { post, request, waitFor } = FaultService
+const { request } = FaultService
 
 describe("Redis fault (throwaway redis-server, real service process)", () => {
   it.scopedLive(
@@ -23,23 +23,12 @@ describe("Redis fault (throwaway redis-server, real service process)", () => {
         const service = yield* FaultService.make({ redis: true, env: { WS_POLL_INTERVAL_MS: "2000" } })
         const redis = service.redis
         if (redis === undefined) return assert.fail("no redis")
-        const { automation, base } = service
-        const wait = (what: string, check: Effect.Effect<boolean>, ms: number) =>
-          waitFor(what, check, ms, service.runner.output)
+        const { base, wait } = service
         const r = ProjectId.make(`redis-${randomUUID().slice(0, 8)}`)
-        const marker = `${service.root}/r-once`
-        const script =
-          `mkdir -p notes && echo "run $DEVTEAM_TASK_ID $(date +%s%N)" >> "notes/task-$DEVTEAM_TASK_ID.txt"; ` +
-          `if [ ! -f ${marker} ]; then touch ${marker}; for i in $(seq 1 80); do echo "line $i"; sleep 0.25; done; fi`
-        const init = yield* post(automation("initialize"), {
+        yield* service.initialize({
           projectId: r,
-          repoUrl: service.repoUrl,
-          tool: "script",
-          script,
-          stopPoint: "1.1.1",
-          verify: { commands: ["true"] }
-        }, 60_000)
-        assert.strictEqual(init.status, 202, init.body)
+          script: FaultService.notingScript(service, "r", "for i in $(seq 1 80); do echo \"line $i\"; sleep 0.25; done")
+        })
 
         const ws = yield* WsHarness.client(`${base.replace("http", "ws")}/ws/devteam?projectId=${r}&since=0`)
         const received: Array<{ readonly seq: number; readonly at: number; readonly ts: string }> = []

@@ -12,7 +12,7 @@ import * as Fs from "node:fs"
 import * as FaultService from "./fixtures/FaultService.js"
 import { processesWith } from "./fixtures/Processes.js"
 
-const { post, request, waitFor } = FaultService
+const { request } = FaultService
 
 describe("graceful shutdown (real service process)", () => {
   it.scopedLive(
@@ -20,27 +20,14 @@ describe("graceful shutdown (real service process)", () => {
     () =>
       Effect.gen(function*() {
         const service = yield* FaultService.make()
-        const { automation, base, runner } = service
-        const wait = (what: string, check: Effect.Effect<boolean>, ms: number) =>
-          waitFor(what, check, ms, runner.output)
+        const { base, runner, wait } = service
         const p = `shutdown-${randomUUID().slice(0, 8)}`
-        const marker = `${service.root}/shutdown-once`
         const printed = `${service.root}/printed.txt`
         const tag = `t${randomUUID().slice(0, 6)}`
         // First run: a line every 0.2 s for a minute, each also written to `printed` (what the tool said).
-        const script =
-          `mkdir -p notes && echo "run $DEVTEAM_TASK_ID $(date +%s%N)" >> "notes/task-$DEVTEAM_TASK_ID.txt"; ` +
-          `if [ ! -f ${marker} ]; then touch ${marker}; for i in $(seq 1 300); do ` +
-          `echo "${tag} line $i"; echo "${tag} line $i" >> ${printed}; sleep 0.2; done; fi`
-        const init = yield* post(automation("initialize"), {
-          projectId: p,
-          repoUrl: service.repoUrl,
-          tool: "script",
-          script,
-          stopPoint: "1.1.1",
-          verify: { commands: ["true"] }
-        }, 60_000)
-        assert.strictEqual(init.status, 202, init.body)
+        const firstRun =
+          `for i in $(seq 1 300); do echo "${tag} line $i"; echo "${tag} line $i" >> ${printed}; sleep 0.2; done`
+        yield* service.initialize({ projectId: p, script: FaultService.notingScript(service, "shutdown", firstRun) })
         yield* wait(
           "output flowing",
           Effect.sync(() => Fs.existsSync(printed) && Fs.readFileSync(printed, "utf8").split("\n").length > 10),

@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto"
 import * as FaultService from "./fixtures/FaultService.js"
 import { killPids, processesWith } from "./fixtures/Processes.js"
 
-const { post, request, waitFor } = FaultService
+const { post, request } = FaultService
 
 describe("stall watchdog (real service process)", () => {
   it.scopedLive(
@@ -19,25 +19,14 @@ describe("stall watchdog (real service process)", () => {
     () =>
       Effect.gen(function*() {
         const service = yield* FaultService.make({ env: { STEP_STALL_TIMEOUT: "6 seconds" } })
-        const { automation } = service
-        const wait = (what: string, check: Effect.Effect<boolean>, ms: number) =>
-          waitFor(what, check, ms, service.runner.output)
+        const { automation, wait } = service
         const hang = `sleep 600.${Math.floor(Math.random() * 1e6)}`
         yield* Effect.addFinalizer(() => Effect.sync(() => killPids(processesWith(hang))))
-        const marker = `${service.root}/stall-once`
         const p = `stall-${randomUUID().slice(0, 8)}`
-        const script =
-          `mkdir -p notes && echo "run $DEVTEAM_TASK_ID $(date +%s%N)" >> "notes/task-$DEVTEAM_TASK_ID.txt"; ` +
-          `if [ ! -f ${marker} ]; then touch ${marker}; echo "about to hang"; ${hang}; fi`
-        const init = yield* post(automation("initialize"), {
+        yield* service.initialize({
           projectId: p,
-          repoUrl: service.repoUrl,
-          tool: "script",
-          script,
-          stopPoint: "1.1.1",
-          verify: { commands: ["true"] }
-        }, 60_000)
-        assert.strictEqual(init.status, 202, init.body)
+          script: FaultService.notingScript(service, "stall", `echo "about to hang"; ${hang}`)
+        })
         yield* wait("the tool to hang", Effect.sync(() => processesWith(hang).length > 0), 60_000)
         const hungAt = Date.now()
         yield* wait("FAILED", Effect.map(service.status(p), (s) => s === "FAILED"), 30_000)
