@@ -15,35 +15,11 @@
  * afterwards. CPU per command is this process's CPU time over the scenario (it includes the
  * clients' side, which the loadgen keeps in its own process), divided by the commands.
  */
-import * as Cluster from "@devteam/runner/Cluster"
-import * as PlaceholderStepRunner from "@devteam/runner/PlaceholderStepRunner"
-import * as Runner from "@devteam/runner/Runner"
-import { SingleSteps } from "@devteam/runner/SingleSteps"
-import * as Database from "@devteam/runtime/Database"
-import { EventBus } from "@devteam/runtime/EventBus"
-import * as Storage from "@devteam/runtime/Storage"
-import { Gateway } from "@devteam/server"
-import { HttpLayerRouter, HttpServer } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
-import * as PgClient from "@effect/sql-pg/PgClient"
-import * as SqlClient from "@effect/sql/SqlClient"
-import { ConfigProvider, Context, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
-import * as Crypto from "node:crypto"
-import * as Fs from "node:fs"
+import { Effect } from "effect"
 import { Agent, request } from "node:http"
-import { createServer } from "node:http"
-import * as Os from "node:os"
-import * as Path from "node:path"
 import { WebSocket } from "ws"
+import { withInProcessService } from "./inProcessService.js"
 import { summarize } from "./stats.js"
-
-const ADMIN_URL = process.env["BENCH_POSTGRES_ADMIN_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
-
-const admin = (statement: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(
-    Effect.provide(PgClient.layer({ url: Redacted.make(ADMIN_URL), maxConnections: 1 })),
-    Effect.orDie
-  )
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 })
 
@@ -148,77 +124,31 @@ const measure = async (
   }
 }
 
-class Base extends Context.Tag("bench/Base")<Base, string>() {}
-
 export const run = async () => {
-  const name = `cmd_bench_${Crypto.randomBytes(4).toString("hex")}`
-  const dataDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "devteam-cmd-bench-"))
-  const url = new URL(ADMIN_URL)
-  url.pathname = `/${name}`
-  const config = { role: "all", host: "127.0.0.1", port: 0, jwtSecret: Option.none(), dataDir } as const
-  const server = HttpLayerRouter.serve(Gateway.routes(config), { disableLogger: true }).pipe(
-    Layer.provide(Gateway.healthChecks(config)),
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
-  )
-  const base = Layer.effect(
-    Base,
-    Effect.map(
-      HttpServer.HttpServer,
-      (s) => s.address._tag === "TcpAddress" ? `http://127.0.0.1:${s.address.port}` : ""
-    )
-  )
-  const singleSteps = Layer.succeed(SingleSteps, {
-    prep: () => Effect.dieMessage("not used"),
-    implement: () => Effect.dieMessage("not used"),
-    verify: () => Effect.dieMessage("not used")
-  })
-  // every step lasts an hour: the executions stay parked in their first step
-  const runner = Runner.layerWith(PlaceholderStepRunner.layer({ tasks: 10, stepDuration: "1 hour" }), singleSteps)
-  const app = Layer.mergeAll(base.pipe(Layer.provideMerge(server)), runner).pipe(
-    Layer.provideMerge(Cluster.layer("all", true)),
-    Layer.provideMerge(
-      Storage.layerWith(
-        Database.layerPostgres(Redacted.make(url.toString())),
-        EventBus.layerMemory
-      )
-    ),
-    Layer.provide(Layer.setConfigProvider(
-      ConfigProvider.fromMap(
-        new Map([["DATA_DIR", dataDir], ["WAKEUP_INTERVAL", "1 hour"], ["MAX_CONCURRENT_EXECUTIONS", "500"]])
-      ).pipe(
-        ConfigProvider.orElse(() => ConfigProvider.fromEnv())
-      )
-    )),
-    Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
-  )
-  const program = Effect.gen(function*() {
-    const baseUrl = yield* Base
-    const parkAll = (prefix: string, n: number) =>
-      Effect.promise(() => Promise.all(Array.from({ length: n }, (_, i) => park(baseUrl, `bench/${prefix}-${i}`))))
-    const scenario = (prefix: string, n: number, events: number, waitForFrame: boolean) =>
-      Effect.acquireUseRelease(
-        parkAll(prefix, n),
-        (projects) => Effect.promise(() => measure(projects, events, waitForFrame)),
-        (projects) => Effect.sync(() => projects.forEach((p) => p.close()))
-      )
-    yield* scenario("warmup", 20, 20, true)
-    return {
-      database: "postgres",
-      a_sequential_1x500: yield* scenario("a", 1, 500, true),
-      b_concurrent_50x40: yield* scenario("b", 50, 40, true),
-      c_burst_20x100: yield* scenario("c", 20, 100, false)
-    }
-  })
   try {
-    return await Effect.runPromise(
-      Effect.scoped(Effect.gen(function*() {
-        yield* Effect.acquireRelease(
-          admin(`CREATE DATABASE ${name}`),
-          () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-        )
-        return yield* program.pipe(Effect.provide(app))
-      })).pipe(Effect.ensuring(Effect.sync(() => Fs.rmSync(dataDir, { recursive: true, force: true }))))
-    )
+    return await withInProcessService({
+      name: "cmd_bench",
+      // every step lasts an hour: the executions stay parked in their first step
+      steps: { tasks: 10, stepDuration: "1 hour" },
+      config: { MAX_CONCURRENT_EXECUTIONS: "500" }
+    }, (baseUrl) =>
+      Effect.gen(function*() {
+        const parkAll = (prefix: string, n: number) =>
+          Effect.promise(() => Promise.all(Array.from({ length: n }, (_, i) => park(baseUrl, `bench/${prefix}-${i}`))))
+        const scenario = (prefix: string, n: number, events: number, waitForFrame: boolean) =>
+          Effect.acquireUseRelease(
+            parkAll(prefix, n),
+            (projects) => Effect.promise(() => measure(projects, events, waitForFrame)),
+            (projects) => Effect.sync(() => projects.forEach((p) => p.close()))
+          )
+        yield* scenario("warmup", 20, 20, true)
+        return {
+          database: "postgres",
+          a_sequential_1x500: yield* scenario("a", 1, 500, true),
+          b_concurrent_50x40: yield* scenario("b", 50, 40, true),
+          c_burst_20x100: yield* scenario("c", 20, 100, false)
+        }
+      }))
   } finally {
     agent.destroy()
   }
