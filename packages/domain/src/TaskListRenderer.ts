@@ -219,6 +219,17 @@ const asDescriptionLine = (line: string): string => {
   return reads ? text : `\\${text}`
 }
 
+/**
+ * A title as text on an item line: what the parser would read as a marker or clause — `(manual)`,
+ * `(injected)`, `Dependencies:`, an HTML comment, a leading separator — is broken with a backslash.
+ */
+const asTitleText = (title: string): string => {
+  const text = title.replace(/<!--/g, "<\\!--").replace(/-->/g, "--\\>")
+    .replace(/\((manual|injected)\)/gi, "($1\\)")
+    .replace(/(dependencies|depends[ \t]+on|deps)([ \t]*):/gi, "$1$2\\:")
+  return /^[:.)\-–—]/.test(text) ? `\\${text}` : text
+}
+
 /** The item line with a new title; the head (indent, bullet, checkbox, id), the dependencies clause and `(injected)` kept. */
 const withTitle = (line: string, title: string): string | null => {
   const parts = itemLineParts(line)
@@ -285,6 +296,7 @@ export const applyEdits = (
   source: string,
   patches: ReadonlyArray<readonly [TaskId, TaskPatch]>
 ): EditsResult => {
+  if (patches.length === 0) return { source, inFile: [], leftOut: [] } // the usual tick: no parse
   const eol = source.includes("\r\n") ? "\r\n" : "\n"
   const finalNewline = source.endsWith("\n")
   const join = (body: ReadonlyArray<string>) => body.join(eol) + (finalNewline ? eol : "")
@@ -308,6 +320,7 @@ export const applyEdits = (
       const now = after.tasks[i]
       if (now === undefined || now.id !== before.id || now.type !== before.type) return false
       if ((after.sources[i]?.parentId ?? null) !== (list.sources[i]?.parentId ?? null)) return false
+      if (now.dependencies.join(" ") !== before.dependencies.join(" ")) return false
       return before.id === taskId ? expected(before, now, i) : expected(before, now, i) && sameTask(
         new Task({ ...before, status: now.status }, true),
         now
@@ -337,19 +350,22 @@ export const applyEdits = (
 
     if (patch.title !== undefined && task.title !== patch.title) {
       const oneLine = patch.title.replace(/\s+/g, " ").trim()
-      const title = hasManual(task.title) && !hasManual(oneLine) ? `${oneLine} (manual)` : oneLine
-      const line = withTitle(lines[lineAt] ?? "", title)
-      const written = line !== null && title !== task.title && attempt(
-        taskId,
-        [...lines.slice(0, lineAt), line, ...lines.slice(lineAt + 1)],
-        (before, after) =>
-          unchangedStatus(before, after) &&
-          (before.id !== taskId || (after.title === title && after.description === before.description))
+      const manual = hasManual(task.title)
+      // as sent, else escaped (a clause, a marker or a comment in it is then text), else left out
+      const candidates = [...new Set([oneLine, asTitleText(oneLine)])]
+        .map((text) => manual && !hasManual(text) ? `${text} (manual)` : text)
+      const line = withTitle(lines[lineAt] ?? "", oneLine)
+      const written = line !== null && candidates.some((title) =>
+        title === task.title || attempt(
+          taskId,
+          [...lines.slice(0, lineAt), withTitle(lines[lineAt] ?? "", title) ?? "", ...lines.slice(lineAt + 1)],
+          (before, after) =>
+            unchangedStatus(before, after) &&
+            (before.id !== taskId || (after.title === title && after.description === before.description))
+        )
       )
-      if (!written && line === null) leftOut.push({ taskId, reason: "a phase heading's title is not rewritten" })
-      else if (!written && title !== task.title) {
-        leftOut.push({ taskId, reason: "the title would change how the line reads (a clause or comment in it)" })
-      }
+      if (line === null) leftOut.push({ taskId, reason: "a phase heading's title is not rewritten" })
+      else if (!written) leftOut.push({ taskId, reason: "the title could not be written without changing other lines" })
     }
 
     const current = list.tasks[indexOf(list, taskId)]
