@@ -14,14 +14,14 @@ import { InjectTaskRequest, InjectTaskSpec } from "@devteam/domain/TasksApi"
 import { Journal } from "@devteam/runtime/Journal"
 import { Projections } from "@devteam/runtime/Projections"
 import { pushChange, remoteFile, remoteHead } from "@devteam/runtime/testing/GitRemote"
-import { assert, describe, it } from "@effect/vitest"
+import { assert, layer } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import {
-  actorLayer,
+  actorOnStorage,
   checkedLines,
   commitSubjects,
   e2eConfig,
@@ -35,6 +35,7 @@ import {
   poll,
   processesWith,
   projectClient,
+  storageLayer,
   subjectOf
 } from "./fixtures/E2E.js"
 import { appendScript, ensureImage, makeRemote, projectFiles, type SandboxChoice } from "./fixtures/Pipeline.js"
@@ -130,17 +131,20 @@ const fourTaskRun = (sandbox: SandboxChoice) =>
         assert.deepStrictEqual(detail.value.tasks.map((t) => String(t.taskId)), fourTasks.map((t) => t.id))
       }
       return { projectId, bare }
-    }).pipe(Effect.provide(actorLayer(remote.workspaceDir, sandbox)))
+    }).pipe(Effect.provide(actorOnStorage(remote.workspaceDir, sandbox)))
   })
 
-describe("Pipeline end to end (in-process actor, local sandbox)", () => {
-  it.scopedLive(
+// One journal per block (opening PGlite costs seconds): every test has projects of its own.
+const onStorage = layer(storageLayer, { excludeTestServices: true, timeout: "120 seconds" })
+
+onStorage("Pipeline end to end (in-process actor, local sandbox)", (it) => {
+  it.scoped(
     "4 tasks across 2 phases run to COMPLETED: merges, ticks, branches, journal and projections agree",
     () => fourTaskRun("local"),
     { timeout: 90_000 }
   )
 
-  it.scopedLive(
+  it.scoped(
     "a failing build FAILS (retrievable verify error, nothing merged); fixed on the remote, resume completes",
     () =>
       Effect.gen(function*() {
@@ -196,7 +200,7 @@ describe("Pipeline end to end (in-process actor, local sandbox)", () => {
           assert.strictEqual(mergesOn(remote.bare).length, 2)
           assert.strictEqual(checkedLines(remoteFile(remote.bare, LIST)).length, 2)
           assert.notInclude(remoteFile(remote.bare, "src/app.js"), "BROKEN")
-        }).pipe(Effect.provide(actorLayer(remote.workspaceDir)))
+        }).pipe(Effect.provide(actorOnStorage(remote.workspaceDir)))
       }),
     { timeout: 90_000 }
   )
@@ -204,7 +208,7 @@ describe("Pipeline end to end (in-process actor, local sandbox)", () => {
   // Fails today: a Resume that reaches the actor while the failed loop's fiber is still winding
   // down (< 100 ms) is journaled, but `FiberHandle.run(..., { onlyIfMissing: true })` keeps the dying
   // fiber and no loop starts: QUEUED forever (`Wake` does not restart it either).
-  it.scopedLive(
+  it.scoped(
     "a resume sent right after FAILED is not lost: the failed step runs again and the execution completes",
     () =>
       Effect.gen(function*() {
@@ -236,12 +240,12 @@ describe("Pipeline end to end (in-process actor, local sandbox)", () => {
           )
           assert.deepStrictEqual(implementAttempts, [1, 2, 1], "IMPLEMENT of 1.1.1 re-run once, then 1.1.2")
           assert.strictEqual(mergesOn(remote.bare).length, 2)
-        }).pipe(Effect.provide(actorLayer(remote.workspaceDir)))
+        }).pipe(Effect.provide(actorOnStorage(remote.workspaceDir)))
       }),
     { timeout: 60_000 }
   )
 
-  it.scopedLive(
+  it.scoped(
     "pause mid-step takes effect at the next step boundary; resume continues to COMPLETED",
     () =>
       Effect.gen(function*() {
@@ -287,12 +291,12 @@ describe("Pipeline end to end (in-process actor, local sandbox)", () => {
           )
           assert.strictEqual(mergesOn(remote.bare).length, 2)
           assert.strictEqual(checkedLines(remoteFile(remote.bare, LIST)).length, 2)
-        }).pipe(Effect.provide(actorLayer(remote.workspaceDir)))
+        }).pipe(Effect.provide(actorOnStorage(remote.workspaceDir)))
       }),
     { timeout: 60_000 }
   )
 
-  it.scopedLive(
+  it.scoped(
     "stop mid-IMPLEMENT: STOPPED quickly, the tool's process is gone, nothing merged",
     () =>
       Effect.gen(function*() {
@@ -330,12 +334,12 @@ describe("Pipeline end to end (in-process actor, local sandbox)", () => {
           assert.strictEqual(mergesOn(remote.bare).length, 0)
           assert.notInclude(remoteFile(remote.bare, LIST), "[x]")
           console.log(`[e2e] stop mid-IMPLEMENT answered STOPPED in ${stopMs} ms`)
-        }).pipe(Effect.provide(actorLayer(remote.workspaceDir)))
+        }).pipe(Effect.provide(actorOnStorage(remote.workspaceDir)))
       }),
     { timeout: 60_000 }
   )
 
-  it.scopedLive(
+  it.scoped(
     "stopPoint completes right after its task; injected tasks (priority, replace, positional) run in place",
     () =>
       Effect.gen(function*() {
@@ -450,14 +454,14 @@ describe("Pipeline end to end (in-process actor, local sandbox)", () => {
             "task 2.1.2: Document the greeting"
           ])
           assert.isFalse(commitSubjects(remote.bare).some((s) => s.startsWith("task 2.1.1")), "2.1.1 never ran")
-        }).pipe(Effect.provide(actorLayer(remote.workspaceDir)))
+        }).pipe(Effect.provide(actorOnStorage(remote.workspaceDir)))
       }),
     { timeout: 150_000 }
   )
 })
 
-describe("Pipeline end to end (in-process actor, docker sandbox)", () => {
-  it.scopedLive(
+onStorage("Pipeline end to end (in-process actor, docker sandbox)", (it) => {
+  it.scoped(
     "4 tasks across 2 phases run to COMPLETED in one container, removed afterwards",
     () =>
       Effect.gen(function*() {
