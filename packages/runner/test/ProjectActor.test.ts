@@ -14,7 +14,7 @@ import { Journal } from "@devteam/runtime/Journal"
 import { Projections } from "@devteam/runtime/Projections"
 import * as Storage from "@devteam/runtime/Storage"
 import { Entity, ShardingConfig } from "@effect/cluster"
-import { assert, describe, it } from "@effect/vitest"
+import { assert, layer } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { randomUUID } from "node:crypto"
 
@@ -38,7 +38,10 @@ const env = (
     }),
     Layer.succeed(ProjectWorkTrees, { remove: () => Effect.void }),
     ShardingConfig.layer()
-  ).pipe(Layer.provideMerge(Storage.layerWith(Database.layerPglite(undefined), EventBus.layerMemory)))
+  )
+
+// One journal for the suite (opening PGlite costs seconds of CPU): every test has projects of its own.
+const storage = Storage.layerWith(Database.layerPglite(undefined), EventBus.layerMemory)
 
 const config = new ExecutionConfig({
   repoUrl: "https://example.com/acme/app.git",
@@ -84,8 +87,8 @@ const poll = <A, E, R>(
 
 const pid = (name: string) => ProjectId.make(`acme/${name}-${randomUUID().slice(0, 8)}`)
 
-describe("ProjectActor", () => {
-  it.scopedLive("runs an execution to COMPLETED, journaling every step; commands are answered after commit", () =>
+layer(storage, { excludeTestServices: true, timeout: "120 seconds" })("ProjectActor", (it) => {
+  it.scoped("runs an execution to COMPLETED, journaling every step; commands are answered after commit", () =>
     Effect.gen(function*() {
       const journal = yield* Journal
       const projections = yield* Projections
@@ -107,7 +110,7 @@ describe("ProjectActor", () => {
       assert.strictEqual(status._tag === "Some" ? status.value.status : "none", "COMPLETED")
     }).pipe(Effect.provide(env({ stepDuration: "2 millis" }))))
 
-  it.scopedLive("illegal transitions are refused with IllegalTransition and change nothing", () =>
+  it.scoped("illegal transitions are refused with IllegalTransition and change nothing", () =>
     Effect.gen(function*() {
       const journal = yield* Journal
       const { client } = yield* activate
@@ -134,7 +137,7 @@ describe("ProjectActor", () => {
       assert.deepStrictEqual(yield* project.GetState({ correlationId: "t" }), before)
     }).pipe(Effect.provide(env({ stepDuration: "1 millis" }))))
 
-  it.scopedLive("commands for one project are processed strictly one at a time", () =>
+  it.scoped("commands for one project are processed strictly one at a time", () =>
     Effect.gen(function*() {
       const journal = yield* Journal
       const { client } = yield* activate
@@ -175,7 +178,7 @@ describe("ProjectActor", () => {
       }
     }).pipe(Effect.provide(env({ stepDuration: "15 millis", tasks: 50 }))))
 
-  it.scopedLive("state after re-activation equals the state before", () =>
+  it.scoped("state after re-activation equals the state before", () =>
     Effect.gen(function*() {
       const first = yield* activate
       const projectId = pid("reactivate")
@@ -188,7 +191,7 @@ describe("ProjectActor", () => {
       assert.deepStrictEqual(after, before)
     }).pipe(Effect.provide(env({ stepDuration: "1 millis" }))))
 
-  it.scopedLive("an execution cut off mid-step resumes on re-activation: the in-flight step runs again, nothing twice", () =>
+  it.scoped("an execution cut off mid-step resumes on re-activation: the in-flight step runs again, nothing twice", () =>
     Effect.gen(function*() {
       const journal = yield* Journal
       const first = yield* activate
@@ -217,7 +220,7 @@ describe("ProjectActor", () => {
   // Issue 18's wedge: re-activated with the in-flight step interrupted and a pause pending, the loop
   // could neither start the step (a pause is pending) nor pause (a step "runs"), and retried at once,
   // forever, starving the event loop. Now the pause applies at this boundary; resume re-runs the step.
-  it.scopedLive("cut off mid-step with a pause pending: re-activation pauses (no spin), resume re-runs the step", () =>
+  it.scoped("cut off mid-step with a pause pending: re-activation pauses (no spin), resume re-runs the step", () =>
     Effect.gen(function*() {
       const journal = yield* Journal
       const first = yield* activate
@@ -256,7 +259,7 @@ describe("ProjectActor", () => {
       assert.deepStrictEqual(entries.map((e) => e.seq), entries.map((_, i) => i + 1))
     }).pipe(Effect.provide(env({ stepDuration: "300 millis" }))))
 
-  it.scopedLive("stop interrupts the running step at once", () =>
+  it.scoped("stop interrupts the running step at once", () =>
     Effect.gen(function*() {
       const journal = yield* Journal
       const { client } = yield* activate
@@ -273,7 +276,7 @@ describe("ProjectActor", () => {
       assert.strictEqual(yield* journal.lastSeq(projectId), seq, "nothing runs after stop")
     }).pipe(Effect.provide(env({ stepDuration: "30 seconds" }))))
 
-  it.scopedLive("8 executions with MAX_CONCURRENT_EXECUTIONS=5: never more than 5 run, the others wait QUEUED and start in arrival order", () =>
+  it.scoped("8 executions with MAX_CONCURRENT_EXECUTIONS=5: never more than 5 run, the others wait QUEUED and start in arrival order", () =>
     Effect.gen(function*() {
       const journal = yield* Journal
       const queue = yield* ExecutionQueue
