@@ -7,7 +7,8 @@
  * refresh in the background. `fresh` reads (SELECT, `?refresh=true`) wait for a fetch. Every
  * reader of one repository — also from different projects — shares the fetch in flight (one
  * Deferred per repository), and nothing is held while a request is served. A failed background
- * refresh keeps the last good list.
+ * refresh keeps the last good list. A list this runner has just pushed (UPDATE_TASKLIST's tick) is
+ * remembered as it was pushed, without a fetch; the next fetch confirms it.
  */
 import type { BranchNotFound, InvalidRepoUrl, RepositoryAccessDenied } from "@devteam/domain/Errors"
 import { BadRequest, GitOperationFailed, TaskListNotFound } from "@devteam/domain/Errors"
