@@ -37,5 +37,9 @@ export const shardingConfig = (config: ClusterConfig): Partial<ShardingConfig["T
   shardLockExpiration: config.shardLockExpiration,
   shardLockRefreshInterval: config.shardLockRefreshInterval,
   refreshAssignmentsInterval: config.refreshAssignmentsInterval,
-  entityMaxIdleTime: config.entityMaxIdleTime
+  entityMaxIdleTime: config.entityMaxIdleTime,
+  // a message to an entity of this process is handed over as is: the cluster's default encodes and
+  // decodes it (and its reply) as if it went to another runner — a development check that cost
+  // every command of the all-in-one process two Schema round trips. Remote messages still are.
+  simulateRemoteSerialization: false
 })
