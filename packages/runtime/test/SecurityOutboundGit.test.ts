@@ -36,12 +36,28 @@ const config = (workspaceDir: string, overrides: Partial<WorkspaceConfig> = {}):
   ...overrides
 })
 
-const parts = (settings: WorkspaceConfig) =>
+/** The workspace and the repository probe on one configuration, working under `root`/`dir`. */
+const parts = (root: string, overrides: Partial<WorkspaceConfig> = {}, dir = "ws") =>
   Effect.gen(function*() {
+    const settings = config(Path.join(root, dir), overrides)
     const workspace = yield* GitWorkspace.make(settings)
     const probe = yield* RepositoryProbe.make(settings)
     return { workspace, probe }
   }).pipe(Effect.provide([Redaction.layerWith([]), WorkspaceLocks.layer]))
+
+/** A fresh root with a bare repository `name` served anonymously over HTTP on 127.0.0.1. */
+const servedRepository = (name: string) =>
+  Effect.gen(function*() {
+    const root = yield* tempDir()
+    makeBareRemote({ root: Path.join(root, "served"), name })
+    const server = yield* GitHttpServer.make({
+      root: Path.join(root, "served"),
+      username: "x",
+      password: "y",
+      anonymous: true
+    })
+    return { root, server, port: server.baseUrl.split(":").pop() ?? "" }
+  })
 
 const id = TaskId.make("1.1.1")
 
@@ -113,16 +129,8 @@ const tarpit = Effect.acquireRelease(
 describe("Security: the service's own outbound connections (real git)", () => {
   it.scopedLive("by default no loopback spelling is reached: validate, prep and sync are refused, the listener sees nothing", () =>
     Effect.gen(function*() {
-      const root = yield* tempDir()
-      makeBareRemote({ root: Path.join(root, "served"), name: "evil.git" })
-      const listener = yield* GitHttpServer.make({
-        root: Path.join(root, "served"),
-        username: "x",
-        password: "y",
-        anonymous: true
-      })
-      const port = listener.baseUrl.split(":").pop() ?? ""
-      const { probe, workspace } = yield* parts(config(Path.join(root, "ws")))
+      const { port, root, server: listener } = yield* servedRepository("evil.git")
+      const { probe, workspace } = yield* parts(root)
       const urls = [
         listener.url("evil.git"),
         `http://localhost:${port}/evil.git`,
@@ -147,12 +155,12 @@ describe("Security: the service's own outbound connections (real git)", () => {
       assert.isFalse(Fs.existsSync(Path.join(root, "ws")), "nothing was cloned or even started")
 
       // the allow-list: a host not on it is refused even when its address would be allowed
-      const listed = yield* parts(config(Path.join(root, "ws2"), {
+      const listed = yield* parts(root, {
         outbound: {
           allowedHosts: [{ host: "git.example.com", wildcard: false, port: Option.none() }],
           allowPrivate: true
         }
-      }))
+      }, "ws2")
       const offList = yield* Effect.flip(listed.probe.validate({ repoUrl: listener.url("evil.git") }))
       assert.include(offList.message, "REPO_ALLOWED_HOSTS")
       assert.deepStrictEqual(listener.requests, [])
@@ -160,24 +168,14 @@ describe("Security: the service's own outbound connections (real git)", () => {
 
   it.scopedLive("with REPO_ALLOW_PRIVATE git is pinned to the checked address (it never resolves the name again)", () =>
     Effect.gen(function*() {
-      const root = yield* tempDir()
-      makeBareRemote({ root: Path.join(root, "served"), name: "project.git" })
-      const server = yield* GitHttpServer.make({
-        root: Path.join(root, "served"),
-        username: "x",
-        password: "y",
-        anonymous: true
-      })
-      const port = server.baseUrl.split(":").pop() ?? ""
+      const { port, root, server } = yield* servedRepository("project.git")
       // `.test` names resolve nowhere: only the policy's resolver knows this one
       const lookups: Array<string> = []
       const resolve: OutboundPolicy.Resolver = (host) => {
         lookups.push(host)
         return host === "repo.devteam.test" ? Effect.succeed(["127.0.0.1"]) : Effect.fail(new Error("ENOTFOUND"))
       }
-      const { probe, workspace } = yield* parts(config(Path.join(root, "ws"), {
-        outbound: { allowedHosts: [], allowPrivate: true, resolve }
-      }))
+      const { probe, workspace } = yield* parts(root, { outbound: { allowedHosts: [], allowPrivate: true, resolve } })
       const repoUrl = `http://repo.devteam.test:${port}/project.git`
       const validated = yield* probe.validate({ repoUrl })
       assert.isTrue(validated.reachable, validated.message)
@@ -196,9 +194,7 @@ describe("Security: the service's own outbound connections (real git)", () => {
     Effect.gen(function*() {
       const root = yield* tempDir()
       const secretBody = "INTERNAL-ONLY: db password is hunter2\nsecond line of the body"
-      const { probe, workspace } = yield* parts(config(Path.join(root, "ws"), {
-        outbound: { allowedHosts: [], allowPrivate: true }
-      }))
+      const { probe, workspace } = yield* parts(root, { outbound: { allowedHosts: [], allowPrivate: true } })
       for (const status of [200, 404, 500]) {
         const plain = yield* plainServer(status, secretBody)
         const repoUrl = `http://127.0.0.1:${plain.port}/internal/admin`
@@ -216,11 +212,11 @@ describe("Security: the service's own outbound connections (real git)", () => {
     Effect.gen(function*() {
       const root = yield* tempDir()
       const pit = yield* tarpit
-      const { probe } = yield* parts(config(Path.join(root, "ws"), {
+      const { probe } = yield* parts(root, {
         outbound: { allowedHosts: [], allowPrivate: true },
         maxConcurrentRemote: 2,
         probeTimeout: Duration.seconds(2)
-      }))
+      })
       const repoUrl = `http://127.0.0.1:${pit.port}/slow/repo.git`
       const results = yield* Effect.forEach(
         Array.from({ length: 8 }, () => repoUrl),
