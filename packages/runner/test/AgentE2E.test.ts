@@ -171,7 +171,9 @@ const failingModel = (setup: (model: ScriptedModel.ScriptedModel) => AgentSetup)
     )
   })
 
-describe("A real coding agent end to end (claude, local sandbox, scripted model on loopback)", () => {
+// The two local runs side by side: most of their time is the agent's waits (429 retry-after, the
+// failing model's retries), not CPU. (The docker run stays alone: it changes the process's umask.)
+describe.concurrent("A real coding agent end to end (claude, local sandbox, scripted model on loopback)", () => {
   it.scopedLive(
     "4 tasks implemented by the agent's own Write calls through a 429 storm: verified, merged, pushed, ticked",
     () => fourTasksByTheAgent(localSetup),
