@@ -229,8 +229,9 @@ describe("Sandbox", () => {
         assert.isTrue(yield* waitUntil(() => !running(orphan)), "the dead runner's command in this workspace")
         assert.isTrue(running(elsewhere), "another workspace's is left to its own acquire")
         assert.isTrue(running(liveOwners), "a live runner's command is never touched")
-        // the sweeper takes every dead runner's leftovers, still not a live one's
-        assert.strictEqual(yield* sandbox.sweep(), 1)
+        // the sweeper takes every dead runner's leftovers, still not a live one's (at least this test's
+        // one: the sweep is machine-wide, and a crash suite running beside it leaves leftovers too)
+        assert.isAtLeast(yield* sandbox.sweep(), 1)
         assert.isTrue(yield* waitUntil(() => !running(elsewhere)))
         assert.isTrue(running(liveOwners))
       }))

@@ -402,7 +402,7 @@ describe("pipeline crash at random moments (service process SIGKILLed ≥ 20 tim
 
         // No message from the test: the wake-up loop must resume every execution. (Bounded so that the
         // report below is printed before vitest's timeout.)
-        const deadline = Date.now() + Math.min(90_000, Math.max(30_000, 255_000 - (Date.now() - t0)))
+        const deadline = Date.now() + Math.min(90_000, Math.max(30_000, 405_000 - (Date.now() - t0)))
         let statuses: Array<string> = []
         while (Date.now() < deadline) {
           statuses = yield* Effect.forEach(runs, (run) => statusOf(run.projectId))
@@ -535,7 +535,7 @@ describe("pipeline crash at random moments (service process SIGKILLed ≥ 20 tim
           "kills landed in one step only"
         )
       }).pipe(Effect.scoped, Effect.provide(clusterClient), Effect.provide(database.layer)),
-    { timeout: 270_000 }
+    { timeout: 420_000 }
   )
 })
 
