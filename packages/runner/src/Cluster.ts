@@ -5,9 +5,14 @@
  *   the embedded database and its runner storage in memory (PGlite is a single session, see
  *   effect-notes.md). Only ROLE=all may run embedded.
  * - ROLE=all or runner with DATABASE_URL: a socket runner; shards spread across runners through the
- *   cluster's tables and advisory locks in the same Postgres as the journal.
- * - ROLE=gateway: a cluster client only (sends to entities, hosts none).
+ *   cluster's tables and advisory locks in the same Postgres as the journal, through a pool of its
+ *   own (CLUSTER_DATABASE_MAX_CONNECTIONS): shard-lock refreshes must not wait for journal work,
+ *   or a missed refresh releases every shard and interrupts every running entity.
+ * - ROLE=gateway: a cluster client only (sends to entities, hosts none), on its own pool too.
+ *
+ * Embedded, the cluster shares the one PGlite connection: there is no second one to give it.
  */
+import * as Database from "@devteam/runtime/Database"
 import { SingleRunner } from "@effect/cluster"
 import type { MessageStorage } from "@effect/cluster/MessageStorage"
 import type { Runners } from "@effect/cluster/Runners"
@@ -15,6 +20,7 @@ import type { Sharding } from "@effect/cluster/Sharding"
 import { NodeClusterSocket } from "@effect/platform-node"
 import type { SocketServerError } from "@effect/platform/SocketServer"
 import { SqlClient } from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import { ConfigError, Effect, Layer, Option } from "effect"
 import { ClusterConfig, shardingConfig } from "./ClusterConfig.js"
 
@@ -62,10 +68,11 @@ const buildSerialized = <A, E, R>(inner: Layer.Layer<A, E, R>) =>
 export const layer = (
   role: Role,
   embedded: boolean
-): Layer.Layer<ClusterServices, ConfigError.ConfigError | SocketServerError, SqlClient> =>
+): Layer.Layer<ClusterServices, ConfigError.ConfigError | SocketServerError | SqlError, SqlClient> =>
   Layer.unwrapEffect(
     Effect.gen(function*() {
       const config = yield* ClusterConfig
+      const database = yield* Database.DatabaseConfig
       const sharding = shardingConfig(config)
       if (embedded) {
         if (role !== "all") {
@@ -75,10 +82,19 @@ export const layer = (
         }
         return SingleRunner.layer({ runnerStorage: "memory", shardingConfig: sharding })
       }
+      // the caller's SqlClient only when it gave no DATABASE_URL (a harness's own Postgres)
+      const pool = Option.match(database.url, {
+        onNone: () => Layer.service(SqlClient),
+        onSome: (url) =>
+          Database.layerPostgresPool(url, {
+            maxConnections: database.clusterMaxConnections,
+            applicationName: "devteam-cluster"
+          })
+      })
       return buildSerialized(
         role === "gateway"
           ? NodeClusterSocket.layer({ clientOnly: true, storage: "sql", shardingConfig: sharding })
           : NodeClusterSocket.layer({ storage: "sql", shardingConfig: sharding })
-      )
+      ).pipe(Layer.provide(pool))
     })
   )

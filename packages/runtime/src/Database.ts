@@ -19,12 +19,22 @@ export class Database extends Context.Tag("@devteam/runtime/Database")<Database,
   readonly location: string
 }>() {}
 
-/** `DATABASE_URL` (secret; empty = unset), `DATA_DIR` (default `./.data`), `DATABASE_MAX_CONNECTIONS` (20). */
 /**
- * Pool size: group commit holds up to three connections, the cluster's storage and the WebSocket
- * feeds' polls some more, and reads must not queue behind them under load.
+ * `DATABASE_URL` (secret; empty = unset), `DATA_DIR` (default `./.data`), `DATABASE_MAX_CONNECTIONS` (20),
+ * `CLUSTER_DATABASE_MAX_CONNECTIONS` (4).
+ *
+ * Main pool size: group commit holds up to three connections, the WebSocket feeds' polls some more,
+ * and reads must not queue behind them under load.
  */
 export const DEFAULT_MAX_CONNECTIONS = 20
+
+/**
+ * The cluster's own pool (Postgres only): its shard-lock connection is reserved for the process's
+ * life and is re-reserved after any error; from a pool shared with the journal that re-reserve
+ * queued behind group commit and feeds, the lock refresh missed its interval and every shard was
+ * released. At least 3: the lock connection, the table-creation lock at start-up, one for queries.
+ */
+export const DEFAULT_CLUSTER_MAX_CONNECTIONS = 4
 
 export const DatabaseConfig = Config.all({
   url: Config.option(Config.redacted("DATABASE_URL")).pipe(
@@ -37,6 +47,13 @@ export const DatabaseConfig = Config.all({
       validation: (n) => n >= 1 && n <= 1000
     }),
     Config.withDefault(DEFAULT_MAX_CONNECTIONS)
+  ),
+  clusterMaxConnections: Config.integer("CLUSTER_DATABASE_MAX_CONNECTIONS").pipe(
+    Config.validate({
+      message: "CLUSTER_DATABASE_MAX_CONNECTIONS must be between 3 and 100",
+      validation: (n) => n >= 3 && n <= 100
+    }),
+    Config.withDefault(DEFAULT_CLUSTER_MAX_CONNECTIONS)
   )
 })
 export type DatabaseConfig = Config.Config.Success<typeof DatabaseConfig>
@@ -50,17 +67,30 @@ const describeUrl = (url: Redacted.Redacted): string => {
   }
 }
 
+/**
+ * A connection pool to the Postgres at `url`, closed with the layer's scope. `applicationName`
+ * tells the pools apart in `pg_stat_activity`.
+ */
+export const layerPostgresPool = (
+  url: Redacted.Redacted,
+  options: { readonly maxConnections: number; readonly applicationName: string }
+): Layer.Layer<SqlClient.SqlClient, SqlError> =>
+  PgClient.layer({
+    url,
+    maxConnections: options.maxConnections,
+    // fail fast (no hang) when Postgres is down or restarting: callers answer 503 and retry
+    connectTimeout: "5 seconds",
+    applicationName: options.applicationName
+  })
+
 /** Postgres at `url`. */
 export const layerPostgres = (
   url: Redacted.Redacted,
   options?: { readonly maxConnections?: number | undefined }
 ): Layer.Layer<SqlClient.SqlClient | Database, SqlError> =>
   Layer.merge(
-    PgClient.layer({
-      url,
+    layerPostgresPool(url, {
       maxConnections: options?.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
-      // fail fast (no hang) when Postgres is down or restarting: callers answer 503 and retry
-      connectTimeout: "5 seconds",
       applicationName: "devteam-runner"
     }),
     Layer.succeed(Database, { kind: "postgres", location: describeUrl(url) })

@@ -51,8 +51,22 @@ describe("Database", () => {
       const config = yield* Effect.provide(Database.DatabaseConfig, withEnv({ DATABASE_URL: " " }))
       assert.isTrue(config.url._tag === "None")
       assert.strictEqual(config.dataDir, "./.data")
-      assert.strictEqual(config.maxConnections, 10)
+      assert.strictEqual(config.maxConnections, Database.DEFAULT_MAX_CONNECTIONS)
       const bus = yield* Effect.provide(EventBus, EventBusRedis.layerConfig.pipe(Layer.provide(withEnv({}))))
       assert.strictEqual(bus.kind, "memory")
+    }))
+
+  it.effect("CLUSTER_DATABASE_MAX_CONNECTIONS: 4 by default, 3–100, a clear error outside", () =>
+    Effect.gen(function*() {
+      const byDefault = yield* Effect.provide(Database.DatabaseConfig, withEnv({}))
+      assert.strictEqual(byDefault.clusterMaxConnections, 4)
+      const set = yield* Effect.provide(Database.DatabaseConfig, withEnv({ CLUSTER_DATABASE_MAX_CONNECTIONS: "3" }))
+      assert.strictEqual(set.clusterMaxConnections, 3)
+      for (const value of ["2", "101"]) {
+        const error = yield* Effect.flip(
+          Effect.provide(Database.DatabaseConfig, withEnv({ CLUSTER_DATABASE_MAX_CONNECTIONS: value }))
+        )
+        assert.include(String(error), "CLUSTER_DATABASE_MAX_CONNECTIONS must be between 3 and 100")
+      }
     }))
 })
