@@ -88,6 +88,48 @@ const staleLockFiles = [
   "shallow.lock"
 ]
 
+/** Files in `.git` that make git read config, attributes or objects from elsewhere; the service writes none. */
+const untrustedGitFiles = ["commondir", "config.worktree", "info/attributes", "objects/info/alternates", "worktrees"]
+
+/**
+ * `.git/config` keys the service's own git writes (clone, `checkout --track`, init defaults); any other
+ * key may name a command for git to run (filter/diff/merge drivers, core.*, url.*, include…).
+ */
+const allowedConfigKey = (key: string): boolean =>
+  /^core\.(?:repositoryformatversion|filemode|bare|logallrefupdates|ignorecase|precomposeunicode|symlinks)$/.test(
+    key
+  ) ||
+  key === "extensions.objectformat" ||
+  key === "remote.origin.url" ||
+  key === "remote.origin.fetch" ||
+  /^branch\..+\.(?:remote|merge)$/s.test(key)
+
+/** `git config --list -z`: `key\nvalue\0` records (`key\0` for a key without a value). */
+const parseConfigList = (out: string): Array<readonly [string, string]> =>
+  out.split("\0").filter((r) => r.length > 0).map((record) => {
+    const newline = record.indexOf("\n")
+    return newline < 0 ? [record, "true"] as const : [record.slice(0, newline), record.slice(newline + 1)] as const
+  })
+
+const quoteConfig = (text: string) =>
+  `"${text.replaceAll("\\", "\\\\").replaceAll("\"", "\\\"").replaceAll("\n", "\\n")}"`
+
+/** A config file holding `entries` (section.[subsection.]name keys), in their order. */
+const renderConfig = (entries: ReadonlyArray<readonly [string, string]>): string => {
+  const lines: Array<string> = []
+  let header = ""
+  for (const [key, value] of entries) {
+    const first = key.indexOf(".")
+    const last = key.lastIndexOf(".")
+    const section = key.slice(0, first)
+    const next = first === last ? `[${section}]` : `[${section} ${quoteConfig(key.slice(first + 1, last))}]`
+    if (next !== header) lines.push(next)
+    header = next
+    lines.push(`\t${key.slice(last + 1)} = ${quoteConfig(value)}`)
+  }
+  return lines.join("\n") + "\n"
+}
+
 export const fullRef = (branch: string) => `refs/heads/${branch}`
 export const remoteRef = (branch: string) => `refs/remotes/origin/${branch}`
 
@@ -280,6 +322,68 @@ export const make = (config: GitPlumbingConfig) =>
           return yield* new BadRequest({ message: "repoPath does not hold a prepared workspace; run prep first" })
         }
         return { dir: resolved, key }
+      })
+
+    /**
+     * Makes a work tree's git dir trustworthy again before the host runs git in it: a sandbox had the
+     * work tree (its `.git` included) read-write, and git runs commands a repository's own config
+     * names (filter, textconv and merge drivers, includes, core.worktree, insteadOf…). `.git` must be a
+     * real directory; files that point git elsewhere go; `.git/config` keeps only what the service's
+     * clone and checkouts write (the allow-list), rewritten from scratch when anything else is there.
+     */
+    const secureGitDir = (dir: string) =>
+      Effect.gen(function*() {
+        const gitDir = Path.join(dir, ".git")
+        const kind = yield* Effect.promise(() => Fs.lstat(gitDir).then((s) => s, () => undefined))
+        if (kind === undefined) return // nothing cloned yet (or gone): the clone writes a fresh one
+        if (!kind.isDirectory()) {
+          return yield* new GitOperationFailed({
+            operation: "workspace integrity",
+            message: `The work tree's .git is not a directory (a ${
+              kind.isSymbolicLink() ? "symbolic link" : "file"
+            }): something in the sandbox replaced it; git is not run there. Remove the workspace to clone it again.`
+          })
+        }
+        const removed: Array<string> = []
+        for (const name of untrustedGitFiles) {
+          const path = Path.join(gitDir, name)
+          if (yield* Effect.promise(() => Fs.lstat(path).then(() => true, () => false))) {
+            yield* fsOp("remove untrusted git file", () => Fs.rm(path, { recursive: true, force: true }))
+            removed.push(name)
+          }
+        }
+        const configPath = Path.join(gitDir, "config")
+        const configKind = yield* Effect.promise(() => Fs.lstat(configPath).then((s) => s, () => undefined))
+        // read by git itself (its quoting rules), outside any repository, includes not followed
+        const listed = configKind?.isFile() === true
+          ? yield* git(workspaceDir, ["config", "--file", configPath, "--no-includes", "--list", "-z"])
+          : undefined
+        const entries = listed?.exitCode === 0 ? parseConfigList(listed.stdout) : []
+        const known = origins.get(dir)
+        const kept = entries.filter(([key]) => allowedConfigKey(key)).map(([key, value]): readonly [string, string] =>
+          key === "remote.origin.url" && known !== undefined ? [key, known] : [key, value]
+        )
+        const dropped = entries.filter(([key]) => !allowedConfigKey(key)).map(([key]) => key)
+        const moved = known !== undefined &&
+          entries.some(([key, value]) => key === "remote.origin.url" && value !== known)
+        const changed = listed?.exitCode !== 0 || dropped.length > 0 || moved
+        if (changed) {
+          const tmp = Path.join(gitDir, `config.devteam-${randomBytes(6).toString("hex")}`)
+          // rename replaces whatever `config` is (a symlink is not followed)
+          yield* fsOp("rewrite git config", async () => {
+            await Fs.writeFile(tmp, renderConfig(kept), { flag: "wx", mode: 0o644 })
+            await Fs.rm(configPath, { recursive: true, force: true })
+            await Fs.rename(tmp, configPath)
+          })
+          removed.push(
+            listed === undefined ? "config (not a regular file)" : `config: ${dropped.join(", ") || "origin url"}`
+          )
+        }
+        if (removed.length > 0) {
+          yield* Effect.logWarning(
+            redact(`Workspace: removed what the sandbox added to the git dir: ${removed.join("; ")}`.slice(0, 2000))
+          ).pipe(Effect.annotateLogs({ repoKey: Path.basename(dir) }))
+        }
       })
 
     // --- ref helpers ----------------------------------------------------------------------
@@ -585,6 +689,7 @@ export const make = (config: GitPlumbingConfig) =>
       probeTimeout,
       keyFor,
       checkRepoPath,
+      secureGitDir,
       revParse,
       refsSnapshot,
       isAncestor,

@@ -72,7 +72,11 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     touch,
     workspaceDir
   } = plumbing
-  const withRepoLock = (key: string) => locks.withLock(Path.join(workspaceDir, key))
+  // Under the lock, before any git: the git dir a sandbox could write is made trustworthy again.
+  const withRepoLock = (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+    locks.withLock(Path.join(workspaceDir, key))(
+      Effect.zipRight(plumbing.secureGitDir(Path.join(workspaceDir, key)), self)
+    )
 
   const sync = Effect.fn("Workspace.sync")(function*(options: SyncOptions) {
     const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })

@@ -36,7 +36,11 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Task
     touch,
     workspaceDir
   } = plumbing
-  const withRepoLock = (key: string) => locks.withLock(Path.join(workspaceDir, key))
+  // Under the lock, before any git: the git dir a sandbox could write is made trustworthy again.
+  const withRepoLock = (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+    locks.withLock(Path.join(workspaceDir, key))(
+      Effect.zipRight(plumbing.secureGitDir(Path.join(workspaceDir, key)), self)
+    )
   const readBlob = (dir: string, file: { readonly blob: string; readonly size: number }) =>
     plumbing.readBlob(dir, file.blob, maxTaskListBytes, file.size)
 
