@@ -8,7 +8,7 @@
 import { TaskId } from "@devteam/domain/Ids"
 import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
 import * as Redaction from "@devteam/runtime/Redaction"
-import { fileUrl, git, makeBareRemote, pushChange, tempDir } from "@devteam/runtime/testing/GitRemote"
+import { fileUrl, git, makeBareRemote, pushChange, refsOf, tempDir } from "@devteam/runtime/testing/GitRemote"
 import * as WorkspaceLocks from "@devteam/runtime/WorkspaceLocks"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Option } from "effect"
@@ -16,10 +16,9 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 
 /** A workspace on a fresh bare remote, a prepared task branch, and where a hostile command would write. */
-const prepared = Effect.gen(function*() {
-  const root = yield* tempDir()
-  const bare = makeBareRemote({ root: Path.join(root, "remotes") })
-  const ws = yield* GitWorkspace.make({
+/** A Workspace on `root`'s workspaces; a second one on the same root is the service after a restart. */
+const makeWorkspace = (root: string) =>
+  GitWorkspace.make({
     workspaceDir: Path.join(root, "workspaces"),
     allowFile: true,
     gitUsername: Option.none(),
@@ -28,6 +27,11 @@ const prepared = Effect.gen(function*() {
     authorEmail: "test@test.invalid",
     commandTimeout: Duration.seconds(60)
   }).pipe(Effect.provide([Redaction.layerWith([]), WorkspaceLocks.layer]))
+
+const prepared = Effect.gen(function*() {
+  const root = yield* tempDir()
+  const bare = makeBareRemote({ root: Path.join(root, "remotes") })
+  const ws = yield* makeWorkspace(root)
   const task = yield* ws.prepare({
     repoUrl: fileUrl(bare),
     project: "p1",
@@ -119,5 +123,26 @@ describe("Security: the git dir a sandbox could write", () => {
       assert.strictEqual(error._tag, "GitOperationFailed")
       assert.include(error.message, ".git is not a directory")
       assert.isFalse(Fs.existsSync(marker), "git ran in the redirected git dir")
+    }))
+
+  it.scoped("an origin URL changed in the work tree, after a restart: nothing is pushed to (or fetched from) it", () =>
+    Effect.gen(function*() {
+      const { bare, root, task } = yield* prepared
+      const other = Path.join(root, "remotes", "other.git")
+      Fs.mkdirSync(other, { recursive: true })
+      git(other, ["init", "--quiet", "--bare"])
+      git(task.repoPath, ["config", "remote.origin.url", fileUrl(other)])
+      const restarted = yield* makeWorkspace(root) // remembers no clone URL
+      const pushed = yield* Effect.flip(restarted.push({ repoPath: task.repoPath, baseBranch: task.baseBranch }))
+      assert.strictEqual(pushed._tag, "GitOperationFailed")
+      assert.include(pushed.message, "origin URL was changed")
+      const synced = yield* Effect.flip(restarted.sync({ repoUrl: fileUrl(bare), project: "p1" }))
+      assert.strictEqual(synced._tag, "GitOperationFailed")
+      assert.strictEqual(refsOf(other), "", "the changed origin received a push")
+      // the same repository under another spelling of its URL is still its own origin
+      git(task.repoPath, ["config", "remote.origin.url", `${fileUrl(bare)}/`])
+      const again = yield* makeWorkspace(root)
+      const result = yield* again.push({ repoPath: task.repoPath, baseBranch: task.baseBranch })
+      assert.isTrue(result.alreadyPushed)
     }))
 })

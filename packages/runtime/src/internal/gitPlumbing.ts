@@ -360,6 +360,20 @@ export const make = (config: GitPlumbingConfig) =>
           : undefined
         const entries = listed?.exitCode === 0 ? parseConfigList(listed.stdout) : []
         const known = origins.get(dir)
+        // Not remembered (a restart): an origin is trusted only when its key is the directory's own
+        // (`<repository key>[-<project>]`), else credentials would go to whatever host the sandbox named.
+        const dirKey = Path.basename(dir).slice(0, RepoUrl.keyLength)
+        const foreign = known === undefined && entries.some(([key, value]) =>
+          key === "remote.origin.url" &&
+          Either.getOrUndefined(RepoUrl.parse(value, { allowFile: config.allowFile }))?.key !== dirKey
+        )
+        if (foreign) {
+          return yield* new GitOperationFailed({
+            operation: "workspace integrity",
+            message:
+              "The work tree's origin URL was changed to another repository (something in the sandbox rewrote remote.origin.url); git does not talk to it. Remove the workspace to clone it again."
+          })
+        }
         const kept = entries.filter(([key]) => allowedConfigKey(key)).map(([key, value]): readonly [string, string] =>
           key === "remote.origin.url" && known !== undefined ? [key, known] : [key, value]
         )
