@@ -33,6 +33,7 @@ import {
   mergeSubjects,
   newProjectId,
   poll,
+  pollToEnd,
   processesWith,
   projectClient,
   storageLayer,
@@ -57,7 +58,8 @@ const fourTaskRun = (sandbox: SandboxChoice) =>
       )
       const started = yield* project.Initialize(payload)
       assert.strictEqual(started.status, "QUEUED")
-      const final = yield* poll(project.GetState(get), (s) => s.status === "COMPLETED" || s.status === "FAILED")
+      // ~10 s alone at load 6–9; over 60 s in a full suite at load ~10 (moving, only slowly)
+      const final = yield* pollToEnd(project.GetState(get), { budget: "180 seconds" })
       assert.strictEqual(final.status, "COMPLETED", final.error?.message ?? "")
       assert.deepStrictEqual(final.completedInExecution.map(String), fourTasks.map((t) => t.id))
       assert.strictEqual(final.completedTasks, 4)
@@ -141,7 +143,7 @@ onStorage("Pipeline end to end (in-process actor, local sandbox)", (it) => {
   it.scoped(
     "4 tasks across 2 phases run to COMPLETED: merges, ticks, branches, journal and projections agree",
     () => fourTaskRun("local"),
-    { timeout: 90_000 }
+    { timeout: 210_000 }
   )
 
   it.scoped(
@@ -358,7 +360,7 @@ onStorage("Pipeline end to end (in-process actor, local sandbox)", (it) => {
           // 1. stopPoint 1.1.1: COMPLETED right after it, later tasks untouched.
           const first = initializePayload(config("1.1.1"))
           yield* project.Initialize(first)
-          const stoppedAt = yield* poll(project.GetState(get), (s) => s.status === "COMPLETED" || s.status === "FAILED")
+          const stoppedAt = yield* pollToEnd(project.GetState(get), { budget: "60 seconds" })
           assert.strictEqual(stoppedAt.status, "COMPLETED", stoppedAt.error?.message ?? "")
           assert.deepStrictEqual(stoppedAt.completedInExecution.map(String), ["1.1.1"])
           const firstEntries = yield* journal.read(projectId, 0, 10_000)
@@ -399,7 +401,7 @@ onStorage("Pipeline end to end (in-process actor, local sandbox)", (it) => {
           // 3. A new execution runs them in place; the replaced task is skipped.
           const second = initializePayload(config())
           yield* project.Initialize(second)
-          const final = yield* poll(project.GetState(get), (s) => s.status === "COMPLETED" || s.status === "FAILED")
+          const final = yield* pollToEnd(project.GetState(get), { budget: "120 seconds" })
           assert.strictEqual(final.status, "COMPLETED", final.error?.message ?? "")
           assert.deepStrictEqual(final.completedInExecution.map(String), ["E1", "1.1.2", "E3", "E2", "2.1.2"])
           // the reported progress never went back although the list grew from 4 to 7 tasks
@@ -456,7 +458,7 @@ onStorage("Pipeline end to end (in-process actor, local sandbox)", (it) => {
           assert.isFalse(commitSubjects(remote.bare).some((s) => s.startsWith("task 2.1.1")), "2.1.1 never ran")
         }).pipe(Effect.provide(actorOnStorage(remote.workspaceDir)))
       }),
-    { timeout: 150_000 }
+    { timeout: 240_000 }
   )
 })
 
@@ -478,6 +480,6 @@ onStorage("Pipeline end to end (in-process actor, docker sandbox)", (it) => {
           }).split("\n").filter((l) => l !== "")
         yield* poll(Effect.sync(containers), (ids) => ids.length === 0, "20 seconds", "200 millis")
       }),
-    { timeout: 150_000 }
+    { timeout: 240_000 }
   )
 })
