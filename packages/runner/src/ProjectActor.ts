@@ -34,6 +34,7 @@ import * as Correlation from "@devteam/runtime/Correlation"
 import { Journal } from "@devteam/runtime/Journal"
 import type { CachedTaskList } from "@devteam/runtime/TaskListCache"
 import { Entity } from "@effect/cluster"
+import { PersistenceError } from "@effect/cluster/ClusterError"
 import type { Sharding } from "@effect/cluster/Sharding"
 import {
   Array as Arr,
@@ -45,6 +46,7 @@ import {
   Exit,
   FiberHandle,
   Option,
+  Predicate,
   Schedule,
   Schema,
   type Scope
@@ -167,6 +169,21 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
       const commitControl = (command: ExecutionCommand) =>
         commit(command).pipe(
           Effect.catchTag("BadRequest", (error) => Effect.dieMessage(`unexpected BadRequest: ${error.message}`))
+        )
+
+      /**
+       * Pause / resume / stop: a journal that cannot be written (database down) answers the caller
+       * at once with PersistenceError (503). As a defect it would restart the entity, and the
+       * cluster would hold the command until the database is back. The next commit reloads first
+       * (stale), so nothing half-known is kept.
+       */
+      const commitOperatorCommand = (command: ExecutionCommand) =>
+        commitControl(command).pipe(
+          Effect.catchSomeDefect((defect) =>
+            Predicate.isTagged(defect, "SqlError")
+              ? Option.some(Effect.fail(new PersistenceError({ cause: defect })))
+              : Option.none()
+          )
         )
 
       const appendLogs = (lines: ReadonlyArray<LogLine>) =>
@@ -398,7 +415,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           withContext(
             payload,
             Effect.gen(function*() {
-              const after = yield* commitControl(ExecutionCommand.Pause({ at: yield* now }))
+              const after = yield* commitOperatorCommand(ExecutionCommand.Pause({ at: yield* now }))
               // Paused at once (no step in flight): the fiber only waited for a slot; let it go.
               if (after.status === "PAUSED") yield* stopExecution
               return control(after)
@@ -408,7 +425,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           withContext(
             payload,
             Effect.gen(function*() {
-              const after = yield* commitControl(ExecutionCommand.Resume({ at: yield* now }))
+              const after = yield* commitOperatorCommand(ExecutionCommand.Resume({ at: yield* now }))
               yield* ensureRunning
               return control(after)
             })
@@ -417,7 +434,7 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
           withContext(
             payload,
             Effect.gen(function*() {
-              const after = yield* commitControl(
+              const after = yield* commitOperatorCommand(
                 ExecutionCommand.Stop({ reason: "stopped by request", at: yield* now })
               )
               // Interrupts the running step: the tool process is killed, its resources released.

@@ -39,6 +39,7 @@ import {
 import { Task } from "@devteam/domain/Task"
 import { InjectTaskRequest, InjectTaskResponse } from "@devteam/domain/TasksApi"
 import { ClusterSchema, Entity } from "@effect/cluster"
+import { PersistenceError } from "@effect/cluster/ClusterError"
 import { Rpc } from "@effect/rpc"
 import { Schema } from "effect"
 
@@ -80,9 +81,11 @@ export const IngestEvent = Rpc.make("IngestEvent", {
   primaryKey: (payload) => payload.eventId
 }).annotate(ClusterSchema.Persisted, true)
 
-export const Pause = Rpc.make("Pause", { payload: correlation, success: ControlResponse, error: IllegalTransition })
-export const Resume = Rpc.make("Resume", { payload: correlation, success: ControlResponse, error: IllegalTransition })
-export const Stop = Rpc.make("Stop", { payload: correlation, success: ControlResponse, error: IllegalTransition })
+/** PersistenceError: the journal could not be written (database down); nothing was decided, the caller retries. */
+const controlError = Schema.Union(IllegalTransition, PersistenceError)
+export const Pause = Rpc.make("Pause", { payload: correlation, success: ControlResponse, error: controlError })
+export const Resume = Rpc.make("Resume", { payload: correlation, success: ControlResponse, error: controlError })
+export const Stop = Rpc.make("Stop", { payload: correlation, success: ControlResponse, error: controlError })
 
 export const InjectTask = Rpc.make("InjectTask", {
   payload: { ...correlation, request: InjectTaskRequest },

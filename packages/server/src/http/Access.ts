@@ -4,11 +4,11 @@
  * projections, never by waking an entity.
  */
 import * as Auth from "@devteam/domain/Auth"
-import { Forbidden, ProjectNotFound } from "@devteam/domain/Errors"
+import { Forbidden, ProjectNotFound, ServiceUnavailable } from "@devteam/domain/Errors"
 import type { ProjectId } from "@devteam/domain/Ids"
 import type { ExecutionState } from "@devteam/domain/ProjectState"
 import { Projections } from "@devteam/runtime/Projections"
-import { Effect, Option } from "effect"
+import { Duration, Effect, Option, Predicate } from "effect"
 
 export const principal = Auth.CurrentPrincipal
 
@@ -104,6 +104,24 @@ export const makeKnownProjects = (capacity = 100_000) => {
       Effect.zipRight(
         requireProject(projectId),
         Effect.suspend(() => known.has(projectId) ? Effect.void : lookUp(projectId))
+      ),
+    /**
+     * Raced with a command to a remembered project: never succeeds. A command not answered
+     * within `after` looks the project up once; a database that cannot answer fails it with 503
+     * at once — the cluster cannot place the entity then (shard locks live there) and the command
+     * would wait for the database. A command answered in time costs no query.
+     */
+    unavailable: (projectId: ProjectId, after: Duration.DurationInput = Duration.millis(500)) =>
+      Effect.sleep(after).pipe(
+        Effect.zipRight(Effect.ignore(knownProject(projectId))),
+        Effect.catchSomeDefect((defect) =>
+          Predicate.isTagged(defect, "SqlError")
+            ? Option.some(
+              Effect.fail(new ServiceUnavailable({ message: "the database cannot serve this command now; retry" }))
+            )
+            : Option.none()
+        ),
+        Effect.zipRight(Effect.never)
       ),
     /** After a refused command: 404 when the project is gone meanwhile. */
     recheck: (projectId: ProjectId) =>

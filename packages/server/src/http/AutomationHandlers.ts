@@ -57,7 +57,8 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
           Effect.catchTag(
             "IllegalTransition",
             (refused) => Effect.zipRight(known.recheck(path.projectId), Effect.fail(refused))
-          )
+          ),
+          Effect.raceFirst(known.unavailable(path.projectId))
         )
       ).pipe(
         idempotent({
