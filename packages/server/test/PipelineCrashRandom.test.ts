@@ -40,6 +40,8 @@ const MAX_KILLS = 24
 const EXTRA_KILLS_UNTIL_MS = 150_000
 const DELAY_MIN_MS = 300
 const DELAY_MAX_MS = 2_500
+/** Added to the delay per consecutive kill in the same step. */
+const STREAK_STEP_MS = 700
 
 const seedFromEnv = Number(process.env.PIPELINE_CRASH_SEED ?? "NaN")
 const seed = Number.isInteger(seedFromEnv) ? seedFromEnv >>> 0 : Math.floor(Math.random() * 2 ** 32)
@@ -361,6 +363,7 @@ describe("pipeline crash at random moments (service process SIGKILLed ≥ 20 tim
         /** Every journal entry of the current run up to here was written before this incarnation. */
         let seqBeforeIncarnation = 0
         const restartMs: Array<number> = []
+        let sameStepStreak = 0
         const moreKills = () =>
           kills.length < MIN_KILLS ||
           (midStepCount(kills) < MIN_MID_STEP_KILLS && kills.length < MAX_KILLS &&
@@ -370,7 +373,10 @@ describe("pipeline crash at random moments (service process SIGKILLed ≥ 20 tim
             current = yield* startRun
             seqBeforeIncarnation = 0
           }
-          const delayMs = Math.round(DELAY_MIN_MS + random() * (DELAY_MAX_MS - DELAY_MIN_MS))
+          // Each kill in the same step as the one before waits a little longer, so that a step slower
+          // than the delay range (IMPLEMENT under load) still completes and the kills spread across steps.
+          const delayMs = Math.round(DELAY_MIN_MS + random() * (DELAY_MAX_MS - DELAY_MIN_MS)) +
+            sameStepStreak * STREAK_STEP_MS
           yield* Effect.sleep(Duration.millis(delayMs))
           yield* runner.kill("SIGKILL")
           // The sandbox's processes die with the machine they ran on: the killed process's tool, if any.
@@ -397,6 +403,10 @@ describe("pipeline crash at random moments (service process SIGKILLed ≥ 20 tim
             orphans: orphans.length,
             restartMs: ms
           })
+          const previous = kills.at(-2)
+          sameStepStreak = midStep && previous !== undefined && previous.midStep && previous.at === at
+            ? sameStepStreak + 1
+            : 0
         }
         const lastKillAt = Date.now()
 
