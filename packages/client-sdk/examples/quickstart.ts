@@ -34,7 +34,8 @@ for await (const frame of socket.frames({ projectId })) {
   if (frame.executionId !== executionId) continue // an earlier execution of the same project
   if (frame.type === "execution-update") {
     const { progress, status, step, taskId } = frame.payload
-    console.log(`#${frame.seq} ${status} ${step ?? ""} ${taskId ?? ""} ${progress}%`)
+    // step and task are null between tasks (SELECTING before one is chosen, the end)
+    console.log([`#${frame.seq}`, status, step, taskId, `${progress}%`].filter((part) => part != null).join(" "))
   } else if (frame.type === "execution-error") {
     console.log(`#${frame.seq} error in ${frame.payload.step}: ${frame.payload.message}`)
   } else if (frame.type === "execution-completed") {

@@ -66,6 +66,9 @@ describe("README quick start", () => {
     expect(stdout).toMatch(/^started [0-9a-f-]{36} \(QUEUED\)$/m)
     expect(stdout).toContain("[socket open]")
     expect(stdout).toMatch(/#\d+ IMPLEMENTING IMPLEMENT 1\.1\.1/)
+    // a frame before a task is chosen (no task id) prints no blank field
+    expect(stdout).toMatch(/^#\d+ SELECTING SELECT \d+%$/m)
+    expect(stdout).not.toMatch(/^#\d+ [^\n]* {2}/m)
     expect(stdout).toMatch(/#\d+ COMPLETED \(finished\): 3\/3 tasks/)
     for (const task of ["1.1.1", "1.1.2", "1.2.1"]) {
       expect(stdout).toMatch(new RegExp(`^${task.replaceAll(".", "\\.")} completed task/\\S+ merged [0-9a-f]{8}$`, "m"))
