@@ -149,24 +149,32 @@ interface Step {
 
 const stampFile = "node_modules/.devteam-install-stamp"
 
+/**
+ * Where the stamp goes when the install made no node_modules (a project without dependencies):
+ * the sandbox's tmpdir, which lives as long as the sandbox (one execution, one work tree), so
+ * that a warm VERIFY skips that install too. node_modules' own stamp wins whenever it exists.
+ */
+const bareStampFile = (tmpdir: string) => `${tmpdir}/devteam-install-stamp`
+
 /** The lockfiles whose sums (with package.json's) make the install stamp. */
 const lockfiles = ["package-lock.json", "npm-shrinkwrap.json", "pnpm-lock.yaml", "yarn.lock"] as const
 
 /**
  * What VERIFY needs to know about the workspace before running anything, in one sandbox command:
  * which of NodeProject's files exist, then sections (`<marker> <name>` lines) with package.json,
- * tsconfig.json, the sums of package.json and the lockfiles, and the last install's stamp.
- * argv: sh -c SCRIPT probe MARKER FILES…
+ * tsconfig.json, the sums of package.json and the lockfiles, and the last install's stamp
+ * (node_modules' own, else the one of an install that made no node_modules).
+ * argv: sh -c SCRIPT probe MARKER BARE_STAMP FILES…
  */
 const probeScript = [
-  "m=\"$1\"; shift",
+  "m=\"$1\"; bare=\"$2\"; shift 2",
   "for f in \"$@\"; do [ -e \"$f\" ] && echo \"$f\"; done",
   "section() { [ -f \"$2\" ] && { printf '\\n%s %s\\n' \"$m\" \"$1\"; cat \"$2\"; }; }",
   "section package.json package.json",
   "section tsconfig.json tsconfig.json",
   "printf '\\n%s sums\\n' \"$m\"",
   `sha256sum package.json ${lockfiles.join(" ")} 2>/dev/null`,
-  `section stamp ${stampFile}`,
+  `if [ -d node_modules ]; then section stamp ${stampFile}; else section stamp "$bare"; fi`,
   "exit 0"
 ].join("\n")
 
@@ -214,7 +222,16 @@ export const make = (settings: VerifierSettings): Effect.Effect<Verifier["Type"]
 
       // What the repository is, and what was installed last (one command: each costs a round trip)
       const marker = `@@devteam-probe-${crypto.randomUUID()}@@`
-      const probed = yield* quiet(["sh", "-c", probeScript, "probe", marker, ...NodeProject.probedFiles])
+      const bareStamp = bareStampFile(sandbox.tmpdir)
+      const probed = yield* quiet([
+        "sh",
+        "-c",
+        probeScript,
+        "probe",
+        marker,
+        bareStamp,
+        ...NodeProject.probedFiles
+      ])
       const { files, sections } = parseProbe(probed.stdout, marker)
       const project = NodeProject.analyse({
         files,
@@ -308,7 +325,15 @@ export const make = (settings: VerifierSettings): Effect.Effect<Verifier["Type"]
         }
         if (step.install === true) installed = true
         if (stampNow !== undefined) {
-          yield* quiet(["sh", "-c", "printf '%s' \"$1\" > \"$2\"", "stamp", stampNow, stampFile])
+          yield* quiet([
+            "sh",
+            "-c",
+            "if [ -d node_modules ]; then f=\"$2\"; else f=\"$3\"; fi; printf '%s' \"$1\" > \"$f\"",
+            "stamp",
+            stampNow,
+            stampFile,
+            bareStamp
+          ])
         }
       }
 

@@ -135,6 +135,37 @@ const suite = (name: string, sandboxLayer: Layer.Layer<Sandbox>) =>
           assert.strictEqual(yield* Effect.promise(() => fs.readFile(path.join(dir, "built.txt"), "utf8")), "ok")
         }))
 
+      it.scoped("a project without dependencies: a warm run skips the install, a changed package.json installs again", () =>
+        Effect.gen(function*() {
+          const dir = yield* project({ "package.json": packageJson({ build: buildOk }), "package-lock.json": lockfile })
+          const sandbox = yield* Sandbox
+          const handle = yield* sandbox.acquire({ ...newIds(), workspacePath: dir })
+          const verifier = yield* Verifier.Verifier
+          const run = Effect.map(
+            verifier.verify({ sandbox: handle, task: task({}), diffFiles: [] }),
+            (result) => {
+              assert.isTrue(result.success, result.attempts[0]?.log)
+              return result.artifacts.buildOutput
+            }
+          )
+          const skipped = "[skipped: package.json and the lockfile are unchanged since the last install]"
+          const cold = yield* run
+          assert.include(cold, "$ npm ci")
+          assert.notInclude(cold, skipped)
+          const warm = yield* run
+          assert.include(warm, skipped)
+          assert.include(warm, "$ npm run build")
+          // the stamp is not in the work tree (nothing there for a commit to pick up)
+          assert.isFalse(
+            yield* Effect.promise(() => fs.access(path.join(dir, "node_modules")).then(() => true, () => false))
+          )
+          yield* Effect.promise(() =>
+            fs.writeFile(path.join(dir, "package.json"), packageJson({ build: buildOk, x: "true" }))
+          )
+          const changed = yield* run
+          assert.notInclude(changed, skipped)
+        }))
+
       it.scoped("a failing build is not retried with the same code: one attempt, the command and exit code named", () =>
         Effect.gen(function*() {
           const dir = yield* project({
