@@ -672,11 +672,12 @@ export const make = (
             logs: [...lastLines(artifact.outputs.stdout), ...lastLines(artifact.outputs.stderr)]
           })
         }
-        const committed = yield* workspace.commitAll({ repoPath, branch, baseBranch, message })
+        // the tool's artifact holds the change's files and lines: no second diff on the host
+        const committed = yield* workspace.commitChanges({ repoPath, branch, baseBranch, message })
         yield* info(
           `IMPLEMENT: ${committed.committed ? "committed" : "nothing new to commit at"} ${
             committed.commit.slice(0, 12)
-          } (${committed.filesModified.length} files, ${committed.linesChanged} lines)`
+          } (${artifact.outputs.filesModified.length} files, ${artifact.outputs.linesChanged} lines)`
         )
         // IMPLEMENT completes only once its work is on the remote: a failover after this point
         // finds it there

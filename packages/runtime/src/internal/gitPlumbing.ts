@@ -36,6 +36,7 @@ import * as Redaction from "../Redaction.js"
 import * as RepoUrl from "../RepoUrl.js"
 import type { WorkspaceConfig } from "../Workspace.js"
 import { type GitResult, runGit } from "./gitProcess.js"
+import * as GitRefs from "./gitRefs.js"
 
 /** The plumbing runs on the Workspace configuration itself (one definition of its fields). */
 export type GitPlumbingConfig = WorkspaceConfig
@@ -402,32 +403,66 @@ export const make = (config: GitPlumbingConfig) =>
 
     // --- ref helpers ----------------------------------------------------------------------
 
+    // Ref and ancestry questions are answered from the git dir's files when they can be
+    // (GitRefs), by git otherwise: each git process costs milliseconds, a task asked dozens.
+
+    /** The commit `ref` names; a full ref name (`refs/…`) is read from the files when they answer. */
     const revParse = (dir: string, ref: string) =>
-      Effect.map(
-        git(dir, ["rev-parse", "--verify", "--quiet", `${ref}^{commit}`]),
-        (r) => r.exitCode === 0 ? Option.some(r.stdout.trim()) : Option.none<string>()
+      Effect.flatMap(
+        ref.startsWith("refs/")
+          ? Effect.promise(() => GitRefs.readRefs(Path.join(dir, ".git"), [ref]))
+          : Effect.succeed(undefined),
+        (refs) =>
+          refs !== undefined
+            ? Effect.succeed(Option.fromNullable(refs.get(ref)))
+            : Effect.map(
+              git(dir, ["rev-parse", "--verify", "--quiet", `${ref}^{commit}`]),
+              (r) => r.exitCode === 0 ? Option.some(r.stdout.trim()) : Option.none<string>()
+            )
       )
 
-    /** `refname → commit` for the given full ref names that exist (one git process). */
-    const refsSnapshot = (dir: string, names: ReadonlyArray<string>) =>
-      Effect.map(gitOk(dir, ["for-each-ref", "--format=%(objectname) %(refname)", "--", ...names]), (out) => {
-        const wanted = new Set(names)
-        const found = new Map<string, string>()
-        for (const line of out.split("\n")) {
-          const space = line.indexOf(" ")
-          const name = line.slice(space + 1)
-          if (space > 0 && wanted.has(name)) found.set(name, line.slice(0, space))
-        }
-        return found
-      })
+    /** The commit HEAD is on (after a commit, merge or rebase). */
+    const headCommit = (dir: string) =>
+      Effect.flatMap(
+        Effect.promise(() => GitRefs.readHead(Path.join(dir, ".git"))),
+        (head) =>
+          head !== undefined ? Effect.succeed(head) : Effect.map(gitOk(dir, ["rev-parse", "HEAD"]), (out) => out.trim())
+      )
 
+    /** `refname → commit` for the given full ref names that exist (the files, else one git process). */
+    const refsSnapshot = (dir: string, names: ReadonlyArray<string>) =>
+      Effect.flatMap(Effect.promise(() => GitRefs.readRefs(Path.join(dir, ".git"), names)), (refs) =>
+        refs !== undefined
+          ? Effect.succeed(refs)
+          : Effect.map(gitOk(dir, ["for-each-ref", "--format=%(objectname) %(refname)", "--", ...names]), (out) => {
+            const wanted = new Set(names)
+            const found = new Map<string, string>()
+            for (const line of out.split("\n")) {
+              const space = line.indexOf(" ")
+              const name = line.slice(space + 1)
+              if (space > 0 && wanted.has(name)) found.set(name, line.slice(0, space))
+            }
+            return found
+          }))
+
+    /**
+     * Whether `ancestor` is an ancestor of (or is) `descendant`. Through the loose commits this
+     * service made (a merge's parent, a tick's parent) when that settles it — a commit that descends
+     * from another is not its ancestor — else `git merge-base --is-ancestor`.
+     */
     const isAncestor = (dir: string, ancestor: string, descendant: string) =>
-      Effect.flatMap(git(dir, ["merge-base", "--is-ancestor", ancestor, descendant]), (r) =>
-        r.exitCode === 0
-          ? Effect.succeed(true)
+      Effect.gen(function*() {
+        if (ancestor === descendant) return true
+        const gitDir = Path.join(dir, ".git")
+        if (yield* Effect.promise(() => GitRefs.reachesLoose(gitDir, descendant, ancestor))) return true
+        if (yield* Effect.promise(() => GitRefs.reachesLoose(gitDir, ancestor, descendant))) return false
+        const r = yield* git(dir, ["merge-base", "--is-ancestor", ancestor, descendant])
+        return r.exitCode === 0
+          ? true
           : r.exitCode === 1
-          ? Effect.succeed(false)
-          : Effect.fail(failure("merge-base", r)))
+          ? false
+          : yield* failure("merge-base", r)
+      })
 
     /** The branch checked out in a work tree, from `.git/HEAD` (no git process); none when detached. */
     const currentBranch = (dir: string) =>
@@ -542,15 +577,41 @@ export const make = (config: GitPlumbingConfig) =>
             yield* removeDir(dir)
             yield* fsOp("move clone into place", () => Fs.rename(tmp, dir))
             origins.set(dir, repo.url)
+            fetchedAt.set(dir, Date.now())
           }),
         (tmp) => Effect.ignore(removeDir(tmp))
       )
 
+    /** When each work tree last had its origin's branches (clone or fetch), in this process. */
+    const fetchedAt = new Map<string, number>()
+
     const fetchOrigin = (dir: string, auth: ReadonlyArray<readonly [string, string]>) =>
-      Effect.flatMap(
-        git(dir, ["fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/remotes/origin/*"], { config: auth }),
-        (r) => r.exitCode === 0 ? Effect.void : Effect.fail(remoteFailure("fetch", r))
-      )
+      Effect.suspend(() => {
+        const started = Date.now()
+        return Effect.flatMap(
+          git(dir, ["fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/remotes/origin/*"], { config: auth }),
+          (r) => {
+            if (r.exitCode !== 0) return Effect.fail(remoteFailure("fetch", r))
+            fetchedAt.set(dir, started)
+            return Effect.void
+          }
+        )
+      })
+
+    /**
+     * Whether `other`, fetched by this process within `withinMs`, holds the same `names`
+     * (refs/remotes/origin/…) as `dir`: a fetch in `dir` now would bring nothing new for them.
+     */
+    const sameAsRecentFetch = (dir: string, other: string, names: ReadonlyArray<string>, withinMs: number) =>
+      Effect.promise(async () => {
+        const at = fetchedAt.get(other)
+        if (at === undefined || Date.now() - at > withinMs) return false
+        const [mine, theirs] = await Promise.all([
+          GitRefs.readRefs(Path.join(dir, ".git"), names),
+          GitRefs.readRefs(Path.join(other, ".git"), names)
+        ])
+        return mine !== undefined && theirs !== undefined && names.every((n) => mine.get(n) === theirs.get(n))
+      })
 
     const remoteDefaultBranch = (dir: string) =>
       Effect.map(git(dir, ["symbolic-ref", "--quiet", "refs/remotes/origin/HEAD"]), (r) => {
@@ -560,12 +621,15 @@ export const make = (config: GitPlumbingConfig) =>
           : "main"
       })
 
-    /** Clones the repository into the cache, or fetches it when cached. Call with the repo lock held. */
+    /**
+     * Clones the repository into the cache, or fetches it when cached (unless `fetch` is false: the
+     * caller knows a fetch would bring nothing). Call with the repo lock held.
+     */
     const ensureRepo = (
       repo: RepoUrl.RepoUrl,
       dir: string,
       auth: ReadonlyArray<readonly [string, string]>,
-      options: { readonly workTree?: boolean } = {}
+      options: { readonly workTree?: boolean; readonly fetch?: boolean } = {}
     ) =>
       Effect.gen(function*() {
         yield* fsOp("create workspace directory", () => Fs.mkdir(workspaceDir, { recursive: true }))
@@ -581,8 +645,8 @@ export const make = (config: GitPlumbingConfig) =>
               )
             )
           )
-          if (healthy) yield* fetchOrigin(dir, auth)
-          else cached = false
+          if (!healthy) cached = false
+          else if (options.fetch !== false) yield* fetchOrigin(dir, auth)
         }
         if (!cached) yield* cloneInto(repo, dir, auth)
         return { cloned: !cached }
@@ -652,6 +716,8 @@ export const make = (config: GitPlumbingConfig) =>
         if (yield* isAncestor(dir, local.value, newRemote)) {
           return { pushedCommit: local.value, alreadyPushed: true, rebased: false }
         }
+        // the rebase needs a clean work tree (leftovers could stand in its way)
+        yield* cleanState(dir)
         const current = yield* currentBranch(dir)
         if (Option.isNone(current) || current.value !== base) {
           yield* gitOk(dir, ["checkout", "--quiet", "--force", base, "--"])
@@ -705,6 +771,7 @@ export const make = (config: GitPlumbingConfig) =>
       checkRepoPath,
       secureGitDir,
       revParse,
+      headCommit,
       refsSnapshot,
       isAncestor,
       currentBranch,
@@ -713,6 +780,7 @@ export const make = (config: GitPlumbingConfig) =>
       ensureLocalBase,
       baseTip,
       ensureRepo,
+      sameAsRecentFetch,
       remoteDefaultBranch,
       fileAt,
       readBlob,

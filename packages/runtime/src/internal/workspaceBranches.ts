@@ -30,11 +30,15 @@ import type { WorkspaceLocks } from "../WorkspaceLocks.js"
 import { checkBranchName as checkBranch } from "./gitNames.js"
 import { fullRef, type GitPlumbing, remoteRef, tail } from "./gitPlumbing.js"
 
+/** How recent a fetch of the shared cache PREP takes as its own (SELECT's, just before it). */
+const recentFetchMs = 5_000
+
 type Branches = Pick<
   Workspace["Type"],
   | "sync"
   | "prepare"
   | "commitAll"
+  | "commitChanges"
   | "diffSummary"
   | "branchExists"
   | "refreshBranch"
@@ -59,6 +63,7 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     failure,
     git,
     gitOk,
+    headCommit,
     isAncestor,
     keyFor,
     originConfig,
@@ -69,6 +74,7 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     remoteConfig,
     remoteFailure,
     revParse,
+    sameAsRecentFetch,
     touch,
     workspaceDir
   } = plumbing
@@ -109,7 +115,18 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     const dir = Path.join(workspaceDir, key)
     const auth = yield* remoteConfig(repo, options.token)
     return yield* withRepoLock(key)(Effect.gen(function*() {
-      const { cloned } = yield* ensureRepo(repo, dir, auth)
+      // SELECT fetched the repository's shared cache a moment ago (the fresh task list): when that
+      // fetch saw the same base and task branch as this work tree has, fetching here would change
+      // nothing PREP reads. Not with a project token (its fetch is how a refused token shows).
+      const known = options.project !== undefined && options.baseBranch !== undefined &&
+        options.token === undefined &&
+        (yield* sameAsRecentFetch(
+          dir,
+          Path.join(workspaceDir, keyFor(repo, undefined)),
+          [remoteRef(options.baseBranch), remoteRef(branch)],
+          recentFetchMs
+        ))
+      const { cloned } = yield* ensureRepo(repo, dir, auth, { fetch: !known })
       const cached = !cloned
       const base = options.baseBranch ?? (yield* remoteDefaultBranch(dir))
       // One process for every ref this needs (each git spawn costs milliseconds).
@@ -216,14 +233,9 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     )
   })
 
-  const commitAll = Effect.fn("Workspace.commitAll")(function*(options: CommitOptions) {
-    const { dir, key } = yield* checkRepoPath(options.repoPath)
-    yield* checkBranch(options.branch, "branch")
-    yield* checkBranch(options.baseBranch, "baseBranch")
-    if (options.branch === options.baseBranch) {
-      return yield* new BadRequest({ message: "commitAll commits on a task branch, never on the base branch" })
-    }
-    return yield* withRepoLock(key)(Effect.gen(function*() {
+  /** Stages everything and commits it on the task branch, under the lock; whether a commit was made. */
+  const stageAndCommit = (dir: string, options: CommitOptions) =>
+    Effect.gen(function*() {
       const current = yield* currentBranch(dir)
       if (Option.isNone(current) || current.value !== options.branch) {
         if (Option.isNone(yield* revParse(dir, fullRef(options.branch)))) {
@@ -236,20 +248,51 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
         yield* gitOk(dir, ["checkout", "--quiet", options.branch, "--"])
       }
       yield* gitOk(dir, ["add", "--all", "--", "."])
+      const message = options.message.replaceAll("\0", "").slice(0, 64 * 1024)
+      const made = yield* git(dir, ["commit", "--quiet", "--no-verify", "--cleanup=whitespace", "--file=-"], {
+        stdin: message.trim().length > 0 ? message : "update"
+      })
+      // Commit first, ask why only when it refuses (one process fewer when there is a change):
+      // nothing staged is "nothing to commit", anything else is the commit's failure.
+      if (made.exitCode === 0) return true
       const staged = yield* git(dir, ["diff", "--cached", "--quiet", "--no-ext-diff"])
       if (staged.exitCode > 1) return yield* failure("diff", staged)
-      const committed = staged.exitCode === 1
-      if (committed) {
-        const message = options.message.replaceAll("\0", "").slice(0, 64 * 1024)
-        yield* gitOk(dir, ["commit", "--quiet", "--no-verify", "--cleanup=whitespace", "--file=-"], {
-          stdin: message.trim().length > 0 ? message : "update"
-        })
+      if (staged.exitCode === 1) return yield* failure("commit", made)
+      return false
+    })
+
+  const checkCommit = (options: CommitOptions) =>
+    Effect.gen(function*() {
+      const checked = yield* checkRepoPath(options.repoPath)
+      yield* checkBranch(options.branch, "branch")
+      yield* checkBranch(options.baseBranch, "baseBranch")
+      if (options.branch === options.baseBranch) {
+        return yield* new BadRequest({ message: "commitAll commits on a task branch, never on the base branch" })
       }
+      return checked
+    })
+
+  const commitAll = Effect.fn("Workspace.commitAll")(function*(options: CommitOptions) {
+    const { dir, key } = yield* checkCommit(options)
+    return yield* withRepoLock(key)(Effect.gen(function*() {
+      const committed = yield* stageAndCommit(dir, options)
       // the branch is checked out: its head is the commit
       const { head: commit, ...summary } = yield* diffAgainstBase(dir, options.branch, options.baseBranch)
       yield* touch(dir)
       yield* Effect.logInfo(committed ? `Workspace committed ${commit}` : "Workspace: nothing to commit")
       return { committed, commit, ...summary }
+    }))
+  })
+
+  const commitChanges = Effect.fn("Workspace.commitChanges")(function*(options: CommitOptions) {
+    const { dir, key } = yield* checkCommit(options)
+    return yield* withRepoLock(key)(Effect.gen(function*() {
+      const committed = yield* stageAndCommit(dir, options)
+      // the branch is checked out: its head is the commit
+      const commit = yield* headCommit(dir)
+      yield* touch(dir)
+      yield* Effect.logInfo(committed ? `Workspace committed ${commit}` : "Workspace: nothing to commit")
+      return { committed, commit }
     }))
   })
 
@@ -311,7 +354,7 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
         }
         return yield* failure("refresh branch", r)
       }
-      const head = (yield* gitOk(dir, ["rev-parse", "HEAD"])).trim()
+      const head = yield* headCommit(dir)
       yield* touch(dir)
       yield* Effect.logInfo(`Workspace rebased ${branch} onto ${base}`)
       return { head, updated: true }
@@ -358,7 +401,7 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
         }
         return yield* failure("merge", r)
       }
-      const mergeCommit = (yield* gitOk(dir, ["rev-parse", "HEAD"])).trim()
+      const mergeCommit = yield* headCommit(dir)
       yield* touch(dir)
       yield* Effect.logInfo(`Workspace merged ${branch} into ${base}`)
       return { mergeCommit, alreadyMerged: false }
@@ -371,7 +414,8 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     const { dir, key } = yield* checkRepoPath(options.repoPath)
     yield* checkBranch(options.baseBranch, "baseBranch")
     return yield* withRepoLock(key)(Effect.gen(function*() {
-      yield* cleanState(dir)
+      // a push reads refs only: the work tree is cleaned where it is used (pushBase's rebase)
+      yield* cleanState(dir, { workTree: false })
       const result = yield* pushBase(dir, options.baseBranch, options.token)
       yield* touch(dir)
       yield* Effect.logInfo(
@@ -483,6 +527,7 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     sync,
     prepare,
     commitAll,
+    commitChanges,
     diffSummary,
     branchExists,
     refreshBranch,

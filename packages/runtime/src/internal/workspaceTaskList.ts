@@ -32,6 +32,7 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Task
     ensureLocalBase,
     fileAt,
     gitOk,
+    headCommit,
     pushBase,
     touch,
     workspaceDir
@@ -79,26 +80,35 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Task
       let commit = tip
       const committed = rendered !== source
       if (committed) {
-        // Build the commit with plumbing on a private index: the work tree is never written
-        // through a path from the repository (a symlinked directory cannot redirect the write).
+        // The work tree is never written through a path from the repository (a symlinked
+        // directory cannot redirect the write): the blob goes into an index, git writes the tree.
+        const message = `${options.taskId}: mark completed\n`
         const blob = (yield* gitOk(dir, ["hash-object", "-w", "--stdin"], { stdin: rendered })).trim()
-        const tree = yield* Effect.acquireUseRelease(
-          Effect.sync(() => Path.join(dir, ".git", `devteam-index-${randomBytes(6).toString("hex")}`)),
-          (indexFile) =>
-            Effect.gen(function*() {
-              const env = { GIT_INDEX_FILE: indexFile }
-              yield* gitOk(dir, ["read-tree", tip], { env })
-              yield* gitOk(dir, ["update-index", "--cacheinfo", `${file.value.mode},${blob},${path}`], { env })
-              return (yield* gitOk(dir, ["write-tree"], { env })).trim()
-            }),
-          (indexFile) => Effect.promise(() => Fs.rm(indexFile, { force: true }))
-        )
-        commit = (yield* gitOk(dir, ["commit-tree", tree, "-p", tip, "-F", "-"], {
-          stdin: `${options.taskId}: mark completed\n`
-        })).trim()
-        yield* gitOk(dir, ["update-ref", "-m", `${options.taskId}: mark completed`, fullRef(base), commit, tip])
+        const cacheinfo = ["update-index", "--cacheinfo", `${file.value.mode},${blob},${path}`]
         const current = yield* currentBranch(dir)
-        if (Option.isSome(current) && current.value === base) yield* gitOk(dir, ["reset", "--hard", "--quiet"])
+        if (Option.isSome(current) && current.value === base) {
+          // The base is checked out and clean (cleanState) at `tip`: its own index, one commit
+          // (the same commit as below, in 3 processes fewer), then the work tree follows.
+          yield* gitOk(dir, cacheinfo)
+          yield* gitOk(dir, ["commit", "--quiet", "--no-verify", "--cleanup=verbatim", "--file=-"], { stdin: message })
+          commit = yield* headCommit(dir)
+          yield* gitOk(dir, ["reset", "--hard", "--quiet"])
+        } else {
+          // Another branch is checked out: plumbing on a private index, the work tree untouched.
+          const tree = yield* Effect.acquireUseRelease(
+            Effect.sync(() => Path.join(dir, ".git", `devteam-index-${randomBytes(6).toString("hex")}`)),
+            (indexFile) =>
+              Effect.gen(function*() {
+                const env = { GIT_INDEX_FILE: indexFile }
+                yield* gitOk(dir, ["read-tree", tip], { env })
+                yield* gitOk(dir, cacheinfo, { env })
+                return (yield* gitOk(dir, ["write-tree"], { env })).trim()
+              }),
+            (indexFile) => Effect.promise(() => Fs.rm(indexFile, { force: true }))
+          )
+          commit = (yield* gitOk(dir, ["commit-tree", tree, "-p", tip, "-F", "-"], { stdin: message })).trim()
+          yield* gitOk(dir, ["update-ref", "-m", `${options.taskId}: mark completed`, fullRef(base), commit, tip])
+        }
       }
       const pushed = yield* pushBase(dir, base, options.token)
       yield* touch(dir)
