@@ -11,7 +11,8 @@
  *   set an API base) from the repository, so those are moved out of the work tree for the run
  *   and put back afterwards;
  * - aider's own files (`.aider*`: the repo-map cache `.aider.tags.cache.v4/`, histories) are
- *   listed in `.git/info/exclude`, so they are never counted as a change nor committed;
+ *   listed in `.git/info/exclude` (written from the host: the docker sandbox has `.git` read-only),
+ *   so they are never counted as a change nor committed;
  * - only the model provider settings are in its environment;
  * - failure is decided from aider's terminal state: the exit status, an error after its last
  *   edit (or with no edit at all), and whether the working tree changed — never from error-looking
@@ -23,6 +24,7 @@ import type { HostPort } from "@devteam/domain/Egress"
 import { ToolFailed } from "@devteam/domain/Errors"
 import { Config, Duration, Effect, Option, Redacted } from "effect"
 import type { ConfigError } from "effect"
+import { constants as fsConstants } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -114,16 +116,41 @@ export const terminalError = (lines: ReadonlyArray<string>): string | undefined 
 }
 
 /**
- * Before aider runs, in one sandbox command: the prompt (from the environment) into its file in the
- * scratch directory, and `.aider*` listed in the repository's `.git/info/exclude` (once). Exit 2:
- * the prompt could not be written; 3: the exclude could not.
- * argv: sh -c SCRIPT prepare-aider SCRATCH PROMPT_FILE PATTERN
+ * Before aider runs: the prompt (from the environment) into its file in the scratch directory.
+ * argv: sh -c SCRIPT prepare-aider SCRATCH PROMPT_FILE
  */
-const prepareScript = [
-  "mkdir -p \"$1\" && printf '%s' \"$DEVTEAM_PROMPT\" > \"$2\" || exit 2",
-  "f=$(git rev-parse --git-path info/exclude) && mkdir -p \"$(dirname \"$f\")\" &&",
-  "  { grep -qxF \"$3\" \"$f\" 2>/dev/null || printf '%s\\n' \"$3\" >> \"$f\"; } || exit 3"
-].join("\n")
+const prepareScript = "mkdir -p \"$1\" && printf '%s' \"$DEVTEAM_PROMPT\" > \"$2\""
+
+/**
+ * Lists `.aider*` in the work tree's `.git/info/exclude` (once), from the host: the docker sandbox
+ * mounts `.git` read-only. Never through a link (`.git`, `info` and the file itself are what they
+ * seem, or nothing is written).
+ */
+const excludeAiderFiles = (workspacePath: string): Effect.Effect<void, string> =>
+  Effect.tryPromise({
+    try: async () => {
+      const info = path.join(workspacePath, ".git", "info")
+      if (!(await fs.lstat(path.dirname(info))).isDirectory()) throw new Error(".git is not a directory")
+      await fs.mkdir(info, { mode: 0o755 }).catch((e: unknown) => {
+        if (!(e instanceof Error && "code" in e && e.code === "EEXIST")) throw e
+      })
+      if (!(await fs.lstat(info)).isDirectory()) throw new Error(".git/info is not a directory")
+      const file = await fs.open(
+        path.join(info, "exclude"),
+        fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_APPEND | fsConstants.O_NOFOLLOW,
+        0o644
+      )
+      try {
+        const text = await file.readFile("utf8")
+        if (!text.split("\n").includes(excludePattern)) {
+          await file.write(`${text.length > 0 && !text.endsWith("\n") ? "\n" : ""}${excludePattern}\n`)
+        }
+      } finally {
+        await file.close()
+      }
+    },
+    catch: (e) => e instanceof Error ? e.message : String(e)
+  })
 
 /** Moves the repository's aider settings out of the work tree; puts them back when the scope closes. */
 const hideRepositorySettings = (workspacePath: string) =>
@@ -172,23 +199,15 @@ export const make = (
         yield* Effect.annotateCurrentSpan({ taskId: task.id, promptHash: prompt.hash })
         const scratch = `${sandbox.tmpdir}/aider-${crypto.randomUUID()}`
         const messageFile = `${scratch}/prompt.md`
+        yield* excludeAiderFiles(input.workspacePath).pipe(
+          Effect.mapError((message) => fail(`cannot exclude aider's files from git: ${message}`))
+        )
         const prepared = yield* sandbox.exec({
-          command: ["sh", "-c", prepareScript, "prepare-aider", scratch, messageFile, excludePattern],
-          env: {
-            DEVTEAM_PROMPT: prompt.text,
-            GIT_CONFIG_COUNT: "1",
-            GIT_CONFIG_KEY_0: "safe.directory",
-            GIT_CONFIG_VALUE_0: "*"
-          },
+          command: ["sh", "-c", prepareScript, "prepare-aider", scratch, messageFile],
+          env: { DEVTEAM_PROMPT: prompt.text },
           timeout: "60 seconds"
         })
-        if (prepared.exitCode !== 0) {
-          return yield* fail(
-            prepared.exitCode === 3
-              ? `cannot exclude aider's files from git: ${prepared.stderr}`
-              : `cannot write the prompt file: ${prepared.stderr}`
-          )
-        }
+        if (prepared.exitCode !== 0) return yield* fail(`cannot write the prompt file: ${prepared.stderr}`)
         // Every output line in order (stdout and stderr interleaved as aider printed them).
         const lines: Array<string> = []
         const argv = [

@@ -1,7 +1,9 @@
 /**
  * What a tool changed in the workspace: `git diff` against HEAD including untracked files,
- * computed in the sandbox with a throwaway copy of the index (the real index is left untouched).
- * The same command first removes the tool's scratch files (one sandbox command fewer per run).
+ * computed in the sandbox with a throwaway copy of the index and a throwaway object directory (the
+ * repository's objects read as an alternate): nothing is written to `.git`, which the docker
+ * sandbox mounts read-only. The same command first removes the tool's scratch files (one sandbox
+ * command fewer per run).
  */
 import { ToolFailed } from "@devteam/domain/Errors"
 import { Effect } from "effect"
@@ -21,12 +23,14 @@ const script = [
   "tmp=\"$1\"; shift",
   "if [ $# -gt 0 ]; then rm -rf -- \"$@\"; fi",
   "git rev-parse --git-dir >/dev/null",
-  "idx=\"$tmp/changes-index-$$\"",
-  "trap 'rm -f \"$idx\"' EXIT",
+  "work=\"$tmp/changes-$$\"",
+  "trap 'rm -rf \"$work\"' EXIT",
+  "mkdir -p \"$work/objects\"",
   "src=$(git rev-parse --git-path index)",
-  "if [ -f \"$src\" ]; then cp \"$src\" \"$idx\"; fi",
+  "if [ -f \"$src\" ]; then cp \"$src\" \"$work/index\"; fi",
   "base=$(git rev-parse --verify -q HEAD || git hash-object -t tree /dev/null)",
-  "export GIT_INDEX_FILE=\"$idx\"",
+  "export GIT_ALTERNATE_OBJECT_DIRECTORIES=\"$(git rev-parse --path-format=absolute --git-path objects)\"",
+  "export GIT_OBJECT_DIRECTORY=\"$work/objects\" GIT_INDEX_FILE=\"$work/index\"",
   "git add -A .",
   "git -c core.quotePath=false diff --cached --no-renames --numstat \"$base\"",
   `echo "${marker}"`,
