@@ -916,7 +916,7 @@ export const make = (
             isTransient(error) && attempts <= settings.infraRetries
               ? Effect.zipRight(
                 logs.log("warn", `${step}: ${error.message} — retrying (attempt ${attempts + 1})`),
-                error._tag === "SandboxUnavailable" ? dropSandbox(context) : Effect.void
+                categoryOf(error) === "infrastructure" ? dropSandbox(context) : Effect.void
               )
               : Effect.void
           ),

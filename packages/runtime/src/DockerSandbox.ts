@@ -3,10 +3,13 @@
  *
  * - created idempotently under a name derived from (projectId, executionId); an existing container
  *   with our labels is reused (a re-activated entity finds the one it started before a crash);
- * - run with an init process (zombie reaping), the workspace bind-mounted at /workspace and, read
- *   only, its egress directory at /run/devteam-egress (no other host path), as uid 1000, all
- *   capabilities dropped, no-new-privileges, CPU / memory (no swap) / pids limits and the
- *   configured network mode (default `none`);
+ * - run with an init process (zombie reaping), the workspace bind-mounted at /workspace — its `.git`
+ *   read-only: the host runs git there afterwards, and a git dir the sandbox wrote could make it run
+ *   commands — and, read only, its egress directory at /run/devteam-egress (no other host path but
+ *   the project's download cache), as uid 1000, all capabilities dropped, no-new-privileges,
+ *   CPU / memory (no swap) / pids limits and the configured network mode (default `none`);
+ * - nothing a command starts outlives it: when an exec ends, its process group and every process
+ *   it detached (`setsid`, `nohup … &`) are killed before the exec returns;
  * - egress only through the runner: the container's main process is a forwarder from
  *   127.0.0.1:3128 to the runner's `EgressProxy` on a unix socket in the egress directory, and every
  *   command has HTTPS_PROXY/HTTP_PROXY (…) pointing at it; the pipeline opens a per-step window
@@ -25,7 +28,15 @@ import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as EgressProxy from "./EgressProxy.js"
-import { execWrapper, killScript, makeClient, makeDemuxer, messageOf, statusOf } from "./internal/dockerClient.js"
+import {
+  execWrapper,
+  killScript,
+  makeClient,
+  makeDemuxer,
+  messageOf,
+  statusOf,
+  sweepScript
+} from "./internal/dockerClient.js"
 import { forwarderPort, forwarderScript, mountPoint, scriptName, socketName } from "./internal/egressForwarder.js"
 import { drive, registerSecrets, validEnvName } from "./internal/sandboxExec.js"
 import type { RawChunk, StartedProcess } from "./internal/sandboxExec.js"
@@ -62,6 +73,38 @@ const unavailable = (what: string) => (error: unknown) =>
 const tryDocker = <A>(what: string, f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: unavailable(what) })
 
 /**
+ * What a container mounts: the work tree and its `.git` (device and inode; none when the workspace
+ * is not a repository). A clone moved into place replaces both, and a container still mounts the
+ * old ones: it is stale.
+ */
+interface TreeIdentity {
+  readonly tree: string
+  readonly gitDir: string | undefined
+}
+
+const treeIdentity = (workspacePath: string): Effect.Effect<TreeIdentity, SandboxUnavailable> =>
+  Effect.gen(function*() {
+    const tree = yield* tryDocker("workspace", () => fs.stat(workspacePath, { bigint: true }))
+    const gitDir = yield* Effect.promise(() =>
+      fs.lstat(path.join(workspacePath, ".git"), { bigint: true }).then((s) => s, () => undefined)
+    )
+    // The engine would follow a link and mount its target (any host path) into the container.
+    if (gitDir !== undefined && !gitDir.isDirectory()) {
+      return yield* new SandboxUnavailable({
+        message: `workspace ${workspacePath}: .git is not a directory; it is not mounted into a sandbox`
+      })
+    }
+    return {
+      tree: `${tree.dev}:${tree.ino}`,
+      gitDir: gitDir === undefined ? undefined : `${gitDir.dev}:${gitDir.ino}`
+    }
+  })
+
+/** Whether `now` is still what a container created at `mounted` mounts (a `.git` that appeared since is not). */
+const sameTree = (mounted: TreeIdentity, now: TreeIdentity): boolean =>
+  mounted.tree === now.tree && (mounted.gitDir === undefined || mounted.gitDir === now.gitDir)
+
+/**
  * The container name for one project's execution on one workspace: stable, so a crash-restarted
  * step reuses it, and specific to the mounted workspace, so after a failover a runner with another
  * workspace directory never reuses a container that mounts the dead runner's work tree.
@@ -70,6 +113,26 @@ export const containerName = (projectId: string, executionId: string, workspaceP
   `devteam-sbx-${
     createHash("sha256").update(`${projectId}\n${executionId}\n${workspacePath}`).digest("hex").slice(0, 24)
   }`
+
+/** Runs a helper command in the container to its end (at most 5 s): whether it exited 0. */
+const runHelper = (container: Docker.Container, cmd: Array<string>): Effect.Effect<boolean> =>
+  Effect.gen(function*() {
+    const exec = yield* tryDocker("helper exec", () =>
+      container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true }))
+    const stream = yield* tryDocker("helper exec start", () =>
+      exec.start({ hijack: true, stdin: false }))
+    yield* Effect.async<void>((resume) => {
+      stream.on("end", () => resume(Effect.void))
+      stream.on("close", () => resume(Effect.void))
+      stream.on("error", () => resume(Effect.void))
+      stream.resume()
+    })
+    const info = yield* tryDocker("helper exec inspect", () => exec.inspect())
+    return info.ExitCode === 0
+  }).pipe(
+    Effect.timeout(Duration.seconds(5)),
+    Effect.orElseSucceed(() => false)
+  )
 
 const startExec = (
   container: Docker.Container,
@@ -108,7 +171,7 @@ const startExec = (
     stream.on("error", close)
     const exitCode = Effect.gen(function*() {
       yield* Deferred.await(ended)
-      return yield* tryDocker("exec inspect", () => exec.inspect()).pipe(
+      const code = yield* tryDocker("exec inspect", () => exec.inspect()).pipe(
         Effect.flatMap((i) =>
           !i.Running && i.ExitCode !== null
             ? Effect.succeed(i.ExitCode)
@@ -116,6 +179,9 @@ const startExec = (
         ),
         Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 })
       )
+      // Killed by a signal: maybe the wrapper itself (a command can kill its parent), before its sweep.
+      if (code >= 128) yield* runHelper(container, ["sh", "-c", sweepScript, "devteam-sweep"])
+      return code
     })
     const kill = killGroup(container, pidfile, docker)
     const wasOomKilled = (startedAt: number) => oomEventSince(docker, container.id, startedAt)
@@ -123,35 +189,13 @@ const startExec = (
   })
 
 /**
- * Kills an exec's process group from inside the container. When that is impossible (a fork bomb
- * holds every pid, so no helper process can start), the container is restarted: its processes all
- * die, the workspace and the container stay.
+ * Kills an exec's process group (and the orphans) from inside the container. When that is
+ * impossible (a fork bomb holds every pid, so no helper process can start), the container is
+ * restarted: its processes all die, the workspace and the container stay.
  */
 const killGroup = (container: Docker.Container, pidfile: string, docker: Docker): Effect.Effect<void> =>
   Effect.gen(function*() {
-    const killed = yield* Effect.gen(function*() {
-      const exec = yield* tryDocker(
-        "kill exec",
-        () =>
-          container.exec({
-            Cmd: ["sh", "-c", killScript, "devteam-kill", pidfile],
-            AttachStdout: true,
-            AttachStderr: true
-          })
-      )
-      const stream = yield* tryDocker("kill exec start", () => exec.start({ hijack: true, stdin: false }))
-      yield* Effect.async<void>((resume) => {
-        stream.on("end", () => resume(Effect.void))
-        stream.on("close", () => resume(Effect.void))
-        stream.on("error", () => resume(Effect.void))
-        stream.resume()
-      })
-      const info = yield* tryDocker("kill exec inspect", () => exec.inspect())
-      return info.ExitCode === 0
-    }).pipe(
-      Effect.timeout(Duration.seconds(5)),
-      Effect.orElseSucceed(() => false)
-    )
+    const killed = yield* runHelper(container, ["sh", "-c", killScript, "devteam-kill", pidfile])
     if (!killed) {
       yield* Effect.logWarning("could not kill an exec's process group from inside; restarting the container")
       yield* tryDocker("restart", () => container.restart({ t: 0 })).pipe(Effect.ignoreLogged)
@@ -205,7 +249,8 @@ const createOptions = (
   resources: SandboxResources,
   owner: string,
   egressDir: string,
-  cacheDir: string
+  cacheDir: string,
+  mountsGitDir: boolean
 ): Docker.ContainerCreateOptions => ({
   name,
   Image: image,
@@ -220,8 +265,15 @@ const createOptions = (
   ],
   User: "1000:1000",
   WorkingDir: WORKDIR,
-  // Every exec inherits these: the proxy is the only way out.
-  Env: ["HOME=/home/runner", "LANG=C.UTF-8", ...Object.entries(proxyEnv(PROXY_URL)).map(([k, v]) => `${k}=${v}`)],
+  // Every exec inherits these: the proxy is the only way out. `.git` is read-only: git's reads do
+  // not try to refresh the index (GIT_OPTIONAL_LOCKS), and an install does not try to set up hooks (HUSKY).
+  Env: [
+    "HOME=/home/runner",
+    "LANG=C.UTF-8",
+    "GIT_OPTIONAL_LOCKS=0",
+    "HUSKY=0",
+    ...Object.entries(proxyEnv(PROXY_URL)).map(([k, v]) => `${k}=${v}`)
+  ],
   Labels: {
     [labels.sandbox]: "1",
     [labels.owner]: owner,
@@ -235,6 +287,16 @@ const createOptions = (
     Init: true,
     Mounts: [
       { Type: "bind", Source: options.workspacePath, Target: WORKDIR, ReadOnly: false },
+      // The host runs git in the work tree afterwards: what a command could write into `.git`
+      // (config drivers, hooks, includes) would run on the host. (Mounted over the one above.)
+      ...(mountsGitDir
+        ? [{
+          Type: "bind" as const,
+          Source: path.join(options.workspacePath, ".git"),
+          Target: `${WORKDIR}/.git`,
+          ReadOnly: true
+        }]
+        : []),
       // The egress proxy's socket (connectable through a read-only mount) and the forwarder.
       { Type: "bind", Source: egressDir, Target: mountPoint, ReadOnly: true },
       // The project's download cache (VERIFY's installs), kept across executions.
@@ -259,8 +321,9 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
     const docker = makeClient(settings)
     // Containers held by live handles of this process (name → holders); the sweeper spares them.
     const active = new Map<string, number>()
-    // Containers this process created: any other with our name is an earlier incarnation's.
-    const createdHere = new Set<string>()
+    // Containers this process created, with the work tree each mounts: any other with our name is an
+    // earlier incarnation's.
+    const createdHere = new Map<string, TreeIdentity>()
     // The egress proxy of each container (name → proxy, its scope and holders).
     const proxies = new Map<string, { proxy: EgressProxy.EgressProxy; scope: Scope.CloseableScope; holders: number }>()
 
@@ -319,7 +382,7 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
         yield* waitGone(container)
       })
 
-    const ensureStarted = (name: string, options: AcquireOptions, resources: SandboxResources) =>
+    const ensureStarted = (name: string, options: AcquireOptions, resources: SandboxResources, tree: TreeIdentity) =>
       Effect.gen(function*() {
         const cacheDir = yield* SandboxCache.projectCacheDir(options.projectId)
         const create = Effect.tryPromise({
@@ -332,7 +395,8 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
                 resources,
                 settings.owner,
                 egressDirOf(settings, name),
-                cacheDir
+                cacheDir,
+                tree.gitDir !== undefined
               )
             ),
           catch: (e) => e
@@ -352,15 +416,23 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
             message: `docker: container ${name} exists but is not this project's sandbox`
           })
         }
-        if (created === undefined && !createdHere.has(name)) {
+        const mounted = createdHere.get(name)
+        const stale = created === undefined &&
+          (mounted === undefined || mounted.tree !== tree.tree || mounted.gitDir !== tree.gitDir)
+        if (stale) {
           // Left by an earlier incarnation of this runner (a crash, a kill): the command of the
-          // step being re-run now may still be running in it. Start over in a fresh container.
-          yield* Effect.logInfo(`sandbox: replacing container ${name} left by an earlier runner process`)
+          // step being re-run now may still be running in it. Or it mounts a work tree that was
+          // replaced since (cloned again). Start over in a fresh container.
+          yield* Effect.logInfo(
+            `sandbox: replacing container ${name} ${
+              mounted === undefined ? "left by an earlier runner process" : "that mounts a replaced work tree"
+            }`
+          )
           yield* remove(container).pipe(Effect.mapError(unavailable("remove a stale container")))
           container = yield* create.pipe(Effect.mapError(unavailable(`create container from image ${settings.image}`)))
           info = yield* tryDocker("inspect", () => container.inspect())
         }
-        createdHere.add(name)
+        if (created !== undefined || stale) createdHere.set(name, tree)
         container = docker.getContainer(info.Id)
         if (!info.State.Running) {
           yield* Effect.tryPromise({ try: () => container.start(), catch: (e) => e }).pipe(
@@ -416,10 +488,11 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
         return yield* new SandboxUnavailable({ message: "host networking is not allowed for sandboxes" })
       }
       const name = containerName(options.projectId, options.executionId, workspacePath)
+      const tree = yield* treeIdentity(workspacePath)
       // Before the container (which mounts its directory); stopped after it is gone.
       const proxy = yield* Effect.acquireRelease(startEgress(name, resources), () => stopEgress(name))
       const container = yield* Effect.acquireRelease(
-        ensureStarted(name, options, resources).pipe(
+        ensureStarted(name, options, resources, tree).pipe(
           // Interruptible so the start timeout can fire; a container left half-started is reused
           // by the next acquire (same name) or removed by the sweeper.
           Effect.interruptible,
@@ -429,14 +502,15 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
           }),
           Effect.tap(() => Effect.sync(() => active.set(name, (active.get(name) ?? 0) + 1)))
         ),
-        (c) =>
+        () =>
           Effect.suspend(() => {
             const holders = (active.get(name) ?? 1) - 1
             if (holders > 0) {
               active.set(name, holders)
               return Effect.void
             }
-            return remove(c).pipe(
+            // By name: the container a holder started may have been replaced since (a replaced work tree).
+            return remove(docker.getContainer(name)).pipe(
               Effect.timeout(Duration.seconds(60)),
               Effect.ensuring(Effect.sync(() => active.delete(name))),
               Effect.tapError((e) => Effect.logWarning("sandbox teardown failed; the sweeper will retry", e)),
@@ -450,6 +524,12 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
       )
       const exec = (opts: ExecOptions) =>
         Effect.gen(function*() {
+          // The work tree was cloned again since the container started: it would work in the old one.
+          if (!sameTree(tree, yield* treeIdentity(workspacePath))) {
+            return yield* new SandboxUnavailable({
+              message: "the workspace was replaced (cloned again) since the sandbox started: a new sandbox is needed"
+            })
+          }
           const cwd = yield* resolveCwd(WORKDIR, opts.cwd, path.posix.join)
           const env = Object.entries(opts.env ?? {}).filter(([k]) => validEnvName(k)).map(([k, v]) => `${k}=${v}`)
           yield* registerSecrets(redactor, opts.env, isSecretName)

@@ -1,16 +1,18 @@
 /**
  * The docker sandbox's isolation, on the real engine with the locally built image: limits
  * (memory → OOM kill, pids → fork bomb contained), network none, non-root, only the workspace
- * mounted, idempotent reuse, teardown and the orphan sweeper.
+ * mounted (its `.git` read-only), no process outliving its exec, idempotent reuse, teardown and the
+ * orphan sweeper.
  */
 import * as DockerSandbox from "@devteam/runtime/DockerSandbox"
 import { labels, Sandbox } from "@devteam/runtime/Sandbox"
-import type { AcquireOptions } from "@devteam/runtime/Sandbox"
+import type { AcquireOptions, SandboxHandle } from "@devteam/runtime/Sandbox"
 import { assert, describe, layer } from "@effect/vitest"
 import Docker from "dockerode"
 import { Effect, Exit, Layer, Scope } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import { git, tempRepo } from "./fixtures/repos.js"
 import {
   dockerSettings,
   ensureImage,
@@ -41,6 +43,22 @@ const acquire = (options: Partial<AcquireOptions> = {}) =>
     const sandbox = yield* Sandbox
     return yield* sandbox.acquire({ ...newIds(), ...options, workspacePath })
   })
+
+/** The container's live processes (pid, parent, command name), from /proc. */
+const processes = (handle: SandboxHandle) =>
+  Effect.map(
+    handle.exec({
+      command: ["sh", "-c", "for s in /proc/[0-9]*/stat; do { read -r l < \"$s\"; } 2>/dev/null && echo \"$l\"; done"],
+      timeout: "20 seconds"
+    }),
+    (r) =>
+      r.stdout.split("\n").flatMap((line) => {
+        const m = /^(\d+) \((.*)\) (\S) (\d+) /.exec(line)
+        return m === null || m[3] === "Z" ? [] : [{ pid: Number(m[1]), comm: m[2] ?? "", ppid: Number(m[4]) }]
+      })
+  )
+
+const exists = (file: string) => Effect.promise(() => fs.stat(file).then(() => true, () => false))
 
 describe("DockerSandbox", () => {
   layer(sandboxLayer, { timeout: "180 seconds", excludeTestServices: true })((it) => {
@@ -188,6 +206,135 @@ describe("DockerSandbox", () => {
         assert.match(egress ?? "", /^\S+ \S+ \S+ \S+ \S+ ro[, ]/, "the egress directory is mounted read-only")
         const init = mounts.stdout.split("\n").find((l) => l.split(" ")[4]?.endsWith("/docker-init"))
         assert.match(init ?? "", /^\S+ \S+ \S+ \S+ \S+ ro[, ]/, "the init binary is mounted read-only")
+      }))
+
+    it.scoped("a repository's .git is read-only inside: no config, hook or ref written there; the work tree is writable", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo({ "README.md": "# r\n" })
+        const config = path.join(repo, ".git", "config")
+        const before = yield* Effect.promise(() => fs.readFile(config, "utf8"))
+        const handle = yield* acquire({ workspacePath: repo })
+        const writes = yield* handle.exec({
+          command: [
+            "sh",
+            "-c",
+            [
+              "printf '[core]\\n\\tfsmonitor = touch /workspace/pwned\\n' >> .git/config && echo wrote-config",
+              "git config core.hooksPath /workspace/hooks && echo wrote-hooks-path",
+              "echo 'touch /workspace/pwned' > .git/hooks/pre-commit && echo wrote-hook",
+              "git update-ref refs/heads/evil HEAD && echo wrote-ref",
+              "mv .git .git-moved && echo moved-git",
+              "true"
+            ].join("; ")
+          ],
+          env: { GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "safe.directory", GIT_CONFIG_VALUE_0: "*" },
+          timeout: "20 seconds"
+        })
+        assert.strictEqual(writes.stdout, "", writes.stderr)
+        assert.include(writes.stderr, "Read-only file system")
+        // reading works: git status, the log
+        const reads = yield* handle.exec({
+          command: ["sh", "-c", "echo changed >> README.md && git status --porcelain && git log --format=%s"],
+          env: { GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "safe.directory", GIT_CONFIG_VALUE_0: "*" },
+          timeout: "20 seconds"
+        })
+        assert.strictEqual(reads.exitCode, 0, reads.stderr)
+        assert.strictEqual(reads.stdout, " M README.md\ninitial")
+        // the host's git dir is as it was, and the host's git works in it
+        assert.strictEqual(yield* Effect.promise(() => fs.readFile(config, "utf8")), before)
+        assert.strictEqual(git(repo, "for-each-ref", "--format=%(refname)"), "refs/heads/main")
+        assert.strictEqual(git(repo, "status", "--porcelain"), "M README.md")
+        assert.isFalse(yield* exists(path.join(repo, "pwned")))
+      }))
+
+    it.scoped("nothing a command detached outlives its exec (setsid, nohup, a killed wrapper)", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo({ "README.md": "# r\n" })
+        const handle = yield* acquire({ workspacePath: repo })
+        // each writes its pid once detached (so the exec cannot end before that), then the work tree later
+        const late = (name: string) => `echo $$ > /tmp/devteam/${name}.pid; sleep 2; echo late >> ${name}.txt`
+        const started = (names: ReadonlyArray<string>) =>
+          names.map((name) => `until [ -s /tmp/devteam/${name}.pid ]; do sleep 0.01; done`).join("\n")
+        const detached = yield* handle.exec({
+          command: [
+            "sh",
+            "-c",
+            [
+              `setsid sh -c '${late("setsid")}' >/dev/null 2>&1 </dev/null &`,
+              `(setsid sh -c '${late("double")}' >/dev/null 2>&1 </dev/null &) &`,
+              `nohup sh -c '${late("nohup")}' >/dev/null 2>&1 </dev/null &`,
+              started(["setsid", "double", "nohup"]),
+              "echo started"
+            ].join("\n")
+          ],
+          timeout: "20 seconds"
+        })
+        assert.strictEqual(detached.stdout, "started", detached.stderr)
+        // a command that kills the exec's own wrapper (its parent) before it could clean up
+        const killer = yield* handle.exec({
+          command: [
+            "sh",
+            "-c",
+            `setsid sh -c '${late("killer")}' >/dev/null 2>&1 </dev/null &\n${started(["killer"])}\nkill -9 $PPID`
+          ],
+          timeout: "20 seconds"
+        })
+        assert.strictEqual(killer.exitCode, 137)
+        // only init and the egress forwarder are left, besides this listing
+        const left = yield* processes(handle)
+        assert.deepStrictEqual(left.filter((p) => p.ppid === 1).map((p) => p.comm), ["node"], JSON.stringify(left))
+        assert.isFalse(left.some((p) => p.comm === "sleep"), JSON.stringify(left))
+        assert.strictEqual(left.find((p) => p.pid === 1)?.comm, "docker-init")
+        yield* Effect.sleep("2500 millis")
+        for (const name of ["setsid", "double", "nohup", "killer"]) {
+          assert.isFalse(
+            yield* exists(path.join(repo, `${name}.txt`)),
+            `${name}.txt was written after its exec returned`
+          )
+        }
+        // the egress forwarder still serves
+        const egress = yield* handle.exec({
+          command: ["node", "-e", "require('net').connect(3128, '127.0.0.1').on('connect', () => process.exit(0))"],
+          timeout: "20 seconds"
+        })
+        assert.strictEqual(egress.exitCode, 0)
+      }))
+
+    it.scoped("a work tree replaced since the container started: its execs fail; the next acquire mounts the new one", () =>
+      Effect.gen(function*() {
+        const repo = yield* tempRepo({ "README.md": "# first\n" })
+        const ids = { ...newIds(), workspacePath: repo }
+        const first = yield* acquire(ids)
+        assert.strictEqual(
+          (yield* first.exec({ command: ["cat", "README.md"], timeout: "20 seconds" })).stdout,
+          "# first"
+        )
+        // cloned again: a new directory moved into place
+        const next = yield* tempRepo({ "README.md": "# second\n" })
+        yield* Effect.promise(async () => {
+          await fs.rename(repo, `${repo}-old`)
+          await fs.rename(next, repo)
+          await fs.mkdir(next)
+        })
+        yield* Effect.addFinalizer(() => Effect.promise(() => fs.rm(`${repo}-old`, { recursive: true, force: true })))
+        const stale = yield* Effect.flip(first.exec({ command: ["cat", "README.md"], timeout: "20 seconds" }))
+        assert.strictEqual(stale._tag, "SandboxUnavailable")
+        assert.include(stale.message, "replaced")
+        const second = yield* acquire(ids)
+        assert.notStrictEqual(second.id, first.id)
+        assert.strictEqual(
+          (yield* second.exec({ command: ["cat", "README.md"], timeout: "20 seconds" })).stdout,
+          "# second"
+        )
+        // a .git that is a link is never mounted (the engine would mount its target)
+        yield* Effect.promise(async () => {
+          await fs.rename(path.join(repo, ".git"), `${repo}-git`)
+          await fs.symlink(`${repo}-git`, path.join(repo, ".git"))
+        })
+        yield* Effect.addFinalizer(() => Effect.promise(() => fs.rm(`${repo}-git`, { recursive: true, force: true })))
+        const linked = yield* Effect.flip(acquire({ workspacePath: repo }))
+        assert.strictEqual(linked._tag, "SandboxUnavailable")
+        assert.include(linked.message, ".git is not a directory")
       }))
 
     it.effect("an existing labelled container is reused; teardown removes it and waits until gone", () =>

@@ -65,9 +65,48 @@ export const makeDemuxer = (onChunk: (stream: "stdout" | "stderr", text: string)
 }
 
 /**
+ * A shell function, `sweep PGID`: kills the process group PGID (an exec's command; may be empty) and
+ * every orphan — a process whose parent is init: what a command detached with `setsid`, `nohup … &`
+ * or a double fork — except the oldest one, the egress forwarder (the container's main process,
+ * started before any exec; an orphan is always younger). Execs still running (children of a
+ * process docker exec started, parent 0) and their children are left alone. Each round waits until
+ * what it killed is dead, so that their children, re-parented to init, are found in the next;
+ * returns 1 when processes were still left after ~2 s (a fork bomb).
+ * Fields of /proc/PID/stat after the command name: $1 state, $2 ppid, $3 pgrp, $20 starttime.
+ */
+const sweepFunction = [
+  "sweep() {",
+  "  pg=$1; n=0",
+  "  while :; do",
+  "    [ -n \"$pg\" ] && kill -9 -\"$pg\" 2>/dev/null",
+  "    busy=0; fwd=; first=; doomed=",
+  "    for s in /proc/[0-9]*/stat; do",
+  "      { read -r line < \"$s\"; } 2>/dev/null || continue",
+  "      p=${line%% *}",
+  "      set -- ${line##*) }",
+  "      [ \"$1\" = Z ] && continue",
+  "      if [ -n \"$pg\" ] && [ \"$3\" = \"$pg\" ]; then busy=1; continue; fi",
+  "      [ \"$2\" = 1 ] || continue",
+  "      if [ -z \"$fwd\" ] || [ \"${20}\" -lt \"$first\" ]; then",
+  "        [ -n \"$fwd\" ] && doomed=\"$doomed $fwd\"",
+  "        fwd=$p; first=${20}",
+  "      else",
+  "        doomed=\"$doomed $p\"",
+  "      fi",
+  "    done",
+  "    if [ -n \"$doomed\" ]; then kill -9 $doomed 2>/dev/null; busy=1; fi",
+  "    [ $busy = 0 ] && return 0",
+  "    n=$((n+1)); [ $n -gt 100 ] && return 1",
+  "    sleep 0.02",
+  "  done",
+  "}"
+].join("\n")
+
+/**
  * Every command runs under this wrapper: `setsid` makes the command lead its own process group,
  * whose id is written to the pid file so a timeout or a stop can kill the whole tree; when the
- * command ends, leftovers of its group are killed too.
+ * command ends, its group and every process it detached are killed before the exec returns (no
+ * process outlives its command to write the work tree later).
  * argv: sh -c WRAPPER devteam-exec PIDFILE COMMAND ARGS…
  */
 export const execWrapper = [
@@ -76,31 +115,23 @@ export const execWrapper = [
   "setsid \"$@\" & child=$!",
   "echo \"$child\" > \"$pidfile\"",
   "wait \"$child\"; rc=$?",
-  "kill -9 -\"$child\" 2>/dev/null",
+  sweepFunction,
+  "sweep \"$child\"",
   "rm -f \"$pidfile\"",
   "exit $rc"
 ].join("\n")
 
 /**
- * Kills the process group recorded in the pid file ($1) and waits until no live (non-zombie)
- * member is left: exit 0, or exit 1 when that did not happen within ~2 s.
+ * Kills the process group recorded in the pid file ($1) and the orphans (`sweep`), and waits until
+ * none is left: exit 0, or exit 1 when that did not happen within ~2 s.
  */
 export const killScript = [
+  sweepFunction,
   "i=0",
   "while [ ! -s \"$1\" ] && [ $i -lt 20 ]; do sleep 0.05; i=$((i+1)); done",
-  "pg=$(cat \"$1\" 2>/dev/null) || exit 0",
-  "[ -n \"$pg\" ] || exit 0",
-  "i=0",
-  "while :; do",
-  "  kill -9 -\"$pg\" 2>/dev/null || exit 0",
-  "  live=0",
-  "  for s in /proc/[0-9]*/stat; do",
-  "    { read -r line < \"$s\"; } 2>/dev/null || continue",
-  "    set -- ${line##*) }",
-  "    if [ \"$3\" = \"$pg\" ] && [ \"$1\" != Z ]; then live=1; break; fi",
-  "  done",
-  "  [ $live = 0 ] && exit 0",
-  "  i=$((i+1)); [ $i -gt 100 ] && exit 1",
-  "  sleep 0.02",
-  "done"
+  "pg=$(cat \"$1\" 2>/dev/null) || pg=",
+  "sweep \"$pg\""
 ].join("\n")
+
+/** Kills the orphans (`sweep` without a group): after an exec whose wrapper may not have ended normally. */
+export const sweepScript = [sweepFunction, "sweep \"\""].join("\n")
