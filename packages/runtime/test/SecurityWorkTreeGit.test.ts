@@ -3,7 +3,8 @@
  * after the tool step. What the sandbox writes into the git dir must not make the host's git run
  * anything: drivers (clean filter, merge driver) and includes in `.git/config`, attributes in
  * `.git/info/attributes`, a `.git` replaced by a symlink. Real git; a marker file is the proof that
- * a command ran.
+ * a command ran. The check reads `.git/config` (a git process) only when the file changed since it
+ * was last found clean — a change that keeps its size and mtime included (ctime).
  */
 import { TaskId } from "@devteam/domain/Ids"
 import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
@@ -12,7 +13,10 @@ import { fileUrl, git, makeBareRemote, pushChange, refsOf, tempDir } from "@devt
 import * as WorkspaceLocks from "@devteam/runtime/WorkspaceLocks"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Option } from "effect"
+import type { ChildProcess } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
+import { createRequire, syncBuiltinESMExports } from "node:module"
 import * as Path from "node:path"
 
 /** A workspace on a fresh bare remote, a prepared task branch, and where a hostile command would write. */
@@ -43,6 +47,37 @@ const prepared = Effect.gen(function*() {
 })
 
 const appendConfig = (gitDir: string, text: string) => Fs.appendFileSync(Path.join(gitDir, "config"), text)
+
+/**
+ * Counts the `git config … --list` processes (the git dir check reading `.git/config`) spawned
+ * while the scope is open: node's builtin is patched in place and its ESM bindings re-synced, so
+ * the runtime's own `spawn` calls are seen.
+ */
+const countConfigReads = Effect.acquireRelease(
+  Effect.sync(() => {
+    const childProcess: typeof import("node:child_process") = createRequire(import.meta.url)("node:child_process")
+    const original = childProcess.spawn
+    const counter = { reads: 0, restore: () => {} }
+    const patched = (...args: Array<unknown>): ChildProcess => {
+      const argv = Array.isArray(args[1]) ? args[1].map(String) : []
+      if (argv.includes("config") && argv.includes("--list")) counter.reads += 1
+      return Reflect.apply(original, childProcess, args)
+    }
+    Reflect.set(childProcess, "spawn", patched)
+    syncBuiltinESMExports()
+    counter.restore = () => {
+      Reflect.set(childProcess, "spawn", original)
+      syncBuiltinESMExports()
+    }
+    return counter
+  }),
+  (counter) => Effect.sync(() => counter.restore())
+)
+
+const identityOf = (file: string) => {
+  const s = Fs.statSync(file, { bigint: true })
+  return { ino: s.ino, size: s.size, mtimeNs: s.mtimeNs }
+}
 
 describe("Security: the git dir a sandbox could write", () => {
   it.scoped("a clean filter (config + .gitattributes) and an included config do not run; the commit happens", () =>
@@ -103,6 +138,66 @@ describe("Security: the git dir a sandbox could write", () => {
       assert.isFalse(Fs.existsSync(marker), "the merge driver ran on the host")
       assert.strictEqual(refreshed._tag, "MergeConflict") // git's own merge, without the driver
       assert.isFalse(Fs.existsSync(Path.join(gitDir, "info", "attributes")))
+    }))
+
+  it.scoped("an unchanged .git/config is not read again (no git process); a changed one is, and cleaned", () =>
+    Effect.gen(function*() {
+      const { gitDir, marker, task, ws } = yield* prepared
+      const commit = (file: string) =>
+        Effect.gen(function*() {
+          Fs.writeFileSync(Path.join(task.repoPath, file), `${file}\n`)
+          return yield* ws.commitAll({
+            repoPath: task.repoPath,
+            branch: task.branch,
+            baseBranch: task.baseBranch,
+            message: file
+          })
+        })
+      yield* commit("a.txt") // the first operation after prepare may find git's own config writes
+      const counter = yield* countConfigReads
+      yield* commit("b.txt")
+      yield* ws.diffSummary({ repoPath: task.repoPath, branch: task.branch, baseBranch: task.baseBranch })
+      assert.strictEqual(counter.reads, 0, "an unchanged config was read again")
+      appendConfig(gitDir, `[filter "x"]\n\tclean = sh -c 'touch ${marker}; cat'\n`)
+      Fs.writeFileSync(Path.join(task.repoPath, ".gitattributes"), "*.txt filter=x\n")
+      yield* commit("c.txt")
+      assert.strictEqual(counter.reads, 1)
+      assert.isFalse(Fs.existsSync(marker), "the clean filter ran on the host")
+      assert.notInclude(Fs.readFileSync(Path.join(gitDir, "config"), "utf8"), "filter")
+    }))
+
+  it.scoped("a config rewritten in place with its size and mtime kept is still read (ctime) and cleaned", () =>
+    Effect.gen(function*() {
+      const { gitDir, marker, task, ws } = yield* prepared
+      const config = Path.join(gitDir, "config")
+      const filter = `[filter "x"]\n\tclean = sh -c 'touch ${marker}; cat'\n`
+      // room for the filter in a comment, so that it fits in without changing the size
+      Fs.appendFileSync(config, `# ${"-".repeat(filter.length - 3)}\n`)
+      const commit = (file: string) =>
+        Effect.gen(function*() {
+          Fs.writeFileSync(Path.join(task.repoPath, file), `${file}\n`)
+          return yield* ws.commitAll({
+            repoPath: task.repoPath,
+            branch: task.branch,
+            baseBranch: task.baseBranch,
+            message: file
+          })
+        })
+      yield* commit("a.txt") // found clean (a comment is no key) and remembered
+      const reference = `${config}.reference`
+      execFileSync("cp", ["--preserve=timestamps", config, reference])
+      const before = identityOf(config)
+      const text = Fs.readFileSync(config, "utf8")
+      const tampered = text.slice(0, text.lastIndexOf("# ")) + filter
+      assert.strictEqual(Buffer.byteLength(tampered), Number(before.size))
+      Fs.writeFileSync(config, tampered) // in place: same inode
+      execFileSync("touch", ["-r", reference, config])
+      Fs.rmSync(reference)
+      assert.deepStrictEqual(identityOf(config), before, "the tampered config looks unchanged but for its ctime")
+      Fs.writeFileSync(Path.join(task.repoPath, ".gitattributes"), "*.txt filter=x\n")
+      yield* commit("b.txt")
+      assert.isFalse(Fs.existsSync(marker), "the clean filter ran on the host")
+      assert.notInclude(Fs.readFileSync(config, "utf8"), "filter")
     }))
 
   it.scoped("a .git replaced by a symlink: a clear error, no git run in it", () =>

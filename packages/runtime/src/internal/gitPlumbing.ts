@@ -28,6 +28,7 @@ import {
 } from "@devteam/domain/Errors"
 import { Config, Duration, Effect, Either, Option, Redacted } from "effect"
 import { createHash, randomBytes } from "node:crypto"
+import type { BigIntStats } from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import * as GitCredentials from "../GitCredentials.js"
@@ -325,12 +326,19 @@ export const make = (config: GitPlumbingConfig) =>
         return { dir: resolved, key }
       })
 
+    // `.git/config` of each work tree as it was when last found (or made) clean: device, inode, size,
+    // mtime and ctime. ctime cannot be set back by a process in a sandbox (mtime can, with utimes).
+    const checkedConfigs = new Map<string, string>()
+    const fileIdentity = (s: BigIntStats) => `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`
+
     /**
-     * Makes a work tree's git dir trustworthy again before the host runs git in it: a sandbox had the
-     * work tree (its `.git` included) read-write, and git runs commands a repository's own config
-     * names (filter, textconv and merge drivers, includes, core.worktree, insteadOf…). `.git` must be a
-     * real directory; files that point git elsewhere go; `.git/config` keeps only what the service's
-     * clone and checkouts write (the allow-list), rewritten from scratch when anything else is there.
+     * Makes a work tree's git dir trustworthy again before the host runs git in it: a sandbox may have
+     * had the work tree (its `.git` included) read-write — the local sandbox, a docker sandbox before
+     * `.git` was mounted read-only — and git runs commands a repository's own config names (filter,
+     * textconv and merge drivers, includes, core.worktree, insteadOf…). `.git` must be a real
+     * directory; files that point git elsewhere go; `.git/config` keeps only what the service's clone
+     * and checkouts write (the allow-list), rewritten from scratch when anything else is there. A
+     * config unchanged since it was last found clean is not read again (no git process).
      */
     const secureGitDir = (dir: string) =>
       Effect.gen(function*() {
@@ -354,7 +362,16 @@ export const make = (config: GitPlumbingConfig) =>
           }
         }
         const configPath = Path.join(gitDir, "config")
-        const configKind = yield* Effect.promise(() => Fs.lstat(configPath).then((s) => s, () => undefined))
+        const configKind = yield* Effect.promise(() =>
+          Fs.lstat(configPath, { bigint: true }).then((s) => s, () => undefined)
+        )
+        // Stat'ed before it is read: a change after that point has another identity next time.
+        const identity = configKind?.isFile() === true ? fileIdentity(configKind) : undefined
+        if (identity !== undefined && checkedConfigs.get(dir) === identity) {
+          if (removed.length > 0) yield* warnRemoved(dir, removed)
+          return
+        }
+        checkedConfigs.delete(dir)
         // read by git itself (its quoting rules), outside any repository, includes not followed
         const listed = configKind?.isFile() === true
           ? yield* git(workspaceDir, ["config", "--file", configPath, "--no-includes", "--list", "-z"])
@@ -394,12 +411,15 @@ export const make = (config: GitPlumbingConfig) =>
             listed === undefined ? "config (not a regular file)" : `config: ${dropped.join(", ") || "origin url"}`
           )
         }
-        if (removed.length > 0) {
-          yield* Effect.logWarning(
-            redact(`Workspace: removed what the sandbox added to the git dir: ${removed.join("; ")}`.slice(0, 2000))
-          ).pipe(Effect.annotateLogs({ repoKey: Path.basename(dir) }))
-        }
+        // A rewritten config is read again next time (what was written is not remembered unread).
+        if (!changed && identity !== undefined) checkedConfigs.set(dir, identity)
+        if (removed.length > 0) yield* warnRemoved(dir, removed)
       })
+
+    const warnRemoved = (dir: string, removed: ReadonlyArray<string>) =>
+      Effect.logWarning(
+        redact(`Workspace: removed what the sandbox added to the git dir: ${removed.join("; ")}`.slice(0, 2000))
+      ).pipe(Effect.annotateLogs({ repoKey: Path.basename(dir) }))
 
     // --- ref helpers ----------------------------------------------------------------------
 
