@@ -14,9 +14,15 @@
  * (`BENCH_POSTGRES_ADMIN_URL`, default postgres://postgres@127.0.0.1:5432/postgres), dropped
  * afterwards. CPU per command is this process's CPU time over the scenario (it includes the
  * clients' side, which the loadgen keeps in its own process), divided by the commands.
+ *
+ * `BENCH_CPU_PROFILE=<dir>`: writes a V8 CPU profile of each scenario's measured part (not the
+ * set-up) to `<dir>/command-path-<scenario>.cpuprofile`. `BENCH_SCENARIOS=a,c`: only those scenarios.
  */
 import { Effect } from "effect"
+import { writeFileSync } from "node:fs"
 import { Agent, request } from "node:http"
+import { Session } from "node:inspector/promises"
+import { join } from "node:path"
 import { WebSocket } from "ws"
 import { withInProcessService } from "./inProcessService.js"
 import { summarize } from "./stats.js"
@@ -93,6 +99,25 @@ const park = async (base: string, projectId: string) => {
 
 type Parked = Awaited<ReturnType<typeof park>>
 
+const PROFILE_DIR = process.env["BENCH_CPU_PROFILE"]
+const SCENARIOS = (process.env["BENCH_SCENARIOS"] ?? "a,b,c").split(",")
+
+/** Runs `f` under the V8 profiler when BENCH_CPU_PROFILE is set. */
+const profiled = async <A>(name: string, f: () => Promise<A>): Promise<A> => {
+  if (PROFILE_DIR === undefined || PROFILE_DIR === "") return f()
+  const session = new Session()
+  session.connect()
+  await session.post("Profiler.enable")
+  await session.post("Profiler.start")
+  try {
+    return await f()
+  } finally {
+    const { profile } = await session.post("Profiler.stop")
+    writeFileSync(join(PROFILE_DIR, `command-path-${name}.cpuprofile`), JSON.stringify(profile))
+    session.disconnect()
+  }
+}
+
 const measure = async (
   projects: ReadonlyArray<Parked>,
   events: number,
@@ -124,6 +149,15 @@ const measure = async (
   }
 }
 
+/** This process's CPU time per second of wall time over `millis` with nothing to do. */
+const idleCpu = async (millis: number) => {
+  const cpu = process.cpuUsage()
+  const started = performance.now()
+  await new Promise((r) => setTimeout(r, millis))
+  const used = process.cpuUsage(cpu)
+  return Math.round(((used.user + used.system) / 1000 / ((performance.now() - started) / 1000)) * 100) / 100
+}
+
 export const run = async () => {
   try {
     return await withInProcessService({
@@ -136,14 +170,18 @@ export const run = async () => {
         const parkAll = (prefix: string, n: number) =>
           Effect.promise(() => Promise.all(Array.from({ length: n }, (_, i) => park(baseUrl, `bench/${prefix}-${i}`))))
         const scenario = (prefix: string, n: number, events: number, waitForFrame: boolean) =>
-          Effect.acquireUseRelease(
+          prefix !== "warmup" && !SCENARIOS.includes(prefix) ? Effect.succeed(undefined) : Effect.acquireUseRelease(
             parkAll(prefix, n),
-            (projects) => Effect.promise(() => measure(projects, events, waitForFrame)),
+            (projects) => Effect.promise(() => profiled(prefix, () => measure(projects, events, waitForFrame))),
             (projects) => Effect.sync(() => projects.forEach((p) => p.close()))
           )
         yield* scenario("warmup", 20, 20, true)
+        // the service's own work with no command in flight (cluster shard-lock refresh and
+        // assignment polling, the feeds' journal poll, …): part of every scenario's CPU per command
+        const idle = yield* Effect.promise(() => profiled("idle", () => idleCpu(5_000)))
         return {
           database: "postgres",
+          idleCpuMsPerSecond: idle,
           a_sequential_1x500: yield* scenario("a", 1, 500, true),
           b_concurrent_50x40: yield* scenario("b", 50, 40, true),
           c_burst_20x100: yield* scenario("c", 20, 100, false)
