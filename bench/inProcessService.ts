@@ -12,7 +12,7 @@ import * as Database from "@devteam/runtime/Database"
 import { EventBus } from "@devteam/runtime/EventBus"
 import * as Storage from "@devteam/runtime/Storage"
 import { Gateway } from "@devteam/server"
-import { HttpLayerRouter, HttpServer } from "@effect/platform"
+import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -53,7 +53,7 @@ export const withInProcessService = async <A>(
   const url = new URL(ADMIN_URL)
   url.pathname = `/${name}`
   const config = { role: "all", host: "127.0.0.1", port: 0, jwtSecret: Option.none(), dataDir } as const
-  const server = HttpLayerRouter.serve(Gateway.routes(config), { disableLogger: true }).pipe(
+  const server = Gateway.serve(Gateway.routes(config), { disableLogger: true }).pipe(
     Layer.provide(Gateway.healthChecks(config)),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
   )
@@ -83,7 +83,9 @@ export const withInProcessService = async <A>(
         new Map([["DATA_DIR", dataDir], ["WAKEUP_INTERVAL", "1 hour"], ...Object.entries(options.config ?? {})])
       ).pipe(ConfigProvider.orElse(() => ConfigProvider.fromEnv()))
     )),
-    Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
+    Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)),
+    // as the service's entry point (bin.ts): no spans
+    Layer.provide(Layer.setTracerEnabled(false))
   )
   return await Effect.runPromise(
     Effect.scoped(Effect.gen(function*() {

@@ -173,4 +173,5 @@ export const Project = Entity.make("Project", [
   Wake,
   Configure,
   DeleteProject
-])
+  // no client span per command: nothing exports spans (the service runs with the tracer off)
+]).annotate(ClusterSchema.ClientTracingEnabled, false)

@@ -10,7 +10,7 @@ import * as RepositoryInit from "@devteam/runtime/RepositoryInit"
 import * as RepositoryProbe from "@devteam/runtime/RepositoryProbe"
 import { SandboxConfig } from "@devteam/runtime/Sandbox"
 import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
-import { HttpApiScalar, HttpLayerRouter } from "@effect/platform"
+import { HttpApiScalar, HttpLayerRouter, HttpMiddleware } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect, FiberRef, Layer, LogLevel, Option, Redacted } from "effect"
@@ -92,10 +92,17 @@ export const healthChecks = (config: ServerConfig) =>
     }, config.role)
   }))
 
+/**
+ * `HttpLayerRouter.serve` without the platform's per-request span: nothing exports spans, and
+ * making one (the URL parsed, the headers redacted and copied as attributes) cost every request.
+ */
+export const serve: typeof HttpLayerRouter.serve = (appLayer, options) =>
+  HttpMiddleware.withTracerDisabledWhen(HttpLayerRouter.serve(appLayer, options), () => true)
+
 /** The HTTP server on `host:port`. */
 export const layer = (config: ServerConfig) =>
   // Each request's log line at DEBUG: a polling client must not flood an INFO log; its URL redacted.
-  HttpLayerRouter.serve(routes(config), {
+  serve(routes(config), {
     disableLogger: true,
     middleware: (app) => Effect.locally(RequestLog.logger(app), FiberRef.currentLogLevel, LogLevel.Debug)
   }).pipe(

@@ -40,5 +40,7 @@ const reportFailure = (cause: Cause.Cause<unknown>) =>
 main.pipe(
   Effect.tapErrorCause(reportFailure),
   Effect.provide(Logging.layer),
+  // nothing exports spans: each one (HTTP request, cluster message, SQL statement) was only cost
+  Effect.provide(Layer.setTracerEnabled(false)),
   NodeRuntime.runMain({ disablePrettyLogger: true, disableErrorReporting: true })
 )
