@@ -117,7 +117,10 @@ const makeRedisBus = (url: Redacted.Redacted) =>
         run(Effect.logWarning("ignoring a malformed frame message", { channel }))
         return
       }
-      run(hub.deliver(channel.slice(CHANNEL_PREFIX.length), frames.right))
+      const thrown = hub.deliver(channel.slice(CHANNEL_PREFIX.length), frames.right)
+      if (thrown.length > 0) {
+        run(Effect.logError("a frame listener threw", thrown[0]).pipe(Effect.annotateLogs({ channel })))
+      }
     })
 
     // reference count per project channel; `ready` completes when Redis confirmed the SUBSCRIBE
@@ -181,9 +184,9 @@ const makeRedisBus = (url: Redacted.Redacted) =>
             }
           )
         }),
-      subscribe: (projectId) =>
+      subscribe: (projectId, listener) =>
         Effect.gen(function*() {
-          const stream = yield* hub.subscribe(projectId)
+          yield* hub.subscribe(projectId, listener)
           const ready = yield* Effect.acquireRelease(retain(projectId), () => releaseChannel(projectId))
           const confirmed = yield* Deferred.await(ready).pipe(Effect.timeoutOption(SUBSCRIBE_WAIT))
           if (Option.isNone(confirmed)) {
@@ -191,7 +194,6 @@ const makeRedisBus = (url: Redacted.Redacted) =>
               Effect.annotateLogs({ projectId })
             )
           }
-          return stream
         })
     }
     return service

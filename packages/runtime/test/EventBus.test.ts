@@ -3,7 +3,7 @@ import { type EncodedFrame, encodeFrame } from "@devteam/domain/WsFrame"
 import { EventBus, type EventBusService } from "@devteam/runtime/EventBus"
 import * as EventBusRedis from "@devteam/runtime/EventBusRedis"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, type Duration, Effect, Exit, Layer, Option, Redacted, Scope, Stream } from "effect"
+import { Context, type Duration, Effect, Exit, Layer, Option, Redacted, Scope } from "effect"
 import { Redis } from "ioredis"
 import * as ChildProcess from "node:child_process"
 
@@ -26,8 +26,7 @@ const frame = (project: ProjectId, seq: number): EncodedFrame =>
 const collect = (bus: EventBusService, project: ProjectId, scope: Scope.Scope) =>
   Effect.gen(function*() {
     const received: Array<EncodedFrame> = []
-    const stream = yield* Scope.extend(bus.subscribe(project), scope)
-    yield* Effect.forkIn(Stream.runForEach(stream, (f) => Effect.sync(() => received.push(f))), scope)
+    yield* Scope.extend(bus.subscribe(project, (frames) => received.push(...frames)), scope)
     return received
   })
 
@@ -109,6 +108,26 @@ describe("EventBus (in-process)", () => {
       assert.deepStrictEqual(first.map((f) => f.frame.seq), [1, 2, 3])
       assert.deepStrictEqual(other, [])
       yield* Scope.close(scope2, Exit.void)
+    }).pipe(Effect.provide(EventBus.layerMemory)))
+
+  it.live("hands frames over within publish; a subscriber that throws keeps neither the others nor publish from going on", () =>
+    Effect.gen(function*() {
+      const bus = yield* EventBus
+      const a = projectId("a")
+      const scope = yield* Scope.make()
+      yield* Scope.extend(
+        bus.subscribe(a, () => {
+          throw new Error("a broken subscriber")
+        }),
+        scope
+      )
+      const received = yield* collect(bus, a, scope)
+      yield* bus.publish(a, [frame(a, 1)])
+      // synchronous: no fiber or queue in between
+      assert.deepStrictEqual(received.map((f) => f.frame.seq), [1])
+      yield* bus.publish(a, [frame(a, 2)])
+      assert.deepStrictEqual(received.map((f) => f.frame.seq), [1, 2])
+      yield* Scope.close(scope, Exit.void)
     }).pipe(Effect.provide(EventBus.layerMemory)))
 })
 

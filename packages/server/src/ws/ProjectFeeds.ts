@@ -20,7 +20,7 @@ import type { ProjectId } from "@devteam/domain/Ids"
 import type { EncodedFrame } from "@devteam/domain/WsFrame"
 import type { EventBusService } from "@devteam/runtime/EventBus"
 import type { JournalService } from "@devteam/runtime/Journal"
-import { Cause, Deferred, Duration, Effect, Fiber, Queue, Schedule, type Scope, Stream } from "effect"
+import { Cause, Deferred, Duration, Effect, Fiber, Queue, Schedule, type Scope } from "effect"
 
 /** What a subscriber receives, in this order: its starting point, the replay's frames, then live frames. */
 export interface FeedSink {
@@ -64,7 +64,10 @@ interface Feed {
   cursor: number
   readonly ready: Deferred.Deferred<void>
   readonly subscribers: Set<Subscriber>
-  /** Woken by the poller when the journal is ahead of the cursor (the last seq it saw). */
+  /**
+   * Woken by the poller when the journal is ahead of the cursor (the last seq it saw), or with 0
+   * by a live frame after a gap.
+   */
   readonly behind: Queue.Queue<number>
   fiber: Fiber.RuntimeFiber<void> | undefined
 }
@@ -112,8 +115,19 @@ export const make = (
     const run = (projectId: ProjectId, feed: Feed) => {
       let started = false
       const follow = Effect.scoped(Effect.gen(function*() {
+        // Live frames are handled where the bus delivers them (synchronously, no queue): the next
+        // one is dispatched at once; a gap (frames the bus lost or delivered out of order) wakes
+        // this fiber to catch up from the journal. Until the cursor is known they are held.
+        let held: Array<EncodedFrame> | undefined = []
+        const onFrame = (frame: EncodedFrame) => {
+          if (frame.frame.seq <= feed.cursor + 1) dispatch(feed, frame)
+          else Queue.unsafeOffer(feed.behind, 0)
+        }
         // subscribe first, so that nothing committed from now on can be missed
-        const live = yield* bus.subscribe(projectId)
+        yield* bus.subscribe(projectId, (frames) => {
+          if (held !== undefined) held.push(...frames)
+          else for (const frame of frames) onFrame(frame)
+        })
         if (!started) {
           feed.cursor = yield* journal.lastSeq(projectId)
           started = true
@@ -121,17 +135,13 @@ export const make = (
         } else {
           yield* catchUp(projectId, feed, 0)
         }
-        const signals = Stream.merge(
-          Stream.map(live, (frame) => ({ frame, upTo: 0 })),
-          Stream.map(Stream.fromQueue(feed.behind), (upTo) => ({ frame: undefined, upTo }))
-        )
-        yield* Stream.runForEach(signals, ({ frame, upTo }) => {
-          if (frame === undefined) return upTo > feed.cursor ? catchUp(projectId, feed, upTo) : Effect.void
-          if (frame.frame.seq <= feed.cursor + 1) return Effect.sync(() => dispatch(feed, frame))
-          // a gap: frames the bus lost or delivered out of order are in the journal
-          return catchUp(projectId, feed, 0)
-        })
-        return yield* Effect.dieMessage("the bus subscription ended")
+        const early = held
+        held = undefined
+        for (const frame of early) onFrame(frame)
+        while (true) {
+          const upTo = yield* Queue.take(feed.behind)
+          if (upTo === 0 || upTo > feed.cursor) yield* catchUp(projectId, feed, upTo)
+        }
       }))
       // only ends by defect (database trouble): resume from the cursor after the backoff
       return follow.pipe(
