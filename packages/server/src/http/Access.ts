@@ -109,9 +109,15 @@ export const makeKnownProjects = (capacity = 100_000) => {
      * Raced with a command to a remembered project: never succeeds. A command not answered
      * within `after` looks the project up once; a database that cannot answer fails it with 503
      * at once — the cluster cannot place the entity then (shard locks live there) and the command
-     * would wait for the database. A command answered in time costs no query.
+     * would wait for the database. A command answered in time costs no query. With `timeout`, a
+     * command still unanswered then fails with `onTimeout` (the command's own time limit, in the
+     * same race).
      */
-    unavailable: (projectId: ProjectId, after: Duration.DurationInput = Duration.millis(500)) =>
+    unavailable: <E = never>(
+      projectId: ProjectId,
+      after: Duration.DurationInput = Duration.millis(500),
+      timeout?: { readonly after: Duration.DurationInput; readonly onTimeout: () => E }
+    ): Effect.Effect<never, ServiceUnavailable | E, Projections> =>
       Effect.sleep(after).pipe(
         Effect.zipRight(Effect.ignore(knownProject(projectId))),
         Effect.catchSomeDefect((defect) =>
@@ -121,7 +127,13 @@ export const makeKnownProjects = (capacity = 100_000) => {
             )
             : Option.none()
         ),
-        Effect.zipRight(Effect.never)
+        Effect.zipRight(
+          timeout === undefined
+            ? Effect.never
+            : Effect.sleep(Duration.subtract(Duration.decode(timeout.after), Duration.decode(after))).pipe(
+              Effect.zipRight(Effect.failSync(timeout.onTimeout))
+            )
+        )
       ),
     /** After a refused command: 404 when the project is gone meanwhile. */
     recheck: (projectId: ProjectId) =>

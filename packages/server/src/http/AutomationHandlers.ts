@@ -18,7 +18,7 @@ import { Effect } from "effect"
 import * as Access from "./Access.js"
 import * as BaseBranch from "./BaseBranch.js"
 import * as CustomerLimits from "./CustomerLimits.js"
-import { deliver } from "./Delivery.js"
+import { COMMAND_TIMEOUT, deliver, notAnswered } from "./Delivery.js"
 import {
   callerCustomerId,
   eventDataOf,
@@ -53,12 +53,15 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
     ) =>
       Effect.zipRight(
         known.require(path.projectId),
-        deliver((meta) => client(path.projectId)[command](meta)).pipe(
+        deliver((meta) => client(path.projectId)[command](meta), null).pipe(
           Effect.catchTag(
             "IllegalTransition",
             (refused) => Effect.zipRight(known.recheck(path.projectId), Effect.fail(refused))
           ),
-          Effect.raceFirst(known.unavailable(path.projectId))
+          // the database check and the command's time limit in one race
+          Effect.raceFirst(
+            known.unavailable(path.projectId, undefined, { after: COMMAND_TIMEOUT, onTimeout: notAnswered })
+          )
         )
       ).pipe(
         idempotent({
