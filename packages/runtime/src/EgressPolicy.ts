@@ -16,6 +16,7 @@ import { Config, ConfigError, Duration, Effect, Either } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { runGit } from "./internal/gitProcess.js"
+import * as GitRefs from "./internal/gitRefs.js"
 
 export interface EgressPolicySettings {
   /** `EGRESS_ALLOW_IMPLEMENT`: added to IMPLEMENT's allow-list. */
@@ -103,12 +104,46 @@ const registryFiles = [".npmrc", ".yarnrc.yml", ".yarnrc", "yarn.lock"] as const
 type RegistryFile = typeof registryFiles[number]
 
 /**
+ * `filesAtRef` from the git dir's files, no git process: `ref` as git resolves it (the branch,
+ * when nothing of that name stands before it), its root tree and blobs loose (the base's tick
+ * commit is: this service made it); `undefined` when git must answer.
+ */
+const looseFilesAtRef = async (gitDir: string, ref: string): Promise<Map<RegistryFile, string> | undefined> => {
+  const names = [`refs/${ref}`, `refs/tags/${ref}`, `refs/heads/${ref}`] as const
+  const refs = await GitRefs.readRefs(gitDir, names)
+  const shadowed = await fs.lstat(path.join(gitDir, ref)).then(() => true, () => false)
+  const commit = refs?.get(names[2])
+  if (refs === undefined || shadowed || refs.has(names[0]) || refs.has(names[1]) || commit === undefined) {
+    return undefined
+  }
+  const entries = await GitRefs.looseRootTree(gitDir, commit)
+  if (entries === undefined) return undefined
+  const found = new Map<RegistryFile, string>()
+  for (const file of registryFiles) {
+    // ls-tree's blobs: not a directory (40000) or a submodule (160000)
+    const entry = entries.find((e) => e.name === file && e.mode !== "40000" && e.mode !== "160000")
+    if (entry === undefined) continue
+    if (file === "yarn.lock") {
+      found.set(file, "")
+      continue
+    }
+    const blob = await GitRefs.looseBlob(gitDir, entry.id)
+    if (blob === undefined) return undefined
+    found.set(file, blob.toString("utf8"))
+  }
+  return found
+}
+
+/**
  * Which of `registryFiles` are committed on `ref`, with the text of the configuration files
- * among them ("" for yarn.lock: its content is not needed): one `ls-tree`, and a `cat-file` only
- * when a configuration file is there. Nothing when git cannot tell.
+ * among them ("" for yarn.lock: its content is not needed): from the git dir's files when they
+ * answer, else one `ls-tree`, and a `cat-file` only when a configuration file is there. Nothing
+ * when git cannot tell.
  */
 const filesAtRef = (repoPath: string, ref: string) =>
   Effect.gen(function*() {
+    const loose = yield* Effect.promise(() => looseFilesAtRef(path.join(repoPath, ".git"), ref).catch(() => undefined))
+    if (loose !== undefined) return loose
     const found = new Map<RegistryFile, string>()
     const listed = yield* git(repoPath, ["ls-tree", "-z", "--full-tree", ref, "--", ...registryFiles])
     if (listed.exitCode !== 0) return found

@@ -63,7 +63,7 @@ const setup = Effect.gen(function*() {
 })
 
 describe("Workspace git processes", () => {
-  it.scopedLive("a warm task asks git no ref or ancestry question and ticks in one commit", () =>
+  it.scopedLive("a warm task asks git no ref, ancestry or file question and ticks in one commit", () =>
     Effect.gen(function*() {
       const { bare, url, ws } = yield* setup
       const path = "docs/DevTeam/tasks_list.md"
@@ -132,11 +132,19 @@ describe("Workspace git processes", () => {
       assert.include(refs, `refs/heads/main ${marked.commit}`)
       assert.include(refs, `refs/remotes/origin/main ${marked.commit}`)
 
-      // no ref or ancestry question went to git; the tick is one commit
-      for (
-        const asked of ["clone", "for-each-ref", "rev-parse", "merge-base", "read-tree", "write-tree", "commit-tree"]
-      ) {
-        assert.isUndefined(counts[asked], `git ${asked} ran: ${JSON.stringify(counts)}`)
+      // no ref, ancestry or (loose) file question went to git; the tick is one commit
+      const asked = [
+        "clone",
+        "for-each-ref",
+        "rev-parse",
+        "merge-base",
+        "ls-tree",
+        "cat-file",
+        "read-tree",
+        "write-tree"
+      ]
+      for (const name of [...asked, "commit-tree"]) {
+        assert.isUndefined(counts[name], `git ${name} ran: ${JSON.stringify(counts)}`)
       }
       assert.strictEqual(counts["commit"], 2, JSON.stringify(counts))
       // SELECT's fetch (the shared cache) saw what PREP needs: one fetch for the task

@@ -674,16 +674,30 @@ export const make = (config: GitPlumbingConfig) =>
 
     // --- files at a revision ---------------------------------------------------------------------
 
+    /**
+     * The regular file at `path` in commit `rev`: mode, blob and size, and its text when it was read
+     * on the way (loose objects, no git process); none when it is not there.
+     */
     const fileAt = (dir: string, rev: string, path: string) =>
       Effect.gen(function*() {
+        const notRegular = new BadRequest({ message: `The task list ${JSON.stringify(path)} is not a regular file` })
+        const gitDir = Path.join(dir, ".git")
+        const entry = yield* Effect.promise(() => GitRefs.looseEntryAt(gitDir, rev, path))
+        const content = entry?.mode === "100644" || entry?.mode === "100755"
+          ? yield* Effect.promise(() => GitRefs.looseBlob(gitDir, entry.id))
+          : undefined
+        if (entry === null) return Option.none<{ mode: string; blob: string; size: number; text?: string }>()
+        if (entry !== undefined && content !== undefined) {
+          return Option.some({ mode: entry.mode, blob: entry.id, size: content.length, text: content.toString("utf8") })
+        }
+        // a tree, a submodule or a symbolic link: ls-tree would say so too
+        if (entry !== undefined && entry.mode !== "100644" && entry.mode !== "100755") return yield* notRegular
         // -l: the blob's size too (no second process to check it against a cap)
         const out = yield* gitOk(dir, ["ls-tree", "-l", "-z", "--full-tree", rev, "--", path])
         const match = /^(\d{6}) (\w+) ([0-9a-f]+) +(\d+|-)\t(.*)$/s.exec(out.split("\0")[0] ?? "")
-        if (match === null || match[5] !== path) return Option.none<{ mode: string; blob: string; size: number }>()
+        if (match === null || match[5] !== path) return Option.none()
         const [, mode = "", type = "", blob = "", size = "0"] = match
-        if (type !== "blob" || (mode !== "100644" && mode !== "100755")) {
-          return yield* new BadRequest({ message: `The task list ${JSON.stringify(path)} is not a regular file` })
-        }
+        if (type !== "blob" || (mode !== "100644" && mode !== "100755")) return yield* notRegular
         return Option.some({ mode, blob, size: Number(size) })
       })
 

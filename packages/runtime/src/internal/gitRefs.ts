@@ -1,8 +1,9 @@
 /**
- * Read-only answers from a work tree's git dir without a git process (a spawn costs ~5 ms on a quiet
+ * Read-only answers from a work tree's git dir without a git process (a spawn costs ~10 ms on a quiet
  * machine, ~50 ms under load, and a task asked dozens of such questions): the object id of refs
- * (a loose ref file, else `packed-refs`) and whether one commit reaches another through the parents
- * of loose commit objects (the commits this service just made are loose).
+ * (a loose ref file, else `packed-refs`), whether one commit reaches another through the parents
+ * of loose commit objects, and files of a commit's tree through loose trees and blobs (the commits,
+ * trees and blobs this service just made are loose; a clone's or fetch's are packed: git answers).
  *
  * Only what the files answer for certain is answered: anything unexpected (a symbolic or
  * malformed ref, a reftable repository, a packed or unreadable object, a long walk) is
@@ -97,25 +98,114 @@ export const readHead = async (gitDir: string): Promise<string | undefined> => {
   }
 }
 
-/** The parents of a loose commit object; `undefined` when it is not a loose commit (packed, missing, other). */
-const looseParents = async (gitDir: string, id: string): Promise<ReadonlyArray<string> | undefined> => {
+/** A loose object's type and content; `undefined` when it is not loose (packed, missing) or not well formed. */
+const readLoose = async (gitDir: string, id: string): Promise<{ type: string; body: Buffer } | undefined> => {
   if (!objectId.test(id)) return undefined
   const file = await Fs.readFile(Path.join(gitDir, "objects", id.slice(0, 2), id.slice(2))).catch(() => undefined)
   if (file === undefined) return undefined
-  const raw = (await inflate(file)).toString("latin1")
-  const nul = raw.indexOf("\0")
-  if (nul < 0 || !/^commit \d+$/.test(raw.slice(0, nul))) return undefined
+  const raw = await inflate(file)
+  const nul = raw.indexOf(0)
+  const header = /^(blob|tree|commit|tag) (\d+)$/.exec(raw.subarray(0, Math.max(nul, 0)).toString("latin1"))
+  if (nul < 0 || header === null || Number(header[2]) !== raw.length - nul - 1) return undefined
+  return { type: header[1] ?? "", body: raw.subarray(nul + 1) }
+}
+
+/** The header lines of a loose commit (up to the first empty line); `undefined` when it is not a loose commit. */
+const looseCommitHeader = async (gitDir: string, id: string): Promise<ReadonlyArray<string> | undefined> => {
+  const object = await readLoose(gitDir, id)
+  if (object?.type !== "commit") return undefined
+  const text = object.body.toString("latin1")
+  const end = text.indexOf("\n\n")
+  return (end < 0 ? text : text.slice(0, end)).split("\n")
+}
+
+/** The parents of a loose commit object; `undefined` when it is not a loose commit (packed, missing, other). */
+const looseParents = async (gitDir: string, id: string): Promise<ReadonlyArray<string> | undefined> => {
+  const header = await looseCommitHeader(gitDir, id)
+  if (header === undefined) return undefined
   const parents: Array<string> = []
-  // the header ends at the first empty line; parents come right after `tree`
-  for (const line of raw.slice(nul + 1).split("\n")) {
-    if (line === "") break
-    if (line.startsWith("parent ")) {
-      const parent = line.slice("parent ".length)
-      if (!objectId.test(parent)) return undefined
-      parents.push(parent)
-    }
+  for (const line of header) {
+    if (!line.startsWith("parent ")) continue
+    const parent = line.slice("parent ".length)
+    if (!objectId.test(parent)) return undefined
+    parents.push(parent)
   }
   return parents
+}
+
+interface TreeEntry {
+  readonly mode: string
+  readonly name: string
+  readonly id: string
+}
+
+/** A tree object's entries (`<mode> <name>\0<raw id>`); `undefined` when one is not well formed. */
+const treeEntries = (body: Buffer, idBytes: number): ReadonlyArray<TreeEntry> | undefined => {
+  const entries: Array<TreeEntry> = []
+  let at = 0
+  while (at < body.length) {
+    const space = body.indexOf(0x20, at)
+    const nul = body.indexOf(0, space + 1)
+    if (space < 0 || nul < 0 || nul + 1 + idBytes > body.length) return undefined
+    entries.push({
+      mode: body.toString("latin1", at, space),
+      name: body.toString("utf8", space + 1, nul),
+      id: body.toString("hex", nul + 1, nul + 1 + idBytes)
+    })
+    at = nul + 1 + idBytes
+  }
+  return entries
+}
+
+/** The entries of `commit`'s root tree through loose objects; `undefined` when one of them is not loose. */
+export const looseRootTree = async (gitDir: string, commit: string): Promise<ReadonlyArray<TreeEntry> | undefined> => {
+  try {
+    const tree = (await looseCommitHeader(gitDir, commit))?.[0]
+    if (tree === undefined || !tree.startsWith("tree ")) return undefined
+    const id = tree.slice("tree ".length)
+    const object = await readLoose(gitDir, id)
+    return object?.type === "tree" ? treeEntries(object.body, id.length / 2) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The entry at `path` (`a/b/c.md`) in `commit`'s tree through loose objects: null when it is not
+ * there, `undefined` when an object on the way is not loose (ask git).
+ */
+export const looseEntryAt = async (
+  gitDir: string,
+  commit: string,
+  path: string
+): Promise<TreeEntry | null | undefined> => {
+  try {
+    let entries = await looseRootTree(gitDir, commit)
+    const segments = path.split("/")
+    for (const [i, segment] of segments.entries()) {
+      if (entries === undefined) return undefined
+      const entry = entries.find((e) => e.name === segment)
+      if (entry === undefined) return null
+      if (i === segments.length - 1) return entry
+      // a file where a directory was expected: the path is not there
+      if (entry.mode !== "40000") return null
+      const object = await readLoose(gitDir, entry.id)
+      entries = object?.type === "tree" ? treeEntries(object.body, entry.id.length / 2) : undefined
+    }
+    return null
+  } catch {
+    return undefined
+  }
+}
+
+/** A loose blob's content; `undefined` when it is not a loose blob. */
+export const looseBlob = async (gitDir: string, id: string): Promise<Buffer | undefined> => {
+  try {
+    const object = await readLoose(gitDir, id)
+    return object?.type === "blob" ? object.body : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /**

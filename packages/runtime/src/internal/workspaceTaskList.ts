@@ -42,8 +42,10 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Task
     locks.withLock(Path.join(workspaceDir, key))(
       Effect.zipRight(plumbing.secureGitDir(Path.join(workspaceDir, key)), self)
     )
-  const readBlob = (dir: string, file: { readonly blob: string; readonly size: number }) =>
-    plumbing.readBlob(dir, file.blob, maxTaskListBytes, file.size)
+  const readBlob = (dir: string, file: { readonly blob: string; readonly size: number; readonly text?: string }) =>
+    file.text !== undefined && file.size <= maxTaskListBytes
+      ? Effect.succeed(file.text)
+      : plumbing.readBlob(dir, file.blob, maxTaskListBytes, file.size)
 
   const readTaskList = Effect.fn("Workspace.readTaskList")(function*(options: ReadTaskListOptions) {
     const { dir, key } = yield* checkRepoPath(options.repoPath)
