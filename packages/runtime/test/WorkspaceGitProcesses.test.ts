@@ -132,18 +132,9 @@ describe("Workspace git processes", () => {
       assert.include(refs, `refs/heads/main ${marked.commit}`)
       assert.include(refs, `refs/remotes/origin/main ${marked.commit}`)
 
-      // no ref, ancestry or (loose) file question went to git; the tick is one commit
-      const asked = [
-        "clone",
-        "for-each-ref",
-        "rev-parse",
-        "merge-base",
-        "ls-tree",
-        "cat-file",
-        "read-tree",
-        "write-tree"
-      ]
-      for (const name of [...asked, "commit-tree"]) {
+      // no ref, ancestry or (loose) file question went to git, nor the tick's blob; the tick is one commit
+      const asked = ["clone", "for-each-ref", "rev-parse", "merge-base", "ls-tree", "cat-file", "hash-object"]
+      for (const name of [...asked, "read-tree", "write-tree", "commit-tree"]) {
         assert.isUndefined(counts[name], `git ${name} ran: ${JSON.stringify(counts)}`)
       }
       assert.strictEqual(counts["commit"], 2, JSON.stringify(counts))

@@ -9,12 +9,14 @@
  * malformed ref, a reftable repository, a packed or unreadable object, a long walk) is
  * `undefined` or "not proven", and the caller asks git. Nothing here throws or writes.
  */
+import { createHash, randomBytes } from "node:crypto"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { promisify } from "node:util"
 import * as Zlib from "node:zlib"
 
 const inflate = promisify(Zlib.inflate)
+const deflate = promisify(Zlib.deflate)
 
 /** A SHA-1 or SHA-256 object id. */
 const objectId = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/
@@ -231,5 +233,34 @@ export const reachesLoose = async (gitDir: string, from: string, target: string,
     return false
   } catch {
     return false
+  }
+}
+
+/**
+ * Writes `content` as a loose blob, as `git hash-object -w` does (`blob <size>\0<content>`, zlib,
+ * `objects/xx/…` written under a temporary name then renamed, read-only); `idLength` (40 or 64,
+ * from a commit id of the repository) says SHA-1 or SHA-256. The blob's id; `undefined` when it
+ * could not be written (ask git).
+ */
+export const writeLooseBlob = async (
+  gitDir: string,
+  content: string,
+  idLength: number
+): Promise<string | undefined> => {
+  try {
+    if (idLength !== 40 && idLength !== 64) return undefined
+    const body = Buffer.from(content, "utf8")
+    const object = Buffer.concat([Buffer.from(`blob ${body.length}\0`, "latin1"), body])
+    const id = createHash(idLength === 40 ? "sha1" : "sha256").update(object).digest("hex")
+    const dir = Path.join(gitDir, "objects", id.slice(0, 2))
+    const file = Path.join(dir, id.slice(2))
+    if (await Fs.lstat(file).then(() => true, () => false)) return id
+    await Fs.mkdir(dir, { recursive: true })
+    const tmp = Path.join(dir, `tmp_obj_devteam_${randomBytes(6).toString("hex")}`)
+    await Fs.writeFile(tmp, await deflate(object), { flag: "wx", mode: 0o444 })
+    await Fs.rename(tmp, file)
+    return id
+  } catch {
+    return undefined
   }
 }

@@ -20,6 +20,7 @@ import {
 import type { WorkspaceLocks } from "../WorkspaceLocks.js"
 import { checkBranchName as checkBranch, checkRepoFilePath } from "./gitNames.js"
 import { fullRef, type GitPlumbing } from "./gitPlumbing.js"
+import * as GitRefs from "./gitRefs.js"
 
 type TaskListFile = Pick<Workspace["Type"], "readTaskList" | "markTaskCompleted">
 
@@ -85,7 +86,11 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Task
         // The work tree is never written through a path from the repository (a symlinked
         // directory cannot redirect the write): the blob goes into an index, git writes the tree.
         const message = `${options.taskId}: mark completed\n`
-        const blob = (yield* gitOk(dir, ["hash-object", "-w", "--stdin"], { stdin: rendered })).trim()
+        // the blob written in-process (no git process), by git when that fails
+        const written = yield* Effect.promise(() =>
+          GitRefs.writeLooseBlob(Path.join(dir, ".git"), rendered, tip.length)
+        )
+        const blob = written ?? (yield* gitOk(dir, ["hash-object", "-w", "--stdin"], { stdin: rendered })).trim()
         const cacheinfo = ["update-index", "--cacheinfo", `${file.value.mode},${blob},${path}`]
         const current = yield* currentBranch(dir)
         if (Option.isSome(current) && current.value === base) {
