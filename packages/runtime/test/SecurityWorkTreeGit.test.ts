@@ -7,35 +7,24 @@
  * was last found clean — a change that keeps its size and mtime included (ctime).
  */
 import { TaskId } from "@devteam/domain/Ids"
-import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
-import * as Redaction from "@devteam/runtime/Redaction"
 import { fileUrl, git, makeBareRemote, pushChange, refsOf, tempDir } from "@devteam/runtime/testing/GitRemote"
-import * as WorkspaceLocks from "@devteam/runtime/WorkspaceLocks"
+import { makeWorkspace } from "@devteam/runtime/testing/TestWorkspace"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Option } from "effect"
+import { Effect } from "effect"
 import type { ChildProcess } from "node:child_process"
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import { createRequire, syncBuiltinESMExports } from "node:module"
 import * as Path from "node:path"
 
-/** A workspace on a fresh bare remote, a prepared task branch, and where a hostile command would write. */
 /** A Workspace on `root`'s workspaces; a second one on the same root is the service after a restart. */
-const makeWorkspace = (root: string) =>
-  GitWorkspace.make({
-    workspaceDir: Path.join(root, "workspaces"),
-    allowFile: true,
-    gitUsername: Option.none(),
-    credentials: [],
-    authorName: "Test",
-    authorEmail: "test@test.invalid",
-    commandTimeout: Duration.seconds(60)
-  }).pipe(Effect.provide([Redaction.layerWith([]), WorkspaceLocks.layer]))
+const workspaceOn = (root: string) => makeWorkspace(Path.join(root, "workspaces"))
 
+/** A workspace on a fresh bare remote, a prepared task branch, and where a hostile command would write. */
 const prepared = Effect.gen(function*() {
   const root = yield* tempDir()
   const bare = makeBareRemote({ root: Path.join(root, "remotes") })
-  const ws = yield* makeWorkspace(root)
+  const ws = yield* workspaceOn(root)
   const task = yield* ws.prepare({
     repoUrl: fileUrl(bare),
     project: "p1",
@@ -227,7 +216,7 @@ describe("Security: the git dir a sandbox could write", () => {
       Fs.mkdirSync(other, { recursive: true })
       git(other, ["init", "--quiet", "--bare"])
       git(task.repoPath, ["config", "remote.origin.url", fileUrl(other)])
-      const restarted = yield* makeWorkspace(root) // remembers no clone URL
+      const restarted = yield* workspaceOn(root) // remembers no clone URL
       const pushed = yield* Effect.flip(restarted.push({ repoPath: task.repoPath, baseBranch: task.baseBranch }))
       assert.strictEqual(pushed._tag, "GitOperationFailed")
       assert.include(pushed.message, "origin URL was changed")
@@ -236,7 +225,7 @@ describe("Security: the git dir a sandbox could write", () => {
       assert.strictEqual(refsOf(other), "", "the changed origin received a push")
       // the same repository under another spelling of its URL is still its own origin
       git(task.repoPath, ["config", "remote.origin.url", `${fileUrl(bare)}/`])
-      const again = yield* makeWorkspace(root)
+      const again = yield* workspaceOn(root)
       const result = yield* again.push({ repoPath: task.repoPath, baseBranch: task.baseBranch })
       assert.isTrue(result.alreadyPushed)
     }))

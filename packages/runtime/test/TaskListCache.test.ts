@@ -5,15 +5,13 @@
  * background refresh brings the new commit, a list this runner pushed is remembered without git,
  * and a missing list is TaskListNotFound.
  */
-import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
-import * as Redaction from "@devteam/runtime/Redaction"
 import * as TaskListCache from "@devteam/runtime/TaskListCache"
 import * as GitCounter from "@devteam/runtime/testing/GitCounter"
 import { fileUrl, makeBareRemote, pushChange, sampleTaskList, tempDir } from "@devteam/runtime/testing/GitRemote"
+import { makeWorkspace } from "@devteam/runtime/testing/TestWorkspace"
 import * as WorkspaceModule from "@devteam/runtime/Workspace"
-import * as WorkspaceLocks from "@devteam/runtime/WorkspaceLocks"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Duration, Effect, Option } from "effect"
+import { type Duration, Effect } from "effect"
 import * as Path from "node:path"
 
 let counter: GitCounter.GitCounter
@@ -30,15 +28,7 @@ const setup = (refresh: Duration.DurationInput) =>
       files: { "docs/DevTeam/tasks_list.md": sampleTaskList, "other/tasks.md": "- [ ] 9.1 Other list\n" }
     })
     const workspaceDir = Path.join(root, "workspaces")
-    const workspace = yield* GitWorkspace.make({
-      workspaceDir,
-      allowFile: true,
-      gitUsername: Option.none(),
-      credentials: [],
-      authorName: "Test",
-      authorEmail: "test@test.invalid",
-      commandTimeout: Duration.seconds(60)
-    }).pipe(Effect.provide([Redaction.layerWith([]), WorkspaceLocks.layer]))
+    const workspace = yield* makeWorkspace(workspaceDir)
     const cache = yield* TaskListCache.make(refresh).pipe(
       Effect.provideService(WorkspaceModule.Workspace, workspace)
     )

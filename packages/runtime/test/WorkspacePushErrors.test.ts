@@ -4,12 +4,10 @@
  * branch") first and ten lines of advice after it; the error must still carry it.
  */
 import { TaskId } from "@devteam/domain/Ids"
-import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
-import * as Redaction from "@devteam/runtime/Redaction"
 import { fileUrl, git, makeBareRemote, tempDir } from "@devteam/runtime/testing/GitRemote"
-import * as WorkspaceLocks from "@devteam/runtime/WorkspaceLocks"
+import { makeWorkspace } from "@devteam/runtime/testing/TestWorkspace"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Option } from "effect"
+import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 
@@ -20,15 +18,7 @@ describe("Workspace push errors", () => {
       const bare = makeBareRemote({ root: Path.join(root, "remotes") })
       const working = Path.join(root, "working-copy")
       git(root, ["clone", "--quiet", "--", bare, working]) // non-bare, main checked out
-      const ws = yield* GitWorkspace.make({
-        workspaceDir: Path.join(root, "workspaces"),
-        allowFile: true,
-        gitUsername: Option.none(),
-        credentials: [],
-        authorName: "Test",
-        authorEmail: "test@test.invalid",
-        commandTimeout: Duration.seconds(60)
-      }).pipe(Effect.provide([Redaction.layerWith([]), WorkspaceLocks.layer]))
+      const ws = yield* makeWorkspace(Path.join(root, "workspaces"))
       const prepared = yield* ws.prepare({
         repoUrl: fileUrl(working),
         taskId: TaskId.make("1.1.1"),
