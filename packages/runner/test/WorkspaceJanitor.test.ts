@@ -3,12 +3,13 @@
  * operation holds stay; a task whose tree went away resumes from its published branch.
  */
 import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
+import { workspaceConfig } from "@devteam/runtime/testing/TestWorkspace"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as WorkspaceJanitor from "../src/WorkspaceJanitor.js"
-import { makeRemote, redactorLayer, workspaceConfig } from "./fixtures/Pipeline.js"
+import { makeRemote, redactorLayer } from "./fixtures/Pipeline.js"
 
 const tree = (root: string, name: string, ageHours: number) => {
   const dir = Path.join(root, name)

@@ -18,29 +18,17 @@ import {
   remoteHead,
   tempDir
 } from "@devteam/runtime/testing/GitRemote"
+import { workspaceConfig } from "@devteam/runtime/testing/TestWorkspace"
 import type { WorkspaceConfig } from "@devteam/runtime/Workspace"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Option, Redacted } from "effect"
+import { Effect, Redacted } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 
 const PATH = "docs/DevTeam/tasks_list.md"
 
-const config = (workspaceDir: string, overrides: Partial<WorkspaceConfig> = {}): WorkspaceConfig => ({
-  workspaceDir,
-  allowFile: true,
-  gitUsername: Option.none(),
-  credentials: [],
-  authorName: "DevTeam Test Runner",
-  authorEmail: "runner@test.invalid",
-  commandTimeout: Duration.seconds(60),
-  // the tests' git servers listen on 127.0.0.1
-  outbound: { allowedHosts: [], allowPrivate: true },
-  ...overrides
-})
-
 const makeInit = (workspaceDir: string, overrides: Partial<WorkspaceConfig> = {}) =>
-  RepositoryInit.make(config(workspaceDir, overrides)).pipe(Effect.provide(Redaction.layerWith([])))
+  RepositoryInit.make(workspaceConfig(workspaceDir, overrides)).pipe(Effect.provide(Redaction.layerWith([])))
 
 const options = (repoUrl: string, baseBranch = "main") => ({
   repoUrl,

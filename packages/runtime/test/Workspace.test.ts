@@ -16,6 +16,7 @@ import {
   sampleTaskList,
   tempDir
 } from "@devteam/runtime/testing/GitRemote"
+import { author, workspaceConfig } from "@devteam/runtime/testing/TestWorkspace"
 import { Workspace, type WorkspaceConfig } from "@devteam/runtime/Workspace"
 import * as WorkspaceModule from "@devteam/runtime/Workspace"
 import * as WorkspaceLocks from "@devteam/runtime/WorkspaceLocks"
@@ -37,28 +38,13 @@ import { randomBytes } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 
-const author = { name: "DevTeam Test Runner", email: "runner@test.invalid" }
-
-const baseConfig = (workspaceDir: string, overrides: Partial<WorkspaceConfig> = {}): WorkspaceConfig => ({
-  workspaceDir,
-  allowFile: true,
-  gitUsername: Option.none(),
-  credentials: [],
-  authorName: author.name,
-  authorEmail: author.email,
-  commandTimeout: Duration.seconds(60),
-  // the tests' git servers listen on 127.0.0.1
-  outbound: { allowedHosts: [], allowPrivate: true },
-  ...overrides
-})
-
 /**
  * Builds the service against a fresh workspace dir; `secrets` seed the Redactor. With the
  * repository probe's `validate` over the same configuration (the gateway's side of a repository).
  */
 const makeWorkspace = (workspaceDir: string, overrides: Partial<WorkspaceConfig> = {}, secrets: Array<string> = []) =>
   Effect.gen(function*() {
-    const config = baseConfig(workspaceDir, overrides)
+    const config = workspaceConfig(workspaceDir, overrides)
     const ws = yield* GitWorkspace.make(config)
     const probe = yield* RepositoryProbe.make(config)
     return { ...ws, validate: probe.validate }
