@@ -6,14 +6,12 @@
  * Messages server (ScriptedModel, a real HTTP server with streaming), which also records every
  * request, so the tests see what the agent was told and that no secret was sent.
  */
-import { ExecutionConfig, VerifyConfig } from "@devteam/domain/ExecutionConfig"
-import { CustomerId } from "@devteam/domain/Ids"
 import { Journal } from "@devteam/runtime/Journal"
 import { remoteFile } from "@devteam/runtime/testing/GitRemote"
 import * as ScriptedModel from "@devteam/runtime/testing/ScriptedModel"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { agentLayer, type AgentSetup, dockerSetup, localSetup, modelKey } from "./fixtures/Agent.js"
+import { agentLayer, type AgentSetup, claudeExecution, dockerSetup, localSetup, modelKey } from "./fixtures/Agent.js"
 import {
   checkedLines,
   fourTaskList,
@@ -27,16 +25,6 @@ import {
 import { canarySecret, ensureImage, makeRemote, projectFiles } from "./fixtures/Pipeline.js"
 
 const get = { correlationId: "agent-e2e" }
-
-const config = (repoUrl: string, verifyCommands: ReadonlyArray<string>) =>
-  new ExecutionConfig({
-    repoUrl,
-    baseBranch: "main",
-    taskListPath: "docs/DevTeam/tasks_list.md",
-    tool: "claude-code",
-    verify: new VerifyConfig({ commands: verifyCommands }),
-    customerId: CustomerId.make("e2e")
-  })
 
 const taskIdOf = (request: ScriptedModel.RecordedModelRequest): string =>
   /# Task (\S+):/.exec(ScriptedModel.promptText(request))?.[1] ?? "unknown"
@@ -86,7 +74,7 @@ const fourTasksByTheAgent = (
       const journal = yield* Journal
       const projectId = newProjectId("agent")
       const project = yield* projectClient(projectId)
-      const payload = initializePayload(config(remote.url, verifyCommands))
+      const payload = initializePayload(claudeExecution(remote.url, verifyCommands))
       yield* project.Initialize(payload)
       const final = yield* poll(
         project.GetState(get),
@@ -149,7 +137,7 @@ const failingModel = (setup: (model: ScriptedModel.ScriptedModel) => AgentSetup)
     const remote = yield* makeRemote(projectFiles(fourTaskList))
     yield* Effect.gen(function*() {
       const project = yield* projectClient(newProjectId("agent-fails"))
-      yield* project.Initialize(initializePayload(config(remote.url, verifyCommands)))
+      yield* project.Initialize(initializePayload(claudeExecution(remote.url, verifyCommands)))
       const final = yield* poll(
         project.GetState(get),
         (s) => s.status === "COMPLETED" || s.status === "FAILED",

@@ -12,27 +12,14 @@
  * 1.1.3's first implementation leaves its file below the coverage threshold (the per-file
  * figure) and passes once the agent adds the missing tests; 2.1.2 needs no change.
  */
-import { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
-import { CustomerId } from "@devteam/domain/Ids"
 import { remoteFile } from "@devteam/runtime/testing/GitRemote"
 import { jsService } from "@devteam/runtime/testing/RealProjects"
 import * as ScriptedModel from "@devteam/runtime/testing/ScriptedModel"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import {
-  agentLayer,
-  dockerSetup,
-  edit,
-  firstPrompt,
-  fixHeading,
-  modelKey,
-  planScript,
-  read,
-  runToCompletion,
-  write
-} from "./fixtures/Agent.js"
+import { dockerSetup, edit, firstPrompt, fixHeading, modelKey, read, runRealProject, write } from "./fixtures/Agent.js"
 import { checkedLines, mergesOn, newProjectId } from "./fixtures/E2E.js"
-import { ensureImage, makeRemote } from "./fixtures/Pipeline.js"
+import { ensureImage } from "./fixtures/Pipeline.js"
 
 const taskList = `# Tasks
 
@@ -186,92 +173,85 @@ describe("A realistic JavaScript service (pnpm, node:test, c8) implemented by cl
         // The workspace must be writable by the sandbox user (uid 1000): files git creates here are too.
         const previous = process.umask(0)
         yield* Effect.addFinalizer(() => Effect.sync(() => process.umask(previous)))
-        const model = yield* ScriptedModel.make({ script: planScript(plans, fixPlans) })
-        const remote = yield* makeRemote({ ...jsService(), "docs/DevTeam/tasks_list.md": taskList })
-        yield* Effect.gen(function*() {
-          const { entries, final, implemented, verdicts } = yield* runToCompletion(
-            newProjectId("real-service"),
-            new ExecutionConfig({
-              repoUrl: remote.url,
-              baseBranch: "main",
-              taskListPath: "docs/DevTeam/tasks_list.md",
-              tool: "claude-code",
-              customerId: CustomerId.make("e2e")
-            }),
-            "600 seconds"
-          )
+        const { entries, final, implemented, model, remote, verdicts } = yield* runRealProject({
+          projectId: newProjectId("real-service"),
+          files: jsService(),
+          taskList,
+          plans,
+          fixPlans,
+          setup: dockerSetup
+        })
 
-          // every task completed, in order, merged, pushed and ticked
-          assert.deepStrictEqual(final.completedInExecution.map(String), taskIds)
-          assert.strictEqual(mergesOn(remote.bare).length, taskIds.length - 1, "the no-change task merges nothing")
-          assert.strictEqual(checkedLines(remoteFile(remote.bare, "docs/DevTeam/tasks_list.md")).length, 5)
-          assert.notInclude(remoteFile(remote.bare, "src/handlers.js"), "toUpperCase")
-          assert.include(remoteFile(remote.bare, "src/routes.js"), "'GET /echo'")
-          assert.include(remoteFile(remote.bare, "test/validate-errors.test.js"), "msg is too long")
+        // every task completed, in order, merged, pushed and ticked
+        assert.deepStrictEqual(final.completedInExecution.map(String), taskIds)
+        assert.strictEqual(mergesOn(remote.bare).length, taskIds.length - 1, "the no-change task merges nothing")
+        assert.strictEqual(checkedLines(remoteFile(remote.bare, "docs/DevTeam/tasks_list.md")).length, 5)
+        assert.notInclude(remoteFile(remote.bare, "src/handlers.js"), "toUpperCase")
+        assert.include(remoteFile(remote.bare, "src/routes.js"), "'GET /echo'")
+        assert.include(remoteFile(remote.bare, "test/validate-errors.test.js"), "msg is too long")
 
-          // the verdicts: two failures, each followed by a pass on the second attempt
-          assert.deepStrictEqual(
-            verdicts.map((r) => `${r.taskId}:${r.success ? "ok" : "failed"}`),
-            ["1.1.1:ok", "1.1.2:failed", "1.1.2:ok", "1.1.3:failed", "1.1.3:ok", "2.1.1:ok", "2.1.2:ok"]
-          )
-          for (const r of verdicts) assert.strictEqual(r.packageManager, "pnpm")
-          const [first, testsFailed, , coverageLow] = verdicts
-          // VERIFY installed with pnpm inside the container, from the registry through the egress
-          // proxy (the only host on its list); later verifications reuse the install
-          const firstLog = first?.attempts[0]?.log ?? ""
-          assert.include(firstLog, "npx --yes pnpm@9.15.9 install --frozen-lockfile")
-          assert.include(firstLog, "c8 10.1.3")
-          assert.deepStrictEqual(first?.egress?.allowList, ["registry.npmjs.org:443"])
-          assert.isTrue(first?.egress?.enforced)
-          assert.isAbove(first?.egress?.connections ?? 0, 0)
-          assert.strictEqual(first?.egress?.denied, 0)
-          assert.deepStrictEqual(first?.egress?.targets.map((t) => t.target), ["registry.npmjs.org:443"])
-          assert.include(verdicts[5]?.attempts[0]?.log ?? "", "[skipped: package.json and the lockfile are unchanged")
+        // the verdicts: two failures, each followed by a pass on the second attempt
+        assert.deepStrictEqual(
+          verdicts.map((r) => `${r.taskId}:${r.success ? "ok" : "failed"}`),
+          ["1.1.1:ok", "1.1.2:failed", "1.1.2:ok", "1.1.3:failed", "1.1.3:ok", "2.1.1:ok", "2.1.2:ok"]
+        )
+        for (const r of verdicts) assert.strictEqual(r.packageManager, "pnpm")
+        const [first, testsFailed, , coverageLow] = verdicts
+        // VERIFY installed with pnpm inside the container, from the registry through the egress
+        // proxy (the only host on its list); later verifications reuse the install
+        const firstLog = first?.attempts[0]?.log ?? ""
+        assert.include(firstLog, "npx --yes pnpm@9.15.9 install --frozen-lockfile")
+        assert.include(firstLog, "c8 10.1.3")
+        assert.deepStrictEqual(first?.egress?.allowList, ["registry.npmjs.org:443"])
+        assert.isTrue(first?.egress?.enforced)
+        assert.isAbove(first?.egress?.connections ?? 0, 0)
+        assert.strictEqual(first?.egress?.denied, 0)
+        assert.deepStrictEqual(first?.egress?.targets.map((t) => t.target), ["registry.npmjs.org:443"])
+        assert.include(verdicts[5]?.attempts[0]?.log ?? "", "[skipped: package.json and the lockfile are unchanged")
 
-          // 1.1.2: its test failed; the agent's second prompt holds the failing command and its output
-          assert.strictEqual(testsFailed?.failedCommand?.name, "test")
-          assert.include(testsFailed?.failedCommand?.command ?? "", "node_modules/.bin/c8")
-          assert.include(testsFailed?.results["test.coverage"]?.actual ?? "", "(tests failed: exit 1)")
-          const fixPrompt = firstPrompt(model, "1.1.2", true)
-          assert.include(fixPrompt, `${fixHeading} (attempt 1 of 2)`)
-          assert.include(fixPrompt, "Failing command: `node_modules/.bin/c8")
-          assert.include(fixPrompt, "# fail 1")
-          assert.include(fixPrompt, "'HELLO'")
+        // 1.1.2: its test failed; the agent's second prompt holds the failing command and its output
+        assert.strictEqual(testsFailed?.failedCommand?.name, "test")
+        assert.include(testsFailed?.failedCommand?.command ?? "", "node_modules/.bin/c8")
+        assert.include(testsFailed?.results["test.coverage"]?.actual ?? "", "(tests failed: exit 1)")
+        const fixPrompt = firstPrompt(model, "1.1.2", true)
+        assert.include(fixPrompt, `${fixHeading} (attempt 1 of 2)`)
+        assert.include(fixPrompt, "Failing command: `node_modules/.bin/c8")
+        assert.include(fixPrompt, "# fail 1")
+        assert.include(fixPrompt, "'HELLO'")
 
-          // every prompt carries the task's context: where it sits, the repository's guidance, and
-          // for phase 2 what its dependencies changed
-          const routesPrompt = firstPrompt(model, "2.1.1", false)
-          assert.include(routesPrompt, "Phase: 2 Wiring")
-          assert.include(routesPrompt, "### AGENTS.md")
-          assert.include(routesPrompt, "## What its dependencies changed")
-          assert.match(
-            routesPrompt,
-            /- 1\.1\.3 Add query validation in src\/validate\.js with a test\n(?: +.*\n)*? +src\/validate\.js +\| +\d+ \+/
-          )
+        // every prompt carries the task's context: where it sits, the repository's guidance, and
+        // for phase 2 what its dependencies changed
+        const routesPrompt = firstPrompt(model, "2.1.1", false)
+        assert.include(routesPrompt, "Phase: 2 Wiring")
+        assert.include(routesPrompt, "### AGENTS.md")
+        assert.include(routesPrompt, "## What its dependencies changed")
+        assert.match(
+          routesPrompt,
+          /- 1\.1\.3 Add query validation in src\/validate\.js with a test\n(?: +.*\n)*? +src\/validate\.js +\| +\d+ \+/
+        )
 
-          // 1.1.3: the touched file's own figure, below the threshold, in the verdict and the prompt
-          const coverage = coverageLow?.results["test.coverage"]
-          assert.isFalse(coverage?.passed)
-          assert.match(coverage?.actual ?? "", /^src\/validate\.js \d+(\.\d+)?%$/)
-          const figure = coverage?.perFile?.find((f) => f.file === "src/validate.js")
-          assert.isBelow(figure?.actual ?? 100, 80)
-          assert.isUndefined(coverageLow?.failedCommand, "the tests passed: only the figure failed")
-          const coveragePrompt = firstPrompt(model, "1.1.3", true)
-          assert.match(coveragePrompt, /- src\/validate\.js: \d+(\.\d+)?% \(required ≥80%\) — below/)
-          assert.strictEqual(verdicts[4]?.results["test.coverage"]?.actual, "src/validate.js 100%")
+        // 1.1.3: the touched file's own figure, below the threshold, in the verdict and the prompt
+        const coverage = coverageLow?.results["test.coverage"]
+        assert.isFalse(coverage?.passed)
+        assert.match(coverage?.actual ?? "", /^src\/validate\.js \d+(\.\d+)?%$/)
+        const figure = coverage?.perFile?.find((f) => f.file === "src/validate.js")
+        assert.isBelow(figure?.actual ?? 100, 80)
+        assert.isUndefined(coverageLow?.failedCommand, "the tests passed: only the figure failed")
+        const coveragePrompt = firstPrompt(model, "1.1.3", true)
+        assert.match(coveragePrompt, /- src\/validate\.js: \d+(\.\d+)?% \(required ≥80%\) — below/)
+        assert.strictEqual(verdicts[4]?.results["test.coverage"]?.actual, "src/validate.js 100%")
 
-          // 2.1.2: the agent changed nothing; the task completed with an empty artifact and a note
-          const noChange = implemented.at(-1)
-          assert.strictEqual(noChange?.taskId, "2.1.2")
-          assert.deepStrictEqual(noChange?.outputs.filesModified, [])
-          assert.include(noChange?.note ?? "", "needed no change")
+        // 2.1.2: the agent changed nothing; the task completed with an empty artifact and a note
+        const noChange = implemented.at(-1)
+        assert.strictEqual(noChange?.taskId, "2.1.2")
+        assert.deepStrictEqual(noChange?.outputs.filesModified, [])
+        assert.include(noChange?.note ?? "", "needed no change")
 
-          // the agent's own tool calls made the edits: seven agent runs (five tasks, two fixes)
-          assert.strictEqual(implemented.length, 7)
-          for (const artifact of implemented) assert.strictEqual(artifact.tool, "claude-code")
-          assert.deepStrictEqual(implemented[0]?.outputs.filesModified, ["src/handlers.js", "test/version.test.js"])
-          assert.notInclude(JSON.stringify(entries), modelKey, "the model key never reaches the journal")
-        }).pipe(Effect.provide(agentLayer(remote.workspaceDir, { ...dockerSetup(model), verifyRetries: 1 })))
+        // the agent's own tool calls made the edits: seven agent runs (five tasks, two fixes)
+        assert.strictEqual(implemented.length, 7)
+        for (const artifact of implemented) assert.strictEqual(artifact.tool, "claude-code")
+        assert.deepStrictEqual(implemented[0]?.outputs.filesModified, ["src/handlers.js", "test/version.test.js"])
+        assert.notInclude(JSON.stringify(entries), modelKey, "the model key never reaches the journal")
       }),
     { timeout: 900_000 }
   )

@@ -11,27 +11,14 @@
  * below the coverage threshold (the per-file figure in the verdict) and passes on the second
  * attempt, whose prompt — as the model received it — holds that figure; 2.1.2 needs no change.
  */
-import { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
-import { CustomerId, ProjectId } from "@devteam/domain/Ids"
+import { ProjectId } from "@devteam/domain/Ids"
 import { remoteFile } from "@devteam/runtime/testing/GitRemote"
 import { tsLibrary } from "@devteam/runtime/testing/RealProjects"
 import * as ScriptedModel from "@devteam/runtime/testing/ScriptedModel"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import {
-  agentLayer,
-  edit,
-  firstPrompt,
-  fixHeading,
-  localSetup,
-  type Plans,
-  planScript,
-  read,
-  runToCompletion,
-  write
-} from "./fixtures/Agent.js"
+import { edit, firstPrompt, fixHeading, localSetup, type Plans, read, runRealProject, write } from "./fixtures/Agent.js"
 import { checkedLines, mergesOn } from "./fixtures/E2E.js"
-import { makeRemote } from "./fixtures/Pipeline.js"
 
 const taskList = `# Tasks
 
@@ -101,64 +88,57 @@ describe("A realistic TypeScript library (npm, vitest, strict tsc) implemented b
     "five tasks with dependencies complete; 1.1.2 fails coverage on its touched file first and passes with the second prompt, which holds the figure; the last needs no change",
     () =>
       Effect.gen(function*() {
-        const model = yield* ScriptedModel.make({ script: planScript(plans, fixPlans) })
-        const remote = yield* makeRemote({ ...tsLibrary(), "docs/DevTeam/tasks_list.md": taskList })
-        yield* Effect.gen(function*() {
-          const { final, implemented, verdicts } = yield* runToCompletion(
-            // One project id for every run: its download cache (npm) stays warm across runs.
-            ProjectId.make("e2e/real-ts-library"),
-            new ExecutionConfig({
-              repoUrl: remote.url,
-              baseBranch: "main",
-              taskListPath: "docs/DevTeam/tasks_list.md",
-              tool: "claude-code",
-              customerId: CustomerId.make("e2e")
-            }),
-            "600 seconds"
-          )
-          assert.deepStrictEqual(final.completedInExecution.map(String), taskIds)
-          assert.deepStrictEqual(
-            verdicts.map((r) => `${r.taskId}:${r.success ? "ok" : "failed"}`),
-            ["1.1.1:ok", "1.1.2:failed", "1.1.2:ok", "1.1.3:ok", "2.1.1:ok", "2.1.2:ok"]
-          )
-          for (const r of verdicts) assert.strictEqual(r.packageManager, "npm")
-          const [first, coverageLow, fixed] = verdicts
-          assert.include(first?.attempts[0]?.log ?? "", "npm ci")
-          assert.strictEqual(first?.results["type.strict"]?.actual, "0 errors")
+        const { final, implemented, model, remote, verdicts } = yield* runRealProject({
+          // One project id for every run: its download cache (npm) stays warm across runs.
+          projectId: ProjectId.make("e2e/real-ts-library"),
+          files: tsLibrary(),
+          taskList,
+          plans,
+          fixPlans,
+          setup: localSetup
+        })
+        assert.deepStrictEqual(final.completedInExecution.map(String), taskIds)
+        assert.deepStrictEqual(
+          verdicts.map((r) => `${r.taskId}:${r.success ? "ok" : "failed"}`),
+          ["1.1.1:ok", "1.1.2:failed", "1.1.2:ok", "1.1.3:ok", "2.1.1:ok", "2.1.2:ok"]
+        )
+        for (const r of verdicts) assert.strictEqual(r.packageManager, "npm")
+        const [first, coverageLow, fixed] = verdicts
+        assert.include(first?.attempts[0]?.log ?? "", "npm ci")
+        assert.strictEqual(first?.results["type.strict"]?.actual, "0 errors")
 
-          // 1.1.2: the touched file's own figure, below the threshold; the tests themselves passed
-          const coverage = coverageLow?.results["test.coverage"]
-          assert.isFalse(coverage?.passed)
-          assert.match(coverage?.actual ?? "", /^src\/math\.ts \d+(\.\d+)?%$/)
-          assert.isBelow(coverage?.perFile?.find((f) => f.file === "src/math.ts")?.actual ?? 100, 80)
-          assert.isUndefined(coverageLow?.failedCommand, "only the figure failed")
-          assert.isTrue(fixed?.results["test.coverage"]?.passed)
-          // the second prompt, as the model received it, holds the failure
-          const fixPrompt = firstPrompt(model, "1.1.2", true)
-          assert.include(fixPrompt, `${fixHeading} (attempt 1 of 2)`)
-          assert.match(fixPrompt, /- src\/math\.ts: \d+(\.\d+)?% \(required ≥80%\) — below/)
-          // every prompt carries where the task sits, the repository's guidance, and for phase 2
-          // what its dependencies changed
-          const docsPrompt = firstPrompt(model, "2.1.1", false)
-          assert.include(docsPrompt, "Phase: 2 Docs")
-          assert.include(docsPrompt, "### AGENTS.md")
-          assert.include(docsPrompt, "## What its dependencies changed")
-          assert.match(docsPrompt, /- 1\.1\.3 Export sub and mul from src\/index\.ts\n(?: +.*\n)*? +src\/index\.ts +\|/)
-          assert.strictEqual(verdicts[4]?.results["doc.updated"]?.passed, true)
+        // 1.1.2: the touched file's own figure, below the threshold; the tests themselves passed
+        const coverage = coverageLow?.results["test.coverage"]
+        assert.isFalse(coverage?.passed)
+        assert.match(coverage?.actual ?? "", /^src\/math\.ts \d+(\.\d+)?%$/)
+        assert.isBelow(coverage?.perFile?.find((f) => f.file === "src/math.ts")?.actual ?? 100, 80)
+        assert.isUndefined(coverageLow?.failedCommand, "only the figure failed")
+        assert.isTrue(fixed?.results["test.coverage"]?.passed)
+        // the second prompt, as the model received it, holds the failure
+        const fixPrompt = firstPrompt(model, "1.1.2", true)
+        assert.include(fixPrompt, `${fixHeading} (attempt 1 of 2)`)
+        assert.match(fixPrompt, /- src\/math\.ts: \d+(\.\d+)?% \(required ≥80%\) — below/)
+        // every prompt carries where the task sits, the repository's guidance, and for phase 2
+        // what its dependencies changed
+        const docsPrompt = firstPrompt(model, "2.1.1", false)
+        assert.include(docsPrompt, "Phase: 2 Docs")
+        assert.include(docsPrompt, "### AGENTS.md")
+        assert.include(docsPrompt, "## What its dependencies changed")
+        assert.match(docsPrompt, /- 1\.1\.3 Export sub and mul from src\/index\.ts\n(?: +.*\n)*? +src\/index\.ts +\|/)
+        assert.strictEqual(verdicts[4]?.results["doc.updated"]?.passed, true)
 
-          // 2.1.2: the agent changed nothing; the task completed with an empty artifact and a note
-          assert.strictEqual(implemented.length, 6, "five tasks and one fix, each a run of the agent")
-          for (const artifact of implemented) assert.strictEqual(artifact.tool, "claude-code")
-          assert.deepStrictEqual(implemented.at(-1)?.outputs.filesModified, [])
-          assert.include(implemented.at(-1)?.note ?? "", "needed no change")
+        // 2.1.2: the agent changed nothing; the task completed with an empty artifact and a note
+        assert.strictEqual(implemented.length, 6, "five tasks and one fix, each a run of the agent")
+        for (const artifact of implemented) assert.strictEqual(artifact.tool, "claude-code")
+        assert.deepStrictEqual(implemented.at(-1)?.outputs.filesModified, [])
+        assert.include(implemented.at(-1)?.note ?? "", "needed no change")
 
-          // the remote holds every change and every tick
-          assert.strictEqual(checkedLines(remoteFile(remote.bare, "docs/DevTeam/tasks_list.md")).length, 5)
-          assert.strictEqual(mergesOn(remote.bare).length, taskIds.length - 1, "the no-change task merges nothing")
-          assert.include(remoteFile(remote.bare, "src/index.ts"), "export { add, mul, sub }")
-          assert.include(remoteFile(remote.bare, "test/mul.test.ts"), "mul(3, 2)")
-          assert.include(remoteFile(remote.bare, "README.md"), "## API")
-        }).pipe(Effect.provide(agentLayer(remote.workspaceDir, { ...localSetup(model), verifyRetries: 1 })))
+        // the remote holds every change and every tick
+        assert.strictEqual(checkedLines(remoteFile(remote.bare, "docs/DevTeam/tasks_list.md")).length, 5)
+        assert.strictEqual(mergesOn(remote.bare).length, taskIds.length - 1, "the no-change task merges nothing")
+        assert.include(remoteFile(remote.bare, "src/index.ts"), "export { add, mul, sub }")
+        assert.include(remoteFile(remote.bare, "test/mul.test.ts"), "mul(3, 2)")
+        assert.include(remoteFile(remote.bare, "README.md"), "## API")
       }),
     { timeout: 900_000 }
   )
