@@ -14,6 +14,7 @@ import { Effect } from "effect"
 import { agentLayer, type AgentSetup, claudeExecution, dockerSetup, localSetup, modelKey } from "./fixtures/Agent.js"
 import {
   checkedLines,
+  finished,
   fourTaskList,
   fourTasks,
   initializePayload,
@@ -78,7 +79,7 @@ const fourTasksByTheAgent = (
       yield* project.Initialize(payload)
       const final = yield* poll(
         project.GetState(get),
-        (s) => s.status === "COMPLETED" || s.status === "FAILED",
+        finished,
         "240 seconds",
         "200 millis"
       )
@@ -140,7 +141,7 @@ const failingModel = (setup: (model: ScriptedModel.ScriptedModel) => AgentSetup)
       yield* project.Initialize(initializePayload(claudeExecution(remote.url, verifyCommands)))
       const final = yield* poll(
         project.GetState(get),
-        (s) => s.status === "COMPLETED" || s.status === "FAILED",
+        finished,
         "240 seconds",
         "200 millis"
       )

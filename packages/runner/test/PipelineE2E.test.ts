@@ -21,38 +21,34 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import {
-  actorOnStorage,
   checkedLines,
   commitSubjects,
   e2eConfig,
+  finished,
   fourTaskList,
   fourTasks,
   initializePayload,
   mergedCommits,
   mergesOn,
   mergeSubjects,
-  newProjectId,
   poll,
   pollToEnd,
   processesWith,
-  projectClient,
   storageLayer,
-  subjectOf
+  subjectOf,
+  withProject
 } from "./fixtures/E2E.js"
-import { appendScript, ensureImage, makeRemote, projectFiles, type SandboxChoice } from "./fixtures/Pipeline.js"
+import { appendScript, ensureImage, projectFiles, type SandboxChoice } from "./fixtures/Pipeline.js"
 
 const LIST = "docs/DevTeam/tasks_list.md"
 const get = { correlationId: "e2e-probe" }
 
 /** The 4-task run, asserted on the remote, the journal, the status projection and task_context. */
 const fourTaskRun = (sandbox: SandboxChoice) =>
-  Effect.gen(function*() {
-    const remote = yield* makeRemote(projectFiles(fourTaskList))
-    return yield* Effect.gen(function*() {
+  withProject("four", projectFiles(fourTaskList), ({ project, projectId, remote }) =>
+    Effect.gen(function*() {
       const journal = yield* Journal
       const projections = yield* Projections
-      const projectId = newProjectId("four")
-      const project = yield* projectClient(projectId)
       const payload = initializePayload(
         e2eConfig(remote.url, { script: appendScript, verifyCommands: ["npm run build"] })
       )
@@ -133,8 +129,7 @@ const fourTaskRun = (sandbox: SandboxChoice) =>
         assert.deepStrictEqual(detail.value.tasks.map((t) => String(t.taskId)), fourTasks.map((t) => t.id))
       }
       return { projectId, bare }
-    }).pipe(Effect.provide(actorOnStorage(remote.workspaceDir, sandbox)))
-  })
+    }), sandbox)
 
 // One journal per block (opening PGlite costs seconds): every test has projects of its own.
 const onStorage = layer(storageLayer, { excludeTestServices: true, timeout: "120 seconds" })
@@ -146,22 +141,19 @@ onStorage("Pipeline end to end (in-process actor, local sandbox)", (it) => {
     { timeout: 210_000 }
   )
 
+  const broken = { ...projectFiles(), "src/app.js": "console.log(\"app\") // BROKEN\n" }
   it.scoped(
     "a failing build FAILS (retrievable verify error, nothing merged); fixed on the remote, resume completes",
     () =>
-      Effect.gen(function*() {
-        const broken = { ...projectFiles(), "src/app.js": "console.log(\"app\") // BROKEN\n" }
-        const remote = yield* makeRemote(broken)
-        yield* Effect.gen(function*() {
+      withProject("broken", broken, ({ project, projectId, remote }) =>
+        Effect.gen(function*() {
           const journal = yield* Journal
           const projections = yield* Projections
-          const projectId = newProjectId("broken")
-          const project = yield* projectClient(projectId)
           const payload = initializePayload(
             e2eConfig(remote.url, { script: appendScript, verifyCommands: ["npm run build"] })
           )
           yield* project.Initialize(payload)
-          const failed = yield* poll(project.GetState(get), (s) => s.status === "FAILED" || s.status === "COMPLETED")
+          const failed = yield* poll(project.GetState(get), finished)
           assert.strictEqual(failed.status, "FAILED")
           const error = failed.error
           assert.isNotNull(error)
@@ -196,14 +188,13 @@ onStorage("Pipeline end to end (in-process actor, local sandbox)", (it) => {
           yield* Effect.sleep("1500 millis")
           const resumed = yield* project.Resume(get)
           assert.notStrictEqual(resumed.status, "FAILED")
-          const final = yield* poll(project.GetState(get), (s) => s.status === "COMPLETED" || s.status === "FAILED")
+          const final = yield* poll(project.GetState(get), finished)
           assert.strictEqual(final.status, "COMPLETED", final.error?.message ?? "")
           assert.deepStrictEqual(final.completedInExecution.map(String), ["1.1.1", "1.1.2"])
           assert.strictEqual(mergesOn(remote.bare).length, 2)
           assert.strictEqual(checkedLines(remoteFile(remote.bare, LIST)).length, 2)
           assert.notInclude(remoteFile(remote.bare, "src/app.js"), "BROKEN")
-        }).pipe(Effect.provide(actorOnStorage(remote.workspaceDir)))
-      }),
+        })),
     { timeout: 90_000 }
   )
 
@@ -213,26 +204,23 @@ onStorage("Pipeline end to end (in-process actor, local sandbox)", (it) => {
   it.scoped(
     "a resume sent right after FAILED is not lost: the failed step runs again and the execution completes",
     () =>
-      Effect.gen(function*() {
-        const remote = yield* makeRemote(projectFiles())
-        const marker = Path.join(Os.tmpdir(), `devteam-e2e-once-${Math.random().toString(36).slice(2, 10)}`)
-        yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(marker, { force: true })))
-        yield* Effect.gen(function*() {
+      withProject("resume-now", projectFiles(), ({ project, projectId, remote }) =>
+        Effect.gen(function*() {
+          const marker = Path.join(Os.tmpdir(), `devteam-e2e-once-${Math.random().toString(36).slice(2, 10)}`)
+          yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(marker, { force: true })))
           const journal = yield* Journal
-          const projectId = newProjectId("resume-now")
-          const project = yield* projectClient(projectId)
           // The first tool run fails (exit 1: a tool error); every later run does the work.
           const script =
             `if [ -f ${marker} ]; then ${appendScript}; else touch ${marker}; echo "tool error: no model" >&2; exit 1; fi`
           yield* project.Initialize(initializePayload(e2eConfig(remote.url, { script, verifyCommands: ["true"] })))
-          const failed = yield* poll(project.GetState(get), (s) => s.status === "FAILED" || s.status === "COMPLETED")
+          const failed = yield* poll(project.GetState(get), finished)
           assert.strictEqual(failed.status, "FAILED")
           assert.strictEqual(failed.error?.category, "tool")
           const resumed = yield* project.Resume(get)
           assert.strictEqual(resumed.status, "QUEUED")
           const final = yield* poll(
             project.GetState(get),
-            (s) => s.status === "COMPLETED" || s.status === "FAILED",
+            finished,
             "40 seconds"
           )
           assert.strictEqual(final.status, "COMPLETED", final.error?.message ?? "")
@@ -242,21 +230,17 @@ onStorage("Pipeline end to end (in-process actor, local sandbox)", (it) => {
           )
           assert.deepStrictEqual(implementAttempts, [1, 2, 1], "IMPLEMENT of 1.1.1 re-run once, then 1.1.2")
           assert.strictEqual(mergesOn(remote.bare).length, 2)
-        }).pipe(Effect.provide(actorOnStorage(remote.workspaceDir)))
-      }),
+        })),
     { timeout: 60_000 }
   )
 
   it.scoped(
     "pause mid-step takes effect at the next step boundary; resume continues to COMPLETED",
     () =>
-      Effect.gen(function*() {
-        const remote = yield* makeRemote(projectFiles())
-        yield* Effect.gen(function*() {
+      withProject("pause", projectFiles(), ({ project, projectId, remote }) =>
+        Effect.gen(function*() {
           const journal = yield* Journal
           const projections = yield* Projections
-          const projectId = newProjectId("pause")
-          const project = yield* projectClient(projectId)
           const payload = initializePayload(
             e2eConfig(remote.url, { script: `sleep 1; ${appendScript}`, verifyCommands: ["true"] })
           )
@@ -282,7 +266,7 @@ onStorage("Pipeline end to end (in-process actor, local sandbox)", (it) => {
           assert.strictEqual(Option.isSome(status) ? status.value.status : "none", "PAUSED")
 
           yield* project.Resume(get)
-          const final = yield* poll(project.GetState(get), (s) => s.status === "COMPLETED" || s.status === "FAILED")
+          const final = yield* poll(project.GetState(get), finished)
           assert.strictEqual(final.status, "COMPLETED", final.error?.message ?? "")
           const after = yield* journal.read(projectId, seq, 10_000)
           assert.strictEqual(after[0]?.event._tag, "ExecutionResumed")
@@ -293,21 +277,17 @@ onStorage("Pipeline end to end (in-process actor, local sandbox)", (it) => {
           )
           assert.strictEqual(mergesOn(remote.bare).length, 2)
           assert.strictEqual(checkedLines(remoteFile(remote.bare, LIST)).length, 2)
-        }).pipe(Effect.provide(actorOnStorage(remote.workspaceDir)))
-      }),
+        })),
     { timeout: 60_000 }
   )
 
   it.scoped(
     "stop mid-IMPLEMENT: STOPPED quickly, the tool's process is gone, nothing merged",
     () =>
-      Effect.gen(function*() {
-        const remote = yield* makeRemote(projectFiles())
-        const marker = `devteam-e2e-stop-${Math.random().toString(36).slice(2, 10)}`
-        yield* Effect.gen(function*() {
+      withProject("stop", projectFiles(), ({ project, projectId, remote }) =>
+        Effect.gen(function*() {
+          const marker = `devteam-e2e-stop-${Math.random().toString(36).slice(2, 10)}`
           const journal = yield* Journal
-          const projectId = newProjectId("stop")
-          const project = yield* projectClient(projectId)
           yield* project.Initialize(initializePayload(
             e2eConfig(remote.url, { script: `echo started; sleep 30 # ${marker}`, verifyCommands: ["true"] })
           ))
@@ -336,20 +316,16 @@ onStorage("Pipeline end to end (in-process actor, local sandbox)", (it) => {
           assert.strictEqual(mergesOn(remote.bare).length, 0)
           assert.notInclude(remoteFile(remote.bare, LIST), "[x]")
           console.log(`[e2e] stop mid-IMPLEMENT answered STOPPED in ${stopMs} ms`)
-        }).pipe(Effect.provide(actorOnStorage(remote.workspaceDir)))
-      }),
+        })),
     { timeout: 60_000 }
   )
 
   it.scoped(
     "stopPoint completes right after its task; injected tasks (priority, replace, positional) run in place",
     () =>
-      Effect.gen(function*() {
-        const remote = yield* makeRemote(projectFiles(fourTaskList))
-        yield* Effect.gen(function*() {
+      withProject("inject", projectFiles(fourTaskList), ({ project, projectId, remote }) =>
+        Effect.gen(function*() {
           const journal = yield* Journal
-          const projectId = newProjectId("inject")
-          const project = yield* projectClient(projectId)
           const config = (stopPoint?: string) =>
             e2eConfig(remote.url, {
               script: appendScript,
@@ -456,8 +432,7 @@ onStorage("Pipeline end to end (in-process actor, local sandbox)", (it) => {
             "task 2.1.2: Document the greeting"
           ])
           assert.isFalse(commitSubjects(remote.bare).some((s) => s.startsWith("task 2.1.1")), "2.1.1 never ran")
-        }).pipe(Effect.provide(actorOnStorage(remote.workspaceDir)))
-      }),
+        })),
     { timeout: 240_000 }
   )
 })

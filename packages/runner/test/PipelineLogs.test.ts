@@ -9,6 +9,7 @@ import { Effect, HashMap, Layer, Logger, LogLevel, Option } from "effect"
 import {
   actorLayer,
   e2eConfig,
+  finished,
   fourTaskList,
   initializePayload,
   newProjectId,
@@ -49,7 +50,7 @@ describe("pipeline logs", () => {
             }))
             const from = lines.length
             yield* project.Initialize(payload)
-            const final = yield* poll(project.GetState(get), (s) => s.status === "COMPLETED" || s.status === "FAILED")
+            const final = yield* poll(project.GetState(get), finished)
             assert.strictEqual(final.status, "COMPLETED", final.error?.message ?? "")
             return { executionId: String(payload.executionId), lines: lines.slice(from) }
           })

@@ -11,17 +11,16 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import {
-  actorOnStorage,
   checkedLines,
   e2eConfig,
+  finished,
   initializePayload,
   mergesOn,
-  newProjectId,
   poll,
-  projectClient,
-  storageLayer
+  storageLayer,
+  withProject
 } from "./fixtures/E2E.js"
-import { appendScript, makeRemote, projectFiles } from "./fixtures/Pipeline.js"
+import { appendScript, projectFiles } from "./fixtures/Pipeline.js"
 
 const LIST = "docs/DevTeam/tasks_list.md"
 const get = { correlationId: "resume-fix-probe" }
@@ -46,8 +45,6 @@ const pushToTaskBranch = (bare: string, branch: string, files: Readonly<Record<s
   }
 }
 
-const finished = (s: { readonly status: string }) => s.status === "COMPLETED" || s.status === "FAILED"
-
 // One journal for both tests (opening PGlite costs seconds): each has a project of its own.
 layer(storageLayer, { excludeTestServices: true, timeout: "120 seconds" })(
   "resume picks up a fix pushed to the remote",
@@ -55,12 +52,9 @@ layer(storageLayer, { excludeTestServices: true, timeout: "120 seconds" })(
     it.scoped(
       "VERIFY failed: the fix pushed to the task branch is verified, merged and pushed on resume",
       () =>
-        Effect.gen(function*() {
-          const remote = yield* makeRemote(projectFiles())
-          yield* Effect.gen(function*() {
+        withProject("fix-task-branch", projectFiles(), ({ project, projectId, remote }) =>
+          Effect.gen(function*() {
             const journal = yield* Journal
-            const projectId = newProjectId("fix-task-branch")
-            const project = yield* projectClient(projectId)
             // The tool breaks the build of task 1.1.1 (the verify command fails on the BROKEN marker).
             const script = `if [ "$DEVTEAM_TASK_ID" = 1.1.1 ]; then echo '// BROKEN' >> src/app.js; fi; ${appendScript}`
             yield* project.Initialize(
@@ -87,19 +81,15 @@ layer(storageLayer, { excludeTestServices: true, timeout: "120 seconds" })(
             const entries = yield* journal.read(projectId, 0, 10_000)
             const logs = entries.flatMap((e) => e.event._tag === "LogBatch" ? e.event.lines.map((l) => l.message) : [])
             assert.isTrue(logs.some((l) => l.includes(`took ${branch} from the remote`)), "the pull is logged")
-          }).pipe(Effect.provide(actorOnStorage(remote.workspaceDir)))
-        }),
+          })),
       { timeout: 120_000 }
     )
 
     it.scoped(
       "IMPLEMENT failed: the implementation pushed to the task branch is taken, the tool is not run again",
       () =>
-        Effect.gen(function*() {
-          const remote = yield* makeRemote(projectFiles())
-          yield* Effect.gen(function*() {
-            const projectId = newProjectId("fix-implement")
-            const project = yield* projectClient(projectId)
+        withProject("fix-implement", projectFiles(), ({ project, remote }) =>
+          Effect.gen(function*() {
             // The tool cannot do task 1.1.1 at all; it does 1.1.2.
             const script =
               `if [ "$DEVTEAM_TASK_ID" = 1.1.1 ]; then echo 'cannot do this one' >&2; exit 4; fi; ${appendScript}`
@@ -119,8 +109,7 @@ layer(storageLayer, { excludeTestServices: true, timeout: "120 seconds" })(
             assert.isTrue(isAncestor(remote.bare, fix, "refs/heads/main"), "the pushed implementation is merged")
             assert.strictEqual(remoteFile(remote.bare, "notes/by-hand.txt"), "done by a person\n")
             assert.strictEqual(remoteFile(remote.bare, "notes/task-1.1.2.txt"), "done 1.1.2\n")
-          }).pipe(Effect.provide(actorOnStorage(remote.workspaceDir)))
-        }),
+          })),
       { timeout: 120_000 }
     )
   }
