@@ -5,7 +5,6 @@ import { TaskId } from "@devteam/domain/Ids"
 import { InjectedTask, TaskPatch } from "@devteam/domain/Injection"
 import type { StepOutcome } from "@devteam/domain/JournalEvent"
 import { Task } from "@devteam/domain/Task"
-import { parse } from "@devteam/domain/TaskListParser"
 import * as GitHttpServer from "@devteam/runtime/testing/GitHttpServer"
 import {
   git,
@@ -24,6 +23,7 @@ import * as Fs from "node:fs"
 import * as Http from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { mergesOn, processCommandLines, subjectOf, taskStatuses } from "./fixtures/E2E.js"
 import {
   appendScript,
   canarySecret,
@@ -55,19 +55,6 @@ const withPipeline = <A, E, R>(
   Effect.gen(function*() {
     const remote = yield* makeRemote(files)
     return yield* body(remote).pipe(Effect.provide(Layer.merge(pipelineLayer(remote.workspaceDir, sandbox), quiet)))
-  })
-
-const mergesOn = (bare: string) => git(bare, ["rev-list", "--merges", "main"]).split("\n").filter((l) => l !== "")
-
-const subjectOf = (repo: string, rev: string) => git(repo, ["log", "-1", "--format=%s", rev]).trim()
-
-const processCommandLines = (): Array<string> =>
-  Fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p)).flatMap((pid) => {
-    try {
-      return [Fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ")]
-    } catch {
-      return []
-    }
   })
 
 describe("PipelineStepRunner", () => {
@@ -363,9 +350,7 @@ Phase 2: B
             "  - [x] E1 Hotfix (injected)\n    An urgent fix\n  - [ ] 1.1.1"
           )
         )
-        const parsed = parse(list)
-        assert.deepStrictEqual(parsed.diagnostics, [])
-        assert.deepStrictEqual(parsed.tasks.map((t) => `${t.id}:${t.status}`), [
+        assert.deepStrictEqual(taskStatuses(list), [
           "1:pending",
           "1.1:pending",
           "E1:completed",
@@ -418,9 +403,7 @@ Phase 2: B
               "- [ ] 1.1.2 Write the README\n    Usage.\n    \\- [ ] 9.9.9 Not a task\n    \\# Not a heading\n"
             )
         )
-        const parsed = parse(list)
-        assert.deepStrictEqual(parsed.diagnostics, [])
-        assert.deepStrictEqual(parsed.tasks.map((t) => `${t.id}:${t.status}`), [
+        assert.deepStrictEqual(taskStatuses(list), [
           "1:pending",
           "1.1:pending",
           "1.1.1:completed",
