@@ -23,7 +23,7 @@ import {
   poll,
   projectClient
 } from "./fixtures/E2E.js"
-import { canarySecret, ensureImage, makeRemote, projectFiles } from "./fixtures/Pipeline.js"
+import { canarySecret, dockerReady, makeRemote, projectFiles } from "./fixtures/Pipeline.js"
 
 const get = { correlationId: "agent-e2e" }
 
@@ -183,10 +183,7 @@ describe("A real coding agent end to end (claude in the sandbox image, model onl
     "4 tasks by the agent inside the container through a 429 storm; an off-list host is refused and records nothing",
     () =>
       Effect.gen(function*() {
-        ensureImage()
-        // The workspace must be writable by the sandbox user (uid 1000): files git creates here are too.
-        const previous = process.umask(0)
-        yield* Effect.addFinalizer(() => Effect.sync(() => process.umask(previous)))
+        yield* dockerReady
         const offList = yield* ScriptedModel.make({ script: [] })
         yield* fourTasksByTheAgent(docker, offList)
       }),

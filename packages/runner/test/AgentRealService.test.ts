@@ -19,7 +19,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { dockerSetup, edit, firstPrompt, fixHeading, modelKey, read, runRealProject, write } from "./fixtures/Agent.js"
 import { checkedLines, mergesOn, newProjectId } from "./fixtures/E2E.js"
-import { ensureImage } from "./fixtures/Pipeline.js"
+import { dockerReady } from "./fixtures/Pipeline.js"
 
 const taskList = `# Tasks
 
@@ -169,10 +169,7 @@ describe("A realistic JavaScript service (pnpm, node:test, c8) implemented by cl
     "five tasks with dependencies: a test failure fixed from the second prompt, a coverage gap with its per-file figure, a no-change task; VERIFY installs through the registry-only egress window",
     () =>
       Effect.gen(function*() {
-        ensureImage()
-        // The workspace must be writable by the sandbox user (uid 1000): files git creates here are too.
-        const previous = process.umask(0)
-        yield* Effect.addFinalizer(() => Effect.sync(() => process.umask(previous)))
+        yield* dockerReady
         const { entries, final, implemented, model, remote, verdicts } = yield* runRealProject({
           projectId: newProjectId("real-service"),
           files: jsService(),

@@ -38,7 +38,7 @@ import {
   taskStatuses,
   withProject
 } from "./fixtures/E2E.js"
-import { appendScript, ensureImage, projectFiles, type SandboxChoice } from "./fixtures/Pipeline.js"
+import { appendScript, dockerOwner, dockerReady, projectFiles, type SandboxChoice } from "./fixtures/Pipeline.js"
 
 const LIST = "docs/DevTeam/tasks_list.md"
 const get = { correlationId: "e2e-probe" }
@@ -440,13 +440,8 @@ onStorage("Pipeline end to end (in-process actor, docker sandbox)", (it) => {
     "4 tasks across 2 phases run to COMPLETED in one container, removed afterwards",
     () =>
       Effect.gen(function*() {
-        ensureImage()
-        // The workspace must be writable by the sandbox user (uid 1000): files git creates here are too.
-        const previous = process.umask(0)
-        yield* Effect.addFinalizer(() => Effect.sync(() => process.umask(previous)))
-        const { projectId } = yield* fourTaskRun({
-          docker: `test-e2e-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
-        })
+        yield* dockerReady
+        const { projectId } = yield* fourTaskRun({ docker: dockerOwner("test-e2e") })
         const containers = () =>
           execFileSync("docker", ["ps", "-a", "-q", "--filter", `label=devteam.project=${projectId}`], {
             encoding: "utf8"

@@ -12,9 +12,10 @@ import { SingleSteps } from "@devteam/runner/SingleSteps"
 import { git } from "@devteam/runtime/testing/GitRemote"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Logger, LogLevel } from "effect"
-import * as Http from "node:http"
 import {
-  ensureImage,
+  dockerOwner,
+  dockerReady,
+  listen,
   makeRemote,
   pipelineSettings,
   portsLayer,
@@ -188,32 +189,15 @@ describe("PipelineSingleSteps", () => {
     "docker: /verify opens VERIFY's egress window — npm reaches the registry the base branch's .npmrc names, through the proxy",
     () =>
       Effect.gen(function*() {
-        ensureImage()
-        const previous = process.umask(0)
-        yield* Effect.addFinalizer(() => Effect.sync(() => process.umask(previous)))
+        yield* dockerReady
         // A real HTTP server on this host stands in for the package registry (it answers npm's ping).
         const hits: Array<string> = []
-        const registry = yield* Effect.acquireRelease(
-          Effect.async<{ readonly server: Http.Server; readonly port: number }>((resume) => {
-            const server = Http.createServer((req, res) => {
-              hits.push(req.url ?? "")
-              res.writeHead(200, { "content-type": "application/json" })
-              res.end("{}")
-            })
-            server.listen(0, "127.0.0.1", () => {
-              const address = server.address()
-              resume(
-                Effect.succeed({ server, port: typeof address === "object" && address !== null ? address.port : 0 })
-              )
-            })
-          }),
-          ({ server }) =>
-            Effect.async<void>((resume) => {
-              server.closeAllConnections()
-              server.close(() => resume(Effect.void))
-            })
-        )
-        const owner = `test-single-egress-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+        const registry = yield* listen((req, res) => {
+          hits.push(req.url ?? "")
+          res.writeHead(200, { "content-type": "application/json" })
+          res.end("{}")
+        })
+        const owner = dockerOwner("test-single-egress")
         const files = { ...projectFiles(), ".npmrc": `registry=http://registry.test:${registry.port}/\n` }
         return yield* withSingleSteps(
           (repoUrl) =>

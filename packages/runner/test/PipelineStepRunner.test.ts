@@ -20,17 +20,18 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Redacted, Scope } from "effect"
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Http from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { mergesOn, processCommandLines, subjectOf, taskStatuses } from "./fixtures/E2E.js"
 import {
   appendScript,
   canarySecret,
-  ensureImage,
+  dockerOwner,
+  dockerReady,
   executionConfig,
   expectOutcome,
   hotfixInjection,
+  listen,
   makeDriver,
   makeRemote,
   modelKey,
@@ -622,33 +623,13 @@ describe("PipelineStepRunner (transient failures)", () => {
     }))
 })
 
-/** A real HTTP server on 127.0.0.1 (closed with the scope). */
-const listen = (handler: Http.RequestListener) =>
-  Effect.acquireRelease(
-    Effect.async<{ readonly server: Http.Server; readonly port: number }>((resume) => {
-      const server = Http.createServer(handler)
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address()
-        resume(Effect.succeed({ server, port: typeof address === "object" && address !== null ? address.port : 0 }))
-      })
-    }),
-    ({ server }) =>
-      Effect.async<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  )
-
 describe("PipelineStepRunner (docker sandbox)", () => {
   it.scopedLive(
     "a full task in one container per execution, removed when the execution ends",
     () =>
       Effect.gen(function*() {
-        ensureImage()
-        // The workspace must be writable by the sandbox user (uid 1000): files git creates here are too.
-        const previous = process.umask(0)
-        yield* Effect.addFinalizer(() => Effect.sync(() => process.umask(previous)))
-        const owner = `test-pipeline-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+        yield* dockerReady
+        const owner = dockerOwner("test-pipeline")
         return yield* withPipeline(projectFiles(), ({ bare, url }) =>
           Effect.gen(function*() {
             const driver = yield* makeDriver(executionConfig(url))
@@ -676,9 +657,7 @@ describe("PipelineStepRunner (docker sandbox)", () => {
     "egress per step: VERIFY's npm reaches the repository's registry through the proxy; IMPLEMENT is refused a host off its list; both summaries are journaled",
     () =>
       Effect.gen(function*() {
-        ensureImage()
-        const previous = process.umask(0)
-        yield* Effect.addFinalizer(() => Effect.sync(() => process.umask(previous)))
+        yield* dockerReady
         // Two real HTTP servers on this host stand in for the outside world: a package registry
         // (answers npm's ping) and a host no step may reach (must record no connection).
         const registryHits: Array<string> = []
@@ -692,7 +671,7 @@ describe("PipelineStepRunner (docker sandbox)", () => {
         other.server.on("connection", () => {
           otherConnections += 1
         })
-        const owner = `test-egress-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+        const owner = dockerOwner("test-egress")
         const files = {
           ...projectFiles(),
           ".npmrc": `registry=http://registry.test:${registry.port}/\n`
