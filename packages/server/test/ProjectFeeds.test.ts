@@ -1,45 +1,11 @@
-import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
-import { decide, evolveEach } from "@devteam/domain/ExecutionMachine"
-import { TaskId } from "@devteam/domain/Ids"
-import { TaskPatch } from "@devteam/domain/Injection"
-import { initial } from "@devteam/domain/ProjectState"
 import type { EncodedFrame } from "@devteam/domain/WsFrame"
-import * as Database from "@devteam/runtime/Database"
 import { EventBus } from "@devteam/runtime/EventBus"
 import * as EventBusRedis from "@devteam/runtime/EventBusRedis"
 import * as Journal from "@devteam/runtime/Journal"
 import * as ProjectFeeds from "@devteam/server/ws/ProjectFeeds"
-import { assert, describe, layer } from "@effect/vitest"
-import { Array as Arr, Context, Deferred, Effect, Either, Layer, Redacted } from "effect"
+import { assert, describe } from "@effect/vitest"
+import { Array as Arr, Context, Deferred, Effect, Layer } from "effect"
 import * as H from "./fixtures/WsHarness.js"
-
-const REDIS_URL = Redacted.make(process.env["TEST_REDIS_URL"] ?? "redis://127.0.0.1:6379")
-
-/** One writer of `project` appending task-title updates through whichever journal it is given. */
-const updater = (project: ReturnType<typeof H.projectId>) => {
-  let state = initial(project)
-  let seq = 0
-  return (journal: Journal.JournalService, i: number) =>
-    Effect.gen(function*() {
-      const decision = decide(
-        state,
-        ExecutionCommand.UpdateTask({
-          taskId: TaskId.make("T1"),
-          patch: new TaskPatch({ title: `u${i}` }),
-          at: new Date().toISOString()
-        })
-      )
-      if (Either.isLeft(decision) || !Arr.isNonEmptyReadonlyArray(decision.right)) {
-        return yield* Effect.dieMessage("update refused")
-      }
-      const steps = evolveEach(state, decision.right)
-      const result = yield* Effect.orDie(
-        journal.append({ projectId: project, expectedSeq: seq, steps, correlationId: "t" })
-      )
-      state = Arr.lastNonEmpty(steps).after
-      seq = result.lastSeq
-    })
-}
 
 /** Follows `project` from `since` for the scope; `done` completes once a frame with seq ≥ `until` arrived. */
 const follow = (
@@ -65,10 +31,7 @@ const follow = (
   })
 
 describe("ProjectFeeds (PGlite)", () => {
-  layer(H.storage(Database.layerPglite(undefined), EventBus.layerMemory), {
-    timeout: 60_000,
-    excludeTestServices: true
-  })(
+  H.onPglite(EventBus.layerMemory)(
     (it) => {
       it.scoped("replay then live: no gap and no duplicate while frames are committed during the replay; frames the bus never carried come from the journal", () =>
         Effect.gen(function*() {
@@ -77,14 +40,14 @@ describe("ProjectFeeds (PGlite)", () => {
           // a second writer whose appends are never published: their frames reach followers only from the journal
           const silent = yield* Effect.provide(Journal.make, EventBus.layerNoop)
           const project = H.projectId("feeds")
-          const update = updater(project)
-          for (let i = 1; i <= 30; i++) yield* update(journal, i)
+          const writer = H.writer(journal, project)
+          for (let i = 1; i <= 30; i++) yield* writer.taskUpdate(i)
           const feeds = yield* ProjectFeeds.make(journal, bus, { pollInterval: "100 millis" })
           const total = 120
           const followed = yield* follow(feeds, project, 10, total)
           for (let i = 31; i <= total; i++) {
             // the last one is silent too: only the poll can find it
-            yield* update(i % 4 === 0 || i === total ? silent : journal, i)
+            yield* writer.taskUpdate(i, i % 4 === 0 || i === total ? silent : journal)
             if (i % 10 === 0) yield* Effect.sleep("2 millis")
           }
           yield* followed.done
@@ -103,14 +66,14 @@ describe("ProjectFeeds (PGlite)", () => {
           const journal = yield* Journal.Journal
           const bus = yield* EventBus
           const project = H.projectId("feeds-end")
-          const update = updater(project)
-          yield* update(journal, 1)
+          const writer = H.writer(journal, project)
+          yield* writer.taskUpdate(1)
           const feeds = yield* ProjectFeeds.make(journal, bus, { pollInterval: "1 hour" })
           const a = yield* follow(feeds, project, undefined, 15)
           const b = yield* follow(feeds, project, 0, 15)
           yield* Effect.sleep("50 millis")
           assert.deepStrictEqual(a.events, ["subscribed 1", "live 1"])
-          for (let i = 2; i <= 15; i++) yield* update(journal, i)
+          for (let i = 2; i <= 15; i++) yield* writer.taskUpdate(i)
           yield* Effect.all([a.done, b.done])
           assert.deepStrictEqual(a.frames.map((f) => f.frame.seq), Arr.range(2, 15))
           assert.deepStrictEqual(b.frames.map((f) => f.frame.seq), Arr.range(1, 15))
@@ -119,26 +82,26 @@ describe("ProjectFeeds (PGlite)", () => {
     }
   )
 
-  layer(H.storage(Database.layerPglite(undefined), EventBus.layerNoop), { timeout: 60_000, excludeTestServices: true })(
+  H.onPglite(EventBus.layerNoop)(
     (it) => {
       it.scoped("frames appended by another process reach a follower live through Redis", () =>
         Effect.gen(function*() {
           // each "process" has its own journal and Redis connections, over one database
           const processJournal = Effect.gen(function*() {
-            const context = yield* Layer.build(EventBusRedis.layer(REDIS_URL))
+            const context = yield* Layer.build(EventBusRedis.layer(H.redisUrl))
             const bus = Context.get(context, EventBus)
             return { bus, journal: yield* Effect.provideService(Journal.make, EventBus, bus) }
           })
           const writerSide = yield* processJournal
           const readerSide = yield* processJournal
           const project = H.projectId("feeds-redis")
-          const update = updater(project)
-          yield* update(writerSide.journal, 1)
+          const writer = H.writer(writerSide.journal, project)
+          yield* writer.taskUpdate(1)
           // no polling: after the replay, frames can only come from the bus
           const feeds = yield* ProjectFeeds.make(readerSide.journal, readerSide.bus, { pollInterval: "1 hour" })
           const followed = yield* follow(feeds, project, 0, 15)
           yield* Effect.sleep("100 millis")
-          for (let i = 2; i <= 15; i++) yield* update(writerSide.journal, i)
+          for (let i = 2; i <= 15; i++) yield* writer.taskUpdate(i)
           yield* followed.done
           assert.deepStrictEqual(followed.frames.map((f) => f.frame.seq), Arr.range(1, 15))
         }))

@@ -5,13 +5,11 @@ import { assert, describe, it } from "@effect/vitest"
 import { Array as Arr, Effect, Fiber, Layer, Redacted } from "effect"
 import * as H from "./fixtures/WsHarness.js"
 
-const REDIS_URL = Redacted.make(process.env["TEST_REDIS_URL"] ?? "redis://127.0.0.1:6379")
-
 const local = H.config(undefined)
 
 /** One gateway process's stack: its own Postgres pool and its own Redis connections. */
 const node = (url: Redacted.Redacted) =>
-  Layer.build(H.storage(Database.layerPostgres(url, { maxConnections: 4 }), EventBusRedis.layer(REDIS_URL))).pipe(
+  Layer.build(H.storage(Database.layerPostgres(url, { maxConnections: 4 }), EventBusRedis.layer(H.redisUrl))).pipe(
     Effect.orDie
   )
 

@@ -1,7 +1,6 @@
-import * as Database from "@devteam/runtime/Database"
 import { EventBus } from "@devteam/runtime/EventBus"
 import * as Journal from "@devteam/runtime/Journal"
-import { assert, describe, layer } from "@effect/vitest"
+import { assert, describe } from "@effect/vitest"
 import { Array as Arr, Effect, Fiber } from "effect"
 import * as H from "./fixtures/WsHarness.js"
 
@@ -13,10 +12,7 @@ const strictlyIncreasing = (seqs: ReadonlyArray<number>) => seqs.every((seq, i) 
 const local = H.config(undefined)
 
 describe("WsGateway (PGlite, in-process bus)", () => {
-  layer(H.storage(Database.layerPglite(undefined), EventBus.layerMemory), {
-    timeout: 60_000,
-    excludeTestServices: true
-  })(
+  H.onPglite(EventBus.layerMemory)(
     (it) => {
       it.scoped("authenticates at the upgrade (401), closes 1008 for a forbidden project, error frame on a forbidden subscribe", () =>
         Effect.gen(function*() {
@@ -283,10 +279,7 @@ describe("WsGateway (PGlite, in-process bus)", () => {
 })
 
 describe("WsGateway keep-alive", () => {
-  layer(H.storage(Database.layerPglite(undefined), EventBus.layerMemory), {
-    timeout: 60_000,
-    excludeTestServices: true
-  })(
+  H.onPglite(EventBus.layerMemory)(
     (it) => {
       it.scoped("server pings terminate a peer that does not answer; live peers stay", () =>
         Effect.gen(function*() {
@@ -307,7 +300,7 @@ describe("WsGateway keep-alive", () => {
 })
 
 describe("WsGateway with a silent event bus (Redis down)", () => {
-  layer(H.storage(Database.layerPglite(undefined), EventBus.layerNoop), { timeout: 60_000, excludeTestServices: true })(
+  H.onPglite(EventBus.layerNoop)(
     (it) => {
       it.scoped("still delivers every frame, by polling the journal", () =>
         Effect.gen(function*() {
