@@ -351,37 +351,34 @@ const inDocker = async (variant: Variant): Promise<Record<string, unknown>> => {
   }
 }
 
+/** Measures `variant` when BENCH_PIPELINE_ONLY names it: in-process, or in Docker for the docker sandbox. */
+const measured = (variant: Variant): Promise<Record<string, unknown>> =>
+  !only.includes(variant.name)
+    ? Promise.resolve(skipped)
+    : variant.sandbox === "local"
+    ? Effect.runPromise(measure(variant))
+    : inDocker(variant)
+
+/** The trivial npm project with one task more than measured (the first one clones, warming up). */
+const trivial = (name: "local" | "docker", sandbox: Variant["sandbox"]): Variant => ({
+  name,
+  sandbox,
+  tasks: tasksMeasured,
+  files: trivialProject(tasksMeasured + 1),
+  script: trivialScript
+})
+
 export const run = async (): Promise<Record<string, unknown>> => {
   const loadBefore = Os.loadavg().map((n) => Math.round(n * 100) / 100)
-  const local = only.includes("local")
-    ? await Effect.runPromise(
-      measure({
-        name: "local",
-        sandbox: "local",
-        tasks: tasksMeasured,
-        files: trivialProject(tasksMeasured + 1),
-        script: trivialScript
-      })
-    )
-    : skipped
-  const docker = only.includes("docker")
-    ? await inDocker({
-      name: "docker",
-      sandbox: "docker",
-      tasks: tasksMeasured,
-      files: trivialProject(tasksMeasured + 1),
-      script: trivialScript
-    })
-    : skipped
-  const dockerTs = only.includes("dockerTs")
-    ? await inDocker({
-      name: "dockerTs",
-      sandbox: "docker",
-      tasks: tsTasksMeasured,
-      files: { ...tsLibrary(), "docs/DevTeam/tasks_list.md": taskList(tsTasksMeasured + 1) },
-      script: tsScript
-    })
-    : skipped
+  const local = await measured(trivial("local", "local"))
+  const docker = await measured(trivial("docker", "docker"))
+  const dockerTs = await measured({
+    name: "dockerTs",
+    sandbox: "docker",
+    tasks: tsTasksMeasured,
+    files: { ...tsLibrary(), "docs/DevTeam/tasks_list.md": taskList(tsTasksMeasured + 1) },
+    script: tsScript
+  })
   return {
     what: "wall time of SELECT→UPDATE_TASKLIST per task minus time inside the script and verify commands",
     local,
