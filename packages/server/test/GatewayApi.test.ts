@@ -4,7 +4,7 @@
  * the authorisation matrix, idempotency (replay, mismatch, concurrent duplicates), body limits,
  * malformed JSON, error bodies, metrics and the admin routes.
  */
-import { assert, describe, layer } from "@effect/vitest"
+import { assert, describe } from "@effect/vitest"
 import { Effect } from "effect"
 import { request as httpRequest } from "node:http"
 import { parseExposition, sampleOf } from "./fixtures/Exposition.js"
@@ -65,7 +65,7 @@ const chunkedPost = (url: string, token: string, chunks: ReadonlyArray<string>) 
   })
 
 describe("Gateway REST (JWT, embedded PGlite)", () => {
-  layer(H.layer({ jwt: true, stepDuration: "30 millis" }), { timeout: 120_000, excludeTestServices: true })((it) => {
+  H.onServer({ jwt: true, stepDuration: "30 millis" })((it) => {
     it.effect("automation: initialize 202, status, pause / resume / stop, illegal transitions 409, unknown 404", () =>
       Effect.gen(function*() {
         const { repoUrl, url } = yield* H.TestServer

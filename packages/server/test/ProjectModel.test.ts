@@ -4,15 +4,12 @@
  * initialize overrides the model, naming another agent drops the project's model (it belongs to
  * the project's agent), and a malformed model name is a 400 that changes nothing.
  */
-import { assert, describe, layer } from "@effect/vitest"
+import { assert, describe } from "@effect/vitest"
 import { Effect } from "effect"
 import * as H from "./fixtures/GatewayHarness.js"
 
-const configOf = (url: string, executionId: unknown) =>
-  Effect.map(H.request(`${url}/api/devteam/executions/${String(executionId)}`), (res) => H.field(res.body, "config"))
-
 describe("project agent and model", () => {
-  layer(H.layer({ jwt: false, stepDuration: "30 millis" }), { timeout: 120_000, excludeTestServices: true })((it) => {
+  H.onServer({ jwt: false, stepDuration: "30 millis" })((it) => {
     it.effect("tool + model: PUT, GET, used by initialize, overridden by it, dropped with another agent", () =>
       Effect.gen(function*() {
         const { repoUrl, url } = yield* H.TestServer
@@ -26,7 +23,7 @@ describe("project agent and model", () => {
               body: { projectId: project, ...body }
             })
             assert.strictEqual(res.status, 202, res.text)
-            const config = yield* configOf(url, H.field(res.body, "executionId"))
+            const config = yield* H.executionConfig(url, H.field(res.body, "executionId"))
             yield* stop
             return config
           })

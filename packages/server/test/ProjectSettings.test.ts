@@ -4,15 +4,12 @@
  * GET and become the configuration of an execution started without them; initialize overrides them
  * field by field; a bad value is a 400 that changes nothing.
  */
-import { assert, describe, layer } from "@effect/vitest"
+import { assert, describe } from "@effect/vitest"
 import { Effect } from "effect"
 import * as H from "./fixtures/GatewayHarness.js"
 
-const configOf = (url: string, executionId: unknown) =>
-  Effect.map(H.request(`${url}/api/devteam/executions/${String(executionId)}`), (res) => H.field(res.body, "config"))
-
 describe("project verification settings", () => {
-  layer(H.layer({ jwt: false, stepDuration: "30 millis" }), { timeout: 120_000, excludeTestServices: true })((it) => {
+  H.onServer({ jwt: false, stepDuration: "30 millis" })((it) => {
     it.effect("verify.commands / criteria / onNoChange: PUT, GET, used by initialize, overridden by it", () =>
       Effect.gen(function*() {
         const { repoUrl, url } = yield* H.TestServer
@@ -42,7 +39,7 @@ describe("project verification settings", () => {
           body: { projectId: "acme/verify-settings" }
         })
         assert.strictEqual(started.status, 202, started.text)
-        const config = yield* configOf(url, H.field(started.body, "executionId"))
+        const config = yield* H.executionConfig(url, H.field(started.body, "executionId"))
         assert.deepStrictEqual(H.field(config, "verify"), verify)
         assert.strictEqual(H.field(config, "onNoChange"), "fail")
         yield* H.request(`${url}/api/devteam/automation/stop/acme%2Fverify-settings`, { method: "POST" })
@@ -53,7 +50,7 @@ describe("project verification settings", () => {
           body: { projectId: "acme/verify-settings", onNoChange: "complete" }
         })
         assert.strictEqual(overridden.status, 202, overridden.text)
-        const second = yield* configOf(url, H.field(overridden.body, "executionId"))
+        const second = yield* H.executionConfig(url, H.field(overridden.body, "executionId"))
         assert.strictEqual(H.field(second, "onNoChange"), "complete")
         assert.deepStrictEqual(H.field(second, "verify"), verify)
       }))

@@ -4,7 +4,7 @@
  * repository), and validate says why a repository is not valid.
  */
 import { fileUrl, makeBareRemote } from "@devteam/runtime/testing/GitRemote"
-import { assert, describe, layer } from "@effect/vitest"
+import { assert, describe } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -14,11 +14,8 @@ import * as H from "./fixtures/GatewayHarness.js"
 const masterRemote = () =>
   fileUrl(makeBareRemote({ root: Fs.mkdtempSync(Path.join(Os.tmpdir(), "devteam-master-")), branch: "master" }))
 
-const configOf = (url: string, executionId: unknown) =>
-  Effect.map(H.request(`${url}/api/devteam/executions/${String(executionId)}`), (res) => H.field(res.body, "config"))
-
 describe("base branch default", () => {
-  layer(H.layer({ jwt: false, stepDuration: "30 millis" }), { timeout: 120_000, excludeTestServices: true })((it) => {
+  H.onServer({ jwt: false, stepDuration: "30 millis" })((it) => {
     it.effect("initialize without baseBranch on a `master` repository runs on master", () =>
       Effect.gen(function*() {
         const { url } = yield* H.TestServer
@@ -28,7 +25,7 @@ describe("base branch default", () => {
           body: { projectId: "base/master", repoUrl, tool: "script", script: "true" }
         })
         assert.strictEqual(started.status, 202, started.text)
-        const config = yield* configOf(url, H.field(started.body, "executionId"))
+        const config = yield* H.executionConfig(url, H.field(started.body, "executionId"))
         assert.strictEqual(H.field(config, "baseBranch"), "master")
 
         // a base branch given explicitly is kept
@@ -39,7 +36,7 @@ describe("base branch default", () => {
         })
         assert.strictEqual(explicit.status, 202, explicit.text)
         assert.strictEqual(
-          H.field(yield* configOf(url, H.field(explicit.body, "executionId")), "baseBranch"),
+          H.field(yield* H.executionConfig(url, H.field(explicit.body, "executionId")), "baseBranch"),
           "release"
         )
       }))
@@ -53,7 +50,7 @@ describe("base branch default", () => {
           body: { workflow_type: "DEVTEAM_AUTOMATION", data: { projectId: "base/events", repoUrl } }
         })
         assert.strictEqual(event.status, 202, event.text)
-        const config = yield* configOf(url, H.field(event.body, "task_id"))
+        const config = yield* H.executionConfig(url, H.field(event.body, "task_id"))
         assert.strictEqual(H.field(config, "baseBranch"), "master")
 
         const project = yield* H.request(`${url}/api/devteam/projects/base%2Fput`, {
@@ -68,7 +65,7 @@ describe("base branch default", () => {
 })
 
 describe("validate", () => {
-  layer(H.layer({ jwt: false }), { timeout: 120_000, excludeTestServices: true })((it) => {
+  H.onServer({ jwt: false })((it) => {
     it.effect("an unreachable repository: reachable false with the reason", () =>
       Effect.gen(function*() {
         const { url } = yield* H.TestServer

@@ -6,7 +6,7 @@
  */
 import { taskListTemplate } from "@devteam/domain/TaskListTemplate"
 import { fileUrl, git, makeBareRemote, refsOf, remoteFile, remoteHead } from "@devteam/runtime/testing/GitRemote"
-import { assert, describe, layer } from "@effect/vitest"
+import { assert, describe } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -19,7 +19,7 @@ const remote = (files: Record<string, string>) =>
   makeBareRemote({ root: Fs.mkdtempSync(Path.join(Os.tmpdir(), "devteam-init-")), files })
 
 describe("repository initialisation", () => {
-  layer(H.layer({ jwt: false }), { timeout: 120_000, excludeTestServices: true })((it) => {
+  H.onServer({ jwt: false })((it) => {
     it.effect("PUT with createTaskList commits the template once; the view reports it", () =>
       Effect.gen(function*() {
         const { url } = yield* H.TestServer

@@ -5,7 +5,7 @@
  */
 import * as GitCounter from "@devteam/runtime/testing/GitCounter"
 import { pushChange, remoteHead, sampleTaskList } from "@devteam/runtime/testing/GitRemote"
-import { afterAll, assert, describe, layer } from "@effect/vitest"
+import { afterAll, assert, describe } from "@effect/vitest"
 import { Effect } from "effect"
 import * as H from "./fixtures/GatewayHarness.js"
 
@@ -17,7 +17,7 @@ afterAll(() => counter.restore())
 const serviceGit = () => counter.count("/workspaces/")
 
 describe("task-list reads without git", () => {
-  layer(H.layer({ jwt: false }), { timeout: 120_000, excludeTestServices: true })((it) => {
+  H.onServer({ jwt: false })((it) => {
     it.effect("warm: tasks, plan, next, task updates and injections start no git process; ?refresh=true fetches", () =>
       Effect.gen(function*() {
         const { repoUrl, url } = yield* H.TestServer
