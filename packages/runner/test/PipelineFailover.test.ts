@@ -41,15 +41,21 @@ const mergesOn = (bare: string) =>
 const ticksOn = (bare: string) =>
   git(bare, ["log", "--format=%s", "main"]).split("\n").filter((l) => l.endsWith(": mark completed"))
 
+/** One remote, runners A and B over workspace directories of their own, and a driver starting on A. */
+const twoRunners = Effect.gen(function*() {
+  const remote = yield* makeRemote(projectFiles())
+  const a = yield* runnerOver(Path.join(remote.root, "runner-a"))
+  const b = yield* runnerOver(Path.join(remote.root, "runner-b"))
+  const driver = yield* makeDriver(executionConfig(remote.url, { verifyCommands: ["true"] })).pipe(
+    Effect.provideService(StepRunner, a)
+  )
+  return { remote, a, b, driver }
+})
+
 /** Runs the first task with the steps before `cut` on runner A and the others on runner B. */
 const takeOverAt = (cut: Step) =>
   Effect.gen(function*() {
-    const remote = yield* makeRemote(projectFiles())
-    const a = yield* runnerOver(Path.join(remote.root, "runner-a"))
-    const b = yield* runnerOver(Path.join(remote.root, "runner-b"))
-    const driver = yield* makeDriver(executionConfig(remote.url, { verifyCommands: ["true"] })).pipe(
-      Effect.provideService(StepRunner, a)
-    )
+    const { a, b, driver, remote } = yield* twoRunners
     const outcomes = []
     for (const step of steps) {
       outcomes.push(yield* driver.step(step, steps.indexOf(step) < steps.indexOf(cut) ? a : b))
@@ -105,12 +111,7 @@ describe("a project taken over mid-task by a runner with another workspace", () 
     "work that never reached the remote: B cannot restore it and says so (git error, nothing pushed)",
     () =>
       Effect.gen(function*() {
-        const remote = yield* makeRemote(projectFiles())
-        const a = yield* runnerOver(Path.join(remote.root, "runner-a"))
-        const b = yield* runnerOver(Path.join(remote.root, "runner-b"))
-        const driver = yield* makeDriver(executionConfig(remote.url, { verifyCommands: ["true"] })).pipe(
-          Effect.provideService(StepRunner, a)
-        )
+        const { b, driver, remote } = yield* twoRunners
         yield* driver.step("SELECT")
         yield* driver.step("PREP")
         yield* driver.step("IMPLEMENT")
