@@ -6,8 +6,6 @@
  * tick is one commit on the checked-out base; the commits, refs and pushes are what git itself says.
  */
 import { TaskId } from "@devteam/domain/Ids"
-import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
-import * as Redaction from "@devteam/runtime/Redaction"
 import * as GitCounter from "@devteam/runtime/testing/GitCounter"
 import {
   fileUrl,
@@ -19,9 +17,9 @@ import {
   remoteHead,
   tempDir
 } from "@devteam/runtime/testing/GitRemote"
-import * as WorkspaceLocks from "@devteam/runtime/WorkspaceLocks"
+import { makeWorkspace } from "@devteam/runtime/testing/TestWorkspace"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Duration, Effect, Option } from "effect"
+import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 
@@ -50,15 +48,7 @@ const project = "acme/site"
 const setup = Effect.gen(function*() {
   const root = yield* tempDir("devteam-wsgit-")
   const bare = makeBareRemote({ root: Path.join(root, "remotes") })
-  const ws = yield* GitWorkspace.make({
-    workspaceDir: Path.join(root, "workspaces"),
-    allowFile: true,
-    gitUsername: Option.none(),
-    credentials: [],
-    authorName: "Test",
-    authorEmail: "test@test.invalid",
-    commandTimeout: Duration.seconds(60)
-  }).pipe(Effect.provide([Redaction.layerWith([]), WorkspaceLocks.layer]))
+  const ws = yield* makeWorkspace(Path.join(root, "workspaces"))
   return { bare, url: fileUrl(bare), ws }
 })
 
