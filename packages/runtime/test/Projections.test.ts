@@ -2,7 +2,7 @@ import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
 import { fold } from "@devteam/domain/ExecutionMachine"
 import { ExecutionDetails } from "@devteam/domain/ExecutionsApi"
 import type { ProjectId } from "@devteam/domain/Ids"
-import { initial, ProjectState } from "@devteam/domain/ProjectState"
+import { ExecutionState, initial, ProjectState, toExecutionState } from "@devteam/domain/ProjectState"
 import { EventBus } from "@devteam/runtime/EventBus"
 import * as Journal from "@devteam/runtime/Journal"
 import * as Projections from "@devteam/runtime/Projections"
@@ -20,6 +20,7 @@ const stack = <E>(database: Layer.Layer<SqlClient.SqlClient, E>) =>
   )
 
 const encodeState = Schema.encodeSync(ProjectState)
+const encodeView = Schema.encodeSync(ExecutionState)
 
 /** Every projection row of `projects`, in a stable order. */
 const snapshot = (projects: ReadonlyArray<ProjectId>) =>
@@ -79,6 +80,16 @@ for (const backend of backends) {
             }
             const incremental = yield* snapshot(projects)
             taskRows += incremental.tasks.length
+            // the writer serialises the state and the view without their schemas: the rows must
+            // hold exactly what the schemas encode
+            for (const [i, p] of projects.entries()) {
+              const state = writers[i]?.state() ?? initial(p)
+              const row = incremental.status.find((r) => r["project_id"] === p)
+              if (row === undefined) continue
+              assert.deepStrictEqual(row["state"], JSON.parse(JSON.stringify(encodeState(state))))
+              const view = toExecutionState(state, Schema.decodeUnknownSync(ExecutionState)(row["view"]).lastUpdate)
+              assert.deepStrictEqual(row["view"], JSON.parse(JSON.stringify(encodeView(view))))
+            }
             // the snapshot state of each project is the fold of its journal
             for (const [i, p] of projects.entries()) {
               const entries = yield* journal.read(p, 0, 1000)
