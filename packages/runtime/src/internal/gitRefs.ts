@@ -7,7 +7,13 @@
  *
  * Only what the files answer for certain is answered: anything unexpected (a symbolic or
  * malformed ref, a reftable repository, a packed or unreadable object, a long walk) is
- * `undefined` or "not proven", and the caller asks git. Nothing here throws or writes.
+ * `undefined` or "not proven", and the caller asks git. Nothing here throws; the one write is
+ * `writeLooseBlob` (what `git hash-object -w` writes).
+ *
+ * Why not isomorphic-git: these few questions need no second git implementation, and its answers
+ * could differ from the git binary's that does every other read and write here (reftable, object
+ * format and repository extensions); "answer only when certain, else ask git" keeps git the
+ * authority.
  */
 import { createHash, randomBytes } from "node:crypto"
 import * as Fs from "node:fs/promises"
