@@ -14,7 +14,8 @@
  *   127.0.0.1:3128 to the runner's `EgressProxy` on a unix socket in the egress directory, and every
  *   command has HTTPS_PROXY/HTTP_PROXY (…) pointing at it; the pipeline opens a per-step window
  *   with the step's allow-list (`handle.egress.open`);
- * - health-checked (`git --version && node --version`, the forwarder listening) before use;
+ * - handed out once the forwarder reports ready (listening, git and node present; see
+ *   internal/egressForwarder) — no exec: the report comes over the proxy's socket;
  * - torn down in the scope's finalizer (stop, remove, wait until gone; bounded by 60 s);
  * - a sweeper removes this owner's labelled containers that no live handle holds, at start-up and
  *   every `SANDBOX_SWEEP_INTERVAL`.
@@ -53,19 +54,13 @@ const PROXY_URL = `http://127.0.0.1:${forwarderPort}`
 export const egressDirOf = (settings: Pick<SandboxSettings, "egressDir">, name: string): string =>
   path.join(settings.egressDir ?? path.join(os.tmpdir(), "devteam-egress"), name)
 
-/**
- * The health check inside the container: git and node run, and the egress forwarder (the
- * container's main process, starting alongside) accepts connections — waited for here, in one exec.
- */
-const healthScript = `mkdir -p ${TMPDIR} && git --version && node -e '
-const deadline = Date.now() + 5000
-console.log(process.version)
-const attempt = () => require("net").connect(${forwarderPort}, "127.0.0.1")
-  .on("connect", () => process.exit(0))
-  .on("error", () => Date.now() > deadline
-    ? (console.error("egress forwarder not listening on 127.0.0.1:${forwarderPort}"), process.exit(1))
-    : setTimeout(attempt, 10))
-attempt()'`
+/** The forwarder's ready report (internal/egressForwarder): the sandbox's health. */
+const ForwarderReport = Schema.Union(
+  Schema.Struct({ ok: Schema.Literal(true), git: Schema.String, node: Schema.String }),
+  Schema.Struct({ ok: Schema.Literal(false), message: Schema.String })
+)
+type ForwarderReport = typeof ForwarderReport.Type
+const decodeReport = Schema.decodeUnknownOption(Schema.parseJson(ForwarderReport))
 
 const unavailable = (what: string) => (error: unknown) =>
   new SandboxUnavailable({ message: `docker: ${what}: ${messageOf(error)}` })
@@ -261,7 +256,8 @@ const createOptions = (
     "--v8-pool-size=1",
     `${mountPoint}/${scriptName}`,
     String(forwarderPort),
-    `${mountPoint}/${socketName}`
+    `${mountPoint}/${socketName}`,
+    TMPDIR
   ],
   User: "1000:1000",
   WorkingDir: WORKDIR,
@@ -324,15 +320,20 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
     // Containers this process created, with the work tree each mounts: any other with our name is an
     // earlier incarnation's.
     const createdHere = new Map<string, TreeIdentity>()
-    // The egress proxy of each container (name → proxy, its scope and holders).
-    const proxies = new Map<string, { proxy: EgressProxy.EgressProxy; scope: Scope.CloseableScope; holders: number }>()
+    // The egress proxy of each container (name → proxy, its forwarder's ready report, its scope and holders).
+    const proxies = new Map<string, {
+      proxy: EgressProxy.EgressProxy
+      ready: Deferred.Deferred<ForwarderReport>
+      scope: Scope.CloseableScope
+      holders: number
+    }>()
 
     const startEgress = (name: string, resources: SandboxResources) =>
       Effect.gen(function*() {
         const existing = proxies.get(name)
         if (existing !== undefined) {
           existing.holders += 1
-          return existing.proxy
+          return existing
         }
         const dir = egressDirOf(settings, name)
         yield* tryDocker("egress directory", async () => {
@@ -341,14 +342,21 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
           await fs.writeFile(path.join(dir, scriptName), forwarderScript, { mode: 0o644 })
         })
         const scope = yield* Scope.make()
+        const ready = yield* Deferred.make<ForwarderReport>()
         const proxy = yield* EgressProxy.make({
           listen: { socketPath: path.join(dir, socketName) },
           ...(settings.egressHosts === undefined ? {} : { hosts: settings.egressHosts }),
           sandbox: name,
-          enforced: resources.network === "none"
+          enforced: resources.network === "none",
+          // The first report counts (a restarted container's forwarder reports again).
+          onForwarderReady: (body) => {
+            const report = decodeReport(body)
+            if (Option.isSome(report)) Deferred.unsafeDone(ready, Exit.succeed(report.value))
+          }
         }).pipe(Scope.extend(scope), Effect.onError(() => Scope.close(scope, Exit.void)))
-        proxies.set(name, { proxy, scope, holders: 1 })
-        return proxy
+        const entry = { proxy, ready, scope, holders: 1 }
+        proxies.set(name, entry)
+        return entry
       })
 
     const stopEgress = (name: string) =>
@@ -442,36 +450,46 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
         return container
       })
 
-    const health = (container: Docker.Container) =>
-      Effect.gen(function*() {
-        const exec = yield* tryDocker("health exec", () =>
-          container.exec({
-            Cmd: ["sh", "-c", healthScript],
-            AttachStdout: true,
-            AttachStderr: true
-          }))
-        const stream = yield* tryDocker("health exec start", () => exec.start({ hijack: true, stdin: false }))
-        const text = yield* Effect.async<string>((resume) => {
-          let out = ""
-          const demux = makeDemuxer((_s, t) => {
-            out += t
-          })
-          stream.on("data", (b: Buffer) => demux.push(b))
-          const done = () => {
-            demux.end()
-            resume(Effect.succeed(out))
-          }
-          stream.on("end", done)
-          stream.on("close", done)
-          stream.on("error", done)
+    const unhealthy = (detail: string) =>
+      new SandboxUnavailable({
+        message:
+          `docker: sandbox health check failed (git and node must be on PATH in ${settings.image}, the egress forwarder must listen): ${detail}`
+      })
+
+    /** The container's main process ended (the forwarder failed): no report will come. */
+    const exited = (container: Docker.Container) =>
+      Effect.tryPromise({
+        try: (signal): Promise<{ StatusCode?: number }> =>
+          container.wait({ condition: "not-running", abortSignal: signal }),
+        catch: (e) => e
+      }).pipe(
+        Effect.matchEffect({
+          onSuccess: (r) =>
+            Effect.fail(
+              unhealthy(`the container's main process (the egress forwarder) exited with code ${r.StatusCode ?? "?"}`)
+            ),
+          // The engine cannot tell: the report or the timeout decides.
+          onFailure: () => Effect.never
         })
-        const info = yield* tryDocker("health inspect", () => exec.inspect())
-        if (info.ExitCode !== 0) {
-          return yield* new SandboxUnavailable({
-            message:
-              `docker: sandbox health check failed (git and node must be on PATH in ${settings.image}, the egress forwarder must listen): ${text.trim()}`
-          })
-        }
+      )
+
+    /** Waits for the forwarder's ready report, failing fast when the container stops. */
+    const forwarderReady = (container: Docker.Container, ready: Deferred.Deferred<ForwarderReport>) =>
+      Effect.gen(function*() {
+        const report = (yield* Deferred.isDone(ready))
+          ? yield* Deferred.await(ready)
+          : yield* Effect.raceFirst(Deferred.await(ready), exited(container)).pipe(
+            Effect.timeoutFail({
+              duration: settings.startTimeout,
+              onTimeout: () =>
+                unhealthy(
+                  `the egress forwarder did not report ready on 127.0.0.1:${forwarderPort} within ${
+                    Duration.format(settings.startTimeout)
+                  }`
+                )
+            })
+          )
+        if (!report.ok) return yield* unhealthy(report.message)
       })
 
     const acquire = Effect.fn("Sandbox.acquire")(function*(options: AcquireOptions) {
@@ -490,7 +508,7 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
       const name = containerName(options.projectId, options.executionId, workspacePath)
       const tree = yield* treeIdentity(workspacePath)
       // Before the container (which mounts its directory); stopped after it is gone.
-      const proxy = yield* Effect.acquireRelease(startEgress(name, resources), () => stopEgress(name))
+      const { proxy, ready } = yield* Effect.acquireRelease(startEgress(name, resources), () => stopEgress(name))
       const container = yield* Effect.acquireRelease(
         ensureStarted(name, options, resources, tree).pipe(
           // Interruptible so the start timeout can fire; a container left half-started is reused
@@ -519,9 +537,7 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
             )
           })
       )
-      yield* health(container).pipe(
-        Effect.retry({ times: 3, schedule: Schedule.spaced("100 millis") })
-      )
+      yield* forwarderReady(container, ready)
       const exec = (opts: ExecOptions) =>
         Effect.gen(function*() {
           // The work tree was cloned again since the container started: it would work in the old one.

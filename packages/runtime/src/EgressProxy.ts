@@ -24,6 +24,7 @@ import { Effect, Runtime } from "effect"
 import * as fs from "node:fs/promises"
 import * as http from "node:http"
 import * as net from "node:net"
+import { readyPath } from "./internal/egressForwarder.js"
 import type { EgressWindow, EgressWindowOptions } from "./Sandbox.js"
 
 export type Listen =
@@ -38,6 +39,8 @@ export interface EgressProxyOptions {
   readonly sandbox: string
   /** Whether the sandbox cannot bypass the proxy (goes into every summary). */
   readonly enforced: boolean
+  /** The in-container forwarder's ready report (its body; see internal/egressForwarder). */
+  readonly onForwarderReady?: (body: string) => void
 }
 
 export interface EgressProxy {
@@ -92,6 +95,7 @@ export const refusalText = (target: string, step: string | undefined, allow: Rea
     }); ${allowHint(step)}\n`
 
 const connectTimeoutMs = 30_000
+const readyBodyLimit = 4096
 
 const messageOf = (error: unknown): string =>
   error instanceof Error ? ("code" in error && typeof error.code === "string" ? error.code : error.message) : String(
@@ -239,7 +243,25 @@ export const make = (options: EgressProxyOptions): Effect.Effect<EgressProxy, Sa
       client.on("close", finish)
     }
 
+    /** The forwarder's ready report: a relative URI, so it can never be a proxied request. */
+    const onReady = (req: http.IncomingMessage, res: http.ServerResponse, notify: (body: string) => void) => {
+      let body = ""
+      req.setEncoding("utf8")
+      req.on("data", (chunk: string) => {
+        body += chunk
+        if (body.length > readyBodyLimit) req.destroy()
+      })
+      req.on("end", () => {
+        notify(body)
+        res.writeHead(204)
+        res.end()
+      })
+    }
+
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (req.method === "POST" && req.url === readyPath && options.onForwarderReady !== undefined) {
+        return onReady(req, res, options.onForwarderReady)
+      }
       const startedAt = performance.now()
       const window = current
       const step = window?.step ?? "none"

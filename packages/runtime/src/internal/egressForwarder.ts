@@ -3,13 +3,26 @@
  * main process, that listens on 127.0.0.1:PORT (the proxy address commands are given) and pipes
  * every connection to the runner's egress proxy on the bind-mounted unix socket. The container
  * has no network (`none`), so this is its only way out.
- * argv: node forward.cjs PORT SOCKET
+ *
+ * Once listening it reports ready to the proxy (a POST of `readyPath` on the socket) with what
+ * the sandbox needs besides node: git's version, and its scratch directory created. The runner
+ * waits for that report instead of exec-polling the container (a docker exec and a second node
+ * start cost more than the container's own start).
+ * argv: node forward.cjs PORT SOCKET TMPDIR
  */
+
+/**
+ * The forwarder's ready report: POSTed to the egress proxy's socket (a relative URI, so never a
+ * proxied request). Only the first report counts, and it comes before any command runs.
+ */
+export const readyPath = "/.devteam/forwarder-ready"
+
 export const forwarderScript = `"use strict"
 // devteam egress forwarder: 127.0.0.1:PORT -> the runner's egress proxy (unix socket).
 const net = require("node:net")
 const port = Number(process.argv[2])
 const socketPath = process.argv[3]
+const tmpdir = process.argv[4]
 const server = net.createServer((client) => {
   const upstream = net.connect(socketPath)
   const close = () => {
@@ -28,7 +41,25 @@ server.on("error", (error) => {
   process.exit(1)
 })
 process.on("SIGTERM", () => process.exit(0))
-server.listen(port, "127.0.0.1")
+const report = (body) => {
+  const text = JSON.stringify(body)
+  const hello = net.connect(socketPath, () =>
+    hello.end("POST ${readyPath} HTTP/1.1\\r\\nHost: forwarder\\r\\nContent-Type: application/json\\r\\n" +
+      "Content-Length: " + Buffer.byteLength(text) + "\\r\\nConnection: close\\r\\n\\r\\n" + text))
+  hello.on("error", (error) => console.error("devteam egress forwarder: ready report: " + error.message))
+  hello.resume()
+}
+server.listen(port, "127.0.0.1", () => {
+  try {
+    require("node:fs").mkdirSync(tmpdir, { recursive: true })
+  } catch (error) {
+    return report({ ok: false, message: "cannot create " + tmpdir + ": " + error.message })
+  }
+  require("node:child_process").execFile("git", ["--version"], (error, stdout, stderr) =>
+    report(error
+      ? { ok: false, message: "git --version: " + (String(stderr).trim() || error.message) }
+      : { ok: true, git: String(stdout).trim(), node: process.version }))
+})
 `
 
 /** The forwarder's port inside the container. */
