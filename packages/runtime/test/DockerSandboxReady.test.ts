@@ -1,14 +1,14 @@
 /**
  * The docker sandbox is handed out once its egress forwarder (the container's main process)
  * reports ready over the proxy's socket: listening, git and node present. Misbuilt images —
- * derived from the test image: without git, with a `node` that never starts the forwarder, with
+ * derived from the test image: without git, without node, with a `node` that never starts the forwarder, with
  * one that exits at once — fail with the health message, within the start timeout.
  */
 import * as DockerSandbox from "@devteam/runtime/DockerSandbox"
 import { labels } from "@devteam/runtime/Sandbox"
 import { assert, describe, it } from "@effect/vitest"
 import Docker from "dockerode"
-import { Duration, Effect, Exit, Scope } from "effect"
+import { Duration, Effect, Exit } from "effect"
 import {
   dockerSettings,
   ensureImage,
@@ -20,7 +20,6 @@ import {
 } from "./fixtures/sandboxes.js"
 
 const docker = new Docker({ socketPath: "/var/run/docker.sock" })
-const owner = uniqueOwner("ready")
 
 /** The test image with `script` run as root on it (removed with the scope). */
 const derivedImage = (name: string, script: string) =>
@@ -50,6 +49,7 @@ const derivedImage = (name: string, script: string) =>
 /** Acquires (and releases) a sandbox of `image`; the acquire's exit. */
 const acquireWith = (image: string, startTimeout: Duration.Duration) =>
   Effect.gen(function*() {
+    const owner = uniqueOwner("ready")
     const sandbox = yield* DockerSandbox.make({ ...dockerSettings(owner), image, startTimeout }).pipe(
       Effect.provide(redactor)
     )
@@ -69,11 +69,8 @@ describe("DockerSandbox readiness", { timeout: 180_000 }, () => {
   it.scopedLive("handed out ready: the forwarder listens and the scratch directory exists at the first exec", () =>
     Effect.gen(function*() {
       ensureImage()
-      const sandbox = yield* DockerSandbox.make(dockerSettings(owner)).pipe(Effect.provide(redactor))
-      const scope = yield* Scope.make()
-      const handle = yield* sandbox.acquire({ ...newIds(), workspacePath: yield* tempWorkspace() }).pipe(
-        Scope.extend(scope)
-      )
+      const sandbox = yield* DockerSandbox.make(dockerSettings(uniqueOwner("ready"))).pipe(Effect.provide(redactor))
+      const handle = yield* sandbox.acquire({ ...newIds(), workspacePath: yield* tempWorkspace() })
       const probe = yield* handle.exec({
         command: [
           "node",
@@ -85,7 +82,19 @@ describe("DockerSandbox readiness", { timeout: 180_000 }, () => {
       assert.strictEqual(probe.exitCode, 0, "the forwarder listens before the sandbox is handed out")
       const tmp = yield* handle.exec({ command: ["test", "-d", handle.tmpdir], timeout: "20 seconds" })
       assert.strictEqual(tmp.exitCode, 0)
-      yield* Scope.close(scope, Exit.void)
+      // the forwarder (not pid 1: docker-init) starts without the extra CA bundle (it makes no TLS connection); commands keep it
+      const env = yield* handle.exec({
+        command: [
+          "sh",
+          "-c",
+          "f=$(grep -l 'forward[.]cjs' /proc/[0-9]*/cmdline | grep -v '^/proc/1/' | head -n 1); tr '\\0' '\\n' < \"${f%cmdline}environ\"; echo ---; env"
+        ],
+        timeout: "20 seconds"
+      })
+      const [forwarderEnv, execEnv] = env.stdout.split("---")
+      assert.include(forwarderEnv, "HTTPS_PROXY=", env.stderr)
+      assert.notInclude(forwarderEnv, "NODE_EXTRA_CA_CERTS")
+      assert.include(execEnv, "NODE_EXTRA_CA_CERTS=")
     }))
 
   it.scopedLive("an image without git fails with the health message naming git", () =>
@@ -95,6 +104,16 @@ describe("DockerSandbox readiness", { timeout: 180_000 }, () => {
       const message = failureMessage(exit)
       assert.include(message, "docker: sandbox health check failed (git and node must be on PATH in")
       assert.include(message, "git --version")
+      assert.strictEqual(left, 0)
+    }))
+
+  it.scopedLive("an image without node fails with the health message", () =>
+    Effect.gen(function*() {
+      const image = yield* derivedImage("test-nonode", "rm /usr/local/bin/node")
+      const { exit, left } = yield* acquireWith(image, Duration.minutes(10))
+      const message = failureMessage(exit)
+      assert.include(message, "docker: sandbox health check failed (git and node must be on PATH in")
+      assert.include(message, "exited with code 127")
       assert.strictEqual(left, 0)
     }))
 
