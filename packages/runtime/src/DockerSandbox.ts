@@ -61,6 +61,10 @@ const ForwarderReport = Schema.Union(
 )
 type ForwarderReport = typeof ForwarderReport.Type
 const decodeReport = Schema.decodeUnknownOption(Schema.parseJson(ForwarderReport))
+/** The ready report awaited from the forwarder of the container last started under one name. */
+interface Readiness {
+  current: Deferred.Deferred<ForwarderReport>
+}
 const decodeWait = Schema.decodeUnknownOption(Schema.Struct({ StatusCode: Schema.Number }))
 
 const unavailable = (what: string) => (error: unknown) =>
@@ -325,10 +329,11 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
     // Containers this process created, with the work tree each mounts: any other with our name is an
     // earlier incarnation's.
     const createdHere = new Map<string, TreeIdentity>()
-    // The egress proxy of each container (name → proxy, its forwarder's ready report, its scope and holders).
+    // The egress proxy of each container (name → proxy, its scope and holders) and the ready report
+    // of the forwarder last started behind it.
     const proxies = new Map<string, {
       proxy: EgressProxy.EgressProxy
-      ready: Deferred.Deferred<ForwarderReport>
+      readiness: Readiness
       scope: Scope.CloseableScope
       holders: number
     }>()
@@ -347,7 +352,7 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
           await fs.writeFile(path.join(dir, scriptName), forwarderScript, { mode: 0o644 })
         })
         const scope = yield* Scope.make()
-        const ready = yield* Deferred.make<ForwarderReport>()
+        const readiness: Readiness = { current: yield* Deferred.make<ForwarderReport>() }
         const proxy = yield* EgressProxy.make({
           listen: { socketPath: path.join(dir, socketName) },
           ...(settings.egressHosts === undefined ? {} : { hosts: settings.egressHosts }),
@@ -356,10 +361,10 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
           // The first report counts (a restarted container's forwarder reports again).
           onForwarderReady: (body) => {
             const report = decodeReport(body)
-            if (Option.isSome(report)) Deferred.unsafeDone(ready, Exit.succeed(report.value))
+            if (Option.isSome(report)) Deferred.unsafeDone(readiness.current, Exit.succeed(report.value))
           }
         }).pipe(Scope.extend(scope), Effect.onError(() => Scope.close(scope, Exit.void)))
-        const entry = { proxy, ready, scope, holders: 1 }
+        const entry = { proxy, readiness, scope, holders: 1 }
         proxies.set(name, entry)
         return entry
       })
@@ -395,7 +400,13 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
         yield* waitGone(container)
       })
 
-    const ensureStarted = (name: string, options: AcquireOptions, resources: SandboxResources, tree: TreeIdentity) =>
+    const ensureStarted = (
+      name: string,
+      options: AcquireOptions,
+      resources: SandboxResources,
+      tree: TreeIdentity,
+      readiness: Readiness
+    ) =>
       Effect.gen(function*() {
         const cacheDir = yield* SandboxCache.projectCacheDir(options.projectId)
         const create = Effect.tryPromise({
@@ -448,6 +459,8 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
         if (created !== undefined || stale) createdHere.set(name, tree)
         container = docker.getContainer(info.Id)
         if (!info.State.Running) {
+          // Its forwarder reports once listening: not the report of one it replaced (same proxy).
+          if (yield* Deferred.isDone(readiness.current)) readiness.current = yield* Deferred.make<ForwarderReport>()
           yield* Effect.tryPromise({ try: () => container.start(), catch: (e) => e }).pipe(
             Effect.catchAll((e) => statusOf(e) === 304 ? Effect.void : Effect.fail(unavailable("start container")(e)))
           )
@@ -516,9 +529,9 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
       const name = containerName(options.projectId, options.executionId, workspacePath)
       const tree = yield* treeIdentity(workspacePath)
       // Before the container (which mounts its directory); stopped after it is gone.
-      const { proxy, ready } = yield* Effect.acquireRelease(startEgress(name, resources), () => stopEgress(name))
+      const { proxy, readiness } = yield* Effect.acquireRelease(startEgress(name, resources), () => stopEgress(name))
       const container = yield* Effect.acquireRelease(
-        ensureStarted(name, options, resources, tree).pipe(
+        ensureStarted(name, options, resources, tree, readiness).pipe(
           // Interruptible so the start timeout can fire; a container left half-started is reused
           // by the next acquire (same name) or removed by the sweeper.
           Effect.interruptible,
@@ -545,7 +558,7 @@ export const make = (settings: SandboxSettings): Effect.Effect<Sandbox["Type"], 
             )
           })
       )
-      yield* forwarderReady(container, ready)
+      yield* forwarderReady(container, readiness.current)
       const exec = (opts: ExecOptions) =>
         Effect.gen(function*() {
           // The work tree was cloned again since the container started: it would work in the old one.

@@ -9,6 +9,8 @@ import { labels } from "@devteam/runtime/Sandbox"
 import { assert, describe, it } from "@effect/vitest"
 import Docker from "dockerode"
 import { Duration, Effect, Exit } from "effect"
+import * as fs from "node:fs/promises"
+import { tempRepo } from "./fixtures/repos.js"
 import {
   dockerSettings,
   ensureImage,
@@ -95,6 +97,27 @@ describe("DockerSandbox readiness", { timeout: 180_000 }, () => {
       assert.include(forwarderEnv, "HTTPS_PROXY=", env.stderr)
       assert.notInclude(forwarderEnv, "NODE_EXTRA_CA_CERTS")
       assert.include(execEnv, "NODE_EXTRA_CA_CERTS=")
+    }))
+
+  it.scopedLive("a container replaced under a live handle (work tree cloned again) waits for its own forwarder", () =>
+    Effect.gen(function*() {
+      ensureImage()
+      const sandbox = yield* DockerSandbox.make(dockerSettings(uniqueOwner("ready"))).pipe(Effect.provide(redactor))
+      const repo = yield* tempRepo({ "README.md": "# first\n" })
+      const ids = { ...newIds(), workspacePath: repo }
+      const first = yield* sandbox.acquire(ids)
+      const next = yield* tempRepo({ "README.md": "# second\n" })
+      yield* Effect.promise(async () => {
+        await fs.rename(repo, `${repo}-old`)
+        await fs.rename(next, repo)
+        await fs.mkdir(next)
+      })
+      yield* Effect.addFinalizer(() => Effect.promise(() => fs.rm(`${repo}-old`, { recursive: true, force: true })))
+      // the proxy is still the first handle's: the report the first forwarder sent must not count
+      const second = yield* sandbox.acquire(ids)
+      assert.notStrictEqual(second.id, first.id)
+      const listening = yield* second.exec({ command: ["cat", "/proc/net/tcp"], timeout: "20 seconds" })
+      assert.match(listening.stdout, /0100007F:0C38 00000000:0000 0A /, "127.0.0.1:3128 listens when handed out")
     }))
 
   it.scopedLive("an image without git fails with the health message naming git", () =>
