@@ -64,6 +64,9 @@ const suite = (name: string, sandboxLayer: Layer.Layer<Sandbox>) =>
         assert.include(a.outputs.diff, "+2.1.1")
         assert.include(a.outputs.diff, "+no key", "the model key is not given to scripts")
         assert.include(a.outputs.diff, "diff --git a/out/result.txt b/out/result.txt")
+        // one git diff gives numstat and patch: the diff is the patch alone
+        assert.isTrue(a.outputs.diff.startsWith("diff --git a/README.md b/README.md\n"), a.outputs.diff)
+        assert.notMatch(a.outputs.diff, /^\d+\t\d+\t/m)
         assert.strictEqual(a.outputs.stdout, "done")
         assert.strictEqual(a.promptHash, Prompt.render(task).hash)
         assert.strictEqual(git(repo, "status", "--porcelain", "--untracked-files=all").split("\n").length, 2)

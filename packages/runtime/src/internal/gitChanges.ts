@@ -15,8 +15,6 @@ export interface WorkspaceChanges {
   readonly linesChanged: number
 }
 
-const marker = "@@DEVTEAM-DIFF@@"
-
 // argv: sh -c SCRIPT devteam-changes TMPDIR [SCRATCH…]
 const script = [
   "set -e",
@@ -37,9 +35,8 @@ const script = [
   "export GIT_ALTERNATE_OBJECT_DIRECTORIES=\"$objects\"",
   "export GIT_OBJECT_DIRECTORY=\"$work/objects\" GIT_INDEX_FILE=\"$work/index\"",
   "git add -A .",
-  "git -c core.quotePath=false diff --cached --no-renames --numstat \"$base\"",
-  `echo "${marker}"`,
-  "git -c core.quotePath=false diff --cached --no-renames --no-color --no-ext-diff \"$base\""
+  // one diff for both: the numstat lines, a blank line, then the patch
+  "git -c core.quotePath=false diff --cached --no-renames --no-color --no-ext-diff --numstat --patch \"$base\""
 ].join("\n")
 
 /** Undoes git's C-style quoting of a path (`"a\\tb"`). */
@@ -76,10 +73,14 @@ const unquote = (p: string): string => {
   return Buffer.from(bytes).toString("utf8")
 }
 
+/**
+ * Splits `git diff --numstat --patch`: numstat lines (paths quoted, so none holds a newline) end at
+ * the first blank line; the patch follows.
+ */
 export const parse = (stdout: string): WorkspaceChanges => {
-  const at = stdout.indexOf(marker)
+  const at = stdout.indexOf("\n\n")
   const numstat = at < 0 ? stdout : stdout.slice(0, at)
-  const diff = at < 0 ? "" : stdout.slice(at + marker.length).replace(/^\n/, "")
+  const diff = at < 0 ? "" : stdout.slice(at + 2)
   const files: Array<string> = []
   let lines = 0
   for (const line of numstat.split("\n")) {
