@@ -121,7 +121,9 @@ export const make = (config: WorkspaceConfig): Effect.Effect<RepositoryInit["Typ
           repo.url,
           `${commit}:${fullRef(base)}`
         ], { config: auth })
-        if (pushed.exitCode === 0) return { created: true, commit }
+        // Up to date (`=`): an identical commit (same parent, text and second) from a concurrent call
+        // got there first; that call created the file, not this one.
+        if (pushed.exitCode === 0) return { created: !/^=\t/m.test(pushed.stdout), commit }
         const output = `${pushed.stdout}\n${pushed.stderr}`
         // another push to the branch won (the remote's ref moved under this one's update)
         if (nonFastForwardPattern.test(output) || lostRefLock.test(output)) {
