@@ -76,7 +76,8 @@ export const renderRoutes = (spec: OpenApi.OpenAPISpec): string => {
   const operations = entries(spec.paths).flatMap(([path, item]) =>
     entries(item).map(([method, op]) => ({ path, method: method.toUpperCase(), op }))
   )
-  for (const tag of [...tags, "websocket", "docs"]) {
+  // the HttpApi's own tags, then the documentation-only groups if the spec does not list them already
+  for (const tag of new Set([...tags, "websocket", "docs"])) {
     const ops = operations.filter(({ op }) => list(get(op, "tags")).includes(tag))
     if (ops.length === 0) continue
     const description = spec.tags.find((t) => t.name === tag)?.description

@@ -32,6 +32,9 @@ describe("docs/", () => {
     expect(doc, "docs/api.md is out of date: run `npm run docs:api`").toBe(withGeneratedRoutes(doc))
     expect(doc).toContain("#### `POST /api/devteam/automation/initialize`")
     expect(doc).toContain("#### `GET /ws/devteam`")
+    // each group and route is rendered once (websocket and docs were once listed twice)
+    const headings = doc.split("\n").filter((line) => line.startsWith("### ") || line.startsWith("#### `"))
+    expect(headings.filter((h, i) => headings.indexOf(h) !== i)).toEqual([])
   })
 
   it("every environment variable read through Config in packages/*/src is in docs/configuration.md", () => {
