@@ -377,11 +377,15 @@ const ensureRunning = (actor: Actor) =>
       // a previous fiber still ending (it gave up ownership) is interrupted, as a replaced one
       const previous = actor.execution
       if (previous !== undefined) yield* Fiber.interruptFork(previous)
-      const fiber = yield* Effect.forkIn(loop(actor), actor.scope)
-      actor.execution = fiber
-      fiber.addObserver(() => {
-        if (actor.execution === fiber) actor.execution = undefined
-      })
+      // forked and recorded with no interruption in between: stop must always find the fiber
+      yield* Effect.uninterruptibleMask((restore) =>
+        Effect.map(Effect.forkIn(restore(loop(actor)), actor.scope), (fiber) => {
+          actor.execution = fiber
+          fiber.addObserver(() => {
+            if (actor.execution === fiber) actor.execution = undefined
+          })
+        })
+      )
     })
   )
 
