@@ -60,7 +60,11 @@ const cluster = ProjectActor.layer({ maxIdleTime: "10 millis" }).pipe(
   Layer.provideMerge(Storage.layerWith(Database.layerPglite(undefined), EventBus.layerMemory))
 )
 
-const poll = <A, E, R>(probe: Effect.Effect<A, E, R>, done: (a: A) => boolean, timeout = "60 seconds") =>
+const poll = <A, E, R>(
+  probe: Effect.Effect<A, E, R>,
+  done: (a: A) => boolean,
+  timeout: Duration.DurationInput = "60 seconds"
+) =>
   Effect.gen(function*() {
     const deadline = Date.now() + Duration.toMillis(Duration.decode(timeout))
     while (true) {
