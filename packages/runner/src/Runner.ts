@@ -4,7 +4,7 @@
  */
 import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
 import * as Redaction from "@devteam/runtime/Redaction"
-import { Duration, Layer } from "effect"
+import { type Duration, Layer } from "effect"
 import * as ExecutionQueue from "./ExecutionQueue.js"
 import * as ProjectActor from "./ProjectActor.js"
 import * as ProjectWorkTrees from "./ProjectWorkTrees.js"
@@ -26,7 +26,7 @@ export const layerWith = <E1, R1, E2, R2>(
   options: RunnerOptions = {}
 ) =>
   Layer.mergeAll(
-    ProjectActor.layer({ maxIdleTime: options.maxIdleTime ?? Duration.minutes(1) }),
+    ProjectActor.layer({ maxIdleTime: options.maxIdleTime ?? ProjectActor.DEFAULT_MAX_IDLE_TIME }),
     Wakeup.layer,
     WorkspaceJanitor.layer
   ).pipe(
