@@ -8,7 +8,7 @@ import { Forbidden, ProjectNotFound, ServiceUnavailable } from "@devteam/domain/
 import type { ProjectId } from "@devteam/domain/Ids"
 import type { ExecutionState } from "@devteam/domain/ProjectState"
 import { Projections } from "@devteam/runtime/Projections"
-import { Duration, Effect, Option, Predicate } from "effect"
+import { Duration, Effect, Exit, Fiber, Option, Predicate } from "effect"
 
 export const principal = Auth.CurrentPrincipal
 
@@ -84,6 +84,31 @@ export const accessKnownProject = (projectId: ProjectId) =>
   Effect.zipRight(requireProject(projectId), knownProject(projectId))
 
 /**
+ * The exit of `fiber` when it ends within `millis`, none when the time runs out first: one timer
+ * and an observer on the fiber, no fiber of its own (Effect's Clock would need one to sleep in).
+ */
+const awaitWithin = <A, E>(
+  fiber: Fiber.RuntimeFiber<A, E>,
+  millis: number
+): Effect.Effect<Option.Option<Exit.Exit<A, E>>> =>
+  Effect.async<Option.Option<Exit.Exit<A, E>>>((resume) => {
+    const observer = (exit: Exit.Exit<A, E>) => {
+      clearTimeout(timer)
+      resume(Effect.succeed(Option.some(exit)))
+    }
+    const timer = setTimeout(() => {
+      fiber.removeObserver(observer)
+      resume(Effect.succeed(Option.none()))
+    }, millis)
+    // called at once when the fiber has already ended
+    fiber.addObserver(observer)
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      fiber.removeObserver(observer)
+    })
+  })
+
+/**
  * `accessKnownProject` for the command routes, remembering the projects found: a project once
  * known is not looked up again, so a command costs no query. One deleted since (here or through
  * another process) answers its command with IllegalTransition (its entity is back to IDLE);
@@ -106,35 +131,54 @@ export const makeKnownProjects = (capacity = 100_000) => {
         Effect.suspend(() => known.has(projectId) ? Effect.void : lookUp(projectId))
       ),
     /**
-     * Raced with a command to a remembered project: never succeeds. A command not answered
-     * within `after` looks the project up once; a database that cannot answer fails it with 503
-     * at once — the cluster cannot place the entity then (shard locks live there) and the command
-     * would wait for the database. A command answered in time costs no query. With `timeout`, a
-     * command still unanswered then fails with `onTimeout` (the command's own time limit, in the
-     * same race).
+     * Runs a command to a remembered project, watched: a command not answered within `after`
+     * looks the project up once; a database that cannot answer fails it with 503 at once — the
+     * cluster cannot place the entity then (shard locks live there) and the command would wait
+     * for the database. A command answered in time costs no query. A command still unanswered at
+     * `timeout` fails with `onTimeout` (the command's own time limit). Either failure interrupts
+     * the command.
+     *
+     * The command runs in one child fiber that this fiber awaits with a timer, rather than raced
+     * against a sleeping watchdog (a race forks both sides and waits for the loser's interruption:
+     * two fibers, a sleep and an interruption per command: ~50 µs of CPU against ~20 µs here).
      */
-    unavailable: <E = never>(
+    watch: <A, E, R, E2>(
       projectId: ProjectId,
-      after: Duration.DurationInput = Duration.millis(500),
-      timeout?: { readonly after: Duration.DurationInput; readonly onTimeout: () => E }
-    ): Effect.Effect<never, ServiceUnavailable | E, Projections> =>
-      Effect.sleep(after).pipe(
-        Effect.zipRight(Effect.ignore(knownProject(projectId))),
-        Effect.catchSomeDefect((defect) =>
-          Predicate.isTagged(defect, "SqlError")
-            ? Option.some(
-              Effect.fail(new ServiceUnavailable({ message: "the database cannot serve this command now; retry" }))
-            )
-            : Option.none()
-        ),
-        Effect.zipRight(
-          timeout === undefined
-            ? Effect.never
-            : Effect.sleep(Duration.subtract(Duration.decode(timeout.after), Duration.decode(after))).pipe(
-              Effect.zipRight(Effect.failSync(timeout.onTimeout))
-            )
+      command: Effect.Effect<A, E, R>,
+      options: {
+        readonly after?: Duration.DurationInput
+        readonly timeout: Duration.DurationInput
+        readonly onTimeout: () => E2
+      }
+    ): Effect.Effect<A, E | E2 | ServiceUnavailable, R | Projections> =>
+      Effect.flatMap(Effect.fork(command), (fiber) => {
+        const after = Duration.toMillis(options.after ?? Duration.millis(500))
+        const rest = Math.max(0, Duration.toMillis(options.timeout) - after)
+        const giveUp = <X>(failure: Effect.Effect<never, X>) => Effect.zipRight(Fiber.interrupt(fiber), failure)
+        return Effect.flatMap(
+          awaitWithin(fiber, after),
+          Option.match({
+            onSome: (exit) => exit,
+            onNone: () =>
+              Effect.ignore(knownProject(projectId)).pipe(
+                Effect.catchSomeDefect((defect) =>
+                  Predicate.isTagged(defect, "SqlError")
+                    ? Option.some(giveUp(
+                      Effect.fail(
+                        new ServiceUnavailable({ message: "the database cannot serve this command now; retry" })
+                      )
+                    ))
+                    : Option.none()
+                ),
+                Effect.zipRight(awaitWithin(fiber, rest)),
+                Effect.flatMap(Option.match({
+                  onSome: (exit): Effect.Effect<A, E | E2> => exit,
+                  onNone: () => giveUp(Effect.failSync(options.onTimeout))
+                }))
+              )
+          })
         )
-      ),
+      }),
     /** After a refused command: 404 when the project is gone meanwhile. */
     recheck: (projectId: ProjectId) =>
       Effect.suspend(() => {

@@ -53,15 +53,16 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
     ) =>
       Effect.zipRight(
         known.require(path.projectId),
-        deliver((meta) => client(path.projectId)[command](meta), null).pipe(
-          Effect.catchTag(
-            "IllegalTransition",
-            (refused) => Effect.zipRight(known.recheck(path.projectId), Effect.fail(refused))
+        // the database check and the command's time limit in one watch
+        known.watch(
+          path.projectId,
+          deliver((meta) => client(path.projectId)[command](meta), null).pipe(
+            Effect.catchTag(
+              "IllegalTransition",
+              (refused) => Effect.zipRight(known.recheck(path.projectId), Effect.fail(refused))
+            )
           ),
-          // the database check and the command's time limit in one race
-          Effect.raceFirst(
-            known.unavailable(path.projectId, undefined, { after: COMMAND_TIMEOUT, onTimeout: notAnswered })
-          )
+          { timeout: COMMAND_TIMEOUT, onTimeout: notAnswered }
         )
       ).pipe(
         idempotent({
