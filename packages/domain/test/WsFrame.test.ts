@@ -7,11 +7,13 @@ import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
 import { evolve } from "@devteam/domain/ExecutionMachine"
 import type { ExecutionStatus } from "@devteam/domain/ExecutionStatus"
 import { TaskId } from "@devteam/domain/Ids"
+import { InjectedTask, TaskPatch } from "@devteam/domain/Injection"
+import { LogLine } from "@devteam/domain/JournalEvent"
 import { initial } from "@devteam/domain/ProjectState"
-import { type JournalFrame, toFrame } from "@devteam/domain/WsFrame"
+import { encodeFrame, JournalFrame, toFrame } from "@devteam/domain/WsFrame"
 import { assert, describe, it } from "@effect/vitest"
-import { Option } from "effect"
-import { at, failure, initialize, projectId, reach, taskCommands } from "./fixtures/machine.js"
+import { Option, Schema } from "effect"
+import { at, failure, initialize, projectId, reach, task, taskCommands } from "./fixtures/machine.js"
 
 /** The frames a journal produces, seq by seq, as the gateway sends them. */
 const framesOf = (commands: ReadonlyArray<ExecutionCommand>): ReadonlyArray<JournalFrame> => {
@@ -116,5 +118,43 @@ describe("execution-completed: one per terminal state", () => {
       ExecutionCommand.Resume({ at: at(3) })
     ])
     assert.deepStrictEqual(terminal(frames), [])
+  })
+})
+
+describe("encodeFrame", () => {
+  it("gives the Schema encode's text for every frame type", () => {
+    const log = (n: number, lines: ReadonlyArray<LogLine>, step: "SELECT" | null) =>
+      ExecutionCommand.AppendLogs({ taskId: null, step, lines, at: at(n) })
+    const frames = [
+      ...framesOf([
+        initialize(1),
+        ExecutionCommand.InjectTask({
+          injection: new InjectedTask({ task: task("E1"), mode: "priority", order: 1 }),
+          position: 0,
+          at: at(2)
+        }),
+        ExecutionCommand.UpdateTask({ taskId: TaskId.make("E1"), patch: new TaskPatch({ title: "New" }), at: at(3) }),
+        ExecutionCommand.Pause({ at: at(4) }),
+        ExecutionCommand.Resume({ at: at(5) }),
+        ...taskCommands("1.1", 6),
+        start("SELECT", null, 30),
+        log(31, [
+          new LogLine({ level: "info", message: "one", at: at(31) }),
+          new LogLine({ level: "warn", message: "two", at: at(31) })
+        ], "SELECT"),
+        log(32, [new LogLine({ level: "debug", message: "three", at: at(32) })], null),
+        ExecutionCommand.FailStep({ error: failure("SELECT", null, 33), at: at(33) }),
+        ExecutionCommand.Resume({ at: at(34) }),
+        start("SELECT", null, 35),
+        ExecutionCommand.Finish({ at: at(36) })
+      ]),
+      ...framesOf([initialize(1), ExecutionCommand.Stop({ reason: "user asked", at: at(2) })])
+    ]
+    const bySchema = Schema.encodeSync(JournalFrame)
+    for (const frame of frames) assert.strictEqual(encodeFrame(frame).json, JSON.stringify(bySchema(frame)))
+    assert.deepStrictEqual(
+      [...new Set(frames.map((f) => f.type))].sort(),
+      ["execution-completed", "execution-error", "execution-log", "task-updated", "execution-update"].sort()
+    )
   })
 })

@@ -41,7 +41,7 @@ import type { RpcGroup } from "@effect/rpc"
 import {
   Array as Arr,
   Cause,
-  type Context,
+  Context,
   DateTime,
   Duration,
   Effect,
@@ -393,13 +393,14 @@ const ensureRunning = (actor: Actor) =>
 const stopExecution = (actor: Actor) =>
   Effect.suspend(() => actor.execution === undefined ? Effect.void : Fiber.interrupt(actor.execution))
 
+// fields of the actor's own (typed) state: not validated again (true)
 const control = (actor: Actor, s: ProjectState) =>
   new ControlResponse({
     projectId: actor.projectId,
     executionId: s.executionId,
     status: s.status,
     pauseRequested: s.pauseRequested
-  })
+  }, true)
 
 /** The task list from the cache (git only when cold, or on `refresh`), with the commit it reflects. */
 const readCached = (actor: Actor, refresh?: boolean) =>
@@ -414,10 +415,15 @@ const withContext = <A, E, R>(
   meta: { readonly correlationId: string; readonly principal?: string | undefined },
   effect: Effect.Effect<A, E, R>
 ) =>
+  // one context change and one annotation change per command (each costs two copies of the
+  // fiber's refs): what Correlation.withCorrelationId + provideService + annotateLogs did in five
   effect.pipe(
-    Correlation.withCorrelationId(meta.correlationId),
-    Effect.provideService(Correlation.CurrentPrincipal, meta.principal),
-    Effect.annotateLogs({ projectId: actor.projectId })
+    Effect.provide(
+      Context.make(Correlation.CurrentCorrelationId, meta.correlationId).pipe(
+        Context.add(Correlation.CurrentPrincipal, meta.principal)
+      )
+    ),
+    Effect.annotateLogs({ correlationId: meta.correlationId, projectId: actor.projectId })
   )
 
 const initialize = (actor: Actor, payload: {

@@ -4,16 +4,16 @@
  *
  * Each append is a list of data-modifying statements on distinct rows (its journal rows first,
  * then its projection writes). A batch joins every statement of its appends into one
- * `WITH w0 AS (…), w1 AS (…), … SELECT 1` statement, which Postgres runs atomically. A few
- * committers (`concurrency`) take from one queue: while the database is idle an append runs alone
- * at once; under load the appends that queued behind a running batch form the next one, so no
- * timer adds latency and the batch size follows the load.
+ * `WITH w0 AS (…), w1 AS (…), … SELECT 1` statement, which Postgres runs atomically. At most
+ * `concurrency` batches run at once: while one of those slots is free an append runs alone at once,
+ * on its caller's fiber; under load the appends that queued behind the running batches form the
+ * next one, so no timer adds latency and the batch size follows the load.
  *
  * Guarantees kept:
  * - an append and its projections commit together or not at all (they are in the same statement);
- * - per-project order: a batch holds at most one append per project (a second one waits for the
- *   next batch of the same committer), and a writer only appends after its previous append
- *   answered;
+ * - per-project order: a batch holds at most one append per project (a second one waits for a
+ *   later batch), an append never overtakes one that waits, and a writer only appends after its
+ *   previous append answered;
  * - fencing: when a batch fails (a stale writer's journal row hits the primary key, or anything
  *   else), nothing of it was written, and its appends run again one by one, each getting its own
  *   outcome — the stale writer its unique violation, the others their commit.
@@ -22,7 +22,7 @@ import type { SqlClient } from "@effect/sql/SqlClient"
 import type { Row } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
-import { Deferred, Effect, Exit, Queue, type Scope } from "effect"
+import { Deferred, Effect, Exit, type Scope } from "effect"
 
 export interface PendingAppend {
   readonly projectId: string
@@ -47,21 +47,34 @@ interface Item {
   readonly done: Deferred.Deferred<void, SqlError>
 }
 
-/** The committers live in the scope; appends still queued when it closes are interrupted. */
+/**
+ * While fewer than `concurrency` batches run, an append runs at once on its caller's fiber, as a
+ * batch of its own (no queue, no hand-over to another fiber: the idle database's common case).
+ * Otherwise it waits; when a batch ends and appends wait, that slot keeps going on a fiber of the
+ * scope, each batch what waits then (one append per project). On close, the waiting appends are
+ * interrupted.
+ */
 export const make = (
   sql: SqlClient,
   options: GroupCommitOptions
 ): Effect.Effect<GroupCommit, never, Scope.Scope> =>
   Effect.gen(function*() {
-    // on close: whatever no committer took is refused (its writers are being interrupted as well)
-    const queue = yield* Effect.acquireRelease(Queue.unbounded<Item>(), (queue) =>
-      Queue.takeAll(queue).pipe(
-        Effect.flatMap((left) => Effect.forEach(left, (item) => Deferred.interrupt(item.done), { discard: true })),
-        Effect.zipRight(Queue.shutdown(queue))
-      ))
+    const scope = yield* Effect.scope
+    const pending: Array<Item> = []
+    // batches running (inline or on a drainer), at most `concurrency`; appends wait only when all run
+    let running = 0
+    let closed = false
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        // whatever no batch took is refused (its writers are being interrupted as well)
+        closed = true
+        const left = pending.splice(0)
+        return Effect.forEach(left, (item) => Deferred.interrupt(item.done), { discard: true })
+      })
+    )
 
-    const statementOf = (items: ReadonlyArray<Item>) => {
-      const writes = items.flatMap((item) => item.append.writes)
+    const statementOf = (appends: ReadonlyArray<PendingAppend>) => {
+      const writes = appends.flatMap((append) => append.writes)
       const named = writes.map((write, i) => sql`${sql.literal(`w${i}`)} AS (${write})`)
       return sql`WITH ${sql.join(", ", false)(named)} SELECT 1 AS ok`
     }
@@ -70,43 +83,67 @@ export const make = (
 
     const runBatch = (batch: ReadonlyArray<Item>) =>
       Effect.gen(function*() {
-        const exit = yield* Effect.exit(statementOf(batch))
+        const exit = yield* Effect.exit(statementOf(batch.map((item) => item.append)))
         if (Exit.isSuccess(exit) || batch.length === 1) {
           yield* Effect.forEach(batch, (item) => complete(item, exit), { discard: true })
           return
         }
         // nothing of the batch was written: each append on its own, in order, gets its own outcome
         for (const item of batch) {
-          yield* complete(item, yield* Effect.exit(statementOf([item])))
+          yield* complete(item, yield* Effect.exit(statementOf([item.append])))
         }
       })
 
-    // one committer: a batch is what is queued when it gets free, one append per project
-    const committer = Effect.gen(function*() {
-      let carried: Array<Item> = []
-      while (true) {
-        const taken = carried.length > 0
-          ? [...carried, ...(yield* Queue.takeUpTo(queue, options.maxBatch))]
-          : [yield* Queue.take(queue), ...(yield* Queue.takeUpTo(queue, options.maxBatch - 1))]
-        carried = []
-        const batch: Array<Item> = []
-        const projects = new Set<string>()
-        for (const item of taken) {
-          if (projects.has(item.append.projectId) || batch.length >= options.maxBatch) carried.push(item)
-          else {
-            projects.add(item.append.projectId)
-            batch.push(item)
-          }
+    /** The next batch: the waiting appends in order, one per project, at most `maxBatch`; the rest wait on. */
+    const takeBatch = (): Array<Item> => {
+      const batch: Array<Item> = []
+      const rest: Array<Item> = []
+      const projects = new Set<string>()
+      for (const item of pending) {
+        if (projects.has(item.append.projectId) || batch.length >= options.maxBatch) rest.push(item)
+        else {
+          projects.add(item.append.projectId)
+          batch.push(item)
         }
-        // a batch runs to its end even when the layer closes: its appends' writers wait for it
-        yield* Effect.uninterruptible(runBatch(batch))
       }
+      pending.splice(0, pending.length, ...rest)
+      return batch
+    }
+
+    // a slot whose batch ended while appends waited: batches of what waits until nothing does
+    const drain: Effect.Effect<void> = Effect.suspend(() => {
+      const batch = takeBatch()
+      if (batch.length === 0) {
+        running--
+        return Effect.void
+      }
+      // a batch runs to its end even when the layer closes: its appends' writers wait for it
+      return Effect.zipRight(Effect.uninterruptible(runBatch(batch)), drain)
     })
-    for (let i = 0; i < options.concurrency; i++) yield* Effect.forkScoped(committer)
+
+    /** The slot of a batch that ended: kept for the waiting appends, else given back. */
+    const release = Effect.suspend(() => {
+      if (pending.length === 0 || closed) {
+        running--
+        return Effect.void
+      }
+      // forked from a finalizer (uninterruptible, which a fork inherits): interruptible between batches
+      return Effect.asVoid(Effect.forkIn(Effect.interruptible(drain), scope))
+    })
 
     return {
       commit: (append) =>
-        Effect.flatMap(Deferred.make<void, SqlError>(), (done) =>
-          Effect.zipRight(Queue.offer(queue, { append, done }), Deferred.await(done)))
+        Effect.suspend(() => {
+          if (closed) return Effect.interrupt
+          if (running < options.concurrency && pending.length === 0) {
+            running++
+            // the caller's own batch: interrupting the caller abandons only its own append
+            return Effect.ensuring(statementOf([append]), release)
+          }
+          return Effect.flatMap(Deferred.make<void, SqlError>(), (done) => {
+            pending.push({ append, done })
+            return Deferred.await(done)
+          })
+        })
     }
   })

@@ -359,10 +359,10 @@ const eventDataOf = (state: ProjectState): EventData => {
 
 /** Reads the `task_context` of an Event record as committed (None when there is no such record). */
 const readTaskContext = (
+  sql: SqlClient.SqlClient,
   eventId: EventId
-): Effect.Effect<Option.Option<TaskContext>, SqlError, SqlClient.SqlClient> =>
+): Effect.Effect<Option.Option<TaskContext>, SqlError> =>
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
     const rows = yield* sql`SELECT task_context FROM events WHERE id = ${eventId}`
     const row = rows[0]
     if (row === undefined) return Option.none()
@@ -374,7 +374,7 @@ const planTaskContext = (
   sql: SqlClient.SqlClient,
   eventId: EventId,
   steps: ReadonlyArray<Step>,
-  contextBefore: (eventId: EventId) => Effect.Effect<Option.Option<TaskContext>, SqlError, SqlClient.SqlClient>
+  contextBefore: (eventId: EventId) => Effect.Effect<Option.Option<TaskContext>, SqlError>
 ) =>
   Effect.gen(function*() {
     const first = steps[0]
@@ -446,16 +446,23 @@ export const plan = (
   steps: ReadonlyArray<Step>,
   known?: ReadonlyMap<EventId, TaskContext>
 ): Effect.Effect<Plan, SqlError, SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => planWith(sql, steps, known))
+
+/** `plan` on the given client (the append path: no service to provide per append). */
+const planWith = (
+  sql: SqlClient.SqlClient,
+  steps: ReadonlyArray<Step>,
+  known?: ReadonlyMap<EventId, TaskContext>
+): Effect.Effect<Plan, SqlError> =>
   Effect.gen(function*() {
     const contextBefore = (eventId: EventId) => {
       const context = known?.get(eventId)
-      return context === undefined ? readTaskContext(eventId) : Effect.succeed(Option.some(context))
+      return context === undefined ? readTaskContext(sql, eventId) : Effect.succeed(Option.some(context))
     }
     const relevant = steps.filter((step) => step.entry.event._tag !== "LogBatch")
     const last = relevant[relevant.length - 1]
     const contexts = new Map<EventId, TaskContext>()
     if (last === undefined) return { statements: [], contexts }
-    const sql = yield* SqlClient.SqlClient
     // a deleted project has no status row (unknown → 404) until something registers it again
     const statements: Array<Statement.Statement<Row>> = [
       last.entry.event._tag === "ProjectDeleted"
@@ -630,7 +637,7 @@ export const make: Effect.Effect<ProjectionWriter["Type"], SqlError, SqlClient.S
   const withSql = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
     Effect.provideService(effect, SqlClient.SqlClient, sql)
   return ProjectionWriter.of({
-    plan: (steps, known) => withSql(plan(steps, known)),
+    plan: (steps, known) => planWith(sql, steps, known),
     apply: (steps, known) => withSql(apply(steps, known)),
     rebuild: Effect.orDie(withSql(rebuild)),
     rebuildProject: (projectId) => Effect.orDie(withSql(rebuildProject(projectId)))

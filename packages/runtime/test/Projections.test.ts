@@ -2,6 +2,7 @@ import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
 import { fold } from "@devteam/domain/ExecutionMachine"
 import { ExecutionDetails } from "@devteam/domain/ExecutionsApi"
 import type { ProjectId } from "@devteam/domain/Ids"
+import { JournalEvent } from "@devteam/domain/JournalEvent"
 import { ExecutionState, initial, ProjectState, toExecutionState } from "@devteam/domain/ProjectState"
 import { EventBus } from "@devteam/runtime/EventBus"
 import * as Journal from "@devteam/runtime/Journal"
@@ -21,6 +22,7 @@ const stack = <E>(database: Layer.Layer<SqlClient.SqlClient, E>) =>
 
 const encodeState = Schema.encodeSync(ProjectState)
 const encodeView = Schema.encodeSync(ExecutionState)
+const encodeEvent = Schema.encodeSync(JournalEvent)
 
 /** Every projection row of `projects`, in a stable order. */
 const snapshot = (projects: ReadonlyArray<ProjectId>) =>
@@ -58,6 +60,7 @@ for (const backend of backends) {
         Effect.gen(function*() {
           const journal = yield* Journal.Journal
           const projections = yield* ProjectionWriter.ProjectionWriter
+          const sql = yield* SqlClient.SqlClient
           const samples = fc.sample(journalArbitrary, { numRuns: 8, seed: 20_251_122 })
           let appended = 0
           let taskRows = 0
@@ -93,6 +96,12 @@ for (const backend of backends) {
             // the snapshot state of each project is the fold of its journal
             for (const [i, p] of projects.entries()) {
               const entries = yield* journal.read(p, 0, 1000)
+              // the journal stores each event without its schema: the rows hold what the schema encodes
+              const stored = yield* sql`SELECT data FROM journal WHERE project_id = ${p} ORDER BY seq`
+              assert.deepStrictEqual(
+                stored.map((row) => row["data"]),
+                entries.map((e) => JSON.parse(JSON.stringify(encodeEvent(e.event))))
+              )
               const folded = fold(initial(p), entries.map((e) => e.event))
               assert.deepStrictEqual(encodeState(folded), encodeState(writers[i]?.state() ?? initial(p)))
               const loaded = yield* journal.load(p)

@@ -3,7 +3,7 @@
  * writes it) and `ProjectionWriter` (whose rebuild reads it).
  */
 import type { ProjectId } from "@devteam/domain/Ids"
-import { JournalEntry, JournalEvent } from "@devteam/domain/JournalEvent"
+import { JournalEntry } from "@devteam/domain/JournalEvent"
 import { type EncodedFrame, encodeFrame, JournalFrame } from "@devteam/domain/WsFrame"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -67,7 +67,6 @@ export const decodeEntry = (row: unknown): Effect.Effect<JournalEntry> =>
     Effect.orDie
   )
 
-export const encodeEvent = Schema.encodeSync(JournalEvent)
 const decodeFrameRow = Schema.decodeUnknown(Schema.Struct({ frame: JournalFrame }))
 
 /**
