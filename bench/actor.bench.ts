@@ -6,9 +6,6 @@ import * as ExecutionQueue from "@devteam/runner/ExecutionQueue"
 import * as PlaceholderStepRunner from "@devteam/runner/PlaceholderStepRunner"
 import * as ProjectActor from "@devteam/runner/ProjectActor"
 import { Project } from "@devteam/runner/ProjectEntity"
-import { ProjectWorkTrees } from "@devteam/runner/ProjectWorkTrees"
-import { SingleSteps } from "@devteam/runner/SingleSteps"
-import { TaskListSource } from "@devteam/runner/TaskListSource"
 import * as Database from "@devteam/runtime/Database"
 import { EventBus } from "@devteam/runtime/EventBus"
 import * as Storage from "@devteam/runtime/Storage"
@@ -94,17 +91,7 @@ const project = () =>
         Layer.provide([
           PlaceholderStepRunner.layer({ tasks: 1, stepDuration: "1 millis" }),
           ExecutionQueue.layer(5),
-          Layer.succeed(TaskListSource, {
-            read: () => Effect.dieMessage("unused"),
-            cached: () => Effect.dieMessage("unused"),
-            remember: () => Effect.void
-          }),
-          Layer.succeed(SingleSteps, {
-            prep: () => Effect.dieMessage("unused"),
-            implement: () => Effect.dieMessage("unused"),
-            verify: () => Effect.dieMessage("unused")
-          }),
-          Layer.succeed(ProjectWorkTrees, { remove: () => Effect.void })
+          PlaceholderStepRunner.unusedParts
         ]),
         Layer.provideMerge(
           SingleRunner.layer({ runnerStorage: "memory", shardingConfig: { entityMaxIdleTime: "1 hour" } })

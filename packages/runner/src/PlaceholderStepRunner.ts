@@ -23,7 +23,10 @@ import {
 } from "@devteam/domain/JournalEvent"
 import { Task } from "@devteam/domain/Task"
 import { DateTime, Duration, Effect, Layer } from "effect"
+import { ProjectWorkTrees } from "./ProjectWorkTrees.js"
+import { SingleSteps } from "./SingleSteps.js"
 import { type StepContext, StepResult, StepRunner } from "./StepRunner.js"
+import { TaskListSource } from "./TaskListSource.js"
 
 export interface PlaceholderOptions {
   readonly tasks: number
@@ -141,3 +144,23 @@ export const make = (options: PlaceholderOptions) =>
   })
 
 export const layer = (options: PlaceholderOptions): Layer.Layer<StepRunner> => Layer.succeed(StepRunner, make(options))
+
+const unused = (what: string) => Effect.dieMessage(`${what}: not used with the placeholder step driver`)
+
+/**
+ * The rest of an actor run on the placeholder driver alone: the single-step routes and the task
+ * list are never used (they die if called), and there are no work trees to remove.
+ */
+export const unusedParts: Layer.Layer<SingleSteps | TaskListSource | ProjectWorkTrees> = Layer.mergeAll(
+  Layer.succeed(SingleSteps, {
+    prep: () => unused("prep"),
+    implement: () => unused("implement"),
+    verify: () => unused("verify")
+  }),
+  Layer.succeed(TaskListSource, {
+    read: () => unused("the task list"),
+    cached: () => unused("the task list"),
+    remember: () => Effect.void
+  }),
+  Layer.succeed(ProjectWorkTrees, { remove: () => Effect.void })
+)

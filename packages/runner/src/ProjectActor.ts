@@ -427,42 +427,37 @@ const withContext = <A, E, R>(
   )
 
 const initialize = (actor: Actor, payload: {
-  readonly correlationId: string
   readonly executionId: ExecutionId
   readonly eventId: EventId
   readonly config: ExecutionConfig
 }) =>
-  withContext(
-    actor,
-    payload,
-    Effect.gen(function*() {
-      // A redelivered or retried initialize for the same event is answered, not re-applied.
-      if (actor.state.eventId === payload.eventId && actor.state.executionId === payload.executionId) {
-        return new InitializeResponse({
-          executionId: payload.executionId,
-          eventId: payload.eventId,
-          projectId: actor.projectId,
-          status: actor.state.status
-        })
-      }
-      yield* commitControl(
-        actor,
-        ExecutionCommand.Initialize({
-          executionId: payload.executionId,
-          eventId: payload.eventId,
-          config: payload.config,
-          at: yield* now
-        })
-      )
-      yield* ensureRunning(actor)
+  Effect.gen(function*() {
+    // A redelivered or retried initialize for the same event is answered, not re-applied.
+    if (actor.state.eventId === payload.eventId && actor.state.executionId === payload.executionId) {
       return new InitializeResponse({
         executionId: payload.executionId,
         eventId: payload.eventId,
         projectId: actor.projectId,
         status: actor.state.status
       })
+    }
+    yield* commitControl(
+      actor,
+      ExecutionCommand.Initialize({
+        executionId: payload.executionId,
+        eventId: payload.eventId,
+        config: payload.config,
+        at: yield* now
+      })
+    )
+    yield* ensureRunning(actor)
+    return new InitializeResponse({
+      executionId: payload.executionId,
+      eventId: payload.eventId,
+      projectId: actor.projectId,
+      status: actor.state.status
     })
-  )
+  })
 
 type ProjectRpcs = RpcGroup.Rpcs<typeof Project.protocol>
 
@@ -478,229 +473,183 @@ const makeHandlers = (actors: ReadonlyMap<string, Actor>) => {
         ? Effect.dieMessage(`project ${address.entityId} is not activated`)
         : Effect.succeed(actor)
     })
+  /** `body` for the addressed project's actor, in the command's context. */
+  const handle = <A, E, R>(
+    address: EntityAddress,
+    meta: { readonly correlationId: string; readonly principal?: string | undefined },
+    body: (actor: Actor) => Effect.Effect<A, E, R>
+  ) => Effect.flatMap(actorOf(address), (actor) => withContext(actor, meta, body(actor)))
   return {
-    Initialize: ({ address, payload }) => Effect.flatMap(actorOf(address), (actor) => initialize(actor, payload)),
-    IngestEvent: ({ address, payload }) => Effect.flatMap(actorOf(address), (actor) => initialize(actor, payload)),
+    Initialize: ({ address, payload }) => handle(address, payload, (actor) => initialize(actor, payload)),
+    IngestEvent: ({ address, payload }) => handle(address, payload, (actor) => initialize(actor, payload)),
     Pause: ({ address, payload }) =>
-      Effect.flatMap(actorOf(address), (actor) =>
-        withContext(
-          actor,
-          payload,
-          Effect.gen(function*() {
-            const after = yield* commitOperatorCommand(actor, ExecutionCommand.Pause({ at: yield* now }))
-            // Paused at once (no step in flight): the fiber only waited for a slot; let it go.
-            if (after.status === "PAUSED") yield* stopExecution(actor)
-            return control(actor, after)
-          })
-        )),
+      handle(address, payload, (actor) =>
+        Effect.gen(function*() {
+          const after = yield* commitOperatorCommand(actor, ExecutionCommand.Pause({ at: yield* now }))
+          // Paused at once (no step in flight): the fiber only waited for a slot; let it go.
+          if (after.status === "PAUSED") yield* stopExecution(actor)
+          return control(actor, after)
+        })),
     Resume: ({ address, payload }) =>
-      Effect.flatMap(actorOf(address), (actor) =>
-        withContext(
-          actor,
-          payload,
-          Effect.gen(function*() {
-            const after = yield* commitOperatorCommand(actor, ExecutionCommand.Resume({ at: yield* now }))
-            yield* ensureRunning(actor)
-            return control(actor, after)
-          })
-        )),
+      handle(address, payload, (actor) =>
+        Effect.gen(function*() {
+          const after = yield* commitOperatorCommand(actor, ExecutionCommand.Resume({ at: yield* now }))
+          yield* ensureRunning(actor)
+          return control(actor, after)
+        })),
     Stop: ({ address, payload }) =>
-      Effect.flatMap(actorOf(address), (actor) =>
-        withContext(
-          actor,
-          payload,
-          Effect.gen(function*() {
-            const after = yield* commitOperatorCommand(
-              actor,
-              ExecutionCommand.Stop({ reason: "stopped by request", at: yield* now })
-            )
-            // Interrupts the running step: the tool process is killed, its resources released.
-            yield* stopExecution(actor)
-            return control(actor, after)
-          })
-        )),
+      handle(address, payload, (actor) =>
+        Effect.gen(function*() {
+          const after = yield* commitOperatorCommand(
+            actor,
+            ExecutionCommand.Stop({ reason: "stopped by request", at: yield* now })
+          )
+          // Interrupts the running step: the tool process is killed, its resources released.
+          yield* stopExecution(actor)
+          return control(actor, after)
+        })),
     InjectTask: ({ address, payload }) =>
-      Effect.flatMap(actorOf(address), (actor) =>
-        withContext(
-          actor,
-          payload,
-          Effect.gen(function*() {
-            const { maxInjectedTasks } = actor.deps.limits
-            if (actor.state.injections.length >= maxInjectedTasks) {
-              return yield* new BadRequest({
-                message: `The project already has ${actor.state.injections.length} injected tasks, the most allowed ` +
-                  `(MAX_INJECTED_TASKS=${maxInjectedTasks})`
-              })
-            }
-            const list = yield* readList(actor)
-            const state = actor.state
-            const placed = TaskSelection.placeInjection(list, state.injections, state.patches, payload.request)
-            if (Either.isLeft(placed)) return yield* Effect.fail(placed.left)
-            const injection = new InjectedTask({ ...placed.right.injection, order: state.injections.length + 1 })
-            yield* commit(
-              actor,
-              ExecutionCommand.InjectTask({ injection, position: placed.right.position, at: yield* now })
-            )
-            return new InjectTaskResponse({ taskId: injection.task.id, position: placed.right.position })
-          })
-        )),
+      handle(address, payload, (actor) =>
+        Effect.gen(function*() {
+          const { maxInjectedTasks } = actor.deps.limits
+          if (actor.state.injections.length >= maxInjectedTasks) {
+            return yield* new BadRequest({
+              message: `The project already has ${actor.state.injections.length} injected tasks, the most allowed ` +
+                `(MAX_INJECTED_TASKS=${maxInjectedTasks})`
+            })
+          }
+          const list = yield* readList(actor)
+          const state = actor.state
+          const placed = TaskSelection.placeInjection(list, state.injections, state.patches, payload.request)
+          if (Either.isLeft(placed)) return yield* Effect.fail(placed.left)
+          const injection = new InjectedTask({ ...placed.right.injection, order: state.injections.length + 1 })
+          yield* commit(
+            actor,
+            ExecutionCommand.InjectTask({ injection, position: placed.right.position, at: yield* now })
+          )
+          return new InjectTaskResponse({ taskId: injection.task.id, position: placed.right.position })
+        })),
     UpdateTask: ({ address, payload }) =>
-      Effect.flatMap(actorOf(address), (actor) =>
-        withContext(
-          actor,
-          payload,
-          Effect.gen(function*() {
-            const list = yield* readList(actor)
-            const known = TaskSelection.effective(list, actor.state.injections, actor.state.patches).tasks.some((t) =>
-              t.id === payload.taskId
-            )
-            if (!known) {
-              return yield* new TaskNotFound({
-                taskId: payload.taskId,
-                message: `no task ${payload.taskId} in the task list`
-              })
-            }
+      handle(address, payload, (actor) =>
+        Effect.gen(function*() {
+          const list = yield* readList(actor)
+          const known = TaskSelection.effective(list, actor.state.injections, actor.state.patches).tasks.some((t) =>
+            t.id === payload.taskId
+          )
+          if (!known) {
+            return yield* new TaskNotFound({
+              taskId: payload.taskId,
+              message: `no task ${payload.taskId} in the task list`
+            })
+          }
+          yield* commitControl(
+            actor,
+            ExecutionCommand.UpdateTask({ taskId: payload.taskId, patch: payload.patch, at: yield* now })
+          )
+          const updated = TaskSelection.effective(list, actor.state.injections, actor.state.patches).tasks.find((
+            t
+          ) => t.id === payload.taskId)
+          return updated ?? (yield* new TaskNotFound({ taskId: payload.taskId, message: "task vanished" }))
+        })),
+    Prep: ({ address, payload }) =>
+      handle(address, payload, (actor) =>
+        Effect.gen(function*() {
+          yield* canRunSingleStep(actor.state, "prep")
+          const result = yield* actor.deps.singleSteps.prep(actor.projectId, payload.request)
+          // the first prep naming a repository registers the project (its settings)
+          if (actor.state.config === null) {
+            const request = payload.request
             yield* commitControl(
               actor,
-              ExecutionCommand.UpdateTask({ taskId: payload.taskId, patch: payload.patch, at: yield* now })
+              ExecutionCommand.Configure({
+                config: new ExecutionConfig({
+                  repoUrl: request.repoUrl,
+                  baseBranch: request.baseBranch ?? DEFAULT_BASE_BRANCH,
+                  taskListPath: DEFAULT_TASK_LIST_PATH,
+                  tool: DEFAULT_TOOL,
+                  customerId: customerIdOf(actor.projectId)
+                }),
+                by: payload.principal ?? "system",
+                at: yield* now
+              })
             )
-            const updated = TaskSelection.effective(list, actor.state.injections, actor.state.patches).tasks.find((
-              t
-            ) => t.id === payload.taskId)
-            return updated ?? (yield* new TaskNotFound({ taskId: payload.taskId, message: "task vanished" }))
-          })
-        )),
-    Prep: ({ address, payload }) =>
-      Effect.flatMap(actorOf(address), (actor) =>
-        withContext(
-          actor,
-          payload,
-          Effect.gen(function*() {
-            yield* canRunSingleStep(actor.state, "prep")
-            const result = yield* actor.deps.singleSteps.prep(actor.projectId, payload.request)
-            // the first prep naming a repository registers the project (its settings)
-            if (actor.state.config === null) {
-              const request = payload.request
-              yield* commitControl(
-                actor,
-                ExecutionCommand.Configure({
-                  config: new ExecutionConfig({
-                    repoUrl: request.repoUrl,
-                    baseBranch: request.baseBranch ?? DEFAULT_BASE_BRANCH,
-                    taskListPath: DEFAULT_TASK_LIST_PATH,
-                    tool: DEFAULT_TOOL,
-                    customerId: customerIdOf(actor.projectId)
-                  }),
-                  by: payload.principal ?? "system",
-                  at: yield* now
-                })
-              )
-            }
-            return result
-          })
-        )),
+          }
+          return result
+        })),
     Implement: ({ address, payload }) =>
-      Effect.flatMap(actorOf(address), (actor) =>
-        withContext(
-          actor,
-          payload,
-          Effect.gen(function*() {
-            yield* canRunSingleStep(actor.state, "implement")
-            return yield* actor.deps.singleSteps.implement(actor.projectId, payload.request)
-          })
-        )),
+      handle(address, payload, (actor) =>
+        Effect.gen(function*() {
+          yield* canRunSingleStep(actor.state, "implement")
+          return yield* actor.deps.singleSteps.implement(actor.projectId, payload.request)
+        })),
     Verify: ({ address, payload }) =>
-      Effect.flatMap(actorOf(address), (actor) =>
-        withContext(
-          actor,
-          payload,
-          Effect.gen(function*() {
-            yield* canRunSingleStep(actor.state, "verify")
-            return yield* actor.deps.singleSteps.verify(actor.projectId, payload.request, actor.state.config?.verify)
-          })
-        )),
+      handle(address, payload, (actor) =>
+        Effect.gen(function*() {
+          yield* canRunSingleStep(actor.state, "verify")
+          return yield* actor.deps.singleSteps.verify(actor.projectId, payload.request, actor.state.config?.verify)
+        })),
     NextTask: ({ address, payload }) =>
-      Effect.flatMap(actorOf(address), (actor) =>
-        withContext(
-          actor,
-          payload,
-          Effect.map(readCached(actor, payload.refresh), ({ commit, list }) => {
-            const view = TaskSelection.nextTaskView(list, actor.state.injections, actor.state.patches)
-            return new NextTaskResponse({ ...view, commit })
-          })
-        )),
+      handle(address, payload, (actor) =>
+        Effect.map(readCached(actor, payload.refresh), ({ commit, list }) => {
+          const view = TaskSelection.nextTaskView(list, actor.state.injections, actor.state.patches)
+          return new NextTaskResponse({ ...view, commit })
+        })),
     GetTasks: ({ address, payload }) =>
-      Effect.flatMap(actorOf(address), (actor) =>
-        withContext(
-          actor,
-          payload,
-          Effect.map(readCached(actor, payload.refresh), ({ commit, list }) => {
-            const tasks = TaskSelection.effective(list, actor.state.injections, actor.state.patches).tasks
-            const figures = summary(tasks)
-            const offset = payload.offset ?? 0
-            const end = payload.limit === undefined ? tasks.length : offset + payload.limit
-            return new TasksResponse({
-              tasks: tasks.slice(offset, end).map((t) => new Task(t)),
-              totalTasks: figures.totalTasks,
-              completedTasks: figures.completedTasks,
-              progress: figures.progress,
-              commit,
-              ...(end < tasks.length ? { nextOffset: end } : {})
-            })
+      handle(address, payload, (actor) =>
+        Effect.map(readCached(actor, payload.refresh), ({ commit, list }) => {
+          const tasks = TaskSelection.effective(list, actor.state.injections, actor.state.patches).tasks
+          const figures = summary(tasks)
+          const offset = payload.offset ?? 0
+          const end = payload.limit === undefined ? tasks.length : offset + payload.limit
+          return new TasksResponse({
+            tasks: tasks.slice(offset, end).map((t) => new Task(t)),
+            totalTasks: figures.totalTasks,
+            completedTasks: figures.completedTasks,
+            progress: figures.progress,
+            commit,
+            ...(end < tasks.length ? { nextOffset: end } : {})
           })
-        )),
+        })),
     Plan: ({ address, payload }) =>
-      Effect.flatMap(actorOf(address), (actor) =>
-        withContext(
-          actor,
-          payload,
-          Effect.map(readCached(actor, payload.refresh), ({ commit, list }) => {
-            const plan = TaskSelection.plan(list, actor.state.injections, actor.state.patches)
-            return new PlanResponse({
-              order: plan.order,
-              blocked: plan.blocked.map((b) => new BlockedTask({ taskId: b.taskId, waitingOn: b.waitingOn })),
-              diagnostics: plan.diagnostics.map((d) => new DiagnosticView({ line: d.line, message: d.message })),
-              commit
-            })
+      handle(address, payload, (actor) =>
+        Effect.map(readCached(actor, payload.refresh), ({ commit, list }) => {
+          const plan = TaskSelection.plan(list, actor.state.injections, actor.state.patches)
+          return new PlanResponse({
+            order: plan.order,
+            blocked: plan.blocked.map((b) => new BlockedTask({ taskId: b.taskId, waitingOn: b.waitingOn })),
+            diagnostics: plan.diagnostics.map((d) => new DiagnosticView({ line: d.line, message: d.message })),
+            commit
           })
-        )),
+        })),
     GetState: ({ address }) => Effect.map(actorOf(address), (actor) => actor.state),
     Configure: ({ address, payload }) =>
-      Effect.flatMap(actorOf(address), (actor) =>
-        withContext(
-          actor,
-          payload,
-          Effect.gen(function*() {
-            return yield* commitControl(
-              actor,
-              ExecutionCommand.Configure({
-                config: payload.config,
-                by: payload.principal ?? "system",
-                at: yield* now
-              })
-            )
-          })
-        )),
-    DeleteProject: ({ address, payload }) =>
-      Effect.flatMap(actorOf(address), (actor) =>
-        withContext(
-          actor,
-          payload,
-          Effect.gen(function*() {
-            const repoUrls = [actor.state.config?.repoUrl].filter((url) => url !== undefined)
-            const after = yield* commitControl(
-              actor,
-              ExecutionCommand.DeleteProject({
-                by: payload.principal ?? "system",
-                at: yield* now
-              })
-            )
-            yield* Effect.forEach(repoUrls, (repoUrl) => actor.deps.workTrees.remove(actor.projectId, repoUrl), {
-              discard: true
+      handle(address, payload, (actor) =>
+        Effect.gen(function*() {
+          return yield* commitControl(
+            actor,
+            ExecutionCommand.Configure({
+              config: payload.config,
+              by: payload.principal ?? "system",
+              at: yield* now
             })
-            return after
+          )
+        })),
+    DeleteProject: ({ address, payload }) =>
+      handle(address, payload, (actor) =>
+        Effect.gen(function*() {
+          const repoUrls = [actor.state.config?.repoUrl].filter((url) => url !== undefined)
+          const after = yield* commitControl(
+            actor,
+            ExecutionCommand.DeleteProject({
+              by: payload.principal ?? "system",
+              at: yield* now
+            })
+          )
+          yield* Effect.forEach(repoUrls, (repoUrl) => actor.deps.workTrees.remove(actor.projectId, repoUrl), {
+            discard: true
           })
-        )),
+          return after
+        })),
     // Activation already resumed an execution in flight; a wake also restarts a loop that
     // should run but does not (belt and braces for the wake-up loop).
     Wake: ({ address }) => Effect.flatMap(actorOf(address), ensureRunning)

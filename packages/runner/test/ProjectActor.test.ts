@@ -5,9 +5,6 @@ import * as ExecutionQueueModule from "@devteam/runner/ExecutionQueue"
 import * as PlaceholderStepRunner from "@devteam/runner/PlaceholderStepRunner"
 import * as ProjectActor from "@devteam/runner/ProjectActor"
 import { Project } from "@devteam/runner/ProjectEntity"
-import { ProjectWorkTrees } from "@devteam/runner/ProjectWorkTrees"
-import { SingleSteps } from "@devteam/runner/SingleSteps"
-import { TaskListSource } from "@devteam/runner/TaskListSource"
 import * as Database from "@devteam/runtime/Database"
 import { EventBus } from "@devteam/runtime/EventBus"
 import { Journal } from "@devteam/runtime/Journal"
@@ -26,17 +23,7 @@ const env = (
   Layer.mergeAll(
     PlaceholderStepRunner.layer({ tasks: options.tasks ?? 3, stepDuration: options.stepDuration }),
     ExecutionQueueModule.layer(options.capacity ?? 5),
-    Layer.succeed(TaskListSource, {
-      read: () => Effect.dieMessage("no task list in the actor suite"),
-      cached: () => Effect.dieMessage("no task list in the actor suite"),
-      remember: () => Effect.void
-    }),
-    Layer.succeed(SingleSteps, {
-      prep: () => Effect.dieMessage("unused"),
-      implement: () => Effect.dieMessage("unused"),
-      verify: () => Effect.dieMessage("unused")
-    }),
-    Layer.succeed(ProjectWorkTrees, { remove: () => Effect.void }),
+    PlaceholderStepRunner.unusedParts,
     ShardingConfig.layer()
   )
 

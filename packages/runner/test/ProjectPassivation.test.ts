@@ -11,17 +11,15 @@ import * as ExecutionQueue from "@devteam/runner/ExecutionQueue"
 import * as PlaceholderStepRunner from "@devteam/runner/PlaceholderStepRunner"
 import * as ProjectActor from "@devteam/runner/ProjectActor"
 import { Project } from "@devteam/runner/ProjectEntity"
-import { ProjectWorkTrees } from "@devteam/runner/ProjectWorkTrees"
-import { SingleSteps } from "@devteam/runner/SingleSteps"
-import { TaskListSource } from "@devteam/runner/TaskListSource"
 import * as Database from "@devteam/runtime/Database"
 import { EventBus } from "@devteam/runtime/EventBus"
 import { Journal } from "@devteam/runtime/Journal"
 import * as Storage from "@devteam/runtime/Storage"
 import { Sharding, SingleRunner } from "@effect/cluster"
 import { assert, layer } from "@effect/vitest"
-import { Duration, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { randomUUID } from "node:crypto"
+import { poll } from "./fixtures/E2E.js"
 
 /** Activations per project: each one loads the project from the journal once. */
 const loads = new Map<string, number>()
@@ -44,36 +42,11 @@ const cluster = ProjectActor.layer({ maxIdleTime: "10 millis" }).pipe(
     // one long step for the project that runs; the idle ones never run a step
     PlaceholderStepRunner.layer({ tasks: 1, stepDuration: "1 hour" }),
     ExecutionQueue.layer(5),
-    Layer.succeed(TaskListSource, {
-      read: () => Effect.dieMessage("unused"),
-      cached: () => Effect.dieMessage("unused"),
-      remember: () => Effect.void
-    }),
-    Layer.succeed(SingleSteps, {
-      prep: () => Effect.dieMessage("unused"),
-      implement: () => Effect.dieMessage("unused"),
-      verify: () => Effect.dieMessage("unused")
-    }),
-    Layer.succeed(ProjectWorkTrees, { remove: () => Effect.void })
+    PlaceholderStepRunner.unusedParts
   ]),
   Layer.provideMerge(SingleRunner.layer({ runnerStorage: "memory" })),
   Layer.provideMerge(Storage.layerWith(Database.layerPglite(undefined), EventBus.layerMemory))
 )
-
-const poll = <A, E, R>(
-  probe: Effect.Effect<A, E, R>,
-  done: (a: A) => boolean,
-  timeout: Duration.DurationInput = "60 seconds"
-) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + Duration.toMillis(Duration.decode(timeout))
-    while (true) {
-      const value = yield* probe
-      if (done(value)) return value
-      if (Date.now() > deadline) return yield* Effect.dieMessage("timed out waiting for a condition")
-      yield* Effect.sleep("50 millis")
-    }
-  })
 
 const pid = (name: string) => `acme/${name}-${randomUUID().slice(0, 8)}`
 
