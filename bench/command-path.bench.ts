@@ -20,34 +20,12 @@
  */
 import { Effect } from "effect"
 import { writeFileSync } from "node:fs"
-import { Agent, request } from "node:http"
 import { Session } from "node:inspector/promises"
 import { join } from "node:path"
 import { WebSocket } from "ws"
+import { agent, call } from "./http.js"
 import { withInProcessService } from "./inProcessService.js"
 import { summarize } from "./stats.js"
-
-const agent = new Agent({ keepAlive: true, maxSockets: 64 })
-
-const call = (base: string, method: string, path: string, body?: unknown) =>
-  new Promise<{ readonly status: number; readonly body: unknown }>((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
-    const req = request(`${base}${path}`, {
-      method,
-      agent,
-      headers: payload === undefined ? {} : { "content-type": "application/json", "content-length": payload.length }
-    }, (res) => {
-      const chunks: Array<Buffer> = []
-      res.on("data", (chunk: Buffer) => chunks.push(chunk))
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString()
-        resolve({ status: res.statusCode ?? 0, body: text === "" ? null : JSON.parse(text) })
-      })
-      res.on("error", reject)
-    })
-    req.on("error", reject)
-    req.end(payload)
-  })
 
 const statusOf = (body: unknown): string =>
   typeof body === "object" && body !== null && "status" in body && typeof body.status === "string" ? body.status : ""
