@@ -43,7 +43,8 @@ const string = (value: unknown) => (typeof value === "string" ? value : undefine
 
 /** The journal timestamp of the project's first `StepStarted`, once there is one. */
 const firstStepStarted = async (base: string, projectId: string): Promise<number> => {
-  for (let i = 0; i < 4000; i++) {
+  // the figure is the journal's timestamp, so polling slower only spares the service CPU
+  for (let i = 0; i < 2000; i++) {
     const page = await call(base, "GET", `/admin/projects/${encodeURIComponent(projectId)}/journal?limit=50`)
     const events = field(page.body, "events")
     const started = Array.isArray(events)
@@ -51,7 +52,7 @@ const firstStepStarted = async (base: string, projectId: string): Promise<number
       : undefined
     const ts = string(field(started, "ts"))
     if (ts !== undefined) return Date.parse(ts)
-    await new Promise((r) => setTimeout(r, 2))
+    await new Promise((r) => setTimeout(r, 10))
   }
   throw new Error(`${projectId}: no step started`)
 }
@@ -129,7 +130,7 @@ export const run = async () => {
     return await withInProcessService({
       name: "lifecycle_bench",
       // steps of 20 ms: long enough for a poller to see each completion on its own
-      steps: { tasks: 3, stepDuration: "20 millis" },
+      steps: { tasks: 5, stepDuration: "20 millis" },
       config: { MAX_CONCURRENT_EXECUTIONS: "500", REPO_ALLOW_FILE: "true" }
     }, (base) =>
       Effect.promise(async () => {
@@ -140,10 +141,10 @@ export const run = async () => {
           eventsSequential: await starts(50, 1, (i) => startByEvent(base, repo.url, `bench/event-${i}`)),
           eventsBurstsOf10: await starts(50, 10, (i) => startByEvent(base, repo.url, `bench/event10-${i}`))
         }
-        // the executions above run to their end (3 tasks × 7 steps × 20 ms) before the lag is taken
-        await new Promise((r) => setTimeout(r, 2_000))
+        // the executions above run to their end (5 tasks × 7 steps × 20 ms) before the lag is taken
+        await new Promise((r) => setTimeout(r, 3_000))
         const watched = await Promise.all(
-          Array.from({ length: 10 }, (_, i) => watchExecution(base, repo.url, `bench/lag-${i}`))
+          Array.from({ length: 3 }, (_, i) => watchExecution(base, repo.url, `bench/lag-${i}`))
         )
         return {
           timeToStartMs: timeToStart,
