@@ -124,6 +124,12 @@ export const migrations: ReadonlyArray<Migrations.Migration> = [
       )`,
       `CREATE INDEX IF NOT EXISTS execution_tasks_project_idx ON execution_tasks (project_id)`
     ]
+  },
+  {
+    id: 3,
+    name: "project_status_customer",
+    // the per-customer limits count a customer's projects on every start
+    statements: [`CREATE INDEX IF NOT EXISTS project_status_customer_idx ON project_status (customer_id, status)`]
   }
 ]
 

@@ -129,6 +129,25 @@ export const projectRecords = (
     )
   })
 
+const CustomerCountsRow = Schema.Struct({ projects: Schema.Number, queued: Schema.Number })
+
+/**
+ * A customer's projects, and how many of them wait with a QUEUED execution (`except`'s not
+ * counted): what the per-customer limits check on every start, counted by the database.
+ */
+export const customerCounts = (
+  customerId: CustomerId,
+  except: ProjectId
+): Effect.Effect<typeof CustomerCountsRow.Type, SqlError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql`SELECT count(*)::int AS projects,
+      (count(*) FILTER (WHERE status = 'QUEUED' AND project_id <> ${except}))::int AS queued
+      FROM project_status WHERE customer_id = ${customerId}`
+    const decoded = yield* Effect.orDie(Schema.decodeUnknown(Schema.Array(CustomerCountsRow))(rows))
+    return decoded[0] ?? { projects: 0, queued: 0 }
+  })
+
 const activeStatuses: ReadonlyArray<string> = [...runningStatuses, "PAUSED"]
 
 /** Projects whose execution is active (QUEUED, running, PAUSED): the runners wake them. */
@@ -485,6 +504,11 @@ export class Projections extends Context.Tag("@devteam/runtime/Projections")<Pro
   readonly project: (projectId: ProjectId) => Effect.Effect<Option.Option<ProjectRecord>>
   /** Every known project (optionally one customer's), by project id. */
   readonly projectRecords: (customerId?: CustomerId | undefined) => Effect.Effect<ReadonlyArray<ProjectRecord>>
+  /** A customer's projects and QUEUED executions (`except`'s not counted). */
+  readonly customerCounts: (
+    customerId: CustomerId,
+    except: ProjectId
+  ) => Effect.Effect<{ readonly projects: number; readonly queued: number }>
   readonly executionsActive: (userId: UserId) => Effect.Effect<ReadonlyArray<ExecutionSummary>>
   readonly executionsHistory: (userId: UserId, limit: number) => Effect.Effect<ReadonlyArray<ExecutionSummary>>
   readonly execution: (executionId: ExecutionId) => Effect.Effect<Option.Option<ExecutionDetails>>
@@ -518,6 +542,7 @@ export const make: Effect.Effect<Projections["Type"], never, SqlClient.SqlClient
       projects: provide(projects),
       project: (projectId) => provide(project(projectId)),
       projectRecords: (customerId) => provide(projectRecords(customerId)),
+      customerCounts: (customerId, except) => provide(customerCounts(customerId, except)),
       executionsActive: (userId) => provide(executionsActive(userId)),
       executionsHistory: (userId, limit) => provide(executionsHistory(userId, limit)),
       execution: (executionId) => provide(execution(executionId)),

@@ -126,8 +126,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
             customerId: (Auth.isAdmin(caller) ? payload.customerId : callerCustomerId(caller)) ??
               settings?.customerId ?? customerIdOf(payload.projectId)
           })
-          yield* CustomerLimits.requireProjectRoom(limits, config.customerId, known)
-          yield* CustomerLimits.requireQueueRoom(limits, config.customerId, payload.projectId)
+          yield* CustomerLimits.requireStartRoom(limits, config.customerId, payload.projectId, known)
           const executionId = newExecutionId()
           const eventId = newEventId()
           const correlationId = yield* Correlation.CurrentCorrelationId

@@ -35,34 +35,44 @@ export const CustomerLimitsConfig: Config.Config<CustomerLimits> = Config.all({
   )
 })
 
+const tooManyProjects = (limits: CustomerLimits, customerId: CustomerId, count: number) =>
+  new BadRequest({
+    message: `customer ${customerId} already has ${count} projects, the most allowed ` +
+      `(MAX_PROJECTS_PER_CUSTOMER=${limits.maxProjects}); delete one first`
+  })
+
 /** 400 when `projectId` is new and its customer already has `maxProjects` projects. */
 export const requireProjectRoom = (
   limits: CustomerLimits,
   customerId: CustomerId,
+  projectId: ProjectId,
   known: Option.Option<ProjectRecord>
 ) =>
   Effect.gen(function*() {
     if (Option.isSome(known)) return
-    const projections = yield* Projections
-    const count = (yield* projections.projectRecords(customerId)).length
-    if (count >= limits.maxProjects) {
-      return yield* new BadRequest({
-        message: `customer ${customerId} already has ${count} projects, the most allowed ` +
-          `(MAX_PROJECTS_PER_CUSTOMER=${limits.maxProjects}); delete one first`
-      })
-    }
+    const counts = yield* (yield* Projections).customerCounts(customerId, projectId)
+    if (counts.projects >= limits.maxProjects) return yield* tooManyProjects(limits, customerId, counts.projects)
   })
 
-/** 400 when the customer already has `maxQueued` executions waiting (this project's own not counted). */
-export const requireQueueRoom = (limits: CustomerLimits, customerId: CustomerId, projectId: ProjectId) =>
+/**
+ * The caps of a start, from one count: 400 when `projectId` is new and its customer has
+ * `maxProjects` projects, or when the customer already has `maxQueued` executions waiting (this
+ * project's own not counted).
+ */
+export const requireStartRoom = (
+  limits: CustomerLimits,
+  customerId: CustomerId,
+  projectId: ProjectId,
+  known: Option.Option<ProjectRecord>
+) =>
   Effect.gen(function*() {
-    const projections = yield* Projections
-    const queued = (yield* projections.projectRecords(customerId)).filter((row) =>
-      row.view.status === "QUEUED" && row.view.projectId !== projectId
-    ).length
-    if (queued >= limits.maxQueued) {
+    const counts = yield* (yield* Projections).customerCounts(customerId, projectId)
+    if (Option.isNone(known) && counts.projects >= limits.maxProjects) {
+      return yield* tooManyProjects(limits, customerId, counts.projects)
+    }
+    if (counts.queued >= limits.maxQueued) {
       return yield* new BadRequest({
-        message: `customer ${customerId} already has ${queued} executions waiting to run, the most allowed ` +
+        message: `customer ${customerId} already has ${counts.queued} executions waiting to run, the most allowed ` +
           `(MAX_QUEUED_PER_CUSTOMER=${limits.maxQueued}); wait for some to start or stop them`
       })
     }

@@ -105,8 +105,7 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
             ...(userId === undefined ? {} : { userId }),
             customerId: callerCustomerId(caller) ?? previous?.customerId ?? customerIdOf(projectId)
           })
-          yield* CustomerLimits.requireProjectRoom(limits, config.customerId, known)
-          yield* CustomerLimits.requireQueueRoom(limits, config.customerId, projectId)
+          yield* CustomerLimits.requireStartRoom(limits, config.customerId, projectId, known)
           const executionId = newExecutionId()
           const eventId = newEventId()
           const correlationId = yield* Correlation.CurrentCorrelationId

@@ -95,7 +95,12 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "projects", (handlers) =>
             ...(payload.egress === undefined ? {} : { egress: payload.egress }),
             customerId: payload.customerId ?? customerIdOf(path.projectId)
           })
-          yield* CustomerLimits.requireProjectRoom(limits, config.customerId, yield* Projects.record(path.projectId))
+          yield* CustomerLimits.requireProjectRoom(
+            limits,
+            config.customerId,
+            path.projectId,
+            yield* Projects.record(path.projectId)
+          )
           // before the settings are journaled: a repository that refuses the commit changes nothing here
           const created = payload.createTaskList === true
             ? yield* init.createFile({
