@@ -105,11 +105,13 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
           const tool = payload.tool ?? settings?.tool ?? DEFAULT_TOOL
           // the project's model belongs to the project's agent: another tool named here starts from its own default
           const model = payload.model ?? (tool === settings?.tool ? settings.model : undefined)
-          const baseBranch = yield* BaseBranch.resolve(
-            probe,
-            repoUrl.trim(),
-            payload.baseBranch ?? settings?.baseBranch
-          )
+          const customerId = (Auth.isAdmin(caller) ? payload.customerId : callerCustomerId(caller)) ??
+            settings?.customerId ?? customerIdOf(payload.projectId)
+          // the remote's default branch (a git round trip when none is named) is asked while the database counts
+          const [baseBranch] = yield* Effect.all([
+            BaseBranch.resolve(probe, repoUrl.trim(), payload.baseBranch ?? settings?.baseBranch),
+            CustomerLimits.requireStartRoom(limits, customerId, payload.projectId, known)
+          ], { concurrency: 2 })
           const config = new ExecutionConfig({
             repoUrl: repoUrl.trim(),
             baseBranch,
@@ -123,10 +125,8 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
             ...(resources === undefined ? {} : { resources }),
             ...(egress === undefined ? {} : { egress }),
             ...(userId === undefined ? {} : { userId }),
-            customerId: (Auth.isAdmin(caller) ? payload.customerId : callerCustomerId(caller)) ??
-              settings?.customerId ?? customerIdOf(payload.projectId)
+            customerId
           })
-          yield* CustomerLimits.requireStartRoom(limits, config.customerId, payload.projectId, known)
           const executionId = newExecutionId()
           const eventId = newEventId()
           const correlationId = yield* Correlation.CurrentCorrelationId

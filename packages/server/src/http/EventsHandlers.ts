@@ -56,18 +56,17 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
           const projectId = data.projectId
           yield* Access.requireProject(projectId)
           const caller = yield* Auth.CurrentPrincipal
-          const projections = yield* Projections
+          const known = yield* Projects.record(projectId)
           // the entity refuses a second active execution; the command is sent without waiting for
           // its answer, so the usual case is answered here (409) before anything is persisted
-          const current = yield* projections.status(projectId)
-          if (Option.isSome(current) && isActive(current.value.status)) {
+          if (Option.isSome(known) && isActive(known.value.view.status)) {
+            const status = known.value.view.status
             return yield* new IllegalTransition({
               command: "initialize",
-              status: current.value.status,
-              message: `an execution is already ${current.value.status} for this project; stop it first`
+              status,
+              message: `an execution is already ${status} for this project; stop it first`
             })
           }
-          const known = yield* Projects.record(projectId)
           const previous = Projects.settingsOf(known)
           const repoUrl = data.repoUrl ?? previous?.repoUrl
           if (repoUrl === undefined) {
@@ -89,7 +88,12 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
           if (data.userId !== undefined && requested === undefined) {
             return yield* new BadRequest({ message: "data.userId: must not contain control characters or '/'" })
           }
-          const baseBranch = yield* BaseBranch.resolve(probe, repoUrl.trim(), previous?.baseBranch)
+          const customerId = callerCustomerId(caller) ?? previous?.customerId ?? customerIdOf(projectId)
+          // the remote's default branch (a git round trip) is asked while the database counts
+          const [baseBranch] = yield* Effect.all([
+            BaseBranch.resolve(probe, repoUrl.trim(), previous?.baseBranch),
+            CustomerLimits.requireStartRoom(limits, customerId, projectId, known)
+          ], { concurrency: 2 })
           const config = new ExecutionConfig({
             repoUrl: repoUrl.trim(),
             baseBranch,
@@ -103,9 +107,8 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "events", (handlers) =>
             ...(previous?.egress === undefined ? {} : { egress: previous.egress }),
             ...(stopPoint === undefined ? {} : { stopPoint }),
             ...(userId === undefined ? {} : { userId }),
-            customerId: callerCustomerId(caller) ?? previous?.customerId ?? customerIdOf(projectId)
+            customerId
           })
-          yield* CustomerLimits.requireStartRoom(limits, config.customerId, projectId, known)
           const executionId = newExecutionId()
           const eventId = newEventId()
           const correlationId = yield* Correlation.CurrentCorrelationId
