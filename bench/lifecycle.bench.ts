@@ -1,5 +1,5 @@
 /**
- * Two figures of quality.md taken from the journal's own timestamps:
+ * Time to start and projection lag (docs/operations.md, "Performance"), from the journal's own timestamps:
  *
  * - time to start: a start request (`POST /api/devteam/automation/initialize`, or the seed's
  *   `POST /events`, which also asks the remote for its default branch) until the first step's
