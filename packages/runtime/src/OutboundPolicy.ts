@@ -22,7 +22,7 @@
  * (which also matches IPv4-mapped IPv6 addresses against IPv4 ranges).
  */
 import { GitOperationFailed, InvalidRepoUrl } from "@devteam/domain/Errors"
-import { Config, ConfigError, Effect, Either, Option } from "effect"
+import { Cache, Config, ConfigError, Duration, Effect, Either, Exit, Option } from "effect"
 import * as Dns from "node:dns"
 import * as Net from "node:net"
 import { sshCommand } from "./internal/gitProcess.js"
@@ -275,11 +275,40 @@ export const pinning = (target: Target, address: string): ReadonlyArray<readonly
   }
 }
 
-const systemResolver: Resolver = (host) =>
+/** The system's resolver (`dns.lookup`: /etc/hosts, then DNS). */
+export const systemResolver: Resolver = (host) =>
   Effect.tryPromise({
     try: () => Dns.promises.lookup(host, { all: true, verbatim: true }),
     catch: (e) => e instanceof Error ? e : new Error(String(e))
   }).pipe(Effect.map((answers) => answers.map((a) => a.address)))
+
+export interface ResolverCacheOptions {
+  /** How long an answer is kept (default 30 s). */
+  readonly ttl?: Duration.DurationInput | undefined
+  /** How long a failure is kept (default 5 s). */
+  readonly failureTtl?: Duration.DurationInput | undefined
+  /** Hosts kept at most (default 1,024). */
+  readonly capacity?: number | undefined
+}
+
+/**
+ * `resolve` with its answers kept for a while, one lookup at a time per host: the starts, probes
+ * and fetches of one host ask once per window. The system resolver can take seconds (5 s when a
+ * reply to its parallel A/AAAA queries is lost, a common fault of container networks), and every
+ * start checks its host. A kept answer cannot be re-bound: git connects to the checked address.
+ */
+export const cachedResolver = (resolve: Resolver, options: ResolverCacheOptions = {}): Effect.Effect<Resolver> =>
+  Effect.map(
+    Cache.makeWith({
+      capacity: options.capacity ?? 1024,
+      lookup: resolve,
+      timeToLive: Exit.match({
+        onFailure: () => options.failureTtl ?? Duration.seconds(5),
+        onSuccess: () => options.ttl ?? Duration.seconds(30)
+      })
+    }),
+    (cache): Resolver => (host) => cache.get(host)
+  )
 
 const refused = (target: Target, reason: string) =>
   new InvalidRepoUrl({ message: `The repository host ${JSON.stringify(target.host)} is not allowed: ${reason}` })

@@ -8,7 +8,7 @@
 import * as OutboundPolicy from "@devteam/runtime/OutboundPolicy"
 import * as RepoUrl from "@devteam/runtime/RepoUrl"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Either, Option } from "effect"
+import { ConfigProvider, Deferred, Effect, Either, Fiber, Option, TestClock } from "effect"
 
 const repo = (input: string): RepoUrl.RepoUrl => {
   const parsed = RepoUrl.parse(input, { allowFile: true })
@@ -209,5 +209,52 @@ describe("Security: outbound policy (repository hosts)", () => {
       // An address literal needs no pin; a local repository has no host at all.
       assert.deepStrictEqual((yield* pinned(config, "https://140.82.112.3/r.git")).config, [])
       assert.isTrue(Option.isNone(yield* OutboundPolicy.check(config, repo("file:///srv/git/r.git"))))
+    }))
+
+  it.effect("the resolver's answers are kept: one lookup per host at a time, again after the TTL; failures briefly", () =>
+    Effect.gen(function*() {
+      // a resolver of our own standing in for DNS (the cache is what is tested): it counts the
+      // lookups and holds the first one until released, so concurrent checks overlap
+      const lookups: Array<string> = []
+      const release = yield* Deferred.make<void>()
+      const resolver: OutboundPolicy.Resolver = (host) =>
+        Effect.zipRight(
+          Effect.sync(() => lookups.push(host)),
+          lookups.length === 0 ? Effect.zipRight(Deferred.await(release), testResolver(host)) : testResolver(host)
+        )
+      const resolve = yield* OutboundPolicy.cachedResolver(resolver, { ttl: "30 seconds", failureTtl: "5 seconds" })
+      const config: OutboundPolicy.OutboundConfig = { ...OutboundPolicy.strict, resolve }
+
+      const concurrent = yield* Effect.fork(
+        Effect.all([pinned(config, "https://github.com/a/b.git"), pinned(config, "https://github.com/c/d.git")], {
+          concurrency: "unbounded"
+        })
+      )
+      yield* TestClock.adjust("1 second")
+      yield* Deferred.succeed(release, undefined)
+      const [first, second] = yield* Fiber.join(concurrent)
+      assert.strictEqual(first.address, "140.82.112.3")
+      assert.strictEqual(second.address, "140.82.112.3")
+      assert.deepStrictEqual(lookups, ["github.com"], "two checks at once: one lookup")
+
+      yield* TestClock.adjust("20 seconds")
+      yield* pinned(config, "https://github.com/e/f.git")
+      assert.deepStrictEqual(lookups, ["github.com"], "within the TTL: the kept answer")
+      yield* pinned(config, "https://gitlab.com/g/h.git")
+      assert.deepStrictEqual(lookups, ["github.com", "gitlab.com"], "another host: its own lookup")
+
+      yield* TestClock.adjust("15 seconds")
+      yield* pinned(config, "https://github.com/e/f.git")
+      assert.deepStrictEqual(lookups, ["github.com", "gitlab.com", "github.com"], "after the TTL: asked again")
+
+      // a name that does not resolve: kept as a failure for 5 s, then asked again
+      const unresolved = (url: string) =>
+        Effect.map(Effect.flip(OutboundPolicy.check(config, repo(url))), (e) => e._tag)
+      assert.strictEqual(yield* unresolved("https://nowhere.example.org/r.git"), "GitOperationFailed")
+      assert.strictEqual(yield* unresolved("https://nowhere.example.org/r.git"), "GitOperationFailed")
+      assert.strictEqual(lookups.filter((h) => h === "nowhere.example.org").length, 1)
+      yield* TestClock.adjust("6 seconds")
+      assert.strictEqual(yield* unresolved("https://nowhere.example.org/r.git"), "GitOperationFailed")
+      assert.strictEqual(lookups.filter((h) => h === "nowhere.example.org").length, 2)
     }))
 })

@@ -229,7 +229,12 @@ export const make = (config: GitPlumbingConfig) =>
 
     // --- remotes: policy, pin, credentials -----------------------------------------------------
 
-    const outbound = config.outbound ?? OutboundPolicy.strict
+    const policy = config.outbound ?? OutboundPolicy.strict
+    // the system resolver's answers are kept a while (a resolver the configuration gives is its own)
+    const outbound: OutboundPolicy.OutboundConfig = policy.resolve !== undefined ? policy : {
+      ...policy,
+      resolve: yield* OutboundPolicy.cachedResolver(OutboundPolicy.systemResolver)
+    }
     // shorter limits than any command's, never longer
     const probeTimeout = Duration.min(config.probeTimeout ?? defaultProbeTimeout, config.commandTimeout)
     const cloneTimeout = Duration.min(config.cloneTimeout ?? defaultCloneTimeout, config.commandTimeout)
