@@ -124,6 +124,9 @@ const watchExecution = async (base: string, repoUrl: string, projectId: string) 
   return { taskContextLags, statusLags: statusLags.slice(1), pollIntervalMs: (now() - started) / polls }
 }
 
+/** Both services: room for every execution the bench starts; the repository is local. */
+const config = { MAX_CONCURRENT_EXECUTIONS: "500", REPO_ALLOW_FILE: "true" }
+
 export const run = async () => {
   const repo = bareRepository()
   try {
@@ -132,7 +135,7 @@ export const run = async () => {
     const timeToStartMs = await withInProcessService({
       name: "start_bench",
       steps: { tasks: 1, stepDuration: "1 hour" },
-      config: { MAX_CONCURRENT_EXECUTIONS: "500", REPO_ALLOW_FILE: "true" }
+      config
     }, (base) =>
       Effect.promise(async () => {
         await starts(20, 5, (i) => startByInitialize(base, repo.url, `bench/warmup-${i}`))
@@ -147,7 +150,7 @@ export const run = async () => {
       name: "lag_bench",
       // steps of 20 ms: long enough for a poller to see each completion on its own
       steps: { tasks: 5, stepDuration: "20 millis" },
-      config: { MAX_CONCURRENT_EXECUTIONS: "500", REPO_ALLOW_FILE: "true" }
+      config
     }, (base) =>
       Effect.promise(async () => {
         await watchExecution(base, repo.url, "bench/lag-warmup")

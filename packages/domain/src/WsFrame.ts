@@ -98,6 +98,50 @@ export interface EncodedFrame {
 
 const encodeJournalFrame = Schema.encodeSync(JournalFrame)
 
+type PlainFrame = Exclude<JournalFrame, { readonly type: "task-updated" }>
+
+/** The payload of a frame of `PlainFrame`, its keys in the schema's order. */
+const plainPayloadOf = (frame: PlainFrame): unknown => {
+  switch (frame.type) {
+    case "execution-update": {
+      const p = frame.payload
+      return { taskId: p.taskId, status: p.status, progress: p.progress, step: p.step, event: p.event }
+    }
+    case "execution-log": {
+      const p = frame.payload
+      return {
+        taskId: p.taskId,
+        level: p.level,
+        message: p.message,
+        step: p.step,
+        lines: p.lines?.map((line) => ({ level: line.level, message: line.message, at: line.at }))
+      }
+    }
+    case "execution-error": {
+      const p = frame.payload
+      return {
+        taskId: p.taskId,
+        errorId: p.errorId,
+        step: p.step,
+        category: p.category,
+        message: p.message,
+        status: p.status
+      }
+    }
+    case "execution-completed": {
+      const p = frame.payload
+      return {
+        status: p.status,
+        reason: p.reason,
+        errorId: p.errorId,
+        completedTasks: p.completedTasks,
+        totalTasks: p.totalTasks,
+        progress: p.progress
+      }
+    }
+  }
+}
+
 /**
  * The encoded form of a frame whose fields are all strings, numbers, literals and nulls (no
  * transformation: encoded = typed), with the keys in the schema's order — what the Schema encode
@@ -105,68 +149,16 @@ const encodeJournalFrame = Schema.encodeSync(JournalFrame)
  * cost). `task-updated` (a Task, an unknown patch) goes through the schema. The WsFrame test checks
  * both give the same text on every frame type.
  */
-const plainOf = (frame: JournalFrame): unknown => {
-  const envelope = {
+const plainOf = (frame: JournalFrame): unknown =>
+  frame.type === "task-updated" ? encodeJournalFrame(frame) : {
     type: frame.type,
     seq: frame.seq,
     ts: frame.ts,
     projectId: frame.projectId,
     customerId: frame.customerId,
-    executionId: frame.executionId
+    executionId: frame.executionId,
+    payload: plainPayloadOf(frame)
   }
-  switch (frame.type) {
-    case "execution-update": {
-      const p = frame.payload
-      return {
-        ...envelope,
-        payload: { taskId: p.taskId, status: p.status, progress: p.progress, step: p.step, event: p.event }
-      }
-    }
-    case "execution-log": {
-      const p = frame.payload
-      return {
-        ...envelope,
-        payload: {
-          taskId: p.taskId,
-          level: p.level,
-          message: p.message,
-          step: p.step,
-          lines: p.lines?.map((line) => ({ level: line.level, message: line.message, at: line.at }))
-        }
-      }
-    }
-    case "execution-error": {
-      const p = frame.payload
-      return {
-        ...envelope,
-        payload: {
-          taskId: p.taskId,
-          errorId: p.errorId,
-          step: p.step,
-          category: p.category,
-          message: p.message,
-          status: p.status
-        }
-      }
-    }
-    case "execution-completed": {
-      const p = frame.payload
-      return {
-        ...envelope,
-        payload: {
-          status: p.status,
-          reason: p.reason,
-          errorId: p.errorId,
-          completedTasks: p.completedTasks,
-          totalTasks: p.totalTasks,
-          progress: p.progress
-        }
-      }
-    }
-    case "task-updated":
-      return encodeJournalFrame(frame)
-  }
-}
 
 export const encodeFrame = (frame: JournalFrame): EncodedFrame => ({ frame, json: JSON.stringify(plainOf(frame)) })
 

@@ -155,29 +155,23 @@ export const makeKnownProjects = (capacity = 100_000) => {
         const after = Duration.toMillis(options.after ?? Duration.millis(500))
         const rest = Math.max(0, Duration.toMillis(options.timeout) - after)
         const giveUp = <X>(failure: Effect.Effect<never, X>) => Effect.zipRight(Fiber.interrupt(fiber), failure)
-        return Effect.flatMap(
-          awaitWithin(fiber, after),
-          Option.match({
-            onSome: (exit) => exit,
-            onNone: () =>
-              Effect.ignore(knownProject(projectId)).pipe(
-                Effect.catchSomeDefect((defect) =>
-                  Predicate.isTagged(defect, "SqlError")
-                    ? Option.some(giveUp(
-                      Effect.fail(
-                        new ServiceUnavailable({ message: "the database cannot serve this command now; retry" })
-                      )
-                    ))
-                    : Option.none()
-                ),
-                Effect.zipRight(awaitWithin(fiber, rest)),
-                Effect.flatMap(Option.match({
-                  onSome: (exit): Effect.Effect<A, E | E2> => exit,
-                  onNone: () => giveUp(Effect.failSync(options.onTimeout))
-                }))
-              )
-          })
-        )
+        // not answered within `after`: the database must answer, then the command within the rest of its time
+        const late = () =>
+          Effect.ignore(knownProject(projectId)).pipe(
+            Effect.catchSomeDefect((defect) =>
+              Predicate.isTagged(defect, "SqlError")
+                ? Option.some(giveUp(
+                  Effect.fail(new ServiceUnavailable({ message: "the database cannot serve this command now; retry" }))
+                ))
+                : Option.none()
+            ),
+            Effect.zipRight(awaitWithin(fiber, rest)),
+            Effect.flatMap(Option.match({
+              onSome: (exit): Effect.Effect<A, E | E2> => exit,
+              onNone: () => giveUp(Effect.failSync(options.onTimeout))
+            }))
+          )
+        return Effect.flatMap(awaitWithin(fiber, after), Option.match({ onSome: (exit) => exit, onNone: late }))
       }),
     /** After a refused command: 404 when the project is gone meanwhile. */
     recheck: (projectId: ProjectId) =>

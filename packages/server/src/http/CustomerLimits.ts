@@ -35,45 +35,47 @@ export const CustomerLimitsConfig: Config.Config<CustomerLimits> = Config.all({
   )
 })
 
-const tooManyProjects = (limits: CustomerLimits, customerId: CustomerId, count: number) =>
-  new BadRequest({
-    message: `customer ${customerId} already has ${count} projects, the most allowed ` +
-      `(MAX_PROJECTS_PER_CUSTOMER=${limits.maxProjects}); delete one first`
-  })
-
-/** 400 when `projectId` is new and its customer already has `maxProjects` projects. */
-export const requireProjectRoom = (
-  limits: CustomerLimits,
-  customerId: CustomerId,
-  projectId: ProjectId,
-  known: Option.Option<ProjectRecord>
-) =>
-  Effect.gen(function*() {
-    if (Option.isSome(known)) return
-    const counts = yield* (yield* Projections).customerCounts(customerId, projectId)
-    if (counts.projects >= limits.maxProjects) return yield* tooManyProjects(limits, customerId, counts.projects)
-  })
-
 /**
- * The caps of a start, from one count: 400 when `projectId` is new and its customer has
- * `maxProjects` projects, or when the customer already has `maxQueued` executions waiting (this
- * project's own not counted).
+ * 400 when `projectId` is new and its customer already has `maxProjects` projects; for a start
+ * (`queue`), also when the customer already has `maxQueued` executions waiting (this project's own
+ * not counted). One count in the database.
  */
-export const requireStartRoom = (
+const requireRoom = (
   limits: CustomerLimits,
   customerId: CustomerId,
   projectId: ProjectId,
-  known: Option.Option<ProjectRecord>
+  known: Option.Option<ProjectRecord>,
+  queue: boolean
 ) =>
   Effect.gen(function*() {
+    if (Option.isSome(known) && !queue) return
     const counts = yield* (yield* Projections).customerCounts(customerId, projectId)
     if (Option.isNone(known) && counts.projects >= limits.maxProjects) {
-      return yield* tooManyProjects(limits, customerId, counts.projects)
+      return yield* new BadRequest({
+        message: `customer ${customerId} already has ${counts.projects} projects, the most allowed ` +
+          `(MAX_PROJECTS_PER_CUSTOMER=${limits.maxProjects}); delete one first`
+      })
     }
-    if (counts.queued >= limits.maxQueued) {
+    if (queue && counts.queued >= limits.maxQueued) {
       return yield* new BadRequest({
         message: `customer ${customerId} already has ${counts.queued} executions waiting to run, the most allowed ` +
           `(MAX_QUEUED_PER_CUSTOMER=${limits.maxQueued}); wait for some to start or stop them`
       })
     }
   })
+
+/** The project cap of a registration (`PUT /api/devteam/projects/{projectId}`). */
+export const requireProjectRoom = (
+  limits: CustomerLimits,
+  customerId: CustomerId,
+  projectId: ProjectId,
+  known: Option.Option<ProjectRecord>
+) => requireRoom(limits, customerId, projectId, known, false)
+
+/** The project and queue caps of a start (`initialize`, `POST /events`). */
+export const requireStartRoom = (
+  limits: CustomerLimits,
+  customerId: CustomerId,
+  projectId: ProjectId,
+  known: Option.Option<ProjectRecord>
+) => requireRoom(limits, customerId, projectId, known, true)
