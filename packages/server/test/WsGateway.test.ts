@@ -220,7 +220,12 @@ describe("WsGateway (PGlite, in-process bus)", () => {
           while (gw.stats().slowConsumerClosures === 0 && logs < 2000) {
             yield* w.log(`${logs} ${filler}`)
             logs++
-            if (logs % 20 === 0) yield* Effect.sleep("2 millis")
+            // paced on the fast client's reads: it stays within 20 frames (600 KB) of the writer, so
+            // only the paused client can pass the 2 MiB limit however loaded the machine is
+            if (logs % 20 === 0) {
+              const written = w.seq()
+              yield* H.promise(() => fast.waitFor(() => (fast.journalSeqs(p).at(-1) ?? 0) >= written, 30_000))
+            }
           }
           assert.strictEqual(gw.stats().slowConsumerClosures, 1)
           for (let i = 0; i < 5; i++) yield* w.log(`after ${i}`)
