@@ -19,15 +19,14 @@
  *   outcome — the stale writer its unique violation, the others their commit.
  */
 import type { SqlClient } from "@effect/sql/SqlClient"
-import type { Row } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
-import type * as Statement from "@effect/sql/Statement"
 import { Deferred, Effect, Exit, type Scope } from "effect"
+import * as RowWrites from "./RowWrites.js"
 
 export interface PendingAppend {
   readonly projectId: string
-  /** Data-modifying statements on distinct rows, the journal rows first. */
-  readonly writes: ReadonlyArray<Statement.Statement<Row>>
+  /** Data-modifying writes on distinct rows, the journal rows first. */
+  readonly writes: ReadonlyArray<RowWrites.Write>
 }
 
 export interface GroupCommit {
@@ -74,7 +73,8 @@ export const make = (
     )
 
     const statementOf = (appends: ReadonlyArray<PendingAppend>) => {
-      const writes = appends.flatMap((append) => append.writes)
+      // the batch's rows of one table go out as one multi-row INSERT (see RowWrites)
+      const writes = RowWrites.statements(sql, appends.flatMap((append) => append.writes))
       const named = writes.map((write, i) => sql`${sql.literal(`w${i}`)} AS (${write})`)
       return sql`WITH ${sql.join(", ", false)(named)} SELECT 1 AS ok`
     }

@@ -30,6 +30,7 @@ import * as JournalTable from "./internal/journalTable.js"
 import * as Migrations from "./internal/migrations.js"
 import { DbNumber, isUniqueViolation, jsonParam } from "./internal/sqlValues.js"
 import * as ProjectionWriter from "./ProjectionWriter.js"
+import * as RowWrites from "./RowWrites.js"
 
 /** Another writer already appended at `seq`: this writer's state is stale; reload and decide again. */
 export class JournalFenced extends Data.TaggedError("JournalFenced")<{
@@ -181,7 +182,7 @@ export const make: Effect.Effect<
       // the committer may run it together with other projects' appends (group commit)
       yield* committer.commit({
         projectId,
-        writes: [sql`INSERT INTO journal ${sql.insert(rows)}`, ...planned.statements]
+        writes: [new RowWrites.RowsInsert("journal", rows), ...planned.statements]
       }).pipe(
         Effect.catchAll((error) =>
           isUniqueViolation(error, "journal_pkey")

@@ -33,13 +33,12 @@ import {
   toExecutionState
 } from "@devteam/domain/ProjectState"
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { Row } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
-import type * as Statement from "@effect/sql/Statement"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import * as JournalTable from "./internal/journalTable.js"
 import * as Migrations from "./internal/migrations.js"
 import { jsonParam } from "./internal/sqlValues.js"
+import * as RowWrites from "./RowWrites.js"
 
 export const migrations: ReadonlyArray<Migrations.Migration> = [
   {
@@ -185,9 +184,10 @@ const touchesTaskContext = (event: JournalEvent): boolean => {
   }
 }
 
-const writeProjectStatus = (sql: SqlClient.SqlClient, { after, entry }: Step) =>
-  sql`INSERT INTO project_status ${
-    sql.insert({
+const writeProjectStatus = ({ after, entry }: Step) =>
+  new RowWrites.RowsInsert(
+    "project_status",
+    [{
       project_id: after.projectId,
       customer_id: after.customerId,
       status: after.status,
@@ -197,11 +197,12 @@ const writeProjectStatus = (sql: SqlClient.SqlClient, { after, entry }: Step) =>
       state: stateJson(after),
       view: viewJson(toExecutionState(after, entry.ts)),
       updated_at: entry.ts
-    })
-  } ON CONFLICT (project_id) DO UPDATE SET
+    }],
+    `ON CONFLICT (project_id) DO UPDATE SET
     customer_id = EXCLUDED.customer_id, status = EXCLUDED.status, execution_id = EXCLUDED.execution_id,
     user_id = EXCLUDED.user_id, last_seq = EXCLUDED.last_seq, state = EXCLUDED.state, view = EXCLUDED.view,
     updated_at = EXCLUDED.updated_at`
+  )
 
 /**
  * An execution's row at `step`, its last state in the batch; `config` is the configuration it was
@@ -209,14 +210,14 @@ const writeProjectStatus = (sql: SqlClient.SqlClient, { after, entry }: Step) =>
  * project is not the execution's).
  */
 const writeExecution = (
-  sql: SqlClient.SqlClient,
   executionId: ExecutionId,
   { after, entry }: Step,
   config: ExecutionConfig | null
 ) => {
   const error = errorView(after)
-  return sql`INSERT INTO executions ${
-    sql.insert({
+  return new RowWrites.RowsInsert(
+    "executions",
+    [{
       execution_id: executionId,
       project_id: after.projectId,
       customer_id: after.customerId,
@@ -231,12 +232,13 @@ const writeExecution = (
       error: error === null ? null : jsonParam(encodeStateError(error)),
       config: config === null ? null : jsonParam(encodeExecutionConfig(config)),
       updated_at: entry.ts
-    })
-  } ON CONFLICT (execution_id) DO UPDATE SET config = COALESCE(EXCLUDED.config, executions.config),
+    }],
+    `ON CONFLICT (execution_id) DO UPDATE SET config = COALESCE(EXCLUDED.config, executions.config),
     status = EXCLUDED.status, user_id = EXCLUDED.user_id, current_task = EXCLUDED.current_task,
     progress = EXCLUDED.progress, start_time = EXCLUDED.start_time, end_time = EXCLUDED.end_time,
     completed_tasks = EXCLUDED.completed_tasks, total_tasks = EXCLUDED.total_tasks, error = EXCLUDED.error,
     updated_at = EXCLUDED.updated_at`
+  )
 }
 
 const writeError = (sql: SqlClient.SqlClient, error: ExecutionError, seq: number) => {
@@ -437,8 +439,8 @@ const planTaskContext = (
 
 /** The projection writes of a batch of steps, not yet run. */
 export interface Plan {
-  /** Data-modifying statements on distinct rows: they may run in any order, or together as one statement. */
-  readonly statements: ReadonlyArray<Statement.Statement<Row>>
+  /** Data-modifying writes on distinct rows: they may run in any order, or together as one statement. */
+  readonly statements: ReadonlyArray<RowWrites.Write>
   /** The task_context of each Event record the batch changed, as written. */
   readonly contexts: ReadonlyMap<EventId, TaskContext>
 }
@@ -470,10 +472,10 @@ const planWith = (
     const contexts = new Map<EventId, TaskContext>()
     if (last === undefined) return { statements: [], contexts }
     // a deleted project has no status row (unknown → 404) until something registers it again
-    const statements: Array<Statement.Statement<Row>> = [
+    const statements: Array<RowWrites.Write> = [
       last.entry.event._tag === "ProjectDeleted"
         ? sql`DELETE FROM project_status WHERE project_id = ${last.after.projectId}`
-        : writeProjectStatus(sql, last)
+        : writeProjectStatus(last)
     ]
     // each execution's row at its last state in this batch
     const lastOfExecution = new Map<ExecutionId, Step>()
@@ -518,7 +520,7 @@ const planWith = (
       }
     }
     for (const [executionId, step] of lastOfExecution) {
-      statements.push(writeExecution(sql, executionId, step, configOf.get(executionId) ?? null))
+      statements.push(writeExecution(executionId, step, configOf.get(executionId) ?? null))
     }
     for (const delta of tasks.values()) statements.push(writeTask(sql, delta))
     for (const step of relevant) {
@@ -544,10 +546,11 @@ export const apply = (
   steps: ReadonlyArray<Step>,
   known?: ReadonlyMap<EventId, TaskContext>
 ): Effect.Effect<void, SqlError, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    plan(steps, known),
-    ({ statements }) => Effect.forEach(statements, (s) => s, { discard: true })
-  )
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.flatMap(
+      planWith(sql, steps, known),
+      ({ statements }) => Effect.forEach(RowWrites.statements(sql, statements), (s) => s, { discard: true })
+    ))
 
 // ---------------------------------------------------------------------------------------------
 // Rebuild

@@ -1,4 +1,5 @@
 import * as GroupCommit from "@devteam/runtime/GroupCommit"
+import * as RowWrites from "@devteam/runtime/RowWrites"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, layer } from "@effect/vitest"
 import { Array as Arr, Effect, Exit, Fiber, Schema } from "effect"
@@ -81,5 +82,39 @@ layer(layerPostgres, { timeout: 60_000, excludeTestServices: true })("GroupCommi
       })
       assert.isTrue(exits.every(Exit.isSuccess))
       assert.deepStrictEqual((yield* rows).map((r) => r.k), ["k1", "k2", "k3"])
+    }))
+
+  it.scoped("a batch's rows of one table go out as one INSERT; rows hitting one key twice fall back to one append at a time", () =>
+    Effect.gen(function*() {
+      const { blocker, rows } = yield* setup
+      const sql = yield* SqlClient.SqlClient
+      const upsert = (k: string, tx: string) =>
+        new RowWrites.RowsInsert("gc_rows", [{ k, tx }], "ON CONFLICT (k) DO UPDATE SET tx = EXCLUDED.tx")
+      const committer = yield* GroupCommit.make(sql, { concurrency: 1, maxBatch: 64 })
+      const writes = [upsert("k1", "a"), sql`SELECT 1`, upsert("k2", "a"), upsert("k3", "a")]
+      const merged = RowWrites.statements(sql, writes).map((statement) => statement.compile()[0])
+      assert.strictEqual(merged.length, 2, merged.join("\n"))
+      assert.match(
+        merged[0] ?? "",
+        /^INSERT INTO "gc_rows" \("k","tx"\) VALUES \(\$1,\$2\),\(\$3,\$4\),\(\$5,\$6\) ON CONFLICT/
+      )
+      // behind a running batch, so these form one; "same" twice in one INSERT … ON CONFLICT DO UPDATE
+      // fails the whole batch (Postgres refuses to update a row twice in one statement)
+      const busy = yield* Effect.fork(
+        committer.commit({ projectId: "blocker", writes: [sql`INSERT INTO gc_block SELECT 1 FROM pg_sleep(0.3)`] })
+      )
+      yield* Effect.sleep("50 millis")
+      const exits = yield* Effect.all(
+        [
+          committer.commit({ projectId: "p1", writes: [upsert("k1", "b")] }),
+          committer.commit({ projectId: "p2", writes: [upsert("same", "first")] }),
+          committer.commit({ projectId: "p3", writes: [upsert("same", "second")] })
+        ].map(Effect.exit),
+        { concurrency: "unbounded" }
+      )
+      yield* Fiber.join(busy)
+      yield* Fiber.join(blocker)
+      assert.isTrue(exits.every(Exit.isSuccess))
+      assert.deepStrictEqual((yield* rows).map((r) => [r.k, r.tx]), [["k1", "b"], ["same", "second"]])
     }))
 })
