@@ -9,7 +9,7 @@ import { ConfigProvider, Duration, Effect, Either } from "effect"
 import * as Net from "node:net"
 import { WebSocket } from "ws"
 import * as HealthCheck from "../src/HealthCheck.js"
-import { createServerWith, HttpTimeoutsConfig } from "../src/HttpTimeouts.js"
+import { createServerWith, type HttpTimeouts, HttpTimeoutsConfig } from "../src/HttpTimeouts.js"
 import * as H from "./fixtures/GatewayHarness.js"
 
 const tokens = await (async () => ({
@@ -296,7 +296,11 @@ describe("Security: task-list size (local-only mode)", () => {
 describe("Security: request timeouts and /health's own bounds", () => {
   it.scopedLive("finding 5: a request body trickling in is cut after HTTP_REQUEST_TIMEOUT (408), not Node's 300 s", () =>
     Effect.gen(function*() {
-      const server = createServerWith({ headers: Duration.seconds(1), request: Duration.seconds(2) })()
+      const server = createServerWith({
+        headers: Duration.seconds(1),
+        request: Duration.seconds(2),
+        keepAlive: Duration.seconds(65)
+      })()
       server.on("request", (request, response) => {
         request.resume()
         request.on("end", () => response.end("ok"))
@@ -337,6 +341,52 @@ describe("Security: request timeouts and /health's own bounds", () => {
       assert.isTrue(Either.isRight(defaults))
       const inverted = yield* read([["HTTP_HEADERS_TIMEOUT", "20 seconds"], ["HTTP_REQUEST_TIMEOUT", "10 seconds"]])
       assert.isTrue(Either.isLeft(inverted) && String(inverted.left).includes("HTTP_REQUEST_TIMEOUT"))
+    }))
+
+  it.scopedLive("an idle keep-alive connection stays open HTTP_KEEP_ALIVE_TIMEOUT (65 s, not Node's 5 s), then closes", () =>
+    Effect.gen(function*() {
+      const read = (entries: ReadonlyArray<readonly [string, string]>) =>
+        Effect.either(HttpTimeoutsConfig.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(entries)))))
+      const tooShort = yield* read([["HTTP_KEEP_ALIVE_TIMEOUT", "500 millis"]])
+      assert.isTrue(Either.isLeft(tooShort) && String(tooShort.left).includes("HTTP_KEEP_ALIVE_TIMEOUT"))
+      /** One request on a raw connection: the response's head, and when the idle connection closed. */
+      const exchange = (timeouts: HttpTimeouts) =>
+        Effect.gen(function*() {
+          const server = createServerWith(timeouts)()
+          server.on("request", (_request, response) => response.end("ok"))
+          yield* Effect.addFinalizer(() => Effect.sync(() => server.close()))
+          const port = yield* Effect.async<number>((resume) => {
+            server.listen(0, "127.0.0.1", () => {
+              const address = server.address()
+              resume(Effect.succeed(address !== null && typeof address === "object" ? address.port : 0))
+            })
+          })
+          return yield* Effect.async<{ readonly head: string; readonly idleMillis: number }>((resume) => {
+            const socket = Net.connect(port, "127.0.0.1")
+            let head = ""
+            let answeredAt = 0
+            socket.on("data", (chunk) => {
+              head += chunk.toString("utf8")
+              answeredAt = Date.now()
+            })
+            socket.on("error", () => undefined)
+            socket.on("close", () => resume(Effect.succeed({ head, idleMillis: Date.now() - answeredAt })))
+            socket.write("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+          })
+        })
+      // the default: clients learn 65 s from the response (Node's agent drops its socket before that)
+      const defaults = yield* Effect.orDie(
+        HttpTimeoutsConfig.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))
+      )
+      const server = createServerWith(defaults)()
+      yield* Effect.addFinalizer(() => Effect.sync(() => server.close()))
+      assert.strictEqual(server.keepAliveTimeout, 65_000)
+      // enforced: with 2 s, the idle connection is closed after 2 s, not Node's 5
+      const short = yield* exchange({ ...defaults, keepAlive: Duration.seconds(2) }).pipe(Effect.timeout("15 seconds"))
+      assert.match(short.head, /^HTTP\/1\.1 200/)
+      assert.match(short.head, /keep-alive: timeout=2\r\n/i)
+      assert.isAtLeast(short.idleMillis, 1_900)
+      assert.isBelow(short.idleMillis, 4_500)
     }))
 
   it.live("finding 5: /health runs its probes once per HEALTH_CACHE_TTL however many callers, each bounded by HEALTH_CHECK_TIMEOUT", () =>
