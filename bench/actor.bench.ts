@@ -1,6 +1,10 @@
 /**
  * Actor footprint: RSS growth per activated idle `Project` entity, with 10,000 entities hosted by
- * the real sharding layer (single runner, embedded PGlite). Also the activation rate.
+ * the real sharding layer (single runner). Also the activation rate.
+ *
+ * Measured on Postgres (a fresh database, `BENCH_POSTGRES_ADMIN_URL`) and on the embedded PGlite:
+ * PGlite runs in this process, so its own memory (WASM, grown by the 20,000 queries of the
+ * activations and never given back) is part of the second RSS figure, not the entities'.
  */
 import * as ExecutionQueue from "@devteam/runner/ExecutionQueue"
 import * as PlaceholderStepRunner from "@devteam/runner/PlaceholderStepRunner"
@@ -11,7 +15,10 @@ import { EventBus } from "@devteam/runtime/EventBus"
 import * as Storage from "@devteam/runtime/Storage"
 import { Entity, SingleRunner } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
-import { Effect, Layer, Schema } from "effect"
+import type { SqlClient } from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Effect, Layer, Redacted, Schema } from "effect"
+import { freshDatabase } from "./inProcessService.js"
 
 const ENTITIES = 10_000
 
@@ -54,11 +61,16 @@ const baseline = Effect.gen(function*() {
 )
 
 export const run = async () => ({
-  ...(await project()),
+  postgres: await Effect.runPromise(
+    Effect.scoped(
+      Effect.flatMap(freshDatabase("actor_bench"), (url) => project(Database.layerPostgres(Redacted.make(url))))
+    )
+  ),
+  pglite: await Effect.runPromise(project(Database.layerPglite(undefined))),
   clusterBaselineTrivialEntity: await Effect.runPromise(baseline)
 })
 
-const project = () =>
+const project = (database: Layer.Layer<Database.Database | SqlClient, SqlError>) =>
   Effect.gen(function*() {
     const client = yield* Project.client
     // Warm up (first activation builds shared structures), then measure.
@@ -96,9 +108,8 @@ const project = () =>
         Layer.provideMerge(
           SingleRunner.layer({ runnerStorage: "memory", shardingConfig: { entityMaxIdleTime: "1 hour" } })
         ),
-        Layer.provideMerge(Storage.layerWith(Database.layerPglite(undefined), EventBus.layerMemory))
+        Layer.provideMerge(Storage.layerWith(database, EventBus.layerMemory))
       )
     ),
-    Effect.scoped,
-    Effect.runPromise
+    Effect.scoped
   )

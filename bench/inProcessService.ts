@@ -31,6 +31,19 @@ const admin = (statement: string) =>
     Effect.orDie
   )
 
+/** A fresh Postgres database for the scope (dropped at its end): its URL. */
+export const freshDatabase = (prefix: string) =>
+  Effect.gen(function*() {
+    const name = `${prefix}_${Crypto.randomBytes(4).toString("hex")}`
+    yield* Effect.acquireRelease(
+      admin(`CREATE DATABASE ${name}`),
+      () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    )
+    const url = new URL(ADMIN_URL)
+    url.pathname = `/${name}`
+    return url.toString()
+  })
+
 class Base extends Context.Tag("bench/Base")<Base, string>() {}
 
 export interface InProcessServiceOptions {
