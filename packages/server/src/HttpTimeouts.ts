@@ -7,10 +7,11 @@
  *
  * `HTTP_KEEP_ALIVE_TIMEOUT` (65 s, not Node's 5 s): how long an idle keep-alive connection stays
  * open. A client that sends on a connection at the moment the server closes it gets a reset
- * (`socket hang up`) for a request the service never saw; the shorter the timeout, the more often
- * that happens, most of all while the event loop is busy (the embedded database runs on it: the
- * peer benchmark on PGlite lost POSTs this way in 2 of 4 runs, none in 3 with 65 s). A load
- * balancer in front (60 s idle on the common ones) must close first, so the service's is longer.
+ * (`socket hang up`) for a request the service never saw. Clients that honour the response's
+ * `Keep-Alive: timeout=` close their side first, but a busy event loop on either side delays that
+ * (the embedded database runs on the service's): the peer benchmark on PGlite lost POSTs this way
+ * in 2 of 4 runs with Node's 5 s, none in 4 with 65 s. A load balancer in front (60 s idle on the
+ * common ones) must close first, so the service's is longer.
  */
 import { Config, ConfigError, Duration, Either } from "effect"
 import { createServer, type Server } from "node:http"
