@@ -17,7 +17,14 @@
  *
  * `BENCH_CPU_PROFILE=<dir>`: writes a V8 CPU profile of each scenario's measured part (not the
  * set-up) to `<dir>/command-path-<scenario>.cpuprofile`. `BENCH_SCENARIOS=a,c`: only those scenarios.
+ *
+ * `layers`: where a command's CPU goes. This process's CPU per operation, 50 projects × 40
+ * operations each, one at a time per project: an HTTP request nothing answers but the router
+ * (404: the HTTP server and client and the global middleware), a status read, a pause / resume
+ * sent through the cluster client with no HTTP (entity, decide, journal append, bus), and the same
+ * over HTTP; no WebSocket is open (scenario b's CPU per command adds the frame and its delivery).
  */
+import { Project } from "@devteam/runner/ProjectEntity"
 import { Effect } from "effect"
 import { writeFileSync } from "node:fs"
 import { Session } from "node:inspector/promises"
@@ -77,8 +84,22 @@ const park = async (base: string, projectId: string) => {
 
 type Parked = Awaited<ReturnType<typeof park>>
 
+/** This process's CPU per operation, `perProject` operations one at a time per project, projects in parallel. */
+const cpuPerOperation = async (
+  projects: number,
+  perProject: number,
+  op: (project: number, i: number) => Promise<void>
+) => {
+  const cpu = process.cpuUsage()
+  await Promise.all(Array.from({ length: projects }, async (_, p) => {
+    for (let i = 0; i < perProject; i++) await op(p, i)
+  }))
+  const used = process.cpuUsage(cpu)
+  return Math.round(((used.user + used.system) / 1000 / (projects * perProject)) * 1000) / 1000
+}
+
 const PROFILE_DIR = process.env["BENCH_CPU_PROFILE"]
-const SCENARIOS = (process.env["BENCH_SCENARIOS"] ?? "a,b,c").split(",")
+const SCENARIOS = (process.env["BENCH_SCENARIOS"] ?? "a,b,c,layers").split(",")
 
 /** Runs `f` under the V8 profiler when BENCH_CPU_PROFILE is set. */
 const profiled = async <A>(name: string, f: () => Promise<A>): Promise<A> => {
@@ -157,12 +178,54 @@ export const run = async () => {
         // the service's own work with no command in flight (cluster shard-lock refresh and
         // assignment polling, the feeds' journal poll, …): part of every scenario's CPU per command
         const idle = yield* Effect.promise(() => profiled("idle", () => idleCpu(5_000)))
+        const client = yield* Project.client
+        const layers = !SCENARIOS.includes("layers") ? Effect.succeed(undefined) : Effect.acquireUseRelease(
+          parkAll("layers", 50),
+          (projects) =>
+            Effect.promise(async () => {
+              // no WebSocket: frames and their delivery are scenario b's (its cpuMsPerCommand)
+              projects.forEach((p) => p.close())
+              const path = (p: number) => encodeURIComponent(`bench/layers-${p}`)
+              const expect = (status: number, wanted: number) => {
+                if (status !== wanted) throw new Error(`layers: HTTP ${status}, expected ${wanted}`)
+              }
+              const verb = (i: number) => (i % 2 === 0 ? "Pause" : "Resume")
+              return {
+                httpNotFound: await cpuPerOperation(
+                  50,
+                  40,
+                  async () => expect((await call(baseUrl, "GET", "/api/devteam/no-such-route")).status, 404)
+                ),
+                statusRead: await cpuPerOperation(
+                  50,
+                  40,
+                  async (p) =>
+                    expect((await call(baseUrl, "GET", `/api/devteam/automation/status/${path(p)}`)).status, 200)
+                ),
+                commandThroughClusterClient: await cpuPerOperation(
+                  50,
+                  40,
+                  (p, i) =>
+                    Effect.runPromise(Effect.asVoid(Effect.orDie(
+                      client(`bench/layers-${p}`)[verb(i)]({ correlationId: "bench-layers" })
+                    )))
+                ),
+                commandOverHttp: await cpuPerOperation(50, 40, async (p, i) =>
+                  expect(
+                    (await call(baseUrl, "POST", `/api/devteam/automation/${verb(i).toLowerCase()}/${path(p)}`)).status,
+                    200
+                  ))
+              }
+            }),
+          (projects) => Effect.sync(() => projects.forEach((p) => p.close()))
+        )
         return {
           database: "postgres",
           idleCpuMsPerSecond: idle,
           a_sequential_1x500: yield* scenario("a", 1, 500, true),
           b_concurrent_50x40: yield* scenario("b", 50, 40, true),
-          c_burst_20x100: yield* scenario("c", 20, 100, false)
+          c_burst_20x100: yield* scenario("c", 20, 100, false),
+          layersCpuMsPerOperation: yield* layers
         }
       }))
   } finally {

@@ -2,7 +2,8 @@
  * The in-process service the HTTP benchmarks drive (gateway.bench, command-path.bench): the
  * ROLE=all topology (gateway routes + runner + cluster) with placeholder steps, on a fresh Postgres
  * database (`BENCH_POSTGRES_ADMIN_URL`, default postgres://postgres@127.0.0.1:5432/postgres) and a
- * temporary DATA_DIR, both removed afterwards. `program` gets the service's base URL.
+ * temporary DATA_DIR, both removed afterwards. `program` gets the service's base URL (and may use
+ * the cluster, to reach entities without HTTP).
  */
 import * as Cluster from "@devteam/runner/Cluster"
 import * as PlaceholderStepRunner from "@devteam/runner/PlaceholderStepRunner"
@@ -12,6 +13,7 @@ import * as Database from "@devteam/runtime/Database"
 import { EventBus } from "@devteam/runtime/EventBus"
 import * as Storage from "@devteam/runtime/Storage"
 import { Gateway } from "@devteam/server"
+import type { Sharding } from "@effect/cluster/Sharding"
 import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import * as PgClient from "@effect/sql-pg/PgClient"
@@ -59,7 +61,7 @@ export interface InProcessServiceOptions {
 
 export const withInProcessService = async <A>(
   options: InProcessServiceOptions,
-  program: (baseUrl: string) => Effect.Effect<A>
+  program: (baseUrl: string) => Effect.Effect<A, never, Sharding>
 ): Promise<A> => {
   const name = `${options.name}_${Crypto.randomBytes(4).toString("hex")}`
   const dataDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), `devteam-${options.name}-`))
