@@ -59,24 +59,30 @@ describe("Postgres faults (throwaway cluster, real service process)", () => {
         const sent: Array<Sent> = []
         const record = (what: string, answer: FaultService.Answer) => sent.push({ at: Date.now(), what, answer })
         let injected = 0
-        const load = yield* Effect.forever(
-          Effect.gen(function*() {
-            for (const command of ["resume", "pause"] as const) {
-              record(command, yield* post(automation(`${command}/${a}`)))
-              record("health", yield* request(`${base}/health`))
-              yield* Effect.sleep("500 millis")
-            }
-            const id = `X${++injected}`
-            record(
-              `inject ${id}`,
-              yield* post(`${base}/api/devteam/tasks/inject`, {
-                projectId: a,
-                task: { id, title: `Injected ${id}`, description: "fault test" },
-                mode: "priority"
-              })
-            )
-          })
-        ).pipe(Effect.fork)
+        // stopped between requests, never inside one: a request cut off after the service took it
+        // would change A's state without an answer to record (interrupting the fiber did that)
+        let loading = true
+        const load = yield* Effect.whileLoop({
+          while: () => loading,
+          step: () => undefined,
+          body: () =>
+            Effect.gen(function*() {
+              for (const command of ["resume", "pause"] as const) {
+                record(command, yield* post(automation(`${command}/${a}`)))
+                record("health", yield* request(`${base}/health`))
+                yield* Effect.sleep("500 millis")
+              }
+              const id = `X${++injected}`
+              record(
+                `inject ${id}`,
+                yield* post(`${base}/api/devteam/tasks/inject`, {
+                  projectId: a,
+                  task: { id, title: `Injected ${id}`, description: "fault test" },
+                  mode: "priority"
+                })
+              )
+            })
+        }).pipe(Effect.fork)
 
         yield* Effect.sleep("1 second")
         const stoppedAt = Date.now()
@@ -92,7 +98,8 @@ describe("Postgres faults (throwaway cluster, real service process)", () => {
         )
         const recoveredMs = Date.now() - backAt
         yield* Effect.sleep("6 seconds")
-        yield* Fiber.interrupt(load)
+        loading = false
+        yield* Fiber.join(load)
 
         // Every request was answered; while Postgres was down, commands answered 503, fast.
         const unanswered = sent.filter((s) => s.answer.status === 0)
