@@ -13,24 +13,33 @@ import type * as Statement from "@effect/sql/Statement"
 export class RowsInsert {
   constructor(
     readonly table: string,
-    readonly rows: Array<Record<string, unknown>>,
+    readonly rows: ReadonlyArray<Record<string, unknown>>,
     readonly conflict: string = ""
   ) {}
 }
 
 export type Write = Statement.Statement<Row> | RowsInsert
 
+/** The rows of one INSERT being merged. */
+class Merged {
+  readonly rows: Array<Record<string, unknown>>
+  constructor(readonly insert: RowsInsert) {
+    this.rows = [...insert.rows]
+  }
+}
+
 /**
  * The statements of `writes`, in the order of their first appearance: the rows of every
- * `RowsInsert` with the same table, conflict clause and columns as one INSERT. The caller makes
- * sure merged rows never hit the same conflict target twice (one append per project in a batch).
+ * `RowsInsert` with the same table, conflict clause and columns as one INSERT. Two merged rows
+ * that hit one conflict target fail the statement (a group-commit batch then runs its appends
+ * one at a time); a batch holds one append per project, so its projections' rows do not.
  */
 export const statements = (
   sql: SqlClient,
   writes: ReadonlyArray<Write>
 ): Array<Statement.Statement<Row>> => {
-  const out: Array<Statement.Statement<Row> | RowsInsert> = []
-  const merged = new Map<string, RowsInsert>()
+  const out: Array<Statement.Statement<Row> | Merged> = []
+  const merged = new Map<string, Merged>()
   for (const write of writes) {
     if (!(write instanceof RowsInsert)) {
       out.push(write)
@@ -41,8 +50,7 @@ export const statements = (
     const key = `${write.table}\u0000${write.conflict}\u0000${Object.keys(first).join(",")}`
     const group = merged.get(key)
     if (group === undefined) {
-      // a copy: later rows are added to it
-      const own = new RowsInsert(write.table, [...write.rows], write.conflict)
+      const own = new Merged(write)
       merged.set(key, own)
       out.push(own)
     } else {
@@ -50,8 +58,8 @@ export const statements = (
     }
   }
   return out.map((item) =>
-    item instanceof RowsInsert
-      ? sql`INSERT INTO ${sql(item.table)} ${sql.insert(item.rows)} ${sql.literal(item.conflict)}`
+    item instanceof Merged
+      ? sql`INSERT INTO ${sql(item.insert.table)} ${sql.insert(item.rows)} ${sql.literal(item.insert.conflict)}`
       : item
   )
 }
