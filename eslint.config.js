@@ -41,7 +41,7 @@ export default tseslint.config(
   },
   {
     // tests, tools and runnable examples print to the console by design
-    files: ["**/test/**", "**/examples/**", "bench/**", "scripts/**", "**/*.config.ts", "vitest.workspace.ts"],
+    files: ["**/test/**", "**/examples/**", "bench/**", "scripts/**", "**/*.config.ts"],
     rules: { "no-console": "off" }
   }
 )
