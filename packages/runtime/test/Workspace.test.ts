@@ -545,6 +545,58 @@ describe("Workspace", () => {
       assert.deepStrictEqual(listFiles(Path.join(root, "strict-workspaces")), [])
     }))
 
+  it.scopedLive("a project's first work tree copies what the shared cache holds: the remote sends only what is new", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const serveRoot = Path.join(root, "served")
+      // 1 MiB of base64 noise (about 790 KB packed): the size of a download says whether it came down
+      const big = randomBytes(768 * 1024).toString("base64")
+      const bare = makeBareRemote({
+        root: serveRoot,
+        name: "project.git",
+        files: { "README.md": "# project\n", "assets/big.txt": big }
+      })
+      const server = yield* GitHttpServer.make({ root: serveRoot, username: "runner", password: "right-password" })
+      const url = server.url("project.git")
+      const settings = {
+        allowFile: false,
+        gitUsername: Option.some("runner"),
+        credentials: [{ host: server.host, username: "runner", token: Redacted.make("right-password") }]
+      }
+      const downloaded = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+        Effect.gen(function*() {
+          const before = server.bytesServed()
+          const result = yield* self
+          return { result, bytes: server.bytesServed() - before }
+        })
+
+      // No cache (a workspace of its own): the whole repository comes down.
+      const alone = yield* makeWorkspace(Path.join(root, "alone"), settings)
+      const cold = yield* downloaded(
+        alone.prepare({ repoUrl: url, baseBranch: "main", taskId: id("1.1.1"), title: "Cold", project: "c/p0" })
+      )
+      assert.isTrue(cold.result.cloned)
+      assert.isAbove(cold.bytes, 700_000)
+
+      // SELECT's sync fills the shared cache; a commit lands on the remote after it; PREP then
+      // clones the project's work tree: only the new commit comes down.
+      const ws = yield* makeWorkspace(Path.join(root, "workspaces"), settings)
+      yield* ws.sync({ repoUrl: url, baseBranch: "main" })
+      const late = pushChange({ remote: bare, files: { "late.txt": "pushed after the cache's fetch\n" } })
+      const warm = yield* downloaded(
+        ws.prepare({ repoUrl: url, baseBranch: "main", taskId: id("1.1.1"), title: "Warm", project: "c/p1" })
+      )
+      assert.isTrue(warm.result.cloned)
+      assert.isBelow(warm.bytes, 100_000)
+      assert.strictEqual(warm.result.baseCommit, late)
+      // The work tree owns every object (no alternates file pointing into the cache).
+      const repo = warm.result.repoPath
+      assert.isFalse(Fs.existsSync(Path.join(repo, ".git", "objects", "info", "alternates")))
+      assert.strictEqual(git(repo, ["show", "origin/main:assets/big.txt"]).trim(), big)
+      assert.strictEqual(git(repo, ["show", "origin/main:late.txt"]), "pushed after the cache's fetch\n")
+      git(repo, ["fsck", "--no-dangling", "--connectivity-only"])
+    }))
+
   it.scopedLive("smart HTTP with basic auth: the pipeline works, wrong credentials are refused", () =>
     Effect.gen(function*() {
       const root = yield* tempDir()

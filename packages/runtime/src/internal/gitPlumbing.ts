@@ -51,6 +51,13 @@ export type RemoteError = RepositoryAccessDenied | GitOperationFailed
 /** `-c` style configuration passed to git through the environment (the credential header). */
 export type GitAuth = ReadonlyArray<readonly [string, string]>
 
+/** A local repository of the same remote a clone copies objects from, and how to hold it still meanwhile. */
+export interface CloneReference {
+  readonly dir: string
+  /** Runs the clone with the reference's lock held: no fetch or gc there while objects are read. */
+  readonly hold: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+}
+
 export interface RunOptions {
   readonly config?: GitAuth
   readonly env?: Readonly<Record<string, string>>
@@ -580,15 +587,24 @@ export const make = (config: GitPlumbingConfig) =>
 
     // --- the repository cache -------------------------------------------------------------------
 
-    const cloneInto = (repo: RepoUrl.RepoUrl, dir: string, auth: ReadonlyArray<readonly [string, string]>) =>
+    const cloneInto = (
+      repo: RepoUrl.RepoUrl,
+      dir: string,
+      auth: ReadonlyArray<readonly [string, string]>,
+      reference: CloneReference | undefined
+    ) =>
       Effect.acquireUseRelease(
         Effect.sync(() => Path.join(workspaceDir, `.tmp-clone-${repo.key}-${randomBytes(6).toString("hex")}`)),
         (tmp) =>
           Effect.gen(function*() {
-            const r = yield* remoteSlots.withPermits(1)(git(workspaceDir, [
+            const clone = git(workspaceDir, [
               "clone",
               "--quiet",
               "--no-checkout",
+              // The objects the local repository already has are copied from it, not downloaded:
+              // the remote sends only what is missing. `--dissociate` leaves no alternates file
+              // (the clone owns every object; a sandbox cannot reach the reference through it).
+              ...(reference === undefined ? [] : ["--reference-if-able", reference.dir, "--dissociate"]),
               "--origin",
               "origin",
               "--",
@@ -597,7 +613,10 @@ export const make = (config: GitPlumbingConfig) =>
             ], {
               config: auth,
               timeout: cloneTimeout
-            }))
+            })
+            // the reference's lock before a remote slot, the order its own fetches take them in
+            const slot = remoteSlots.withPermits(1)(clone)
+            const r = yield* (reference === undefined ? slot : reference.hold(slot))
             if (r.exitCode !== 0) return yield* remoteFailure("clone", r)
             yield* removeDir(dir)
             yield* fsOp("move clone into place", () => Fs.rename(tmp, dir))
@@ -654,7 +673,12 @@ export const make = (config: GitPlumbingConfig) =>
       repo: RepoUrl.RepoUrl,
       dir: string,
       auth: ReadonlyArray<readonly [string, string]>,
-      options: { readonly workTree?: boolean; readonly fetch?: boolean } = {}
+      options: {
+        readonly workTree?: boolean
+        readonly fetch?: boolean
+        /** A local clone of the same remote to copy objects from when this has to clone. */
+        readonly reference?: CloneReference | undefined
+      } = {}
     ) =>
       Effect.gen(function*() {
         yield* fsOp("create workspace directory", () => Fs.mkdir(workspaceDir, { recursive: true }))
@@ -673,7 +697,7 @@ export const make = (config: GitPlumbingConfig) =>
           if (!healthy) cached = false
           else if (options.fetch !== false) yield* fetchOrigin(dir, auth)
         }
-        if (!cached) yield* cloneInto(repo, dir, auth)
+        if (!cached) yield* cloneInto(repo, dir, auth, options.reference)
         return { cloned: !cached }
       })
 

@@ -126,7 +126,11 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
           [remoteRef(options.baseBranch), remoteRef(branch)],
           recentFetchMs
         ))
-      const { cloned } = yield* ensureRepo(repo, dir, auth, { fetch: !known })
+      // A project's first work tree copies what SELECT's shared cache already holds (the same
+      // remote) instead of downloading the repository a second time.
+      const cacheDir = Path.join(workspaceDir, keyFor(repo, undefined))
+      const reference = cacheDir === dir ? undefined : { dir: cacheDir, hold: locks.withLock(cacheDir) }
+      const { cloned } = yield* ensureRepo(repo, dir, auth, { fetch: !known, reference })
       const cached = !cloned
       const base = options.baseBranch ?? (yield* remoteDefaultBranch(dir))
       // One process for every ref this needs (each git spawn costs milliseconds).
