@@ -58,6 +58,13 @@ export interface CloneReference {
   readonly hold: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
+export interface EnsureRepoOptions {
+  readonly workTree?: boolean
+  readonly fetch?: boolean
+  /** A local clone of the same remote to copy objects from when this has to clone. */
+  readonly reference?: CloneReference | undefined
+}
+
 export interface RunOptions {
   readonly config?: GitAuth
   readonly env?: Readonly<Record<string, string>>
@@ -673,12 +680,7 @@ export const make = (config: GitPlumbingConfig) =>
       repo: RepoUrl.RepoUrl,
       dir: string,
       auth: ReadonlyArray<readonly [string, string]>,
-      options: {
-        readonly workTree?: boolean
-        readonly fetch?: boolean
-        /** A local clone of the same remote to copy objects from when this has to clone. */
-        readonly reference?: CloneReference | undefined
-      } = {}
+      options: EnsureRepoOptions = {}
     ) =>
       Effect.gen(function*() {
         yield* fsOp("create workspace directory", () => Fs.mkdir(workspaceDir, { recursive: true }))

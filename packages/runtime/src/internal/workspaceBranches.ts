@@ -28,7 +28,7 @@ import {
 } from "../Workspace.js"
 import type { WorkspaceLocks } from "../WorkspaceLocks.js"
 import { checkBranchName as checkBranch } from "./gitNames.js"
-import { fullRef, type GitPlumbing, remoteRef, tail } from "./gitPlumbing.js"
+import { type EnsureRepoOptions, fullRef, type GitAuth, type GitPlumbing, remoteRef, tail } from "./gitPlumbing.js"
 
 /** How recent a fetch of the shared cache PREP takes as its own (SELECT's, just before it). */
 const recentFetchMs = 5_000
@@ -58,7 +58,7 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     config,
     currentBranch,
     ensureLocalBase,
-    ensureRepo,
+    ensureRepo: ensureRepoAlone,
     exists,
     failure,
     git,
@@ -83,6 +83,21 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
     locks.withLock(Path.join(workspaceDir, key))(
       Effect.zipRight(plumbing.secureGitDir(Path.join(workspaceDir, key)), self)
     )
+
+  /** The repository's shared cache (SELECT's): the work tree of no project. */
+  const cacheDirOf = (repo: RepoUrl.RepoUrl) => Path.join(workspaceDir, keyFor(repo, undefined))
+  // A project's work tree, when it has to be cloned (its first task, after a failover or a
+  // clean-up), copies what the shared cache already holds instead of downloading the repository
+  // a second time.
+  const ensureRepo = (repo: RepoUrl.RepoUrl, dir: string, auth: GitAuth, options: EnsureRepoOptions = {}) => {
+    const cacheDir = cacheDirOf(repo)
+    return ensureRepoAlone(
+      repo,
+      dir,
+      auth,
+      cacheDir === dir ? options : { ...options, reference: { dir: cacheDir, hold: locks.withLock(cacheDir) } }
+    )
+  }
 
   const sync = Effect.fn("Workspace.sync")(function*(options: SyncOptions) {
     const repo = yield* RepoUrl.validate(options.repoUrl, { allowFile: config.allowFile })
@@ -122,15 +137,11 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
         options.token === undefined &&
         (yield* sameAsRecentFetch(
           dir,
-          Path.join(workspaceDir, keyFor(repo, undefined)),
+          cacheDirOf(repo),
           [remoteRef(options.baseBranch), remoteRef(branch)],
           recentFetchMs
         ))
-      // A project's first work tree copies what SELECT's shared cache already holds (the same
-      // remote) instead of downloading the repository a second time.
-      const cacheDir = Path.join(workspaceDir, keyFor(repo, undefined))
-      const reference = cacheDir === dir ? undefined : { dir: cacheDir, hold: locks.withLock(cacheDir) }
-      const { cloned } = yield* ensureRepo(repo, dir, auth, { fetch: !known, reference })
+      const { cloned } = yield* ensureRepo(repo, dir, auth, { fetch: !known })
       const cached = !cloned
       const base = options.baseBranch ?? (yield* remoteDefaultBranch(dir))
       // One process for every ref this needs (each git spawn costs milliseconds).
