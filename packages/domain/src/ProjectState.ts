@@ -63,7 +63,7 @@ export class ProjectState extends Schema.Class<ProjectState>("ProjectState")({
   logs: Schema.Array(Schema.String)
 }) {}
 
-/** A project no command has touched yet. */
+/** A project no command has touched yet (typed fields: not validated again, every activation builds one). */
 export const initial = (projectId: ProjectId, customerId?: CustomerId): ProjectState =>
   new ProjectState({
     projectId,
@@ -89,7 +89,7 @@ export const initial = (projectId: ProjectId, customerId?: CustomerId): ProjectS
     patches: [],
     progressFloor: 0,
     logs: []
-  })
+  }, true)
 
 /**
  * The figure as it stands: completed/total plus the weight of the current task's finished steps, in

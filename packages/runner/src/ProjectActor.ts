@@ -432,14 +432,15 @@ const initialize = (actor: Actor, payload: {
   readonly config: ExecutionConfig
 }) =>
   Effect.gen(function*() {
-    // A redelivered or retried initialize for the same event is answered, not re-applied.
+    // A redelivered or retried initialize for the same event is answered, not re-applied. The
+    // answers are built from the decoded payload and the actor's state: not validated again (true).
     if (actor.state.eventId === payload.eventId && actor.state.executionId === payload.executionId) {
       return new InitializeResponse({
         executionId: payload.executionId,
         eventId: payload.eventId,
         projectId: actor.projectId,
         status: actor.state.status
-      })
+      }, true)
     }
     yield* commitControl(
       actor,
@@ -456,7 +457,7 @@ const initialize = (actor: Actor, payload: {
       eventId: payload.eventId,
       projectId: actor.projectId,
       status: actor.state.status
-    })
+    }, true)
   })
 
 type ProjectRpcs = RpcGroup.Rpcs<typeof Project.protocol>

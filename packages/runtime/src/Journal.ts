@@ -102,7 +102,12 @@ const LOAD_PAGE = 1000
 const clampLimit = (limit: number): number =>
   Math.max(1, Math.min(1000, Math.floor(Number.isFinite(limit) ? limit : 100)))
 
-const SnapshotRow = Schema.Struct({ last_seq: DbNumber, state: ProjectState })
+/** The project's snapshot (none before its first projection) and its journal's last seq, read together. */
+const LoadRow = Schema.Struct({
+  max: Schema.NullOr(DbNumber),
+  last_seq: Schema.NullOr(DbNumber),
+  state: Schema.NullOr(ProjectState)
+})
 const MaxRow = Schema.Struct({ max: Schema.NullOr(DbNumber) })
 const LastSeqRows = Schema.Array(Schema.Struct({ project_id: Schema.String, max: Schema.NullOr(DbNumber) }))
 
@@ -240,15 +245,15 @@ export const make: Effect.Effect<
     }))
 
   const load = Effect.fn("Journal.load")(function*(projectId: ProjectId) {
-    const snapshotRows = yield* provide(
-      sql`SELECT last_seq, state FROM project_status WHERE project_id = ${projectId}`
+    // one round trip (an activation's only read when the snapshot is current), one MVCC snapshot
+    const rows = yield* provide(
+      sql`SELECT (SELECT max(seq) FROM journal WHERE project_id = ${projectId}) AS max, s.last_seq, s.state
+          FROM (SELECT 1) AS one LEFT JOIN project_status s ON s.project_id = ${projectId}`
     )
-    const snapshot = snapshotRows[0] === undefined
-      ? { state: initial(projectId), last_seq: 0 }
-      : yield* Effect.orDie(Schema.decodeUnknown(SnapshotRow)(snapshotRows[0]))
-    const last = yield* lastSeq(projectId)
-    let state = snapshot.state
-    let after = snapshot.last_seq
+    const row = yield* Effect.orDie(Schema.decodeUnknown(LoadRow)(rows[0]))
+    const last = row.max ?? 0
+    let state = row.state ?? initial(projectId)
+    let after = row.state === null ? 0 : row.last_seq ?? 0
     while (after < last) {
       const entries = yield* provide(
         JournalTable.readEntries(projectId, after, LOAD_PAGE, { skipLogBatches: true })

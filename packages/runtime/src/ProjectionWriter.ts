@@ -354,7 +354,11 @@ const writeTask = (sql: SqlClient.SqlClient, delta: TaskDelta) =>
     merge_commit = COALESCE(EXCLUDED.merge_commit, execution_tasks.merge_commit),
     pushed_commit = COALESCE(EXCLUDED.pushed_commit, execution_tasks.pushed_commit)`
 
-/** The `data` of an Event record for an execution started without `POST /events` (from its config). */
+/**
+ * The `data` of an Event record for an execution started without `POST /events` (from its config).
+ * Here and in `planTaskContext`, records are built from journal entries already decoded: not
+ * validated again (true).
+ */
 const eventDataOf = (state: ProjectState): EventData => {
   const config = state.config
   return new EventData({
@@ -362,7 +366,7 @@ const eventDataOf = (state: ProjectState): EventData => {
     ...(config === null ? {} : { repoUrl: config.repoUrl }),
     ...(config?.userId === undefined ? {} : { userId: config.userId }),
     ...(config?.stopPoint === undefined ? {} : { options: { stopPoint: config.stopPoint } })
-  })
+  }, true)
 }
 
 /** Reads the `task_context` of an Event record as committed (None when there is no such record). */
@@ -406,8 +410,8 @@ const planTaskContext = (
             correlationId: step.entry.correlationId,
             executionId: event.executionId,
             projectId: step.after.projectId
-          })
-        })
+          }, true)
+        }, true)
         continue
       }
       if (context === null || !touchesTaskContext(event)) continue

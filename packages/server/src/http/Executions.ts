@@ -32,7 +32,10 @@ export const callerCustomerId = (caller: Principal): CustomerId | undefined =>
     ? undefined
     : Option.getOrUndefined(Schema.decodeUnknownOption(CustomerId)(caller.customerId))
 
-/** Persists the seed's Event record for a new execution (task_context starts empty). */
+/**
+ * Persists the seed's Event record for a new execution (task_context starts empty). Its fields are
+ * typed values the request's decoding and the handler produced: not validated again (true).
+ */
 export const recordEvent = (input: {
   readonly eventId: EventId
   readonly executionId: ExecutionId
@@ -54,11 +57,11 @@ export const recordEvent = (input: {
             correlationId: input.correlationId,
             executionId: input.executionId,
             projectId: input.projectId
-          })
-        }),
+          }, true)
+        }, true),
         created_at: now,
         updated_at: now
-      })
+      }, true)
     )
   })
 
