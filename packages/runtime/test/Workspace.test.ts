@@ -597,6 +597,51 @@ describe("Workspace", () => {
       git(repo, ["fsck", "--no-dangling", "--connectivity-only"])
     }))
 
+  it.scopedLive("a shared cache that lost its objects does not stop PREP: the work tree comes out whole", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const serveRoot = Path.join(root, "served")
+      makeBareRemote({ root: serveRoot, name: "project.git", files: { "README.md": "# project\n", "src/a.ts": "a\n" } })
+      const server = yield* GitHttpServer.make({ root: serveRoot, username: "runner", password: "right-password" })
+      const url = server.url("project.git")
+      const workspaces = Path.join(root, "workspaces")
+      const ws = yield* makeWorkspace(workspaces, {
+        allowFile: false,
+        gitUsername: Option.some("runner"),
+        credentials: [{ host: server.host, username: "runner", token: Redacted.make("right-password") }]
+      })
+      yield* ws.sync({ repoUrl: url, baseBranch: "main" })
+      // The cache loses its objects (a disk fault, an interrupted write) while its refs still read
+      // fine: the next project's work tree, cloned with the cache as reference, must still come
+      // out whole.
+      const caches = Fs.readdirSync(workspaces).filter((d) => Fs.existsSync(Path.join(workspaces, d, ".git", "HEAD")))
+      assert.strictEqual(caches.length, 1)
+      const objects = Path.join(workspaces, caches[0] ?? "", ".git", "objects")
+      let damaged = 0
+      for (const dir of Fs.readdirSync(objects)) {
+        const full = Path.join(objects, dir)
+        if (!Fs.statSync(full).isDirectory() || dir === "info") continue
+        for (const file of Fs.readdirSync(full)) {
+          if (dir === "pack" && !file.endsWith(".pack")) continue
+          Fs.unlinkSync(Path.join(full, file))
+          damaged++
+        }
+      }
+      assert.isAbove(damaged, 0)
+
+      const prepared = yield* ws.prepare({
+        repoUrl: url,
+        baseBranch: "main",
+        taskId: id("1.1.1"),
+        title: "Past a damaged cache",
+        project: "c/p1"
+      })
+      assert.isTrue(prepared.cloned)
+      assert.strictEqual(git(prepared.repoPath, ["show", "origin/main:src/a.ts"]), "a\n")
+      assert.isFalse(Fs.existsSync(Path.join(prepared.repoPath, ".git", "objects", "info", "alternates")))
+      git(prepared.repoPath, ["fsck", "--no-dangling"])
+    }))
+
   it.scopedLive("smart HTTP with basic auth: the pipeline works, wrong credentials are refused", () =>
     Effect.gen(function*() {
       const root = yield* tempDir()
