@@ -11,6 +11,7 @@ import * as Runner from "@devteam/runner/Runner"
 import { SingleSteps } from "@devteam/runner/SingleSteps"
 import * as Database from "@devteam/runtime/Database"
 import { EventBus } from "@devteam/runtime/EventBus"
+import * as ProcessLauncher from "@devteam/runtime/ProcessLauncher"
 import * as Storage from "@devteam/runtime/Storage"
 import { Gateway } from "@devteam/server"
 import type { Sharding } from "@effect/cluster/Sharding"
@@ -87,6 +88,8 @@ export const withInProcessService = async <A>(
   const runner = Runner.layerWith(PlaceholderStepRunner.layer(options.steps), singleSteps)
   const app = Layer.mergeAll(base.pipe(Layer.provideMerge(server)), runner).pipe(
     Layer.provideMerge(Cluster.layer("all", true)),
+    // as the service (Main): git starts from the launcher's helper process
+    Layer.provideMerge(ProcessLauncher.layerHelper),
     Layer.provideMerge(
       Storage.layerWith(
         Database.layerPostgres(Redacted.make(url.toString()), { maxConnections: options.maxConnections }),

@@ -22,6 +22,8 @@
  * verifier's probe, the tool's helper commands such as reading the diff, journal folding) is
  * overhead. `stepProfile` says where it goes: per step and task, the runner's own processes (git by
  * subcommand) and the sandbox's helper commands, with their count and mean time.
+ *
+ * Git starts from the process launcher's helper process, as in the service (Main).
  */
 import { ExecutionCommand } from "@devteam/domain/ExecutionCommand"
 import { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
@@ -35,6 +37,7 @@ import * as TaskListSource from "@devteam/runner/TaskListSource"
 import * as DockerSandbox from "@devteam/runtime/DockerSandbox"
 import * as GitWorkspace from "@devteam/runtime/GitWorkspace"
 import * as LocalSandbox from "@devteam/runtime/LocalSandbox"
+import * as ProcessLauncher from "@devteam/runtime/ProcessLauncher"
 import * as Redaction from "@devteam/runtime/Redaction"
 import { Sandbox, testImage } from "@devteam/runtime/Sandbox"
 import * as SandboxCache from "@devteam/runtime/SandboxCache"
@@ -155,6 +158,28 @@ const profileSpawns = (clock: CommandClock, profile: Profile): () => void => {
   }
 }
 
+/** The service's launcher (the helper process), each command timed into `profile` while profiling. */
+const timedLauncher = (clock: CommandClock, profile: Profile, profiling: () => boolean) =>
+  Layer.scoped(
+    ProcessLauncher.ProcessLauncher,
+    Effect.map(ProcessLauncher.makeHelper, (inner): ProcessLauncher.Launcher => ({
+      run: (request) =>
+        Effect.suspend(() => {
+          const started = performance.now()
+          const step = clock.step
+          const program = Path.basename(request.file) === "git"
+            ? `git ${request.args[0] ?? ""}`
+            : Path.basename(request.file)
+          return Effect.ensuring(
+            inner.run(request),
+            Effect.sync(() => {
+              if (profiling()) note(profile, step, program, performance.now() - started)
+            })
+          )
+        })
+    }))
+  )
+
 /** Wraps a Sandbox so that the script (IMPLEMENT) and the verify commands (VERIFY) add their duration to `clock`. */
 const timedSandbox = (inner: Sandbox["Type"], clock: CommandClock, script: string, profile: Profile) =>
   Sandbox.of({
@@ -225,7 +250,11 @@ const measure = (variant: Variant) =>
       Tool.layer([ScriptTool.make({ command: Option.none(), timeout: Duration.minutes(1), allowNoChanges: false })]),
       Verifier.layerWith({ commandTimeout: Duration.minutes(5), retries: 0 })
     ).pipe(Layer.provideMerge(redactor))
-    const layer = PipelineStepRunner.layerWith(PipelineStepRunner.defaultSettings).pipe(Layer.provide(ports))
+    let profiling = false
+    const layer = PipelineStepRunner.layerWith(PipelineStepRunner.defaultSettings).pipe(
+      Layer.provide(ports),
+      Layer.provideMerge(timedLauncher(clock, profile, () => profiling))
+    )
 
     return yield* Effect.gen(function*() {
       const runner = yield* StepRunner
@@ -284,6 +313,7 @@ const measure = (variant: Variant) =>
       for (const step of steps) stepTimes[step] = []
       for (const key of Object.keys(profile)) delete profile[key]
       const unpatch = profileSpawns(clock, profile)
+      profiling = true
       yield* Effect.addFinalizer(() => Effect.sync(unpatch))
       const wall: Array<number> = []
       const overhead: Array<number> = []

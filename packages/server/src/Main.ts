@@ -13,6 +13,7 @@ import * as PlaceholderStepRunner from "@devteam/runner/PlaceholderStepRunner"
 import * as Runner from "@devteam/runner/Runner"
 import * as Database from "@devteam/runtime/Database"
 import { EventBus } from "@devteam/runtime/EventBus"
+import * as ProcessLauncher from "@devteam/runtime/ProcessLauncher"
 import * as Storage from "@devteam/runtime/Storage"
 import { Config, Duration, Effect, Layer, Option } from "effect"
 import * as Gateway from "./Gateway.js"
@@ -69,21 +70,26 @@ export const layer = (config: ServerConfig.ServerConfig) =>
       yield* Cluster.checkTopology(config.role, database.url)
       const cluster = Cluster.layer(config.role, embedded)
       const runner = Runner.layerWith(steps, singleSteps)
+      // git (the gateway's repository probes, the runner's work trees) starts from the launcher's
+      // small helper process, not from this one
       switch (config.role) {
         case "runner":
           return Layer.mergeAll(runner, ready("runner")).pipe(
             Layer.provideMerge(cluster),
-            Layer.provideMerge(Storage.layer)
+            Layer.provideMerge(Storage.layer),
+            Layer.provideMerge(ProcessLauncher.layerHelper)
           )
         case "gateway":
           return Layer.mergeAll(Gateway.layer(config), ready("gateway")).pipe(
             Layer.provideMerge(cluster),
-            Layer.provideMerge(Storage.layer)
+            Layer.provideMerge(Storage.layer),
+            Layer.provideMerge(ProcessLauncher.layerHelper)
           )
         case "all":
           return Layer.mergeAll(Gateway.layer(config), runner, ready("runner")).pipe(
             Layer.provideMerge(cluster),
-            Layer.provideMerge(Storage.layer)
+            Layer.provideMerge(Storage.layer),
+            Layer.provideMerge(ProcessLauncher.layerHelper)
           )
       }
     })

@@ -1,6 +1,7 @@
 /**
  * One git child process: argv only (never a shell), a minimal hardened environment, a timeout, a
- * bounded output buffer, and the whole process group killed on timeout or fiber interruption.
+ * bounded output buffer, and the whole process group killed on timeout or fiber interruption
+ * (started by the `ProcessLauncher` in context).
  *
  * Non-zero exit codes are results, not failures: callers decide what `merge-base --is-ancestor`
  * answering 1 means. Only "could not run / timed out" is an error here.
@@ -12,7 +13,7 @@
  * refuses exactly the hardening applied here (GIT_CONFIG_COUNT, core.hooksPath) unless disabled.
  */
 import { Data, Duration, Effect } from "effect"
-import { spawn } from "node:child_process"
+import { ProcessLauncher } from "../ProcessLauncher.js"
 
 export interface GitRun {
   readonly cwd: string
@@ -119,72 +120,24 @@ export const environment = (run: GitRun): Record<string, string> => {
   return { ...env, ...run.env }
 }
 
-const killGroup = (pid: number | undefined): void => {
-  if (pid === undefined) return
-  try {
-    process.kill(-pid, "SIGKILL")
-  } catch {
-    // already gone
-  }
-}
-
+/** Runs git through the `ProcessLauncher` in context (see there). */
 export const runGit = (run: GitRun): Effect.Effect<GitResult, GitProcessError> =>
-  Effect.async<GitResult, GitProcessError>((resume) => {
-    let settled = false
-    const stdout: Array<Buffer> = []
-    const stderr: Array<Buffer> = []
-    let outBytes = 0
-    let errBytes = 0
-    const child = spawn("git", [...run.args], {
+  Effect.flatMap(ProcessLauncher, (launcher) =>
+    launcher.run({
+      file: "git",
+      args: run.args,
       cwd: run.cwd,
       env: environment(run),
-      stdio: ["pipe", "pipe", "pipe"],
-      // Own process group, so a timeout or interruption also kills git-remote-http, ssh, etc.
-      detached: true,
-      windowsHide: true
-    })
-    const timer = setTimeout(() => {
-      if (settled) return
-      settled = true
-      killGroup(child.pid)
-      resume(Effect.fail(
+      stdin: run.stdin ?? "",
+      timeoutMs: Duration.toMillis(run.timeout),
+      maxOutputBytes
+    })).pipe(
+      Effect.mapError((error) =>
         new GitProcessError({
-          reason: "timeout",
-          detail: `git ${run.args[0] ?? ""} timed out after ${Duration.format(run.timeout)}`
+          reason: error.reason,
+          detail: error.reason === "timeout"
+            ? `git ${run.args[0] ?? ""} timed out after ${Duration.format(run.timeout)}`
+            : `could not run git: ${error.detail}`
         })
-      ))
-    }, Duration.toMillis(run.timeout))
-    child.stdout.on("data", (chunk: Buffer) => {
-      if (outBytes < maxOutputBytes) stdout.push(chunk)
-      outBytes += chunk.length
-    })
-    child.stderr.on("data", (chunk: Buffer) => {
-      if (errBytes < maxOutputBytes) stderr.push(chunk)
-      errBytes += chunk.length
-    })
-    child.on("error", (error) => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      resume(Effect.fail(new GitProcessError({ reason: "spawn", detail: `could not run git: ${error.message}` })))
-    })
-    child.on("close", (code, signal) => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      resume(Effect.succeed({
-        exitCode: code ?? (signal === null ? -1 : 128 + 9),
-        stdout: Buffer.concat(stdout).toString("utf8"),
-        stderr: Buffer.concat(stderr).toString("utf8")
-      }))
-    })
-    child.stdin.on("error", () => {
-      // git may exit before reading its input; the exit code tells what happened
-    })
-    child.stdin.end(run.stdin ?? "")
-    return Effect.sync(() => {
-      settled = true
-      clearTimeout(timer)
-      killGroup(child.pid)
-    })
-  })
+      )
+    )
