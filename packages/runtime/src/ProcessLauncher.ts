@@ -18,7 +18,7 @@
  * when the caller is interrupted. Only "could not start" and "timed out" are errors.
  */
 import { Context, Data, Duration, Effect, Layer, Option, Schema } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 
 export interface LaunchRequest {
   readonly file: string
@@ -69,14 +69,21 @@ export const direct: Launcher = {
       const stderr: Array<Buffer> = []
       let outBytes = 0
       let errBytes = 0
-      const child = spawn(request.file, [...request.args], {
-        cwd: request.cwd,
-        env: request.env,
-        stdio: ["pipe", "pipe", "pipe"],
-        // its own process group, so a timeout or an interruption also kills what it started
-        detached: true,
-        windowsHide: true
-      })
+      let child: ChildProcessWithoutNullStreams
+      try {
+        child = spawn(request.file, [...request.args], {
+          cwd: request.cwd,
+          env: request.env,
+          stdio: ["pipe", "pipe", "pipe"],
+          // its own process group, so a timeout or an interruption also kills what it started
+          detached: true,
+          windowsHide: true
+        })
+      } catch (error) {
+        // arguments Node refuses before starting anything (a NUL byte in an argument)
+        resume(Effect.fail(new LaunchError({ reason: "spawn", detail: String(error) })))
+        return
+      }
       const timer = setTimeout(() => {
         if (settled) return
         settled = true
@@ -213,6 +220,8 @@ export const makeHelperWith = (options: { readonly answerGrace?: Duration.Durati
     let nextId = 0
     /** Why the last helper went away, until the next command logs it. */
     let lostBecause: string | undefined
+    /** The scope is closed: no helper is started any more. */
+    let closed = false
 
     const settleAll = (detail: string) => {
       const waiting = [...pending.values()]
@@ -258,6 +267,7 @@ export const makeHelperWith = (options: { readonly answerGrace?: Duration.Durati
       Effect.sync(() => {
         const child = helper
         helper = undefined
+        closed = true
         settleAll("was shut down")
         // closing the channel makes the helper kill what still runs and exit
         if (child?.connected === true) child.disconnect()
@@ -272,6 +282,10 @@ export const makeHelperWith = (options: { readonly answerGrace?: Duration.Durati
 
     const send = (request: LaunchRequest): Effect.Effect<LaunchResult, LaunchError> =>
       Effect.async<LaunchResult, LaunchError>((resume) => {
+        if (closed) {
+          resume(Effect.fail(new LaunchError({ reason: "spawn", detail: "the process launcher was shut down" })))
+          return
+        }
         const child = helper ?? start()
         helper = child
         const id = nextId++

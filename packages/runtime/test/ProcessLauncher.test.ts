@@ -97,6 +97,8 @@ for (const { layer, name } of launchers) {
         const error = yield* Effect.flip(run(request("", { file: "/nonexistent/no-such-command", args: [] })))
         assert.strictEqual(error.reason, "spawn")
         assert.include(error.detail, "ENOENT")
+        const refused = yield* Effect.flip(run(request("", { file: "echo", args: ["nul\u0000byte"] })))
+        assert.strictEqual(refused.reason, "spawn")
       }).pipe(Effect.provide(layer)))
 
     it.scopedLive("the timeout kills the whole process group", () =>
@@ -175,6 +177,9 @@ describe("ProcessLauncher (helper process)", () => {
       assert.isTrue(Exit.isFailure(yield* Fiber.await(running)))
       assert.isTrue(yield* goneWithin(sleeper, 3000))
       assert.isTrue(yield* goneWithin(helperPid, 3000))
+      // and no new helper afterwards
+      const late = yield* Effect.flip(run(launcher, "echo late"))
+      assert.include(late.detail, "shut down")
       Fs.rmSync(Path.dirname(pidFile), { recursive: true, force: true })
     }))
 })
