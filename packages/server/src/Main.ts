@@ -70,28 +70,18 @@ export const layer = (config: ServerConfig.ServerConfig) =>
       yield* Cluster.checkTopology(config.role, database.url)
       const cluster = Cluster.layer(config.role, embedded)
       const runner = Runner.layerWith(steps, singleSteps)
-      // git (the gateway's repository probes, the runner's work trees) starts from the launcher's
-      // small helper process, not from this one
-      switch (config.role) {
-        case "runner":
-          return Layer.mergeAll(runner, ready("runner")).pipe(
-            Layer.provideMerge(cluster),
-            Layer.provideMerge(Storage.layer),
-            Layer.provideMerge(ProcessLauncher.layerHelper)
-          )
-        case "gateway":
-          return Layer.mergeAll(Gateway.layer(config), ready("gateway")).pipe(
-            Layer.provideMerge(cluster),
-            Layer.provideMerge(Storage.layer),
-            Layer.provideMerge(ProcessLauncher.layerHelper)
-          )
-        case "all":
-          return Layer.mergeAll(Gateway.layer(config), runner, ready("runner")).pipe(
-            Layer.provideMerge(cluster),
-            Layer.provideMerge(Storage.layer),
-            Layer.provideMerge(ProcessLauncher.layerHelper)
-          )
-      }
+      const role = config.role === "runner"
+        ? Layer.mergeAll(runner, ready("runner"))
+        : config.role === "gateway"
+        ? Layer.mergeAll(Gateway.layer(config), ready("gateway"))
+        : Layer.mergeAll(Gateway.layer(config), runner, ready("runner"))
+      return role.pipe(
+        Layer.provideMerge(cluster),
+        Layer.provideMerge(Storage.layer),
+        // git (the gateway's repository probes, the runner's work trees) starts from the launcher's
+        // small helper process, not from this one
+        Layer.provideMerge(ProcessLauncher.layerHelper)
+      )
     })
   )
 
