@@ -10,17 +10,26 @@
  * Every command carries two markers in its environment (inherited by its children): the runner's
  * pid and the workspace. A runner that dies leaves its commands running (they lead their own
  * process groups); acquiring a sandbox for a workspace again kills whatever a dead runner left
- * there, so that a re-run step never races the interrupted one.
+ * there, so that a re-run step never races the interrupted one (`internal/localProcesses`: the
+ * acquisition looks for leftovers only when the workspace's last owner is a runner that is gone).
  */
 import { SandboxUnavailable } from "@devteam/domain/Errors"
 import { Deferred, Effect, Exit, Layer, Queue } from "effect"
 import { spawn } from "node:child_process"
-import { readdirSync, readFileSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { StringDecoder } from "node:string_decoder"
 import * as EgressProxy from "./EgressProxy.js"
+import {
+  claimWorkspace,
+  groupMembers,
+  killGroup,
+  killOrphans,
+  OWNER_VAR,
+  stillAlive,
+  WORKSPACE_VAR
+} from "./internal/localProcesses.js"
 import { drive, registerSecrets, validEnvName } from "./internal/sandboxExec.js"
 import type { RawChunk, StartedProcess } from "./internal/sandboxExec.js"
 import { Redactor } from "./Redaction.js"
@@ -31,87 +40,6 @@ import * as SandboxCache from "./SandboxCache.js"
 const signalExitCode = (signal: NodeJS.Signals | null): number => {
   const n = signal === null ? undefined : os.constants.signals[signal]
   return 128 + (n ?? 9)
-}
-
-/** True while any live (non-zombie) process of the group `pgid` exists. */
-const groupAlive = (pgid: number): boolean => {
-  try {
-    process.kill(-pgid, 0)
-  } catch {
-    return false
-  }
-  // Zombies still count for kill(0); on Linux look at the members' states instead.
-  let entries: Array<string>
-  try {
-    entries = readdirSync("/proc").filter((e) => /^\d+$/.test(e))
-  } catch {
-    return true
-  }
-  return entries.some((pid) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-      return fields[2] === String(pgid) && fields[0] !== "Z"
-    } catch {
-      return false
-    }
-  })
-}
-
-const killGroup = (pgid: number): void => {
-  try {
-    process.kill(-pgid, "SIGKILL")
-  } catch {
-    // already gone
-  }
-}
-
-const OWNER_VAR = "DEVTEAM_SANDBOX_PID"
-const WORKSPACE_VAR = "DEVTEAM_SANDBOX_WORKSPACE"
-
-const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    // EPERM: it exists, owned by someone else
-    return error instanceof Error && "code" in error && error.code === "EPERM"
-  }
-}
-
-/**
- * Process groups of commands started by a runner process that is gone, in `workspace` (any
- * workspace when undefined). Linux (/proc); elsewhere nothing is found.
- */
-const orphanGroups = (workspace: string | undefined): ReadonlySet<number> => {
-  const groups = new Set<number>()
-  let entries: Array<string>
-  try {
-    entries = readdirSync("/proc").filter((e) => /^\d+$/.test(e))
-  } catch {
-    return groups
-  }
-  for (const pid of entries) {
-    try {
-      const environ = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")
-      const owner = environ.find((v) => v.startsWith(`${OWNER_VAR}=`))?.slice(OWNER_VAR.length + 1)
-      if (owner === undefined || Number(owner) === process.pid || pidAlive(Number(owner))) continue
-      if (workspace !== undefined && !environ.includes(`${WORKSPACE_VAR}=${workspace}`)) continue
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-      const pgid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2])
-      if (Number.isInteger(pgid) && pgid > 1) groups.add(pgid)
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return groups
-}
-
-/** Kills the orphans' process groups; how many groups there were. */
-const killOrphans = (workspace: string | undefined): number => {
-  const groups = orphanGroups(workspace)
-  for (const pgid of groups) killGroup(pgid)
-  return groups.size
 }
 
 const startProcess = (
@@ -163,9 +91,11 @@ const startProcess = (
     const kill = Effect.gen(function*() {
       if (pgid === undefined) return
       killGroup(pgid)
-      for (let i = 0; i < 200 && groupAlive(pgid); i++) {
+      let members = groupMembers(pgid)
+      for (let i = 0; i < 200 && members.length > 0; i++) {
         yield* Effect.sleep("10 millis")
         killGroup(pgid)
+        members = stillAlive(members)
       }
       // Until node has reaped the child it is a zombie that `kill -0` still finds: wait for its exit.
       yield* Deferred.await(exited).pipe(Effect.timeout("5 seconds"), Effect.ignore)
@@ -192,7 +122,7 @@ export const make: Effect.Effect<Sandbox["Type"], never, Redactor> = Effect.gen(
     )
     const home = path.join(tmpdir, "home")
     yield* Effect.promise(() => fs.mkdir(home, { mode: 0o700 }))
-    const killed = killOrphans(workspacePath)
+    const killed = claimWorkspace(workspacePath)
     if (killed > 0) {
       yield* Effect.logInfo(`sandbox: killed ${killed} command(s) a dead runner process left in ${workspacePath}`)
     }

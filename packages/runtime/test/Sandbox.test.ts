@@ -10,6 +10,7 @@ import { ConfigProvider, Deferred, Effect, Fiber } from "effect"
 import type { Layer } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import { readFileSync } from "node:fs"
+import { ownerOf, recordOwner } from "../src/internal/localProcesses.js"
 import { dockerLayer, localLayer, newIds, redactor, tempWorkspace, uniqueOwner } from "./fixtures/sandboxes.js"
 
 const withHandle = <A, E>(f: (handle: SandboxHandle) => Effect.Effect<A, E>) =>
@@ -193,11 +194,13 @@ const leftover = (owner: number, workspace: string): number => {
   return child.pid
 }
 
-const waitUntil = (check: () => boolean) =>
+const waitUntilFor = (check: () => boolean, tries: number) =>
   Effect.gen(function*() {
-    for (let i = 0; i < 200 && !check(); i++) yield* Effect.sleep("10 millis")
+    for (let i = 0; i < tries && !check(); i++) yield* Effect.sleep("10 millis")
     return check()
   })
+
+const waitUntil = (check: () => boolean) => waitUntilFor(check, 200)
 
 describe("Sandbox", () => {
   contract("local", localLayer)
@@ -213,6 +216,9 @@ describe("Sandbox", () => {
         const orphan = leftover(dead, workspace)
         const elsewhere = leftover(dead, otherWorkspace)
         const liveOwners = leftover(process.ppid, workspace)
+        // the dead runner had acquired both workspaces (it records itself before its first command)
+        recordOwner(workspace, ownerOf(dead))
+        recordOwner(otherWorkspace, ownerOf(dead))
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
             for (const pid of [orphan, elsewhere, liveOwners]) {
@@ -234,6 +240,37 @@ describe("Sandbox", () => {
         assert.isAtLeast(yield* sandbox.sweep(), 1)
         assert.isTrue(yield* waitUntil(() => !running(elsewhere)))
         assert.isTrue(running(liveOwners))
+      }))
+
+    it.scoped("the workspace's owner record decides whether an acquisition looks for leftovers", () =>
+      Effect.gen(function*() {
+        const sandbox = yield* Sandbox
+        const dead = spawnSync("true").pid
+        const kill = (pid: number) => {
+          try {
+            process.kill(-pid, "SIGKILL")
+          } catch {
+            // gone
+          }
+        }
+        const acquireWith = (record: string | undefined) =>
+          Effect.gen(function*() {
+            const workspace = yield* tempWorkspace()
+            const left = leftover(dead, workspace)
+            yield* Effect.addFinalizer(() => Effect.sync(() => kill(left)))
+            if (record !== undefined) recordOwner(workspace, record)
+            yield* sandbox.acquire({ ...newIds(), workspacePath: workspace })
+            // a kill lands within milliseconds; half a second of life means it was not sent
+            return !(yield* waitUntilFor(() => !running(left), 50))
+          })
+        // no record: no runner process on this host ever ran a command there, nothing to look for
+        assert.isTrue(yield* acquireWith(undefined), "no record")
+        // the last owner is a live runner process (here: this test's parent): not a dead one's workspace
+        assert.isTrue(yield* acquireWith(ownerOf(process.ppid)), "a live owner")
+        // the last owner is gone: its leftovers (here: any dead runner's) are killed
+        assert.isFalse(yield* acquireWith(ownerOf(dead)), "a dead owner")
+        // a live process that reuses a dead owner's pid (another start time) is not that owner
+        assert.isFalse(yield* acquireWith(`${process.ppid} 1`), "a reused pid")
       }))
   })
   contract("docker", dockerLayer(uniqueOwner("contract")))
