@@ -88,7 +88,9 @@ export const layer = (
         onSome: (url) =>
           Database.layerPostgresPool(url, {
             maxConnections: database.clusterMaxConnections,
-            applicationName: "devteam-cluster"
+            applicationName: "devteam-cluster",
+            // its storage reads `SELECT *`: a named statement breaks when a cluster upgrade adds a column
+            preparedStatements: false
           })
       })
       return buildSerialized(

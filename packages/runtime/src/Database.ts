@@ -6,9 +6,11 @@
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import { Config, type ConfigError, Context, Effect, Layer, Option, Redacted } from "effect"
 import * as Path from "node:path"
+import * as Pg from "pg"
+import * as PreparedStatements from "./internal/preparedStatements.js"
 import * as PgliteClient from "./PgliteClient.js"
 
 export type DatabaseKind = "postgres" | "pglite"
@@ -21,7 +23,7 @@ export class Database extends Context.Tag("@devteam/runtime/Database")<Database,
 
 /**
  * `DATABASE_URL` (secret; empty = unset), `DATA_DIR` (default `./.data`), `DATABASE_MAX_CONNECTIONS` (20),
- * `CLUSTER_DATABASE_MAX_CONNECTIONS` (4).
+ * `CLUSTER_DATABASE_MAX_CONNECTIONS` (4), `DATABASE_PREPARED_STATEMENTS` (true).
  *
  * Main pool size: group commit holds up to three connections, the WebSocket feeds' polls some more,
  * and reads must not queue behind them under load.
@@ -54,7 +56,9 @@ export const DatabaseConfig = Config.all({
       validation: (n) => n >= 3 && n <= 100
     }),
     Config.withDefault(DEFAULT_CLUSTER_MAX_CONNECTIONS)
-  )
+  ),
+  // off behind a pooler in transaction mode (see internal/preparedStatements)
+  preparedStatements: Config.boolean("DATABASE_PREPARED_STATEMENTS").pipe(Config.withDefault(true))
 })
 export type DatabaseConfig = Config.Config.Success<typeof DatabaseConfig>
 
@@ -67,31 +71,73 @@ const describeUrl = (url: Redacted.Redacted): string => {
   }
 }
 
+const CONNECT_TIMEOUT_MILLIS = 5_000
+
 /**
  * A connection pool to the Postgres at `url`, closed with the layer's scope. `applicationName`
- * tells the pools apart in `pg_stat_activity`.
+ * tells the pools apart in `pg_stat_activity`; `preparedStatements` names the statements it sends
+ * often, so Postgres plans them once per connection (`internal/preparedStatements`).
+ *
+ * The pool is made here rather than by `PgClient.layer` only to reach its connections; its
+ * settings are the ones `PgClient.layer` would give it.
  */
 export const layerPostgresPool = (
   url: Redacted.Redacted,
-  options: { readonly maxConnections: number; readonly applicationName: string }
+  options: {
+    readonly maxConnections: number
+    readonly applicationName: string
+    readonly preparedStatements: boolean
+  }
 ): Layer.Layer<SqlClient.SqlClient, SqlError> =>
-  PgClient.layer({
-    url,
-    maxConnections: options.maxConnections,
-    // fail fast (no hang) when Postgres is down or restarting: callers answer 503 and retry
-    connectTimeout: "5 seconds",
-    applicationName: options.applicationName
+  PgClient.layerFromPool({
+    applicationName: options.applicationName,
+    acquire: Effect.gen(function*() {
+      const pool = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const pool = new Pg.Pool({
+            connectionString: Redacted.value(url),
+            max: options.maxConnections,
+            // fail fast (no hang) when Postgres is down or restarting: callers answer 503 and retry
+            connectionTimeoutMillis: CONNECT_TIMEOUT_MILLIS,
+            application_name: options.applicationName
+          })
+          // an idle connection's error (Postgres restarted): the pool drops it, the next query reconnects
+          pool.on("error", () => undefined)
+          if (options.preparedStatements) {
+            const names = PreparedStatements.makeStatementNames(PreparedStatements.defaults)
+            pool.on(
+              "connect",
+              (client) => PreparedStatements.nameStatements(client, names, PreparedStatements.defaults)
+            )
+          }
+          return pool
+        }),
+        (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000))
+      )
+      yield* Effect.tryPromise({
+        try: () => pool.query("SELECT 1"),
+        catch: (cause) => new SqlError({ cause, message: "PgClient: Failed to connect" })
+      }).pipe(
+        Effect.timeoutFail({
+          duration: CONNECT_TIMEOUT_MILLIS,
+          onTimeout: () =>
+            new SqlError({ cause: new Error("Connection timed out"), message: "PgClient: Connection timed out" })
+        })
+      )
+      return pool
+    })
   })
 
 /** Postgres at `url`. */
 export const layerPostgres = (
   url: Redacted.Redacted,
-  options?: { readonly maxConnections?: number | undefined }
+  options?: { readonly maxConnections?: number | undefined; readonly preparedStatements?: boolean | undefined }
 ): Layer.Layer<SqlClient.SqlClient | Database, SqlError> =>
   Layer.merge(
     layerPostgresPool(url, {
       maxConnections: options?.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
-      applicationName: "devteam-runner"
+      applicationName: "devteam-runner",
+      preparedStatements: options?.preparedStatements ?? true
     }),
     Layer.succeed(Database, { kind: "postgres", location: describeUrl(url) })
   )
@@ -108,7 +154,8 @@ export const layerFromConfig = (
   config: DatabaseConfig
 ): Layer.Layer<SqlClient.SqlClient | Database, SqlError> =>
   Option.match(config.url, {
-    onSome: (url) => layerPostgres(url, { maxConnections: config.maxConnections }),
+    onSome: (url) =>
+      layerPostgres(url, { maxConnections: config.maxConnections, preparedStatements: config.preparedStatements }),
     onNone: () => layerPglite(Path.resolve(config.dataDir, "pglite"))
   })
 
