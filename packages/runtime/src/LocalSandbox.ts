@@ -11,7 +11,7 @@
  * pid and the workspace. A runner that dies leaves its commands running (they lead their own
  * process groups); acquiring a sandbox for a workspace again kills whatever a dead runner left
  * there, so that a re-run step never races the interrupted one (`internal/localProcesses`: the
- * acquisition looks for leftovers only when the workspace's last owner is a runner that is gone).
+ * acquisition looks for leftovers only when the workspace's last owner is a runner that died holding it).
  */
 import { SandboxUnavailable } from "@devteam/domain/Errors"
 import { Deferred, Effect, Exit, Layer, Queue } from "effect"
@@ -27,6 +27,7 @@ import {
   killGroup,
   killOrphans,
   OWNER_VAR,
+  releaseWorkspace,
   stillAlive,
   WORKSPACE_VAR
 } from "./internal/localProcesses.js"
@@ -122,7 +123,11 @@ export const make: Effect.Effect<Sandbox["Type"], never, Redactor> = Effect.gen(
     )
     const home = path.join(tmpdir, "home")
     yield* Effect.promise(() => fs.mkdir(home, { mode: 0o700 }))
-    const killed = claimWorkspace(workspacePath)
+    // released with the sandbox: its commands are gone by then (an exec kills its group when it ends)
+    const killed = yield* Effect.acquireRelease(
+      Effect.sync(() => claimWorkspace(workspacePath)),
+      () => Effect.sync(() => releaseWorkspace(workspacePath))
+    )
     if (killed > 0) {
       yield* Effect.logInfo(`sandbox: killed ${killed} command(s) a dead runner process left in ${workspacePath}`)
     }

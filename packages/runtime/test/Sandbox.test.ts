@@ -6,11 +6,11 @@ import { Sandbox } from "@devteam/runtime/Sandbox"
 import type { OutputLine, SandboxHandle } from "@devteam/runtime/Sandbox"
 import * as SandboxLayer from "@devteam/runtime/SandboxLayer"
 import { assert, describe, layer } from "@effect/vitest"
-import { ConfigProvider, Deferred, Effect, Fiber } from "effect"
+import { ConfigProvider, Deferred, Effect, Exit, Fiber, Scope } from "effect"
 import type { Layer } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import { readFileSync } from "node:fs"
-import { ownerOf, recordOwner } from "../src/internal/localProcesses.js"
+import { ownerOf, ownerRecordOf, recordOwner } from "../src/internal/localProcesses.js"
 import { dockerLayer, localLayer, newIds, redactor, tempWorkspace, uniqueOwner } from "./fixtures/sandboxes.js"
 
 const withHandle = <A, E>(f: (handle: SandboxHandle) => Effect.Effect<A, E>) =>
@@ -271,6 +271,29 @@ describe("Sandbox", () => {
         assert.isFalse(yield* acquireWith(ownerOf(dead)), "a dead owner")
         // a live process that reuses a dead owner's pid (another start time) is not that owner
         assert.isFalse(yield* acquireWith(`${process.ppid} 1`), "a reused pid")
+      }))
+
+    it.scoped("a runner that closes its sandboxes removes its record: a crash is what leaves one", () =>
+      Effect.gen(function*() {
+        const sandbox = yield* Sandbox
+        const workspace = yield* tempWorkspace()
+        const recorded = () => {
+          try {
+            return readFileSync(ownerRecordOf(workspace), "utf8")
+          } catch {
+            return undefined
+          }
+        }
+        const first = yield* Scope.make()
+        const second = yield* Scope.make()
+        yield* Scope.extend(sandbox.acquire({ ...newIds(), workspacePath: workspace }), first)
+        yield* Scope.extend(sandbox.acquire({ ...newIds(), workspacePath: workspace }), second)
+        assert.strictEqual(recorded(), ownerOf(process.pid))
+        // one of this process's two sandboxes there closes: the other still holds the workspace
+        yield* Scope.close(first, Exit.void)
+        assert.strictEqual(recorded(), ownerOf(process.pid))
+        yield* Scope.close(second, Exit.void)
+        assert.isUndefined(recorded(), "no sandbox of this runner is left in the workspace")
       }))
   })
   contract("docker", dockerLayer(uniqueOwner("contract")))

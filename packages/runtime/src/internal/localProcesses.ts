@@ -5,11 +5,11 @@
  *
  * Reading `/proc` means one file per process on the host and is synchronous: with 1,600 processes
  * a scan of every environment blocks the event loop for 30–45 ms. So a scan runs only where it
- * must: when a workspace was last acquired by another runner process that is gone (the owner
- * record says so), on an explicit sweep, and once per kill to find the group's members.
+ * must: when a workspace was last acquired by another runner process that died holding it (the
+ * owner record says so), on an explicit sweep, and once per kill to find the group's members.
  */
 import { createHash } from "node:crypto"
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
+import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 
@@ -129,14 +129,15 @@ const self = identity(process.pid) ?? `${process.pid} ?`
  * leave processes behind here (the default; runners given different `TMPDIR`s over one
  * `DATA_DIR` would not see each other's records, see `claimWorkspace`).
  */
-export const ownersDir = (): string => path.join(os.tmpdir(), "devteam-sandbox-owners")
+const ownersDir = (): string => path.join(os.tmpdir(), "devteam-sandbox-owners")
 
-const recordPath = (workspace: string): string =>
+/** The file that records `workspace`'s last owner. */
+export const ownerRecordOf = (workspace: string): string =>
   path.join(ownersDir(), createHash("sha256").update(workspace).digest("hex").slice(0, 32))
 
 /** Records `owner` (default: this process) as the last runner process to acquire `workspace`. */
 export const recordOwner = (workspace: string, owner: string = self): void => {
-  const file = recordPath(workspace)
+  const file = ownerRecordOf(workspace)
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
   // write then rename: a reader sees the old record or the new one, never half of one
   const temp = `${file}.${process.pid}.tmp`
@@ -147,24 +148,62 @@ export const recordOwner = (workspace: string, owner: string = self): void => {
 /** The owner record's form of a process: what a test writes for a runner it pretends died. */
 export const ownerOf = (pid: number): string => identity(pid) ?? `${pid} ?`
 
+/** How many sandboxes of this process hold each workspace (its record is removed with the last). */
+const claims = new Map<string, number>()
+
 /**
  * Makes this process `workspace`'s owner, first killing what a dead runner process left running
  * there. Only the last owner can have left anything: every runner records itself here before it
- * starts a command in the workspace. So the scan of `/proc` runs only when that owner is another
- * process that is gone. With no record, no runner on this host ever started a command here.
+ * starts a command in the workspace, and removes the record once it has killed every command it
+ * started there (`releaseWorkspace`). So the scan of `/proc` runs only when that owner is another
+ * process that is gone without releasing (it crashed). With no record, nothing can be left there.
  * Answers how many process groups were killed.
  */
 export const claimWorkspace = (workspace: string): number => {
-  let previous: string | undefined
+  const killed = lastOwnerMayHaveLeftCommands(workspace) ? killOrphans(workspace) : 0
   try {
-    previous = readFileSync(recordPath(workspace), "utf8")
+    recordOwner(workspace)
   } catch {
-    previous = undefined
+    // the records cannot be written here (a read-only or foreign temporary directory): this
+    // process looks for leftovers at every acquisition, as if every record said "gone"
+    recordsUsable = false
   }
-  const pid = Number(previous?.split(" ")[0])
-  const ownerGone = previous !== undefined && previous !== self && Number.isInteger(pid) &&
-    (!pidAlive(pid) || identity(pid) !== previous)
-  const killed = ownerGone ? killOrphans(workspace) : 0
-  recordOwner(workspace)
+  claims.set(workspace, (claims.get(workspace) ?? 0) + 1)
   return killed
+}
+
+let recordsUsable = true
+
+const lastOwnerMayHaveLeftCommands = (workspace: string): boolean => {
+  if (!recordsUsable) return true
+  let previous: string
+  try {
+    previous = readFileSync(ownerRecordOf(workspace), "utf8")
+  } catch (error) {
+    // no record: no runner ever started a command there, or the last one released it
+    return !(error instanceof Error && "code" in error && error.code === "ENOENT")
+  }
+  if (previous === self) return false
+  const pid = Number(previous.split(" ")[0])
+  return !Number.isInteger(pid) || !pidAlive(pid) || identity(pid) !== previous
+}
+
+/**
+ * One of this process's sandboxes on `workspace` is closed, its commands killed. With the last
+ * one, the record goes (if it is still this process's): nothing of this runner is left there.
+ */
+export const releaseWorkspace = (workspace: string): void => {
+  const remaining = (claims.get(workspace) ?? 1) - 1
+  if (remaining > 0) {
+    claims.set(workspace, remaining)
+    return
+  }
+  claims.delete(workspace)
+  try {
+    // (another runner claiming it between the read and the unlink would be two runners on one
+    // workspace at once, which the cluster's shard ownership rules out)
+    if (readFileSync(ownerRecordOf(workspace), "utf8") === self) unlinkSync(ownerRecordOf(workspace))
+  } catch {
+    // no record: nothing to remove
+  }
 }
