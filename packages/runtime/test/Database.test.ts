@@ -103,6 +103,27 @@ describe("Database", () => {
     )
 
     it.live(
+      "a statement whose result changed type under it (another process's migration) still answers",
+      () =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const table = `prepared_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
+          yield* Effect.addFinalizer(() => Effect.orDie(sql.unsafe(`DROP TABLE IF EXISTS ${table}`)))
+          yield* sql.unsafe(`CREATE TABLE ${table} (id int PRIMARY KEY, v int NOT NULL)`)
+          yield* sql.unsafe(`INSERT INTO ${table} VALUES (1, 7)`)
+          const read = sql<{ v: unknown }>`SELECT v FROM ${sql(table)} WHERE id = ${1}`
+          assert.deepStrictEqual(yield* read, [{ v: 7 }])
+          assert.deepStrictEqual(yield* read, [{ v: 7 }])
+          assert.isTrue((yield* preparedHere).some((p) => p.statement.includes(table)), "prepared")
+          // what a migration of another process does: Postgres now refuses the prepared plan
+          yield* sql.unsafe(`ALTER TABLE ${table} ALTER COLUMN v TYPE text`)
+          assert.deepStrictEqual(yield* read, [{ v: "7" }])
+          assert.deepStrictEqual(yield* read, [{ v: "7" }])
+        }).pipe(Effect.scoped, Effect.provide(onePool(true))),
+      { timeout: 30_000 }
+    )
+
+    it.live(
       "DATABASE_PREPARED_STATEMENTS=false: nothing is prepared (a pooler in transaction mode)",
       () =>
         Effect.gen(function*() {

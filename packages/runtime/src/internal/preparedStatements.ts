@@ -14,9 +14,10 @@
  * need a session of their own: a pooler in transaction mode (PgBouncer before 1.21) must not sit
  * between — `DATABASE_PREPARED_STATEMENTS=false` turns this off.
  *
- * The statements named must list their result columns: a statement answering `SELECT *` fails
- * ("cached plan must not change result type") once a column is added under it. The cluster's
- * storage does that, so its pool does not name statements (`Database.layerPostgresPool`).
+ * A named statement whose result columns change under it (a column added under `SELECT *`, a
+ * column's type changed by another process's migration) is refused by Postgres ("cached plan must
+ * not change result type"): the connection then sends that statement unnamed. The cluster's
+ * storage reads `SELECT *` on every poll, so its pool does not name statements at all.
  */
 import { createHash } from "node:crypto"
 import type * as Pg from "pg"
@@ -55,6 +56,15 @@ export const makeStatementNames = (options: PreparedStatementsOptions): Statemen
 }
 
 /**
+ * Postgres refuses a prepared statement whose result columns changed type since it was planned
+ * (a migration of another process, during a rolling upgrade). It keeps refusing it on that
+ * connection, so the statement is sent unnamed there from then on.
+ */
+const planInvalidated = (error: unknown): boolean =>
+  error instanceof Error && "code" in error && error.code === "0A000" &&
+  error.message.includes("cached plan must not change result type")
+
+/**
  * Makes `client` name the statements `names` knows, when it sends one as `query(text, values,
  * callback)` — the form `@effect/sql-pg` uses for every statement. Other forms pass unchanged.
  */
@@ -66,13 +76,26 @@ export const nameStatements = (
   const query: unknown = Reflect.get(client, "query")
   if (typeof query !== "function") return
   const prepared = new Set<string>()
+  // refused by this connection's Postgres session (see planInvalidated): unnamed here from now on
+  const refused = new Set<string>()
   const namedQuery = (...args: Array<unknown>): unknown => {
     const [text, values, callback] = args
-    if (typeof text === "string" && Array.isArray(values) && values.length > 0 && args.length === 3) {
+    if (
+      typeof text === "string" && Array.isArray(values) && values.length > 0 && args.length === 3 &&
+      typeof callback === "function"
+    ) {
       const name = names.nameOf(text)
-      if (name !== undefined && (prepared.has(name) || prepared.size < options.perConnection)) {
+      if (
+        name !== undefined && !refused.has(name) && (prepared.has(name) || prepared.size < options.perConnection)
+      ) {
         prepared.add(name)
-        return Reflect.apply(query, client, [{ name, text, values }, callback])
+        const retryUnnamed = (error: unknown, result: unknown): unknown => {
+          if (!planInvalidated(error)) return Reflect.apply(callback, undefined, [error, result])
+          refused.add(name)
+          // (inside a transaction the statement's failure aborted it: the retry fails the same way)
+          return Reflect.apply(query, client, [text, values, callback])
+        }
+        return Reflect.apply(query, client, [{ name, text, values }, retryUnnamed])
       }
     }
     return Reflect.apply(query, client, args)
