@@ -4,8 +4,8 @@
  * `@effect/sql-pg` sends every statement unnamed, so Postgres parses, analyses and plans it again on
  * every execution, and it has no option to name them. The journal's append (one statement of
  * three or more inserts, 30+ parameters) runs once per command: named, Postgres plans it once per
- * connection. Measured on the command path (sequential pause/resume, five on/off pairs in one
- * sitting): Postgres CPU per command 0.52–0.72 → 0.37–0.49 ms (about a third less).
+ * connection. Measured on the command path (sequential pause/resume, five on/off pairs over two
+ * sittings): Postgres CPU per command 0.52–0.72 → 0.37–0.49 ms (about a third less).
  *
  * A statement is named after its text's hash from the second time the process sends it (the
  * group commit's one-off batch shapes stay unnamed), at most `perConnection` statements per
