@@ -9,7 +9,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import { ConfigProvider, Deferred, Effect, Exit, Fiber, Scope } from "effect"
 import type { Layer } from "effect"
 import { spawn, spawnSync } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { readFileSync, rmSync } from "node:fs"
 import { ownerOf, ownerRecordOf, recordOwner } from "../src/internal/localProcesses.js"
 import { dockerLayer, localLayer, newIds, redactor, tempWorkspace, uniqueOwner } from "./fixtures/sandboxes.js"
 
@@ -228,6 +228,8 @@ describe("Sandbox", () => {
                 // gone
               }
             }
+            // the pretended dead runner's record of the workspace nothing acquires again
+            rmSync(ownerRecordOf(otherWorkspace), { force: true })
           })
         )
         assert.isTrue(running(orphan) && running(elsewhere) && running(liveOwners))
