@@ -13,7 +13,9 @@
  * In process (ROLE=all: gateway + runner + cluster), on a fresh Postgres database
  * (`BENCH_POSTGRES_ADMIN_URL`, default postgres://postgres@127.0.0.1:5432/postgres), dropped
  * afterwards. CPU per command is this process's CPU time over the scenario (it includes the
- * clients' side, which the loadgen keeps in its own process), divided by the commands.
+ * clients' side, which the loadgen keeps in its own process), divided by the commands; Postgres's
+ * CPU per command is its backends' for the service's database (Postgres on this host only: read
+ * from /proc; a backend that closes during the scenario is not counted).
  *
  * `BENCH_CPU_PROFILE=<dir>`: writes a V8 CPU profile of each scenario's measured part (not the
  * set-up) to `<dir>/command-path-<scenario>.cpuprofile`. `BENCH_SCENARIOS=a,c`: only those scenarios.
@@ -25,8 +27,9 @@
  * over HTTP; no WebSocket is open (scenario b's CPU per command adds the frame and its delivery).
  */
 import { Project } from "@devteam/runner/ProjectEntity"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect } from "effect"
-import { writeFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { Session } from "node:inspector/promises"
 import { join } from "node:path"
 import { WebSocket } from "ws"
@@ -117,6 +120,38 @@ const profiled = async <A>(name: string, f: () => Promise<A>): Promise<A> => {
   }
 }
 
+/** CPU time (ms) so far of each Postgres backend connected to the service's database; none when Postgres is not local. */
+const postgresBackendsCpu = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`
+  const cpu = new Map<number, number>()
+  for (const { pid } of rows) {
+    try {
+      // a pid of another host's Postgres may be some other process here
+      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("postgres")) return undefined
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      // utime + stime, in clock ticks of 10 ms (USER_HZ on Linux)
+      cpu.set(pid, (Number(fields[11]) + Number(fields[12])) * 10)
+    } catch {
+      return undefined
+    }
+  }
+  return cpu
+}).pipe(Effect.orDie)
+
+/** Postgres's CPU per command between two readings of `postgresBackendsCpu`. */
+const postgresCpuPerCommand = (
+  before: ReadonlyMap<number, number> | undefined,
+  after: ReadonlyMap<number, number> | undefined,
+  commands: number
+): number | undefined => {
+  if (before === undefined || after === undefined) return undefined
+  let used = 0
+  for (const [pid, ms] of after) used += ms - (before.get(pid) ?? 0)
+  return Math.round((used / commands) * 100) / 100
+}
+
 const measure = async (
   projects: ReadonlyArray<Parked>,
   events: number,
@@ -171,7 +206,18 @@ export const run = async () => {
         const scenario = (prefix: string, n: number, events: number, waitForFrame: boolean) =>
           prefix !== "warmup" && !SCENARIOS.includes(prefix) ? Effect.succeed(undefined) : Effect.acquireUseRelease(
             parkAll(prefix, n),
-            (projects) => Effect.promise(() => profiled(prefix, () => measure(projects, events, waitForFrame))),
+            (projects) =>
+              Effect.gen(function*() {
+                const before = yield* postgresBackendsCpu
+                const result = yield* Effect.promise(() =>
+                  profiled(prefix, () => measure(projects, events, waitForFrame))
+                )
+                const after = yield* postgresBackendsCpu
+                return {
+                  ...result,
+                  postgresCpuMsPerCommand: postgresCpuPerCommand(before, after, result.commands)
+                }
+              }),
             (projects) => Effect.sync(() => projects.forEach((p) => p.close()))
           )
         yield* scenario("warmup", 20, 20, true)

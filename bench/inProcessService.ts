@@ -62,7 +62,7 @@ export interface InProcessServiceOptions {
 
 export const withInProcessService = async <A>(
   options: InProcessServiceOptions,
-  program: (baseUrl: string) => Effect.Effect<A, never, Sharding>
+  program: (baseUrl: string) => Effect.Effect<A, never, Sharding | SqlClient.SqlClient>
 ): Promise<A> => {
   const name = `${options.name}_${Crypto.randomBytes(4).toString("hex")}`
   const dataDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), `devteam-${options.name}-`))
