@@ -89,7 +89,8 @@ export const layer = (
           Database.layerPostgresPool(url, {
             maxConnections: database.clusterMaxConnections,
             applicationName: "devteam-cluster",
-            // its storage reads `SELECT *`: a named statement breaks when a cluster upgrade adds a column
+            // its storage reads `SELECT *`: after a cluster upgrade adds a column, Postgres refuses the
+            // prepared plans, and inside a transaction the unnamed retry cannot save the statement
             preparedStatements: false
           })
       })

@@ -105,10 +105,7 @@ export const layerPostgresPool = (
           pool.on("error", () => undefined)
           if (options.preparedStatements) {
             const names = PreparedStatements.makeStatementNames(PreparedStatements.defaults)
-            pool.on(
-              "connect",
-              (client) => PreparedStatements.nameStatements(client, names, PreparedStatements.defaults)
-            )
+            pool.on("connect", (client) => PreparedStatements.nameStatements(client, names))
           }
           return pool
         }),

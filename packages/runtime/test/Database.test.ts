@@ -147,7 +147,7 @@ describe("Database", () => {
             const names = PreparedStatements.makeStatementNames({ perConnection: 2, maxTexts: 3 })
             pool.on(
               "connect",
-              (client) => PreparedStatements.nameStatements(client, names, { perConnection: 2, maxTexts: 3 })
+              (client) => PreparedStatements.nameStatements(client, names)
             )
             return pool
           }),

@@ -121,7 +121,10 @@ const identity = (pid: number): string | undefined => {
   return start === undefined ? undefined : `${pid} ${start}`
 }
 
-const self = identity(process.pid) ?? `${process.pid} ?`
+/** The owner record's form of a process (also what a test writes for a runner it pretends died). */
+export const ownerOf = (pid: number): string => identity(pid) ?? `${pid} ?`
+
+const self = ownerOf(process.pid)
 
 /**
  * Where the owner records live: one small file per workspace, named by its path's hash, in the
@@ -144,9 +147,6 @@ export const recordOwner = (workspace: string, owner: string = self): void => {
   writeFileSync(temp, owner, { mode: 0o600 })
   renameSync(temp, file)
 }
-
-/** The owner record's form of a process: what a test writes for a runner it pretends died. */
-export const ownerOf = (pid: number): string => identity(pid) ?? `${pid} ?`
 
 /** How many sandboxes of this process hold each workspace (its record is removed with the last). */
 const claims = new Map<string, number>()

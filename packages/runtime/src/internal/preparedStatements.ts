@@ -33,6 +33,7 @@ export const defaults: PreparedStatementsOptions = { perConnection: 100, maxText
 
 /** The names of the statements seen, shared by the pool's connections. */
 export interface StatementNames {
+  readonly options: PreparedStatementsOptions
   /** The statement's name once it has been seen before, undefined until then (or when full). */
   readonly nameOf: (text: string) => string | undefined
 }
@@ -41,6 +42,7 @@ export const makeStatementNames = (options: PreparedStatementsOptions): Statemen
   // text → its name, or null when seen once so far
   const seen = new Map<string, string | null>()
   return {
+    options,
     nameOf: (text) => {
       const known = seen.get(text)
       if (typeof known === "string") return known
@@ -68,11 +70,7 @@ const planInvalidated = (error: unknown): boolean =>
  * Makes `client` name the statements `names` knows, when it sends one as `query(text, values,
  * callback)` — the form `@effect/sql-pg` uses for every statement. Other forms pass unchanged.
  */
-export const nameStatements = (
-  client: Pg.PoolClient,
-  names: StatementNames,
-  options: PreparedStatementsOptions
-): void => {
+export const nameStatements = (client: Pg.PoolClient, names: StatementNames): void => {
   const query: unknown = Reflect.get(client, "query")
   if (typeof query !== "function") return
   const prepared = new Set<string>()
@@ -86,7 +84,7 @@ export const nameStatements = (
     ) {
       const name = names.nameOf(text)
       if (
-        name !== undefined && !refused.has(name) && (prepared.has(name) || prepared.size < options.perConnection)
+        name !== undefined && !refused.has(name) && (prepared.has(name) || prepared.size < names.options.perConnection)
       ) {
         prepared.add(name)
         const retryUnnamed = (error: unknown, result: unknown): unknown => {
