@@ -597,6 +597,57 @@ describe("Workspace", () => {
       git(repo, ["fsck", "--no-dangling", "--connectivity-only"])
     }))
 
+  it.scopedLive("projects on one repository clone from its shared cache side by side, each work tree whole", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const serveRoot = Path.join(root, "served")
+      makeBareRemote({ root: serveRoot, name: "project.git", files: { "README.md": "# project\n", "src/a.ts": "a\n" } })
+      // Once the cache is synced, each clone's first request to the remote is held until two clones
+      // are at the remote at once: the clones of two projects must be in flight together (a clone
+      // holding the cache to itself would leave the other waiting for it, and this for ever).
+      let syncing = true
+      let waiting: Array<() => void> = []
+      let together = false
+      const server = yield* GitHttpServer.make({
+        root: serveRoot,
+        username: "runner",
+        password: "right-password",
+        beforeServe: ({ method }) => {
+          if (syncing || together || method !== "GET") return Promise.resolve()
+          return new Promise<void>((resolve) => {
+            waiting.push(resolve)
+            if (waiting.length < 2) return
+            together = true
+            for (const release of waiting) release()
+            waiting = []
+          })
+        }
+      })
+      const url = server.url("project.git")
+      const ws = yield* makeWorkspace(Path.join(root, "workspaces"), {
+        allowFile: false,
+        gitUsername: Option.some("runner"),
+        credentials: [{ host: server.host, username: "runner", token: Redacted.make("right-password") }]
+      })
+      yield* ws.sync({ repoUrl: url, baseBranch: "main" })
+      syncing = false
+      const prepared = yield* Effect.all(
+        [1, 2].map((n) =>
+          ws.prepare({ repoUrl: url, baseBranch: "main", taskId: id(`1.${n}`), title: `Task ${n}`, project: `c/p${n}` })
+        ),
+        { concurrency: "unbounded" }
+      ).pipe(
+        Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("the clones ran one after another") })
+      )
+      assert.isTrue(together)
+      for (const p of prepared) {
+        assert.isTrue(p.cloned)
+        assert.strictEqual(git(p.repoPath, ["show", "origin/main:src/a.ts"]), "a\n")
+        assert.isFalse(Fs.existsSync(Path.join(p.repoPath, ".git", "objects", "info", "alternates")))
+        git(p.repoPath, ["fsck", "--no-dangling", "--connectivity-only"])
+      }
+    }))
+
   it.scopedLive("a shared cache that lost its objects does not stop PREP: the work tree comes out whole", () =>
     Effect.gen(function*() {
       const root = yield* tempDir()

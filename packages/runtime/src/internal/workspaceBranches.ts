@@ -95,7 +95,7 @@ export const make = (plumbing: GitPlumbing, locks: WorkspaceLocks["Type"]): Bran
       repo,
       dir,
       auth,
-      cacheDir === dir ? options : { ...options, reference: { dir: cacheDir, hold: locks.withLock(cacheDir) } }
+      cacheDir === dir ? options : { ...options, reference: { dir: cacheDir, hold: locks.withShared(cacheDir) } }
     )
   }
 
