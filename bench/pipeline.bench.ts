@@ -163,6 +163,8 @@ const timedLauncher = (clock: CommandClock, profile: Profile, profiling: () => b
   Layer.scoped(
     ProcessLauncher.ProcessLauncher,
     Effect.map(ProcessLauncher.makeHelper, (inner): ProcessLauncher.Launcher => ({
+      // sandbox commands: timed by the sandbox wrapper below
+      start: inner.start,
       run: (request) =>
         Effect.suspend(() => {
           const started = performance.now()

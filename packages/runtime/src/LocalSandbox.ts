@@ -1,25 +1,26 @@
 /**
- * The `local` sandbox: child processes in the workspace directory, same interface, timeouts and
- * line streaming as the docker one. NOT isolation — commands run as the runner's user on the
- * runner's machine (no limits, full network, full filesystem); `health()` says so. The runner's
- * own environment (tokens, keys) is not inherited: a command sees PATH, a scratch HOME (not the
- * service user's, with its dotfiles), LANG, TMPDIR and what the caller passes. What it cannot
- * hide from a process of the same user: the service's own initial environment in
- * `/proc/<pid>/environ` and every file the user can read (README, "Security").
+ * The `local` sandbox: processes in the workspace directory, same interface, timeouts and line
+ * streaming as the docker one. They start from the `ProcessLauncher` in context — in the service,
+ * its small helper process, so that no fork of the whole service blocks its loop (10–25 ms each
+ * at 350 MB). NOT isolation — commands run as the runner's user on the runner's machine (no
+ * limits, full network, full filesystem); `health()` says so. The runner's own environment
+ * (tokens, keys) is not inherited: a command sees PATH, a scratch HOME (not the service user's,
+ * with its dotfiles), LANG, TMPDIR and what the caller passes. What it cannot hide from a process
+ * of the same user: the service's own initial environment in `/proc/<pid>/environ` and every file
+ * the user can read (README, "Security").
  *
  * Every command carries two markers in its environment (inherited by its children): the runner's
- * pid and the workspace. A runner that dies leaves its commands running (they lead their own
- * process groups); acquiring a sandbox for a workspace again kills whatever a dead runner left
- * there, so that a re-run step never races the interrupted one (`internal/localProcesses`: the
- * acquisition looks for leftovers only when the workspace's last owner is a runner that died holding it).
+ * pid and the workspace. A runner that dies can leave its commands running (they lead their own
+ * process groups; the helper kills them when the runner's channel closes, unless it died too);
+ * acquiring a sandbox for a workspace again kills whatever a dead runner left there, so that a
+ * re-run step never races the interrupted one (`internal/localProcesses`: the acquisition looks
+ * for leftovers only when the workspace's last owner is a runner that died holding it).
  */
 import { SandboxUnavailable } from "@devteam/domain/Errors"
-import { Deferred, Effect, Exit, Layer, Queue } from "effect"
-import { spawn } from "node:child_process"
+import { Deferred, Effect, Either, Exit, Layer, Queue } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
-import { StringDecoder } from "node:string_decoder"
 import * as EgressProxy from "./EgressProxy.js"
 import {
   claimWorkspace,
@@ -33,17 +34,15 @@ import {
 } from "./internal/localProcesses.js"
 import { drive, registerSecrets, validEnvName } from "./internal/sandboxExec.js"
 import type { RawChunk, StartedProcess } from "./internal/sandboxExec.js"
+import { type Launcher, ProcessLauncher } from "./ProcessLauncher.js"
 import { Redactor } from "./Redaction.js"
 import type { AcquireOptions, ExecOptions, SandboxHandle } from "./Sandbox.js"
 import { isSecretName, proxyEnv, resolveCwd, Sandbox } from "./Sandbox.js"
 import * as SandboxCache from "./SandboxCache.js"
 
-const signalExitCode = (signal: NodeJS.Signals | null): number => {
-  const n = signal === null ? undefined : os.constants.signals[signal]
-  return 128 + (n ?? 9)
-}
-
+/** Starts one command through the launcher: its output into a queue, its exit into a deferred. */
 const startProcess = (
+  launcher: Launcher,
   argv: ReadonlyArray<string>,
   cwd: string,
   env: Record<string, string>
@@ -53,44 +52,27 @@ const startProcess = (
     const exited = yield* Deferred.make<number>()
     const [file, ...args] = argv
     const finish = (code: number) => Deferred.unsafeDone(exited, Exit.succeed(code))
-    if (file === undefined || file === "") {
-      Queue.unsafeOffer(output, { stream: "stderr", text: "sandbox: empty command\n" })
+    const refuse = (message: string, code: number) => {
+      Queue.unsafeOffer(output, { stream: "stderr", text: `${message}\n` })
       Queue.unsafeOffer(output, null)
-      finish(127)
+      finish(code)
       return { output, exit: Deferred.await(exited), kill: Effect.void, wasOomKilled: () => Effect.succeed(false) }
     }
-    // detached: the child leads a new process group, so the whole tree can be killed at once.
-    const child = spawn(file, args, { cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] })
-    const pgid = child.pid
-    let open = 2
-    const closeOne = () => {
-      open -= 1
-      if (open === 0) Queue.unsafeOffer(output, null)
+    if (file === undefined || file === "") return refuse("sandbox: empty command", 127)
+    // its own process group (the launcher's doing), so the whole tree can be killed at once
+    const started = yield* Effect.either(launcher.start({ file, args, cwd, env }, {
+      onOutput: (stream, text) => Queue.unsafeOffer(output, { stream, text }),
+      onExit: finish,
+      onEnd: () => Queue.unsafeOffer(output, null)
+    }))
+    if (Either.isLeft(started)) {
+      const error = started.left
+      return error.code === "ENOENT"
+        ? refuse(`sandbox: command not found: ${file}`, 127)
+        : refuse(`sandbox: cannot run ${file}: ${error.code || error.detail}`, 126)
     }
-    for (const stream of ["stdout", "stderr"] as const) {
-      const readable = child[stream]
-      const decoder = new StringDecoder("utf8")
-      readable.on("data", (b: Buffer) => Queue.unsafeOffer(output, { stream, text: decoder.write(b) }))
-      readable.on("close", () => {
-        const rest = decoder.end()
-        if (rest.length > 0) Queue.unsafeOffer(output, { stream, text: rest })
-        closeOne()
-      })
-    }
-    child.on("error", (error: NodeJS.ErrnoException) => {
-      const message = error.code === "ENOENT"
-        ? `sandbox: command not found: ${file}`
-        : `sandbox: cannot run ${file}: ${error.code ?? error.message}`
-      Queue.unsafeOffer(output, { stream: "stderr", text: `${message}\n` })
-      finish(error.code === "ENOENT" ? 127 : 126)
-    })
-    child.on("exit", (code, signal) => {
-      // The command's process group dies with it: leftovers of a finished command are killed.
-      if (pgid !== undefined) killGroup(pgid)
-      finish(code ?? signalExitCode(signal))
-    })
+    const pgid = started.right
     const kill = Effect.gen(function*() {
-      if (pgid === undefined) return
       killGroup(pgid)
       let members = groupMembers(pgid)
       for (let i = 0; i < 200 && members.length > 0; i++) {
@@ -98,7 +80,7 @@ const startProcess = (
         killGroup(pgid)
         members = stillAlive(members)
       }
-      // Until node has reaped the child it is a zombie that `kill -0` still finds: wait for its exit.
+      // Until its parent has reaped the child it is a zombie that `kill -0` still finds: wait for its exit.
       yield* Deferred.await(exited).pipe(Effect.timeout("5 seconds"), Effect.ignore)
     })
     return { output, exit: Deferred.await(exited), kill, wasOomKilled: () => Effect.succeed(false) }
@@ -107,6 +89,8 @@ const startProcess = (
 /** The local Sandbox service. */
 export const make: Effect.Effect<Sandbox["Type"], never, Redactor> = Effect.gen(function*() {
   const redactor = yield* Redactor
+  // the service's helper process in the service (a fork of this process would block its loop)
+  const launcher = yield* ProcessLauncher
 
   const acquire = Effect.fn("Sandbox.acquire")(function*(options: AcquireOptions) {
     yield* Effect.annotateLogsScoped({ projectId: options.projectId, executionId: options.executionId })
@@ -150,7 +134,7 @@ export const make: Effect.Effect<Sandbox["Type"], never, Redactor> = Effect.gen(
         const extra = Object.entries(opts.env ?? {}).filter(([k]) => validEnvName(k))
         yield* registerSecrets(redactor, opts.env, isSecretName)
         return yield* drive(
-          startProcess(opts.command, cwd, { ...baseEnv, ...Object.fromEntries(extra) }),
+          startProcess(launcher, opts.command, cwd, { ...baseEnv, ...Object.fromEntries(extra) }),
           opts,
           redactor
         )

@@ -1,5 +1,6 @@
 /**
- * Where the service starts its short child processes (git): run to completion, output buffered.
+ * Where the service starts its child processes: git (`run`: to completion, output buffered) and the
+ * local sandbox's commands (`start`: output streamed back, the caller ends it).
  *
  * Starting a process from Node forks the starting process, and `spawn` blocks the event loop
  * until the child has exec'd: the fork copies the page tables of the whole service, so the bigger
@@ -19,6 +20,8 @@
  */
 import { Context, Data, Duration, Effect, Layer, Option, Schema } from "effect"
 import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
+import * as os from "node:os"
+import { StringDecoder } from "node:string_decoder"
 
 export interface LaunchRequest {
   readonly file: string
@@ -42,10 +45,40 @@ export class LaunchError extends Data.TaggedError("LaunchError")<{
   readonly reason: "spawn" | "timeout"
   /** Why it could not start (empty for a timeout). */
   readonly detail: string
+  /** The system's error code when it could not start (`ENOENT`: no such command), else empty. */
+  readonly code: string
 }> {}
+
+/** A command whose output streams back while it runs (`start`). */
+export interface StartRequest {
+  readonly file: string
+  readonly args: ReadonlyArray<string>
+  readonly cwd: string
+  /** The child's whole environment (nothing is inherited). */
+  readonly env: Readonly<Record<string, string>>
+}
+
+/**
+ * What a started command reports: its output as it comes (each stream decoded as UTF-8 on its
+ * own), its exit code once (128 + the signal's number when signalled), and the end of its output
+ * once both streams closed — after the last `onOutput`, before or after `onExit`.
+ */
+export interface StartHandlers {
+  readonly onOutput: (stream: "stdout" | "stderr", text: string) => void
+  readonly onExit: (exitCode: number) => void
+  readonly onEnd: () => void
+}
 
 export interface Launcher {
   readonly run: (request: LaunchRequest) => Effect.Effect<LaunchResult, LaunchError>
+  /**
+   * Starts a command in a process group of its own, with no input, and answers its pid (the
+   * group's id) once it runs. The caller ends it (a signal to the group); the launcher kills the
+   * group when the command's process exits, so a finished command leaves nothing behind. If the
+   * command cannot be reported on any more (the helper died), its group is killed and it exits
+   * with 137 after a line on stderr that says why.
+   */
+  readonly start: (request: StartRequest, handlers: StartHandlers) => Effect.Effect<number, LaunchError>
 }
 
 const killGroup = (pid: number | undefined): void => {
@@ -60,8 +93,80 @@ const killGroup = (pid: number | undefined): void => {
 /** The exit code of a child killed by a signal: 128 + SIGKILL, as a shell reports it. */
 const signalled = (code: number | null, signal: NodeJS.Signals | null) => code ?? (signal === null ? -1 : 128 + 9)
 
+/** A started command's exit code: 128 + the signal's number when signalled, as a shell reports it. */
+const exitCodeOf = (code: number | null, signal: string | null): number => {
+  if (code !== null) return code
+  const n = signal === null ? undefined : Object.entries(os.constants.signals).find(([name]) => name === signal)?.[1]
+  return 128 + (n ?? 9)
+}
+
+const errnoOf = (error: unknown): string =>
+  typeof error === "object" && error !== null && "code" in error && typeof error.code === "string" ? error.code : ""
+
+/** Streams a started child's output and exit to `handlers` (both launchers, each on its side). */
+const report = (
+  child: ChildProcess,
+  pid: number,
+  handlers: StartHandlers
+) => {
+  let open = 2
+  for (const stream of ["stdout", "stderr"] as const) {
+    const readable = child[stream]
+    if (readable === null) {
+      open -= 1
+      continue
+    }
+    const decoder = new StringDecoder("utf8")
+    readable.on("data", (b: Buffer) => handlers.onOutput(stream, decoder.write(b)))
+    readable.on("close", () => {
+      const rest = decoder.end()
+      if (rest.length > 0) handlers.onOutput(stream, rest)
+      open -= 1
+      if (open === 0) handlers.onEnd()
+    })
+  }
+  child.on("exit", (code, signal) => {
+    // The command's process group dies with it: leftovers of a finished command are killed.
+    killGroup(pid)
+    handlers.onExit(exitCodeOf(code, signal))
+  })
+}
+
+/** Starts a streamed command from this process (`direct.start`). */
+const startHere = (request: StartRequest, handlers: StartHandlers): Effect.Effect<number, LaunchError> =>
+  Effect.async<number, LaunchError>((resume) => {
+    let child: ChildProcess
+    try {
+      child = spawn(request.file, [...request.args], {
+        cwd: request.cwd,
+        env: request.env,
+        stdio: ["ignore", "pipe", "pipe"],
+        detached: true,
+        windowsHide: true
+      })
+    } catch (error) {
+      resume(Effect.fail(new LaunchError({ reason: "spawn", detail: String(error), code: errnoOf(error) })))
+      return
+    }
+    const pid = child.pid
+    if (pid === undefined) {
+      // it did not start; Node says why on the next tick
+      child.once(
+        "error",
+        (error) =>
+          resume(Effect.fail(new LaunchError({ reason: "spawn", detail: error.message, code: errnoOf(error) })))
+      )
+      return
+    }
+    // once it runs, its exit says how it ended
+    child.on("error", () => {})
+    report(child, pid, handlers)
+    resume(Effect.succeed(pid))
+  })
+
 /** Spawns from this process. */
 export const direct: Launcher = {
+  start: startHere,
   run: (request) =>
     Effect.async<LaunchResult, LaunchError>((resume) => {
       let settled = false
@@ -81,14 +186,14 @@ export const direct: Launcher = {
         })
       } catch (error) {
         // arguments Node refuses before starting anything (a NUL byte in an argument)
-        resume(Effect.fail(new LaunchError({ reason: "spawn", detail: String(error) })))
+        resume(Effect.fail(new LaunchError({ reason: "spawn", detail: String(error), code: errnoOf(error) })))
         return
       }
       const timer = setTimeout(() => {
         if (settled) return
         settled = true
         killGroup(child.pid)
-        resume(Effect.fail(new LaunchError({ reason: "timeout", detail: "" })))
+        resume(Effect.fail(new LaunchError({ reason: "timeout", detail: "", code: "" })))
       }, request.timeoutMs)
       child.stdout.on("data", (chunk: Buffer) => {
         if (outBytes < request.maxOutputBytes) stdout.push(chunk)
@@ -102,7 +207,7 @@ export const direct: Launcher = {
         if (settled) return
         settled = true
         clearTimeout(timer)
-        resume(Effect.fail(new LaunchError({ reason: "spawn", detail: error.message })))
+        resume(Effect.fail(new LaunchError({ reason: "spawn", detail: error.message, code: errnoOf(error) })))
       })
       child.on("close", (code, signal) => {
         if (settled) return
@@ -135,24 +240,59 @@ export class ProcessLauncher extends Context.Reference<ProcessLauncher>()("@devt
  * The helper's program (plain JavaScript, run with `node -e`: no file to ship beside a bundle).
  * `direct` above, on the other side of the channel: a `run` message starts one command, its
  * `exit` or `error` message answers it, a `kill` message (the caller was interrupted) kills its
- * process group. When the service goes away (the channel closes), it kills what still runs.
+ * process group. A `start` message starts a streamed command: `started` (or `error`) answers it,
+ * then `output` messages, `exited` and `end` follow. When the service goes away (the channel
+ * closes), it kills what still runs.
  */
 const helperProgram = String.raw`"use strict";
 const { spawn } = require("node:child_process");
+const { StringDecoder } = require("node:string_decoder");
 const running = new Map();
 const killGroup = (pid) => { if (pid === undefined) return; try { process.kill(-pid, "SIGKILL"); } catch {} };
 const answer = (message) => { if (process.connected) process.send(message); };
+const failed = (id, error) => answer({ id, type: "error", reason: "spawn", detail: String(error && error.message),
+  code: String((error && error.code) || "") });
+const start = (m) => {
+  let child;
+  try {
+    child = spawn(m.file, m.args, { cwd: m.cwd, env: m.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  } catch (error) {
+    failed(m.id, error);
+    return;
+  }
+  const pid = child.pid;
+  if (pid === undefined) { child.once("error", (error) => failed(m.id, error)); return; }
+  running.set(m.id, { pid, timer: undefined });
+  answer({ id: m.id, type: "started", pid });
+  child.on("error", () => {});
+  let open = 2;
+  for (const stream of ["stdout", "stderr"]) {
+    const decoder = new StringDecoder("utf8");
+    child[stream].on("data", (b) => { const text = decoder.write(b); if (text !== "") answer({ id: m.id, type: "output", stream, text }); });
+    child[stream].on("close", () => {
+      const rest = decoder.end();
+      if (rest !== "") answer({ id: m.id, type: "output", stream, text: rest });
+      if (--open === 0) answer({ id: m.id, type: "end" });
+    });
+  }
+  child.on("exit", (code, signal) => {
+    running.delete(m.id);
+    killGroup(pid);
+    answer({ id: m.id, type: "exited", code, signal });
+  });
+};
 process.on("message", (m) => {
   if (m.type === "kill") {
     const r = running.get(m.id);
     if (r !== undefined) { running.delete(m.id); clearTimeout(r.timer); killGroup(r.pid); }
     return;
   }
+  if (m.type === "start") { start(m); return; }
   let child;
   try {
     child = spawn(m.file, m.args, { cwd: m.cwd, env: m.env, stdio: ["pipe", "pipe", "pipe"], detached: true });
   } catch (error) {
-    answer({ id: m.id, type: "error", reason: "spawn", detail: String(error && error.message) });
+    failed(m.id, error);
     return;
   }
   const out = [], err = [];
@@ -161,7 +301,7 @@ process.on("message", (m) => {
   entry.timer = setTimeout(() => {
     if (!running.delete(m.id)) return;
     killGroup(child.pid);
-    answer({ id: m.id, type: "error", reason: "timeout", detail: "" });
+    answer({ id: m.id, type: "error", reason: "timeout", detail: "", code: "" });
   }, m.timeoutMs);
   running.set(m.id, entry);
   child.stdout.on("data", (c) => { if (outBytes < m.maxOutputBytes) out.push(c); outBytes += c.length; });
@@ -169,7 +309,7 @@ process.on("message", (m) => {
   child.on("error", (error) => {
     if (!running.delete(m.id)) return;
     clearTimeout(entry.timer);
-    answer({ id: m.id, type: "error", reason: "spawn", detail: error.message });
+    failed(m.id, error);
   });
   child.on("close", (code, signal) => {
     if (!running.delete(m.id)) return;
@@ -197,8 +337,23 @@ const HelperAnswer = Schema.Union(
     id: Schema.Number,
     type: Schema.Literal("error"),
     reason: Schema.Literal("spawn", "timeout"),
-    detail: Schema.String
-  })
+    detail: Schema.String,
+    code: Schema.String
+  }),
+  Schema.Struct({ id: Schema.Number, type: Schema.Literal("started"), pid: Schema.Number }),
+  Schema.Struct({
+    id: Schema.Number,
+    type: Schema.Literal("output"),
+    stream: Schema.Literal("stdout", "stderr"),
+    text: Schema.String
+  }),
+  Schema.Struct({
+    id: Schema.Number,
+    type: Schema.Literal("exited"),
+    code: Schema.NullOr(Schema.Number),
+    signal: Schema.NullOr(Schema.String)
+  }),
+  Schema.Struct({ id: Schema.Number, type: Schema.Literal("end") })
 )
 const decodeAnswer = Schema.decodeUnknownOption(HelperAnswer)
 
@@ -215,7 +370,17 @@ const decodeAnswer = Schema.decodeUnknownOption(HelperAnswer)
 export const makeHelperWith = (options: { readonly answerGrace?: Duration.DurationInput } = {}) =>
   Effect.gen(function*() {
     const answerGraceMs = Duration.toMillis(options.answerGrace ?? Duration.seconds(5))
+    /** `run` commands waiting for their answer. */
     const pending = new Map<number, (answer: Effect.Effect<LaunchResult, LaunchError>) => void>()
+    /** `start` commands waiting to be started. */
+    const starting = new Map<number, (answer: Effect.Effect<number, LaunchError>) => void>()
+    /** What each `start` command reports to, from the moment it is sent. */
+    const startHandlers = new Map<number, StartHandlers>()
+    /** Started commands, until both their exit and the end of their output were reported. */
+    const streams = new Map<
+      number,
+      { readonly pid: number; readonly handlers: StartHandlers; exited: boolean; ended: boolean }
+    >()
     let helper: ChildProcess | undefined
     let nextId = 0
     /** Why the last helper went away, until the next command logs it. */
@@ -223,10 +388,28 @@ export const makeHelperWith = (options: { readonly answerGrace?: Duration.Durati
     /** The scope is closed: no helper is started any more. */
     let closed = false
 
+    // idle, the helper keeps nothing alive; while a command runs, the channel is referenced
+    const refreshRef = (child: ChildProcess) => {
+      if (pending.size + starting.size + streams.size === 0) child.channel?.unref()
+      else child.channel?.ref()
+    }
+
     const settleAll = (detail: string) => {
       const waiting = [...pending.values()]
       pending.clear()
-      for (const resume of waiting) resume(Effect.fail(new LaunchError({ reason: "spawn", detail })))
+      for (const resume of waiting) resume(Effect.fail(new LaunchError({ reason: "spawn", detail, code: "" })))
+      const unstarted = [...starting.values()]
+      starting.clear()
+      for (const resume of unstarted) resume(Effect.fail(new LaunchError({ reason: "spawn", detail, code: "" })))
+      // Nothing reports on a started command any more: it is ended here, with its group.
+      const orphaned = [...streams.values()]
+      streams.clear()
+      for (const stream of orphaned) {
+        killGroup(stream.pid)
+        if (!stream.ended) stream.handlers.onOutput("stderr", `\n${detail}: the command was killed\n`)
+        if (!stream.exited) stream.handlers.onExit(128 + 9)
+        if (!stream.ended) stream.handlers.onEnd()
+      }
     }
 
     /** `child` is no longer the helper: its commands fail, the next command starts a new one. */
@@ -237,27 +420,69 @@ export const makeHelperWith = (options: { readonly answerGrace?: Duration.Durati
       settleAll(`the process launcher ${why}`)
     }
 
+    /** The waiter of `id` in `waiting`, removed from it. */
+    const take = <A>(waiting: Map<number, A>, id: number): A | undefined => {
+      const waiter = waiting.get(id)
+      waiting.delete(id)
+      return waiter
+    }
+
+    const onAnswer = (child: ChildProcess, message: unknown) => {
+      const answer = Option.getOrUndefined(decodeAnswer(message))
+      if (answer === undefined) return
+      switch (answer.type) {
+        case "exit":
+          take(pending, answer.id)?.(
+            Effect.succeed({ exitCode: answer.exitCode, stdout: answer.stdout, stderr: answer.stderr })
+          )
+          break
+        case "error": {
+          const error = new LaunchError({ reason: answer.reason, detail: answer.detail, code: answer.code })
+          ;(take(pending, answer.id) ?? take(starting, answer.id))?.(Effect.fail(error))
+          break
+        }
+        case "started": {
+          const resume = take(starting, answer.id)
+          const handlers = startHandlers.get(answer.id)
+          if (resume !== undefined && handlers !== undefined) {
+            streams.set(answer.id, { pid: answer.pid, handlers, exited: false, ended: false })
+            resume(Effect.succeed(answer.pid))
+          } else {
+            // its caller is gone (interrupted): the helper was told to kill it, make sure of it
+            killGroup(answer.pid)
+          }
+          break
+        }
+        case "output":
+          streams.get(answer.id)?.handlers.onOutput(answer.stream, answer.text)
+          break
+        case "exited":
+        case "end": {
+          const stream = streams.get(answer.id)
+          if (stream === undefined) break
+          if (answer.type === "exited") {
+            stream.exited = true
+            stream.handlers.onExit(exitCodeOf(answer.code, answer.signal))
+          } else {
+            stream.ended = true
+            stream.handlers.onEnd()
+          }
+          if (stream.exited && stream.ended) streams.delete(answer.id)
+          break
+        }
+      }
+      refreshRef(child)
+    }
+
     const start = (): ChildProcess => {
       const child = spawn(process.execPath, ["-e", helperProgram], {
         env: {},
         stdio: ["ignore", "ignore", "inherit", "ipc"],
         windowsHide: true
       })
-      child.on("message", (message: unknown) => {
-        const answer = Option.getOrUndefined(decodeAnswer(message))
-        const resume = answer === undefined ? undefined : pending.get(answer.id)
-        if (answer === undefined || resume === undefined) return
-        pending.delete(answer.id)
-        if (pending.size === 0) child.channel?.unref()
-        resume(
-          answer.type === "exit"
-            ? Effect.succeed({ exitCode: answer.exitCode, stdout: answer.stdout, stderr: answer.stderr })
-            : Effect.fail(new LaunchError({ reason: answer.reason, detail: answer.detail }))
-        )
-      })
+      child.on("message", (message: unknown) => onAnswer(child, message))
       child.on("error", (error) => retire(child, `failed: ${error.message}`))
       child.on("exit", (code, signal) => retire(child, `exited (${signal ?? code ?? "?"})`))
-      // idle, the helper keeps nothing alive; while a command runs, the channel is referenced
       child.unref()
       child.channel?.unref()
       return child
@@ -268,7 +493,7 @@ export const makeHelperWith = (options: { readonly answerGrace?: Duration.Durati
         const child = helper
         helper = undefined
         closed = true
-        settleAll("was shut down")
+        settleAll("the process launcher was shut down")
         // closing the channel makes the helper kill what still runs and exit
         if (child?.connected === true) child.disconnect()
       })
@@ -280,36 +505,53 @@ export const makeHelperWith = (options: { readonly answerGrace?: Duration.Durati
       return why === undefined ? Effect.void : Effect.logWarning(`process launcher: ${why}; starting a new one`)
     })
 
-    const send = (request: LaunchRequest): Effect.Effect<LaunchResult, LaunchError> =>
-      Effect.async<LaunchResult, LaunchError>((resume) => {
+    /**
+     * Sends one message and waits for its answer in `waiting`. The helper enforces a `run`
+     * command's timeout; the watchdog only ends the wait on a helper that stopped answering (it is
+     * killed: its commands' groups die with it or finish on their own).
+     */
+    const ask = <A>(
+      waiting: Map<number, (answer: Effect.Effect<A, LaunchError>) => void>,
+      id: number,
+      message: Record<string, unknown>,
+      answerWithinMs: number
+    ): Effect.Effect<A, LaunchError> =>
+      Effect.async<A, LaunchError>((resume) => {
         if (closed) {
-          resume(Effect.fail(new LaunchError({ reason: "spawn", detail: "the process launcher was shut down" })))
+          resume(
+            Effect.fail(
+              new LaunchError({ reason: "spawn", detail: "the process launcher was shut down", code: "" })
+            )
+          )
           return
         }
         const child = helper ?? start()
         helper = child
-        const id = nextId++
-        // The helper enforces the command's timeout; this only ends the wait on a helper that
-        // stopped answering (it is killed: its commands' groups die with it or finish on their own).
         const watchdog = setTimeout(() => {
-          if (!pending.delete(id)) return
-          resume(Effect.fail(new LaunchError({ reason: "timeout", detail: "the process launcher did not answer" })))
+          if (!waiting.delete(id)) return
+          resume(
+            Effect.fail(new LaunchError({ reason: "timeout", detail: "the process launcher did not answer", code: "" }))
+          )
           retire(child, "stopped answering")
           child.kill("SIGKILL")
-        }, request.timeoutMs + answerGraceMs)
-        pending.set(id, (answer) => {
+        }, answerWithinMs)
+        waiting.set(id, (answer) => {
           clearTimeout(watchdog)
           resume(answer)
         })
-        child.channel?.ref()
+        refreshRef(child)
         const unsent = (error: unknown) => {
-          const settle = pending.get(id)
+          const settle = waiting.get(id)
           if (settle === undefined) return
-          pending.delete(id)
-          settle(Effect.fail(new LaunchError({ reason: "spawn", detail: `the process launcher: ${String(error)}` })))
+          waiting.delete(id)
+          settle(
+            Effect.fail(
+              new LaunchError({ reason: "spawn", detail: `the process launcher: ${String(error)}`, code: "" })
+            )
+          )
         }
         try {
-          child.send({ type: "run", id, ...request, args: [...request.args] }, (error) => {
+          child.send(message, (error) => {
             if (error !== null) unsent(error)
           })
         } catch (error) {
@@ -317,15 +559,51 @@ export const makeHelperWith = (options: { readonly answerGrace?: Duration.Durati
         }
         return Effect.sync(() => {
           clearTimeout(watchdog)
-          if (!pending.delete(id)) return
-          if (pending.size === 0) child.channel?.unref()
+          if (!waiting.delete(id)) return
+          refreshRef(child)
           if (child.connected) child.send({ type: "kill", id })
         })
       })
 
-    const run = (request: LaunchRequest) => Effect.zipRight(lost, send(request))
+    const run = (request: LaunchRequest) =>
+      Effect.zipRight(
+        lost,
+        Effect.suspend(() => {
+          const id = nextId++
+          return ask(
+            pending,
+            id,
+            { type: "run", id, ...request, args: [...request.args] },
+            request.timeoutMs + answerGraceMs
+          )
+        })
+      )
 
-    return { run } satisfies Launcher
+    const startCommand = (request: StartRequest, handlers: StartHandlers) =>
+      Effect.zipRight(
+        lost,
+        Effect.suspend(() => {
+          const id = nextId++
+          // registered before the message goes out: its `started` answer registers the stream at
+          // once, so no output that follows it is missed
+          startHandlers.set(id, handlers)
+          return ask(starting, id, { type: "start", id, ...request, args: [...request.args] }, answerGraceMs).pipe(
+            Effect.onExit((exit) =>
+              Effect.sync(() => {
+                startHandlers.delete(id)
+                const stream = streams.get(id)
+                // started, but the caller was interrupted before it learned the pid: nobody would end it
+                if (exit._tag === "Failure" && stream !== undefined) {
+                  streams.delete(id)
+                  killGroup(stream.pid)
+                }
+              })
+            )
+          )
+        })
+      )
+
+    return { run, start: startCommand } satisfies Launcher
   })
 
 /** `makeHelperWith` with its defaults. */

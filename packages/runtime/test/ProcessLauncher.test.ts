@@ -5,7 +5,7 @@
 import * as ProcessLauncher from "@devteam/runtime/ProcessLauncher"
 import { tempDir } from "@devteam/runtime/testing/GitRemote"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 
@@ -54,6 +54,35 @@ const pidIn = (file: string) =>
       await new Promise((r) => setTimeout(r, 10))
     }
     throw new Error(`${file} never written`)
+  })
+
+/** What a started command reported, as effects that complete when it did. */
+const started = (req: ProcessLauncher.LaunchRequest) =>
+  Effect.gen(function*() {
+    const launcher = yield* ProcessLauncher.ProcessLauncher
+    const exit = yield* Deferred.make<number>()
+    const end = yield* Deferred.make<void>()
+    const chunks: Array<{ stream: "stdout" | "stderr"; text: string }> = []
+    let ended = false
+    let afterEnd = false
+    const pid = yield* launcher.start({ file: req.file, args: req.args, cwd: req.cwd, env: req.env }, {
+      onOutput: (stream, text) => {
+        if (ended) afterEnd = true
+        chunks.push({ stream, text })
+      },
+      onExit: (code) => Deferred.unsafeDone(exit, Exit.succeed(code)),
+      onEnd: () => {
+        ended = true
+        Deferred.unsafeDone(end, Exit.void)
+      }
+    })
+    return {
+      pid,
+      exit: Deferred.await(exit),
+      end: Deferred.await(end),
+      text: (stream: "stdout" | "stderr") => chunks.filter((c) => c.stream === stream).map((c) => c.text).join(""),
+      outputAfterEnd: () => afterEnd
+    }
   })
 
 const launchers = [
@@ -109,6 +138,46 @@ for (const { layer, name } of launchers) {
         assert.isTrue(yield* goneWithin(yield* pidIn(pidFile), 3000))
       }).pipe(Effect.provide(layer)))
 
+    it.scopedLive("a started command streams its output, then reports its exit and the end of its output", () =>
+      Effect.gen(function*() {
+        const seen = yield* started(request("echo one; echo two >&2; printf 'três'; exit 4"))
+        const [exitCode] = yield* Effect.all([seen.exit, seen.end])
+        assert.strictEqual(exitCode, 4)
+        assert.strictEqual(seen.text("stdout"), "one\ntrês")
+        assert.strictEqual(seen.text("stderr"), "two\n")
+        assert.isFalse(seen.outputAfterEnd())
+      }).pipe(Effect.provide(layer)))
+
+    it.scopedLive("a started command leads its own group: the caller ends it with a signal, leftovers die with it", () =>
+      Effect.gen(function*() {
+        const pidFile = Path.join(yield* tempDir(), "pid")
+        const seen = yield* started(request(`sleep 30 & echo $! > ${pidFile}; wait`))
+        const sleeper = yield* pidIn(pidFile)
+        assert.strictEqual(
+          Number(Fs.readFileSync(`/proc/${sleeper}/stat`, "utf8").split(") ")[1]?.split(" ")[3]),
+          seen.pid
+        )
+        process.kill(-seen.pid, "SIGTERM")
+        assert.strictEqual(yield* seen.exit, 128 + 15)
+        assert.isTrue(yield* goneWithin(sleeper, 3000))
+        // a command that exits leaving a background process: the group is killed at its exit
+        const leftFile = Path.join(yield* tempDir(), "pid")
+        const quick = yield* started(request(`sleep 30 > /dev/null 2>&1 & echo $! > ${leftFile}`))
+        assert.strictEqual(yield* quick.exit, 0)
+        assert.isTrue(yield* goneWithin(yield* pidIn(leftFile), 3000))
+      }).pipe(Effect.provide(layer)))
+
+    it.scopedLive("a command that cannot start is an error with the system's code", () =>
+      Effect.gen(function*() {
+        const launcher = yield* ProcessLauncher.ProcessLauncher
+        const error = yield* Effect.flip(launcher.start(
+          { file: "/nonexistent/no-such-command", args: [], cwd: "/", env },
+          { onOutput: () => {}, onExit: () => {}, onEnd: () => {} }
+        ))
+        assert.strictEqual(error.reason, "spawn")
+        assert.strictEqual(error.code, "ENOENT")
+      }).pipe(Effect.provide(layer)))
+
     it.scopedLive("an interrupted caller's command is killed with its children", () =>
       Effect.gen(function*() {
         const pidFile = Path.join(yield* tempDir(), "pid")
@@ -135,6 +204,34 @@ describe("ProcessLauncher (helper process)", () => {
       const environ = Fs.readFileSync(`/proc/${helperPid}/environ`, "utf8")
       assert.notInclude(environ, "service-secret")
       delete process.env["DEVTEAM_LAUNCHER_CANARY"]
+    }))
+
+  it.scopedLive("started commands come from the helper too", () =>
+    Effect.gen(function*() {
+      const launcher = yield* ProcessLauncher.makeHelper
+      const helperPid = yield* parentOf(launcher)
+      const seen = yield* started(request("echo $PPID")).pipe(
+        Effect.provideService(ProcessLauncher.ProcessLauncher, launcher)
+      )
+      yield* seen.end
+      assert.strictEqual(Number(seen.text("stdout").trim()), helperPid)
+    }))
+
+  it.scopedLive("a helper that dies ends its started commands: their group is killed, they exit 137 and say why", () =>
+    Effect.gen(function*() {
+      const launcher = yield* ProcessLauncher.makeHelper
+      const helperPid = yield* parentOf(launcher)
+      const pidFile = Path.join(yield* tempDir(), "pid")
+      const seen = yield* started(request(`sleep 30 & echo $! > ${pidFile}; wait`)).pipe(
+        Effect.provideService(ProcessLauncher.ProcessLauncher, launcher)
+      )
+      const sleeper = yield* pidIn(pidFile)
+      process.kill(helperPid, "SIGKILL")
+      assert.strictEqual(yield* seen.exit, 137)
+      yield* seen.end
+      assert.include(seen.text("stderr"), "the process launcher exited")
+      assert.isTrue(yield* goneWithin(sleeper, 3000))
+      assert.isTrue(yield* goneWithin(seen.pid, 3000))
     }))
 
   it.scopedLive("a helper that dies fails its running commands and is started again", () =>
