@@ -8,9 +8,25 @@
  * probe holds one of the instance's remote slots (REPO_MAX_CONCURRENT) and, waiting for it
  * included, ends after REPO_VALIDATE_TIMEOUT: a remote that never answers (a tarpit) costs one
  * slot for that long, and a crowd of probes against it waits instead of starting git processes.
+ *
+ * Default-branch probes of one repository asked while one is under way share its answer (no
+ * token: a per-call token is its own question): 50 projects of one repository started at once ask
+ * the remote once or twice, not 50 times. The answer is at most one probe's duration older than
+ * the question.
  */
 import { type BadRequest, GitOperationFailed, type InvalidRepoUrl } from "@devteam/domain/Errors"
-import { type ConfigError, Context, Duration, Effect, Either, Layer, Option, type Redacted } from "effect"
+import {
+  type ConfigError,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  FiberId,
+  Layer,
+  Option,
+  type Redacted
+} from "effect"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { checkBranchName as checkBranch, checkRepoFilePath } from "./internal/gitNames.js"
@@ -96,6 +112,35 @@ export const make = (
     const readBlob = (dir: string, file: { readonly blob: string; readonly size: number }) =>
       plumbing.readBlob(dir, file.blob, maxTaskListBytes, file.size)
 
+    /** Default-branch probes under way, by repository URL. */
+    const inFlight = new Map<string, Deferred.Deferred<Option.Option<string>>>()
+    /**
+     * `ask`'s answer, shared with every caller for `url` that comes while it runs. It runs on its
+     * own (a daemon fiber): one caller giving up does not cancel the others' answer; the probe's
+     * own time limit bounds it.
+     */
+    const shared = (url: string, ask: Effect.Effect<Option.Option<string>>) =>
+      Effect.suspend(() => {
+        const running = inFlight.get(url)
+        if (running !== undefined) return Deferred.await(running)
+        const answer = Deferred.unsafeMake<Option.Option<string>>(FiberId.none)
+        inFlight.set(url, answer)
+        return Effect.zipRight(
+          Effect.forkDaemon(
+            ask.pipe(
+              Effect.exit,
+              Effect.flatMap((exit) =>
+                Effect.sync(() => {
+                  inFlight.delete(url)
+                  Deferred.unsafeDone(answer, exit)
+                })
+              )
+            )
+          ),
+          Deferred.await(answer)
+        )
+      })
+
     const defaultBranch = Effect.fn("RepositoryProbe.defaultBranch")(function*(
       options: { readonly repoUrl: string; readonly token?: Redacted.Redacted<string> | undefined }
     ) {
@@ -105,7 +150,7 @@ export const make = (
         Effect.catchTag("GitOperationFailed", () => Effect.succeed(undefined))
       )
       if (auth === undefined) return Option.none<string>()
-      const asked = Effect.gen(function*() {
+      const ask = Effect.gen(function*() {
         yield* fsOp("create workspace directory", () => Fs.mkdir(workspaceDir, { recursive: true }))
         const r = yield* bounded(
           "ls-remote",
@@ -114,13 +159,14 @@ export const make = (
         const match = r.exitCode === 0 ? /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(r.stdout) : null
         return Option.fromNullable(match?.[1])
       })
-      return yield* asked.pipe(
+      const asked = ask.pipe(
         Effect.catchAll((e) =>
           Effect.logWarning(`RepositoryProbe: cannot ask the remote for its default branch: ${e.message}`).pipe(
             Effect.as(Option.none<string>())
           )
         )
       )
+      return yield* options.token === undefined ? shared(repo.url, asked) : asked
     })
 
     const validate = Effect.fn("RepositoryProbe.validate")(function*(options: ValidateOptions) {
