@@ -18,9 +18,9 @@ import {
   ExecutionConfig
 } from "@devteam/domain/ExecutionConfig"
 import { ExecutionError } from "@devteam/domain/ExecutionError"
-import { canRunSingleStep, decide, evolveEach, expectedStep } from "@devteam/domain/ExecutionMachine"
+import { canRunSingleStep, decide, type Evolved, evolveEach, expectedStep } from "@devteam/domain/ExecutionMachine"
 import { isRunning, type Step } from "@devteam/domain/ExecutionStatus"
-import { customerIdOf, ErrorId, type EventId, type ExecutionId, ProjectId } from "@devteam/domain/Ids"
+import { customerIdOf, ErrorId, type EventId, type ExecutionId, ProjectId, type Timestamp } from "@devteam/domain/Ids"
 import { InjectedTask } from "@devteam/domain/Injection"
 import type { LogLine } from "@devteam/domain/JournalEvent"
 import type { ProjectState } from "@devteam/domain/ProjectState"
@@ -143,9 +143,15 @@ const reload = (actor: Actor) =>
 
 /**
  * decide → evolve → append (the commit point) → take the new state. Serialised with the
- * execution fiber's commits.
+ * execution fiber's commits. `then`, given the state the command leads to, may name one more
+ * command decided on that state and appended in the same transaction (the execution loop's next
+ * move at a step boundary); one it refuses is left out: the loop decides again.
  */
-const commit = (actor: Actor, command: ExecutionCommand) =>
+const commit = (
+  actor: Actor,
+  command: ExecutionCommand,
+  then?: (after: ProjectState) => ExecutionCommand | undefined
+) =>
   withLock(
     actor,
     Effect.gen(function*() {
@@ -153,7 +159,7 @@ const commit = (actor: Actor, command: ExecutionCommand) =>
       const decision = decide(actor.state, command)
       if (Either.isLeft(decision)) return yield* Effect.fail(decision.left)
       if (!Arr.isNonEmptyReadonlyArray(decision.right)) return actor.state
-      const evolved = evolveEach(actor.state, decision.right)
+      const evolved = withFollowUp(evolveEach(actor.state, decision.right), then)
       const correlationId = yield* Correlation.CurrentCorrelationId
       const principal = yield* Correlation.CurrentPrincipal
       const result = yield* actor.deps.journal.append({
@@ -184,6 +190,20 @@ const commit = (actor: Actor, command: ExecutionCommand) =>
       return actor.state
     })
   )
+
+/** `evolved` followed by the events of `then`'s command on the state it ends in, when it names one that is legal. */
+const withFollowUp = (
+  evolved: Arr.NonEmptyReadonlyArray<Evolved>,
+  then: ((after: ProjectState) => ExecutionCommand | undefined) | undefined
+): Arr.NonEmptyReadonlyArray<Evolved> => {
+  const after = Arr.lastNonEmpty(evolved).after
+  const next = then?.(after)
+  if (next === undefined) return evolved
+  const decided = decide(after, next)
+  return Either.isRight(decided) && Arr.isNonEmptyReadonlyArray(decided.right)
+    ? Arr.appendAll(evolved, evolveEach(after, decided.right))
+    : evolved
+}
 
 /** For commands whose decision can only be refused as an illegal transition. */
 const commitControl = (actor: Actor, command: ExecutionCommand) =>
@@ -250,14 +270,28 @@ const stalledError = (
     })
   })
 
-/** One step: start it (journaled), run it, journal its outcome. */
-const runStep = (actor: Actor, executionScope: Scope.Scope) =>
+const startStep = (state: ProjectState, at: Timestamp) =>
+  ExecutionCommand.StartStep({ step: expectedStep(state), taskId: state.currentTask?.id ?? null, at })
+
+/**
+ * What the loop does at the boundary a completed step leaves, journaled with the completion: the
+ * pause that waits there, or the next step's start (nothing once the execution no longer runs).
+ */
+const atBoundary = (at: Timestamp) => (after: ProjectState): ExecutionCommand | undefined =>
+  !isRunning(after.status)
+    ? undefined
+    : after.pauseRequested
+    ? ExecutionCommand.PauseAtBoundary({ at })
+    : startStep(after, at)
+
+/**
+ * One step: start it (journaled, unless its start went with the previous step's completion), run
+ * it, journal its outcome with the next move. True when that started the next step.
+ */
+const runStep = (actor: Actor, executionScope: Scope.Scope, started: boolean) =>
   Effect.gen(function*() {
     const step = expectedStep(actor.state)
-    yield* commit(
-      actor,
-      ExecutionCommand.StartStep({ step, taskId: actor.state.currentTask?.id ?? null, at: yield* now })
-    )
+    if (!started) yield* commit(actor, startStep(actor.state, yield* now))
     const correlationId = yield* Correlation.CurrentCorrelationId
     // Output is the step's sign of life for the stall watchdog.
     let lastActivity = Date.now()
@@ -281,13 +315,13 @@ const runStep = (actor: Actor, executionScope: Scope.Scope) =>
         )
     }).pipe(Effect.either)
     const at = yield* now
-    if (Either.isLeft(result)) {
-      return yield* commit(actor, ExecutionCommand.FailStep({ error: result.left, at }))
-    }
-    return yield* StepResult.$match(result.right, {
-      Completed: ({ outcome }) => commit(actor, ExecutionCommand.CompleteStep({ outcome })),
-      Finished: (figures) => commit(actor, ExecutionCommand.Finish({ ...figures, at }))
-    })
+    const after = yield* Either.isLeft(result)
+      ? commit(actor, ExecutionCommand.FailStep({ error: result.left, at }))
+      : StepResult.$match(result.right, {
+        Completed: ({ outcome }) => commit(actor, ExecutionCommand.CompleteStep({ outcome }), atBoundary(at)),
+        Finished: (figures) => commit(actor, ExecutionCommand.Finish({ ...figures, at }))
+      })
+    return isRunning(after.status) && after.cursor?.phase === "running"
   })
 
 /** One run of the execution: waits for a queue slot, then runs steps until it pauses or ends. */
@@ -295,15 +329,18 @@ const runOnce = (actor: Actor) =>
   Effect.gen(function*() {
     yield* actor.deps.queue.acquire(actor.projectId, actor.state.customerId)
     const executionScope = yield* Effect.scope
+    // whether the last step's completion also started the next one
+    let started = false
     while (isRunning(actor.state.status)) {
-      // At the top of this loop no step of this run is in flight: either the last one ended, or
-      // the one the journal shows running was interrupted (crash, failover, database outage)
-      // and re-runs on resume. Either way this is a boundary where a pending pause applies.
-      if (actor.state.pauseRequested) {
+      // At the top of this loop no step of this run is in flight: either the last one ended (and
+      // its completion started the next, or paused here), or the one the journal shows running
+      // was interrupted (crash, failover, database outage) and re-runs on resume. Either way this
+      // is a boundary where a pending pause applies.
+      if (!started && actor.state.pauseRequested) {
         yield* commit(actor, ExecutionCommand.PauseAtBoundary({ at: yield* now }))
         break
       }
-      yield* runStep(actor, executionScope)
+      started = yield* runStep(actor, executionScope, started)
     }
   }).pipe(
     // The slot, the sandbox and every per-execution resource are released here.

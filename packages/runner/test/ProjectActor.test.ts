@@ -97,6 +97,46 @@ layer(storage, { excludeTestServices: true, timeout: "120 seconds" })("ProjectAc
       assert.strictEqual(status._tag === "Some" ? status.value.status : "none", "COMPLETED")
     }).pipe(Effect.provide(env({ stepDuration: "2 millis" }))))
 
+  it.scoped("a step's completion and the loop's next move (the next step's start, or the pause waiting there) are one transaction", () =>
+    Effect.gen(function*() {
+      const journal = yield* Journal
+      const { client } = yield* activate
+      const projectId = pid("boundary")
+      const project = yield* client(projectId)
+      yield* project.Initialize(initialize())
+      yield* poll(project.GetState({ correlationId: "t" }), (s) => s.status === "IMPLEMENTING")
+      yield* project.Pause({ correlationId: "t" })
+      yield* poll(project.GetState({ correlationId: "t" }), (s) => s.status === "PAUSED", "5 seconds")
+      yield* project.Resume({ correlationId: "t" })
+      yield* poll(project.GetState({ correlationId: "t" }), (s) => s.status === "COMPLETED")
+      const entries = yield* journal.read(projectId, 0, 1000)
+      // one append, one timestamp: a step's start that follows a step's outcome shares its
+      // transaction (the first start of a run follows the run's own event)
+      const outcomes = [
+        "TaskSelected",
+        "PrepCompleted",
+        "ImplementCompleted",
+        "VerifyCompleted",
+        "MergeCompleted",
+        "PushCompleted",
+        "TaskListUpdated"
+      ]
+      const afterOutcome = (i: number) => outcomes.includes(entries[i - 1]?.event._tag ?? "")
+      const boundaries = entries.flatMap((e, i) => e.event._tag === "StepStarted" && afterOutcome(i) ? [i] : [])
+      assert.isAtLeast(boundaries.length, 15)
+      for (const i of boundaries) {
+        assert.strictEqual(
+          entries[i]?.ts,
+          entries[i - 1]?.ts,
+          `seq ${entries[i]?.seq}: ${entries[i - 1]?.event._tag} → StepStarted`
+        )
+      }
+      // the pause waited at a boundary: it went with that step's outcome, and no step started there
+      const paused = entries.findIndex((e) => e.event._tag === "ExecutionPaused")
+      assert.isTrue(afterOutcome(paused), `ExecutionPaused after ${entries[paused - 1]?.event._tag}`)
+      assert.strictEqual(entries[paused]?.ts, entries[paused - 1]?.ts)
+    }).pipe(Effect.provide(env({ stepDuration: "40 millis" }))))
+
   it.scoped("illegal transitions are refused with IllegalTransition and change nothing", () =>
     Effect.gen(function*() {
       const journal = yield* Journal
