@@ -3,8 +3,10 @@
  *
  * - `offer` never blocks and never waits on the sink: it appends to a buffer (bounded: beyond
  *   `maxPending` lines are dropped and counted, and a warning line says how many);
- * - a background fiber flushes at most every `interval` (100 ms) while output flows, at once when
+ * - a background fiber flushes at most every `interval` (100 ms) while output flows — counted from
+ *   the batcher's start, so a step shorter than that sends its lines at its end — at once when
  *   `maxBatch` (200) lines are waiting, in order, never more than `maxBatch` lines per call;
+ * - `takeRest` hands over what is left instead (the step's outcome carries it: one transaction);
  * - when the scope closes (the step ends, fails or is interrupted) whatever is left is flushed;
  * - every line is redacted again (defensively: sandbox output already is) and cut at `maxLineChars`.
  *
@@ -34,6 +36,11 @@ export interface LogBatcher {
   readonly log: (level: LogLevel, message: string) => Effect.Effect<void>
   /** Sends everything waiting now (in `maxBatch` chunks). */
   readonly flush: Effect.Effect<void>
+  /**
+   * Stops the timed flushes and returns the last lines (at most `maxBatch`; earlier full batches
+   * are sent first), for the caller to journal with the step's outcome.
+   */
+  readonly takeRest: Effect.Effect<ReadonlyArray<LogLine>>
 }
 
 export const DEFAULT_INTERVAL = Duration.millis(100)
@@ -51,7 +58,8 @@ export const make = (options: LogBatcherOptions): Effect.Effect<LogBatcher, neve
 
     let pending: Array<LogLine> = []
     let dropped = 0
-    let lastFlush = 0
+    // the first interval starts with the batcher: a short step's lines wait for its end
+    let lastFlush = Date.now()
     // Coalescing wake-up signals from the producer to the flushing fiber.
     const arrived = yield* Queue.sliding<void>(1)
     const full = yield* Queue.sliding<void>(1)
@@ -125,5 +133,13 @@ export const make = (options: LogBatcherOptions): Effect.Effect<LogBatcher, neve
     const fiber = yield* Effect.forkDaemon(loop)
     // Step ended (or was interrupted): stop the timer fiber (an in-flight sink call completes), send the rest.
     yield* Effect.addFinalizer(() => Fiber.interrupt(fiber).pipe(Effect.zipRight(flush)))
-    return { offer, log, flush }
+
+    const sendFullBatches: Effect.Effect<void> = Effect.suspend(() =>
+      pending.length + (dropped > 0 ? 1 : 0) > maxBatch ? Effect.zipRight(flushOnce, sendFullBatches) : Effect.void
+    )
+    const takeRest = Fiber.interrupt(fiber).pipe(
+      Effect.zipRight(sendFullBatches),
+      Effect.zipRight(flushLock.withPermits(1)(Effect.sync(takeBatch)))
+    )
+    return { offer, log, flush, takeRest }
   })

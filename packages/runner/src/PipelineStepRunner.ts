@@ -901,6 +901,12 @@ export const make = (
       Schedule.intersect(Schedule.recurs(settings.infraRetries))
     )
 
+    const withLogs = (result: StepResult, logs: ReadonlyArray<LogLine>): StepResult =>
+      logs.length === 0 ? result : StepResult.$match(result, {
+        Completed: (completed) => StepResult.Completed({ ...completed, logs }),
+        Finished: (finished) => StepResult.Finished({ ...finished, logs })
+      })
+
     const run = (step: Step, context: StepContext): Effect.Effect<StepResult, ExecutionError> =>
       Effect.gen(function*() {
         const executionId = context.state.executionId
@@ -926,7 +932,9 @@ export const make = (
               logs.log("error", `${step} failed: ${error.message}`),
               Effect.flatMap(toExecutionError(step, context, executionId, error, attempts), Effect.fail)
             )
-          )
+          ),
+          // the step's last lines go with its outcome (one journal transaction, not two)
+          Effect.flatMap((result) => Effect.map(logs.takeRest, (rest) => withLogs(result, rest)))
         )
       }).pipe(
         Effect.scoped,

@@ -62,7 +62,7 @@ import { type ProjectLimits, ProjectLimitsConfig } from "./ProjectLimits.js"
 import { ProjectWorkTrees } from "./ProjectWorkTrees.js"
 import { SingleSteps } from "./SingleSteps.js"
 import * as StallWatchdog from "./StallWatchdog.js"
-import { StepResult, StepRunner } from "./StepRunner.js"
+import { StepRunner } from "./StepRunner.js"
 import { type TaskListError, TaskListSource } from "./TaskListSource.js"
 
 /**
@@ -141,25 +141,41 @@ const reload = (actor: Actor) =>
     actor.stale = false
   })
 
+/** `commands` decided one after the other, each on the state the ones before lead to; the first refusal ends it. */
+const decideAll = (state: ProjectState, commands: ReadonlyArray<ExecutionCommand>) => {
+  let current = state
+  const evolved: Array<Evolved> = []
+  for (const command of commands) {
+    const decision = decide(current, command)
+    if (Either.isLeft(decision)) return Either.left(decision.left)
+    if (!Arr.isNonEmptyReadonlyArray(decision.right)) continue
+    const steps = evolveEach(current, decision.right)
+    evolved.push(...steps)
+    current = Arr.lastNonEmpty(steps).after
+  }
+  return Either.right(evolved)
+}
+
 /**
  * decide → evolve → append (the commit point) → take the new state. Serialised with the
- * execution fiber's commits. `then`, given the state the command leads to, may name one more
- * command decided on that state and appended in the same transaction (the execution loop's next
- * move at a step boundary); one it refuses is left out: the loop decides again.
+ * execution fiber's commits. Several commands are decided in order and appended in one
+ * transaction, all or none. `then`, given the state they lead to, may name one more command
+ * decided on that state and appended with them (the execution loop's next move at a step
+ * boundary); one it refuses is left out: the loop decides again.
  */
-const commit = (
+const commitAll = (
   actor: Actor,
-  command: ExecutionCommand,
+  commands: ReadonlyArray<ExecutionCommand>,
   then?: (after: ProjectState) => ExecutionCommand | undefined
 ) =>
   withLock(
     actor,
     Effect.gen(function*() {
       if (actor.stale) yield* reload(actor)
-      const decision = decide(actor.state, command)
+      const decision = decideAll(actor.state, commands)
       if (Either.isLeft(decision)) return yield* Effect.fail(decision.left)
       if (!Arr.isNonEmptyReadonlyArray(decision.right)) return actor.state
-      const evolved = withFollowUp(evolveEach(actor.state, decision.right), then)
+      const evolved = withFollowUp(decision.right, then)
       const correlationId = yield* Correlation.CurrentCorrelationId
       const principal = yield* Correlation.CurrentPrincipal
       const result = yield* actor.deps.journal.append({
@@ -190,6 +206,13 @@ const commit = (
       return actor.state
     })
   )
+
+/** One command (and `then`'s), as `commitAll`. */
+const commit = (
+  actor: Actor,
+  command: ExecutionCommand,
+  then?: (after: ProjectState) => ExecutionCommand | undefined
+) => commitAll(actor, [command], then)
 
 /** `evolved` followed by the events of `then`'s command on the state it ends in, when it names one that is legal. */
 const withFollowUp = (
@@ -226,23 +249,17 @@ const commitOperatorCommand = (actor: Actor, command: ExecutionCommand) =>
     )
   )
 
+const logsOf = (state: ProjectState, lines: ReadonlyArray<LogLine>, at: Timestamp) =>
+  ExecutionCommand.AppendLogs({ taskId: state.currentTask?.id ?? null, step: state.cursor?.step ?? null, lines, at })
+
 const appendLogs = (actor: Actor, lines: ReadonlyArray<LogLine>) =>
-  Effect.flatMap(now, (at) =>
-    commit(
-      actor,
-      ExecutionCommand.AppendLogs({
-        taskId: actor.state.currentTask?.id ?? null,
-        step: actor.state.cursor?.step ?? null,
-        lines,
-        at
-      })
-    )).pipe(
-      Effect.asVoid,
-      // A log batch that cannot be journaled (database down) must not end the step it describes.
-      Effect.catchAllCause((cause) =>
-        Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.logWarning("log lines not journaled", cause)
-      )
+  Effect.flatMap(now, (at) => commit(actor, logsOf(actor.state, lines, at))).pipe(
+    Effect.asVoid,
+    // A log batch that cannot be journaled (database down) must not end the step it describes.
+    Effect.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.logWarning("log lines not journaled", cause)
     )
+  )
 
 /** The step's failure when the stall watchdog ended it; its last output lines go with it. */
 const stalledError = (
@@ -315,12 +332,22 @@ const runStep = (actor: Actor, executionScope: Scope.Scope, started: boolean) =>
         )
     }).pipe(Effect.either)
     const at = yield* now
-    const after = yield* Either.isLeft(result)
-      ? commit(actor, ExecutionCommand.FailStep({ error: result.left, at }))
-      : StepResult.$match(result.right, {
-        Completed: ({ outcome }) => commit(actor, ExecutionCommand.CompleteStep({ outcome }), atBoundary(at)),
-        Finished: (figures) => commit(actor, ExecutionCommand.Finish({ ...figures, at }))
-      })
+    if (Either.isLeft(result)) {
+      yield* commit(actor, ExecutionCommand.FailStep({ error: result.left, at }))
+      return false
+    }
+    const { logs = [], ...ended } = result.right
+    // the step's last lines, then its outcome, in one transaction
+    const withLines = (command: ExecutionCommand) => [
+      ...(logs.length === 0 ? [] : [logsOf(actor.state, logs, at)]),
+      command
+    ]
+    const after = yield* (ended._tag === "Completed"
+      ? commitAll(actor, withLines(ExecutionCommand.CompleteStep({ outcome: ended.outcome })), atBoundary(at))
+      : commitAll(actor, withLines(ExecutionCommand.Finish({ ...ended, at })))).pipe(
+        // the outcome refused (a stop came first): the lines are still the step's record
+        Effect.tapErrorTag("IllegalTransition", () => logs.length === 0 ? Effect.void : appendLogs(actor, logs))
+      )
     return isRunning(after.status) && after.cursor?.phase === "running"
   })
 

@@ -14,10 +14,13 @@ import type { ProjectState } from "@devteam/domain/ProjectState"
 import { Context, Data, type Effect, type Scope } from "effect"
 
 export type StepResult = Data.TaggedEnum<{
-  /** The step succeeded with this outcome (journaled as is). */
-  Completed: { readonly outcome: StepOutcome }
+  /**
+   * The step succeeded with this outcome (journaled as is). `logs`: its last log lines, not
+   * journaled yet — they go with the outcome, in its transaction.
+   */
+  Completed: { readonly outcome: StepOutcome; readonly logs?: ReadonlyArray<LogLine> }
   /** SELECT found nothing left to do: the execution completes (with the list's figures when known). */
-  Finished: { readonly totalTasks?: number; readonly completedTasks?: number }
+  Finished: { readonly totalTasks?: number; readonly completedTasks?: number; readonly logs?: ReadonlyArray<LogLine> }
 }>
 export const StepResult = Data.taggedEnum<StepResult>()
 

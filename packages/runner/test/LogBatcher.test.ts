@@ -62,8 +62,48 @@ describe("LogBatcher", () => {
         assert.isBelow(Date.now() - started, 2000)
       }))
       assert.strictEqual(messages(deliveries).length, 451)
-      // After a quiet period the first line goes out at once; then full batches, then the rest at close.
-      assert.deepStrictEqual(deliveries.map((d) => d.lines.length), [1, 200, 200, 50])
+      // The first interval starts with the batcher: the first line waits, full batches do not, the rest goes at close.
+      assert.deepStrictEqual(deliveries.map((d) => d.lines.length), [200, 200, 51])
+    }))
+
+  it.live("a step shorter than the interval sends nothing on its own: takeRest hands its lines over", () =>
+    Effect.gen(function*() {
+      const { deliveries, sink } = recordingSink()
+      const rest = yield* Effect.scoped(Effect.gen(function*() {
+        const batcher = yield* LogBatcher.make({ sink, redact: redactor.redact })
+        yield* batcher.log("info", "SELECT: 1.1 First task")
+        yield* Effect.sleep("20 millis")
+        yield* batcher.log("info", "and one more")
+        return yield* batcher.takeRest
+      }))
+      // nothing was sent, not even when the scope closed: the caller journals them
+      assert.deepStrictEqual(deliveries, [])
+      assert.deepStrictEqual(rest.map((l) => l.message), ["SELECT: 1.1 First task", "and one more"])
+    }))
+
+  it.live("takeRest after a long step: what was due went out on time, full batches first, at most one batch is handed over", () =>
+    Effect.gen(function*() {
+      const { deliveries, sink } = recordingSink()
+      const rest = yield* Effect.scoped(Effect.gen(function*() {
+        const batcher = yield* LogBatcher.make({ sink, redact: redactor.redact, interval: "50 millis" })
+        yield* batcher.log("info", "early")
+        yield* Effect.sleep("120 millis")
+        const offer = yield* Effect.forkDaemon(Effect.forEach(
+          Array.from({ length: 450 }, (_, i) => `late ${i}`),
+          (m) => batcher.log("info", m),
+          { discard: true }
+        ))
+        yield* offer.await
+        return yield* batcher.takeRest
+      }))
+      assert.deepStrictEqual(messages(deliveries)[0], "early")
+      assert.isAtMost(rest.length, 200)
+      assert.isAbove(rest.length, 0)
+      // every line once, in order: the sent ones, then the handed-over ones
+      assert.deepStrictEqual(
+        [...messages(deliveries), ...rest.map((l) => l.message)],
+        ["early", ...Array.from({ length: 450 }, (_, i) => `late ${i}`)]
+      )
     }))
 
   it.live("the producer never waits on a slow sink; the rest is flushed when the scope closes", () =>

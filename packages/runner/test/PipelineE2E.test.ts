@@ -96,6 +96,15 @@ const fourTaskRun = (sandbox: SandboxChoice) =>
       )
       assert.strictEqual(events.filter((e) => e._tag === "ExecutionCompleted").length, 1)
       assert.strictEqual(events.at(-1)?._tag, "ExecutionCompleted")
+      // Each SELECT logs its choice and ends within its first 100 ms: its line is journaled with its
+      // outcome, in one transaction (one timestamp), not in an append of its own.
+      const selected = entries.flatMap((e, i) => e.event._tag === "TaskSelected" ? [i] : [])
+      assert.strictEqual(selected.length, 4)
+      for (const i of selected) {
+        const lines = entries[i - 1]
+        assert.strictEqual(lines?.event._tag, "LogBatch")
+        assert.strictEqual(lines?.ts, entries[i]?.ts, `seq ${lines?.seq}: SELECT's lines and its outcome`)
+      }
       const pushes = events.flatMap((e) => e._tag === "TaskListUpdated" ? [e.commit] : [])
       assert.strictEqual(pushes.at(-1), remoteHead(bare), "the last tick is the remote's head")
 
