@@ -128,8 +128,8 @@ export const make = (
         return Effect.zipRight(
           Effect.forkDaemon(
             ask.pipe(
-              Effect.exit,
-              Effect.flatMap((exit) =>
+              // interrupted too (shutdown): the waiters learn it, the next question asks again
+              Effect.onExit((exit) =>
                 Effect.sync(() => {
                   inFlight.delete(url)
                   Deferred.unsafeDone(answer, exit)

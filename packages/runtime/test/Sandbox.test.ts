@@ -33,148 +33,145 @@ const alive = (handle: SandboxHandle, file: string) =>
     timeout: "10 seconds"
   }).pipe(Effect.map((r) => r.stdout.trim()))
 
-const contract = (name: "local" | "docker", sandboxLayer: Layer.Layer<Sandbox>, variant = "") =>
-  layer(sandboxLayer, { timeout: "180 seconds", excludeTestServices: true })(
-    `Sandbox contract: ${name}${variant}`,
-    (it) => {
-      it.effect("streams stdout and stderr line by line, in order", () =>
-        withHandle((handle) =>
-          Effect.gen(function*() {
-            const lines: Array<OutputLine> = []
-            const result = yield* handle.exec({
-              command: ["sh", "-c", "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done; printf 'tail'"],
-              timeout: "20 seconds",
-              onLine: (line) => Effect.sync(() => lines.push(line))
-            })
-            assert.strictEqual(result.exitCode, 0)
-            assert.isFalse(result.timedOut)
-            assert.deepStrictEqual(
-              lines.filter((l) => l.stream === "stdout").map((l) => l.text),
-              ["out1", "out2", "out3", "out4", "out5", "tail"]
-            )
-            assert.deepStrictEqual(
-              lines.filter((l) => l.stream === "stderr").map((l) => l.text),
-              ["err1", "err2", "err3", "err4", "err5"]
-            )
-            assert.strictEqual(result.stdout, "out1\nout2\nout3\nout4\nout5\ntail")
-            assert.strictEqual(result.stderr, "err1\nerr2\nerr3\nerr4\nerr5")
-          })
-        ))
-
-      it.effect("reports exit codes, and a missing command as 127", () =>
-        withHandle((handle) =>
-          Effect.gen(function*() {
-            const three = yield* handle.exec({ command: ["sh", "-c", "exit 3"], timeout: "20 seconds" })
-            assert.strictEqual(three.exitCode, 3)
-            const no = yield* handle.exec({ command: ["false"], timeout: "20 seconds" })
-            assert.strictEqual(no.exitCode, 1)
-            const missing = yield* handle.exec({ command: ["no-such-command-xyz"], timeout: "20 seconds" })
-            assert.strictEqual(missing.exitCode, 127)
-            assert.include(missing.stderr, "command not found")
-            const argv = yield* handle.exec({ command: ["echo", "$(id)", "a;b"], timeout: "20 seconds" })
-            assert.strictEqual(argv.stdout, "$(id) a;b", "argv is not interpreted by a shell")
-          })
-        ))
-
-      it.effect("runs in the workspace (cwd relative to it) with only the given environment", () =>
-        withHandle((handle) =>
-          Effect.gen(function*() {
-            process.env.GIT_TOKEN = "ghp_canaryCanaryCanaryCanary1234"
-            yield* handle.exec({ command: ["mkdir", "-p", "sub/dir"], timeout: "20 seconds" })
-            const result = yield* handle.exec({
-              command: ["sh", "-c", "pwd; echo \"$FOO\"; env"],
-              cwd: "sub/dir",
-              env: { FOO: "bar baz" },
-              timeout: "20 seconds"
-            })
-            const [pwd, foo] = result.stdout.split("\n")
-            assert.strictEqual(pwd, `${handle.workdir}/sub/dir`)
-            assert.strictEqual(foo, "bar baz")
-            assert.notInclude(result.stdout, "GIT_TOKEN")
-            assert.notInclude(result.stdout, "canaryCanary")
-            const escape = yield* Effect.either(handle.exec({ command: ["pwd"], cwd: "../..", timeout: "5 seconds" }))
-            assert.strictEqual(escape._tag, "Left")
-          }).pipe(Effect.ensuring(Effect.sync(() => delete process.env.GIT_TOKEN)))
-        ))
-
-      it.effect("redacts secrets on whole lines, in results and streamed lines", () =>
-        withHandle((handle) =>
-          Effect.gen(function*() {
-            const lines: Array<string> = []
-            const result = yield* handle.exec({
-              command: ["sh", "-c", "printf 'key=%s\\n' \"$MY_API_KEY\"; echo canary-secret-value-1234 >&2"],
-              env: { MY_API_KEY: "zzz-model-key-value-987" },
-              timeout: "20 seconds",
-              onLine: (l) => Effect.sync(() => lines.push(l.text))
-            })
-            assert.notInclude(result.stdout, "zzz-model-key-value-987")
-            assert.include(result.stdout, "[REDACTED]")
-            assert.strictEqual(result.stderr, "[REDACTED]")
-            assert.isFalse(lines.some((l) => l.includes("model-key") || l.includes("canary-secret")))
-          })
-        ))
-
-      it.effect("a timeout kills the whole process tree and reports it", () =>
-        withHandle((handle) =>
-          Effect.gen(function*() {
-            const started = Date.now()
-            const result = yield* handle.exec({
-              command: ["sh", "-c", "echo $$ > main.pid; sleep 1000 & echo $! > bg.pid; echo started; wait"],
-              timeout: "1500 millis"
-            })
-            assert.isTrue(result.timedOut)
-            assert.isFalse(result.oomKilled)
-            assert.strictEqual(result.exitCode, 137)
-            assert.strictEqual(result.stdout, "started")
-            assert.isBelow(Date.now() - started, 8000)
-            assert.strictEqual(yield* alive(handle, "main.pid"), "dead")
-            assert.strictEqual(yield* alive(handle, "bg.pid"), "dead")
-          })
-        ))
-
-      it.effect("a command's leftover background processes die with it", () =>
-        withHandle((handle) =>
-          Effect.gen(function*() {
-            const started = Date.now()
-            const result = yield* handle.exec({
-              command: ["sh", "-c", "sleep 1000 & echo $! > bg.pid; echo done"],
-              timeout: "30 seconds"
-            })
-            assert.strictEqual(result.exitCode, 0)
-            assert.strictEqual(result.stdout, "done")
-            assert.isBelow(Date.now() - started, 8000)
-            assert.strictEqual(yield* alive(handle, "bg.pid"), "dead")
-          })
-        ))
-
-      it.effect("interrupting a running exec (stop) kills it", () =>
-        withHandle((handle) =>
-          Effect.gen(function*() {
-            const ready = yield* Deferred.make<void>()
-            const fiber = yield* handle.exec({
-              command: ["sh", "-c", "echo $$ > main.pid; sleep 1000 & echo $! > bg.pid; echo started; wait"],
-              timeout: "10 minutes",
-              onLine: (l) => l.text === "started" ? Deferred.succeed(ready, undefined) : Effect.void
-            }).pipe(Effect.fork)
-            yield* Deferred.await(ready)
-            const started = Date.now()
-            yield* Fiber.interrupt(fiber)
-            assert.isBelow(Date.now() - started, 8000)
-            assert.strictEqual(yield* alive(handle, "main.pid"), "dead")
-            assert.strictEqual(yield* alive(handle, "bg.pid"), "dead")
-          })
-        ))
-
-      it.effect("health reports the adapter", () =>
+const contract = (name: "local" | "docker", sandboxLayer: Layer.Layer<Sandbox>, title: string = name) =>
+  layer(sandboxLayer, { timeout: "180 seconds", excludeTestServices: true })(`Sandbox contract: ${title}`, (it) => {
+    it.effect("streams stdout and stderr line by line, in order", () =>
+      withHandle((handle) =>
         Effect.gen(function*() {
-          const sandbox = yield* Sandbox
-          const health = yield* sandbox.health()
-          assert.strictEqual(health.kind, name)
-          assert.isTrue(health.available)
-          assert.strictEqual(health.isolation, name === "docker")
-        }))
-    }
-  )
+          const lines: Array<OutputLine> = []
+          const result = yield* handle.exec({
+            command: ["sh", "-c", "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done; printf 'tail'"],
+            timeout: "20 seconds",
+            onLine: (line) => Effect.sync(() => lines.push(line))
+          })
+          assert.strictEqual(result.exitCode, 0)
+          assert.isFalse(result.timedOut)
+          assert.deepStrictEqual(
+            lines.filter((l) => l.stream === "stdout").map((l) => l.text),
+            ["out1", "out2", "out3", "out4", "out5", "tail"]
+          )
+          assert.deepStrictEqual(
+            lines.filter((l) => l.stream === "stderr").map((l) => l.text),
+            ["err1", "err2", "err3", "err4", "err5"]
+          )
+          assert.strictEqual(result.stdout, "out1\nout2\nout3\nout4\nout5\ntail")
+          assert.strictEqual(result.stderr, "err1\nerr2\nerr3\nerr4\nerr5")
+        })
+      ))
+
+    it.effect("reports exit codes, and a missing command as 127", () =>
+      withHandle((handle) =>
+        Effect.gen(function*() {
+          const three = yield* handle.exec({ command: ["sh", "-c", "exit 3"], timeout: "20 seconds" })
+          assert.strictEqual(three.exitCode, 3)
+          const no = yield* handle.exec({ command: ["false"], timeout: "20 seconds" })
+          assert.strictEqual(no.exitCode, 1)
+          const missing = yield* handle.exec({ command: ["no-such-command-xyz"], timeout: "20 seconds" })
+          assert.strictEqual(missing.exitCode, 127)
+          assert.include(missing.stderr, "command not found")
+          const argv = yield* handle.exec({ command: ["echo", "$(id)", "a;b"], timeout: "20 seconds" })
+          assert.strictEqual(argv.stdout, "$(id) a;b", "argv is not interpreted by a shell")
+        })
+      ))
+
+    it.effect("runs in the workspace (cwd relative to it) with only the given environment", () =>
+      withHandle((handle) =>
+        Effect.gen(function*() {
+          process.env.GIT_TOKEN = "ghp_canaryCanaryCanaryCanary1234"
+          yield* handle.exec({ command: ["mkdir", "-p", "sub/dir"], timeout: "20 seconds" })
+          const result = yield* handle.exec({
+            command: ["sh", "-c", "pwd; echo \"$FOO\"; env"],
+            cwd: "sub/dir",
+            env: { FOO: "bar baz" },
+            timeout: "20 seconds"
+          })
+          const [pwd, foo] = result.stdout.split("\n")
+          assert.strictEqual(pwd, `${handle.workdir}/sub/dir`)
+          assert.strictEqual(foo, "bar baz")
+          assert.notInclude(result.stdout, "GIT_TOKEN")
+          assert.notInclude(result.stdout, "canaryCanary")
+          const escape = yield* Effect.either(handle.exec({ command: ["pwd"], cwd: "../..", timeout: "5 seconds" }))
+          assert.strictEqual(escape._tag, "Left")
+        }).pipe(Effect.ensuring(Effect.sync(() => delete process.env.GIT_TOKEN)))
+      ))
+
+    it.effect("redacts secrets on whole lines, in results and streamed lines", () =>
+      withHandle((handle) =>
+        Effect.gen(function*() {
+          const lines: Array<string> = []
+          const result = yield* handle.exec({
+            command: ["sh", "-c", "printf 'key=%s\\n' \"$MY_API_KEY\"; echo canary-secret-value-1234 >&2"],
+            env: { MY_API_KEY: "zzz-model-key-value-987" },
+            timeout: "20 seconds",
+            onLine: (l) => Effect.sync(() => lines.push(l.text))
+          })
+          assert.notInclude(result.stdout, "zzz-model-key-value-987")
+          assert.include(result.stdout, "[REDACTED]")
+          assert.strictEqual(result.stderr, "[REDACTED]")
+          assert.isFalse(lines.some((l) => l.includes("model-key") || l.includes("canary-secret")))
+        })
+      ))
+
+    it.effect("a timeout kills the whole process tree and reports it", () =>
+      withHandle((handle) =>
+        Effect.gen(function*() {
+          const started = Date.now()
+          const result = yield* handle.exec({
+            command: ["sh", "-c", "echo $$ > main.pid; sleep 1000 & echo $! > bg.pid; echo started; wait"],
+            timeout: "1500 millis"
+          })
+          assert.isTrue(result.timedOut)
+          assert.isFalse(result.oomKilled)
+          assert.strictEqual(result.exitCode, 137)
+          assert.strictEqual(result.stdout, "started")
+          assert.isBelow(Date.now() - started, 8000)
+          assert.strictEqual(yield* alive(handle, "main.pid"), "dead")
+          assert.strictEqual(yield* alive(handle, "bg.pid"), "dead")
+        })
+      ))
+
+    it.effect("a command's leftover background processes die with it", () =>
+      withHandle((handle) =>
+        Effect.gen(function*() {
+          const started = Date.now()
+          const result = yield* handle.exec({
+            command: ["sh", "-c", "sleep 1000 & echo $! > bg.pid; echo done"],
+            timeout: "30 seconds"
+          })
+          assert.strictEqual(result.exitCode, 0)
+          assert.strictEqual(result.stdout, "done")
+          assert.isBelow(Date.now() - started, 8000)
+          assert.strictEqual(yield* alive(handle, "bg.pid"), "dead")
+        })
+      ))
+
+    it.effect("interrupting a running exec (stop) kills it", () =>
+      withHandle((handle) =>
+        Effect.gen(function*() {
+          const ready = yield* Deferred.make<void>()
+          const fiber = yield* handle.exec({
+            command: ["sh", "-c", "echo $$ > main.pid; sleep 1000 & echo $! > bg.pid; echo started; wait"],
+            timeout: "10 minutes",
+            onLine: (l) => l.text === "started" ? Deferred.succeed(ready, undefined) : Effect.void
+          }).pipe(Effect.fork)
+          yield* Deferred.await(ready)
+          const started = Date.now()
+          yield* Fiber.interrupt(fiber)
+          assert.isBelow(Date.now() - started, 8000)
+          assert.strictEqual(yield* alive(handle, "main.pid"), "dead")
+          assert.strictEqual(yield* alive(handle, "bg.pid"), "dead")
+        })
+      ))
+
+    it.effect("health reports the adapter", () =>
+      Effect.gen(function*() {
+        const sandbox = yield* Sandbox
+        const health = yield* sandbox.health()
+        assert.strictEqual(health.kind, name)
+        assert.isTrue(health.available)
+        assert.strictEqual(health.isolation, name === "docker")
+      }))
+  })
 
 /** A live (non-zombie) process? */
 const running = (pid: number): boolean => {
@@ -209,7 +206,7 @@ const waitUntil = (check: () => boolean) => waitUntilFor(check, 200)
 describe("Sandbox", () => {
   contract("local", localLayer)
   // as the service runs it: its commands start from the launcher's helper process
-  contract("local", localLayer.pipe(Layer.provide(ProcessLauncher.layerHelper)), " (helper process)")
+  contract("local", localLayer.pipe(Layer.provide(ProcessLauncher.layerHelper)), "local (helper process)")
 
   layer(localLayer, { excludeTestServices: true })("LocalSandbox after a runner crash", (it) => {
     it.scoped("acquiring a workspace again kills what a dead runner left running there, and nothing else", () =>
