@@ -112,9 +112,11 @@ export const make = (options: LogBatcherOptions): Effect.Effect<LogBatcher, neve
         : options.sink(batch).pipe(Effect.catchAllCause((cause) => Effect.logWarning("log flush failed", cause)))
     })).pipe(Effect.uninterruptible)
 
-    const flush: Effect.Effect<void> = Effect.suspend(() =>
-      pending.length > 0 || dropped > 0 ? Effect.zipRight(flushOnce, flush) : Effect.void
-    )
+    /** Flushes batch after batch while `more()` says lines are left to send. */
+    const flushWhile = (more: () => boolean): Effect.Effect<void> =>
+      Effect.suspend(() => more() ? Effect.zipRight(flushOnce, flushWhile(more)) : Effect.void)
+
+    const flush = flushWhile(() => pending.length > 0 || dropped > 0)
 
     const loop = Effect.gen(function*() {
       while (true) {
@@ -134,11 +136,9 @@ export const make = (options: LogBatcherOptions): Effect.Effect<LogBatcher, neve
     // Step ended (or was interrupted): stop the timer fiber (an in-flight sink call completes), send the rest.
     yield* Effect.addFinalizer(() => Fiber.interrupt(fiber).pipe(Effect.zipRight(flush)))
 
-    const sendFullBatches: Effect.Effect<void> = Effect.suspend(() =>
-      pending.length + (dropped > 0 ? 1 : 0) > maxBatch ? Effect.zipRight(flushOnce, sendFullBatches) : Effect.void
-    )
     const takeRest = Fiber.interrupt(fiber).pipe(
-      Effect.zipRight(sendFullBatches),
+      // the full batches first: what is handed over fits in one
+      Effect.zipRight(flushWhile(() => pending.length + (dropped > 0 ? 1 : 0) > maxBatch)),
       Effect.zipRight(flushLock.withPermits(1)(Effect.sync(takeBatch)))
     )
     return { offer, log, flush, takeRest }

@@ -103,6 +103,13 @@ const exitCodeOf = (code: number | null, signal: string | null): number => {
 const errnoOf = (error: unknown): string =>
   typeof error === "object" && error !== null && "code" in error && typeof error.code === "string" ? error.code : ""
 
+/** Node refused or failed to start the command (`error`: what it threw or emitted). */
+const notStarted = (error: unknown, detail: string = String(error)) =>
+  new LaunchError({ reason: "spawn", detail, code: errnoOf(error) })
+
+/** The launcher itself could not run the command (no system error code). */
+const launcherFailure = (reason: LaunchError["reason"], detail: string) => new LaunchError({ reason, detail, code: "" })
+
 /** Streams a started child's output and exit to `handlers` (both launchers, each on its side). */
 const report = (
   child: ChildProcess,
@@ -145,7 +152,7 @@ const startHere = (request: StartRequest, handlers: StartHandlers): Effect.Effec
         windowsHide: true
       })
     } catch (error) {
-      resume(Effect.fail(new LaunchError({ reason: "spawn", detail: String(error), code: errnoOf(error) })))
+      resume(Effect.fail(notStarted(error)))
       return
     }
     const pid = child.pid
@@ -153,8 +160,7 @@ const startHere = (request: StartRequest, handlers: StartHandlers): Effect.Effec
       // it did not start; Node says why on the next tick
       child.once(
         "error",
-        (error) =>
-          resume(Effect.fail(new LaunchError({ reason: "spawn", detail: error.message, code: errnoOf(error) })))
+        (error) => resume(Effect.fail(notStarted(error, error.message)))
       )
       return
     }
@@ -186,14 +192,14 @@ export const direct: Launcher = {
         })
       } catch (error) {
         // arguments Node refuses before starting anything (a NUL byte in an argument)
-        resume(Effect.fail(new LaunchError({ reason: "spawn", detail: String(error), code: errnoOf(error) })))
+        resume(Effect.fail(notStarted(error)))
         return
       }
       const timer = setTimeout(() => {
         if (settled) return
         settled = true
         killGroup(child.pid)
-        resume(Effect.fail(new LaunchError({ reason: "timeout", detail: "", code: "" })))
+        resume(Effect.fail(launcherFailure("timeout", "")))
       }, request.timeoutMs)
       child.stdout.on("data", (chunk: Buffer) => {
         if (outBytes < request.maxOutputBytes) stdout.push(chunk)
@@ -207,7 +213,7 @@ export const direct: Launcher = {
         if (settled) return
         settled = true
         clearTimeout(timer)
-        resume(Effect.fail(new LaunchError({ reason: "spawn", detail: error.message, code: errnoOf(error) })))
+        resume(Effect.fail(notStarted(error, error.message)))
       })
       child.on("close", (code, signal) => {
         if (settled) return
@@ -397,10 +403,10 @@ export const makeHelperWith = (options: { readonly answerGrace?: Duration.Durati
     const settleAll = (detail: string) => {
       const waiting = [...pending.values()]
       pending.clear()
-      for (const resume of waiting) resume(Effect.fail(new LaunchError({ reason: "spawn", detail, code: "" })))
+      for (const resume of waiting) resume(Effect.fail(launcherFailure("spawn", detail)))
       const unstarted = [...starting.values()]
       starting.clear()
-      for (const resume of unstarted) resume(Effect.fail(new LaunchError({ reason: "spawn", detail, code: "" })))
+      for (const resume of unstarted) resume(Effect.fail(launcherFailure("spawn", detail)))
       // Nothing reports on a started command any more: it is ended here, with its group.
       const orphaned = [...streams.values()]
       streams.clear()
@@ -520,7 +526,7 @@ export const makeHelperWith = (options: { readonly answerGrace?: Duration.Durati
         if (closed) {
           resume(
             Effect.fail(
-              new LaunchError({ reason: "spawn", detail: "the process launcher was shut down", code: "" })
+              launcherFailure("spawn", "the process launcher was shut down")
             )
           )
           return
@@ -530,7 +536,7 @@ export const makeHelperWith = (options: { readonly answerGrace?: Duration.Durati
         const watchdog = setTimeout(() => {
           if (!waiting.delete(id)) return
           resume(
-            Effect.fail(new LaunchError({ reason: "timeout", detail: "the process launcher did not answer", code: "" }))
+            Effect.fail(launcherFailure("timeout", "the process launcher did not answer"))
           )
           retire(child, "stopped answering")
           child.kill("SIGKILL")
@@ -546,7 +552,7 @@ export const makeHelperWith = (options: { readonly answerGrace?: Duration.Durati
           waiting.delete(id)
           settle(
             Effect.fail(
-              new LaunchError({ reason: "spawn", detail: `the process launcher: ${String(error)}`, code: "" })
+              launcherFailure("spawn", `the process launcher: ${String(error)}`)
             )
           )
         }
