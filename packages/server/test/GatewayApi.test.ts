@@ -80,6 +80,14 @@ describe("Gateway REST (JWT, embedded PGlite)", () => {
         assert.strictEqual(init.headers.get("x-correlation-id"), "corr-init-1")
         assert.strictEqual(H.field(init.body, "projectId"), PROJECT)
         assert.match(String(H.field(init.body, "executionId")), /^[0-9a-f-]{36}$/)
+        // its Event record, written with the execution's first journal entry, is there once answered
+        const record = yield* H.request(`${url}/events/${String(H.field(init.body, "eventId"))}`, { token: t.user })
+        assert.strictEqual(record.status, 200, record.text)
+        assert.strictEqual(H.field(H.field(record.body, "data"), "repoUrl"), repoUrl)
+        assert.strictEqual(
+          H.field(H.field(H.field(record.body, "task_context"), "metadata"), "executionId"),
+          H.field(init.body, "executionId")
+        )
         // a second initialize while the first runs → 409
         const again = yield* H.request(`${url}/api/devteam/automation/initialize`, {
           method: "POST",

@@ -9,7 +9,6 @@ import { BadRequest } from "@devteam/domain/Errors"
 import { DEFAULT_TASK_LIST_PATH, DEFAULT_TOOL, ExecutionConfig } from "@devteam/domain/ExecutionConfig"
 import { customerIdOf, type ProjectId } from "@devteam/domain/Ids"
 import { Project } from "@devteam/runner/ProjectEntity"
-import * as Correlation from "@devteam/runtime/Correlation"
 import * as EgressPolicy from "@devteam/runtime/EgressPolicy"
 import { RepositoryProbe } from "@devteam/runtime/RepositoryProbe"
 import * as SandboxPolicy from "@devteam/runtime/SandboxPolicy"
@@ -19,14 +18,7 @@ import * as Access from "./Access.js"
 import * as BaseBranch from "./BaseBranch.js"
 import * as CustomerLimits from "./CustomerLimits.js"
 import { COMMAND_TIMEOUT, deliver, notAnswered } from "./Delivery.js"
-import {
-  callerCustomerId,
-  eventDataOf,
-  executionUserId,
-  newEventId,
-  newExecutionId,
-  recordEvent
-} from "./Executions.js"
+import { callerCustomerId, executionUserId, newEventId, newExecutionId } from "./Executions.js"
 import { idempotent, keyOf } from "./Idempotency.js"
 import * as Projects from "./Projects.js"
 
@@ -129,14 +121,8 @@ export const layer = HttpApiBuilder.group(DevTeamApi, "automation", (handlers) =
           })
           const executionId = newExecutionId()
           const eventId = newEventId()
-          const correlationId = yield* Correlation.CurrentCorrelationId
-          yield* recordEvent({
-            eventId,
-            executionId,
-            projectId: payload.projectId,
-            correlationId,
-            data: eventDataOf(payload.projectId, config)
-          })
+          // the Event record (GET /events/{eventId}) is written with the execution's first journal
+          // entry, in its transaction: a refused start leaves none behind
           const response = yield* deliver((meta) =>
             client(payload.projectId).Initialize({ ...meta, executionId, eventId, config })
           )

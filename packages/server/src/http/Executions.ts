@@ -1,12 +1,12 @@
 /**
  * Starting an execution, shared by `POST /events` and `POST /api/devteam/automation/initialize`:
- * the Event record is persisted first (so `GET /events/{eventId}` works at once), then the
- * command goes to the project's entity.
+ * ids, the caller's user and customer, and (`POST /events` only) the Event record persisted before
+ * the event goes to the project's entity. An `initialize` has its Event record written with the
+ * execution's first journal entry instead.
  */
 import * as Auth from "@devteam/domain/Auth"
 import type { Principal } from "@devteam/domain/Auth"
 import { EventData, EventRecord, TaskContext, TaskContextMetadata } from "@devteam/domain/EventRecord"
-import type { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
 import { CustomerId, EventId, ExecutionId, type ProjectId, UserId } from "@devteam/domain/Ids"
 import { Projections } from "@devteam/runtime/Projections"
 import { DateTime, Effect, Option, Schema } from "effect"
@@ -63,13 +63,4 @@ export const recordEvent = (input: {
         updated_at: now
       }, true)
     )
-  })
-
-/** The Event record's `data` for an `initialize` request. */
-export const eventDataOf = (projectId: ProjectId, config: ExecutionConfig): EventData =>
-  new EventData({
-    projectId,
-    repoUrl: config.repoUrl,
-    ...(config.userId === undefined ? {} : { userId: config.userId }),
-    ...(config.stopPoint === undefined ? {} : { options: { stopPoint: config.stopPoint } })
   })
