@@ -1,7 +1,7 @@
 import { EventBus } from "@devteam/runtime/EventBus"
 import * as Journal from "@devteam/runtime/Journal"
 import { assert, describe } from "@effect/vitest"
-import { Array as Arr, Effect, Fiber } from "effect"
+import { Array as Arr, Effect, Fiber, TestClock, TestContext } from "effect"
 import * as H from "./fixtures/WsHarness.js"
 
 const q = (params: Record<string, string | number>) =>
@@ -45,25 +45,33 @@ describe("WsGateway (PGlite, in-process bus)", () => {
           assert.strictEqual(http.status, 426)
         }))
 
-      it.scoped("a connection ends with 1008 when its token expires (checked at the upgrade only otherwise)", () =>
+      it.scoped("a connection ends with 1008 when its token expires, on the service's clock (TestClock); an expired token is refused at the upgrade", () =>
         Effect.gen(function*() {
+          // the gateway's timers run on the Effect clock: this test drives it
+          yield* TestClock.setTime(Date.now())
           const gw = yield* H.startGateway(H.config(H.SECRET))
           const mine = H.projectId("expiry")
-          // `exp` has a one-second resolution: 2 s from now leaves at least a second of validity
-          const expiresAt = Math.floor(Date.now() / 1000) + 2
+          // (not far off: moving the clock runs every timer due meanwhile, the feeds' 1 s journal poll too)
+          const expiresAt = Math.floor(Date.now() / 1000) + 30
           const token = yield* H.token({ projects: [mine] }, H.SECRET, expiresAt)
           const c = yield* H.client(gw.url + q({ projectId: mine, token }))
           assert.strictEqual(yield* H.promise(() => c.opened), "open")
           yield* H.promise(() => c.waitFor((fs) => fs.some(H.isType("replay-complete"))))
-          const closed = yield* H.promise(() => c.closed)
-          const closedAt = Date.now()
-          assert.deepStrictEqual(closed, { code: 1008, reason: "token expired" })
-          assert.isAtLeast(closedAt, expiresAt * 1000 - 50)
-          assert.isAtMost(closedAt, expiresAt * 1000 + 1000)
-          // and it cannot come back with the same token
-          const again = yield* H.client(gw.url + q({ projectId: mine, token }))
+          let closed: { code: number; reason: string } | undefined
+          void c.closed.then((close) => (closed = close))
+          // a second before the token's end: still open, and answering
+          yield* TestClock.setTime(expiresAt * 1000 - 1000)
+          c.send({ type: "ping" })
+          yield* H.promise(() => c.waitFor((fs) => fs.some(H.isType("pong"))))
+          assert.isUndefined(closed)
+          // at its end: closed by the service
+          yield* TestClock.setTime(expiresAt * 1000)
+          assert.deepStrictEqual(yield* H.promise(() => c.closed), { code: 1008, reason: "token expired" })
+          // a token already expired cannot open a connection
+          const stale = yield* H.token({ projects: [mine] }, H.SECRET, Math.floor(Date.now() / 1000) - 10)
+          const again = yield* H.client(gw.url + q({ projectId: mine, token: stale }))
           assert.strictEqual(yield* H.promise(() => again.opened), 401)
-        }))
+        }).pipe(Effect.provide(TestContext.TestContext)))
 
       it.scoped("replays after `since`, sends replay-complete, then live frames; several projects; unsubscribe", () =>
         Effect.gen(function*() {
@@ -286,20 +294,37 @@ describe("WsGateway (PGlite, in-process bus)", () => {
 describe("WsGateway keep-alive", () => {
   H.onPglite(EventBus.layerMemory)(
     (it) => {
-      it.scoped("server pings terminate a peer that does not answer; live peers stay", () =>
+      it.scoped("server pings, on the service's clock (TestClock), terminate a peer that does not answer; live peers stay", () =>
         Effect.gen(function*() {
-          const gw = yield* H.startGateway(local, { heartbeatInterval: "150 millis" })
+          const gw = yield* H.startGateway(local, { heartbeatInterval: "30 seconds" })
           const dead = yield* H.client(gw.url, {}, false)
           const alive = yield* H.client(gw.url)
           assert.strictEqual(yield* H.promise(() => dead.opened), "open")
           assert.strictEqual(yield* H.promise(() => alive.opened), "open")
-          const closed = yield* H.promise(() => dead.closed)
-          assert.strictEqual(closed.code, 1006)
-          yield* Effect.sleep("400 millis")
-          alive.send({ type: "ping" })
-          yield* H.promise(() => alive.waitFor((fs) => fs.some(H.isType("pong"))))
+          let deadClosed: { code: number; reason: string } | undefined
+          void dead.closed.then((close) => (deadClosed = close))
+          /** A `ping` message answered: the server has read everything the peer sent before it (its pongs too). */
+          const roundTrip = (n: number) =>
+            Effect.suspend(() => {
+              alive.send({ type: "ping" })
+              return H.promise(() => alive.waitFor((fs) => fs.filter(H.isType("pong")).length === n))
+            })
+          // first round: both pinged; the live peer answers, the other does not — nobody is cut yet
+          yield* TestClock.adjust("30 seconds")
+          yield* roundTrip(1)
+          assert.isUndefined(deadClosed)
+          assert.strictEqual(gw.stats().connections, 2)
+          // second round: the peer that did not answer the first is terminated
+          yield* TestClock.adjust("30 seconds")
+          assert.strictEqual((yield* H.promise(() => dead.closed)).code, 1006)
+          yield* roundTrip(2)
+          // and the live one outlasts more rounds
+          yield* TestClock.adjust("30 seconds")
+          yield* roundTrip(3)
+          yield* TestClock.adjust("30 seconds")
+          yield* roundTrip(4)
           assert.strictEqual(gw.stats().connections, 1)
-        }))
+        }).pipe(Effect.provide(TestContext.TestContext)))
     }
   )
 })

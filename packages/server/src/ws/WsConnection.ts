@@ -14,7 +14,7 @@ import {
   ReplayCompleteFrame,
   SubscribedFrame
 } from "@devteam/domain/WsFrame"
-import { Effect, Either, Fiber, ParseResult, Schema } from "effect"
+import { Clock, Duration, Effect, Either, Fiber, ParseResult, Schema } from "effect"
 import type { WebSocket } from "ws"
 import * as Metrics from "../Metrics.js"
 import * as Outbox from "./Outbox.js"
@@ -66,6 +66,18 @@ export interface Connection {
 
 const now = () => new Date().toISOString()
 
+/** The clock's longest single sleep: a JS timer's limit (~24.8 days); a later time is slept towards in steps. */
+const MAX_SLEEP_MILLIS = 2 ** 31 - 1
+
+/** Completes once the clock reads `epochMillis` or later. */
+const untilTime = (epochMillis: number): Effect.Effect<void> =>
+  Effect.flatMap(Clock.currentTimeMillis, (millis) => {
+    const wait = epochMillis - millis
+    return wait <= 0
+      ? Effect.void
+      : Effect.zipRight(Effect.sleep(Duration.millis(Math.min(wait, MAX_SLEEP_MILLIS))), untilTime(epochMillis))
+  })
+
 const truncate = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text)
 
 export const make = (options: {
@@ -79,20 +91,23 @@ export const make = (options: {
   const { feeds, limits, principal, run, ws } = options
   const subscriptions = new Map<ProjectId, Subscription>()
   let closed = false
-  let closeTimer: ReturnType<typeof setTimeout> | undefined
-  let expiryTimer: ReturnType<typeof setTimeout> | undefined
+  // the connection's timers run on the Effect clock (TestClock in tests), as fibers of `run`
+  let closeTimer: Fiber.RuntimeFiber<void> | undefined
+  let expiryTimer: Fiber.RuntimeFiber<void> | undefined
+  const cancel = (timer: Fiber.RuntimeFiber<void> | undefined) => {
+    if (timer !== undefined) run(Fiber.interruptFork(timer))
+  }
 
   const closeWith = (code: number, reason: string) => {
     if (closed) return
     closed = true
-    if (expiryTimer !== undefined) clearTimeout(expiryTimer)
+    cancel(expiryTimer)
     outbox.close()
     for (const sub of subscriptions.values()) stop(sub)
     subscriptions.clear()
     ws.close(code, reason)
     // a peer that does not read never completes the closing handshake: cut it after a grace period
-    closeTimer = setTimeout(() => ws.terminate(), limits.closeGraceMillis)
-    closeTimer.unref()
+    closeTimer = run(Effect.delay(Effect.sync(() => ws.terminate()), Duration.millis(limits.closeGraceMillis)))
   }
 
   const outbox: Outbox.Outbox = Outbox.make({
@@ -231,24 +246,17 @@ export const make = (options: {
   }
 
   // the token was checked at the upgrade only: when it expires the connection ends (1008), and the
-  // client reconnects with a fresh one. (setTimeout's limit is ~24.8 days: longer waits are chained.)
-  const MAX_TIMER = 2 ** 31 - 1
-  const armExpiry = () => {
-    const expiresAt = principal.expiresAt
-    if (expiresAt === undefined || closed) return
-    const wait = expiresAt - Date.now()
-    if (wait <= 0) {
-      closeWith(CloseCodes.policy, "token expired")
-      return
-    }
-    expiryTimer = setTimeout(armExpiry, Math.min(wait, MAX_TIMER))
-    expiryTimer.unref()
+  // client reconnects with a fresh one
+  const expiresAt = principal.expiresAt
+  if (expiresAt !== undefined) {
+    expiryTimer = run(
+      Effect.zipRight(untilTime(expiresAt), Effect.sync(() => closeWith(CloseCodes.policy, "token expired")))
+    )
   }
-  armExpiry()
 
   const onClose = () => {
-    if (closeTimer !== undefined) clearTimeout(closeTimer)
-    if (expiryTimer !== undefined) clearTimeout(expiryTimer)
+    cancel(closeTimer)
+    cancel(expiryTimer)
     closed = true
     outbox.close()
     for (const sub of subscriptions.values()) stop(sub)

@@ -21,7 +21,7 @@ import { EventBus } from "@devteam/runtime/EventBus"
 import { Journal } from "@devteam/runtime/Journal"
 import { HttpLayerRouter, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Config, Duration, Effect, Either, FiberSet, Layer, Option, Schema } from "effect"
+import { Config, Duration, Effect, Either, FiberSet, Layer, Option, Schedule, Schema } from "effect"
 import type { IncomingMessage } from "node:http"
 import { WebSocket, WebSocketServer } from "ws"
 import * as Authentication from "../Authentication.js"
@@ -172,8 +172,9 @@ export const make = (config: ServerConfig, options: WsOptions = defaults) =>
 
     let slowClosures = 0
 
-    // server-side keep-alive: ping everyone; whoever did not pong since the last round is dead
-    const heartbeat = setInterval(() => {
+    // server-side keep-alive: every interval (on the Effect clock) ping everyone; whoever did not
+    // answer the previous round is dead
+    const heartbeat = Effect.sync(() => {
       for (const [ws, entry] of connections) {
         if (!entry.alive) {
           ws.terminate()
@@ -182,9 +183,8 @@ export const make = (config: ServerConfig, options: WsOptions = defaults) =>
         entry.alive = false
         ws.ping()
       }
-    }, Duration.toMillis(options.heartbeatInterval))
-    heartbeat.unref()
-    yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(heartbeat)))
+    })
+    yield* Effect.forkScoped(Effect.schedule(heartbeat, Schedule.spaced(options.heartbeatInterval)))
 
     const check = yield* Authentication.makeVerifier(config)
     const authenticate: (token: string | null) => Effect.Effect<Auth.Principal, string> = Option.match(
