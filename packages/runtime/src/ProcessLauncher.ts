@@ -90,10 +90,7 @@ const killGroup = (pid: number | undefined): void => {
   }
 }
 
-/** The exit code of a child killed by a signal: 128 + SIGKILL, as a shell reports it. */
-const signalled = (code: number | null, signal: NodeJS.Signals | null) => code ?? (signal === null ? -1 : 128 + 9)
-
-/** A started command's exit code: 128 + the signal's number when signalled, as a shell reports it. */
+/** A command's exit code: 128 + the signal's number when signalled, as a shell reports it. */
 const exitCodeOf = (code: number | null, signal: string | null): number => {
   if (code !== null) return code
   const n = signal === null ? undefined : Object.entries(os.constants.signals).find(([name]) => name === signal)?.[1]
@@ -220,7 +217,7 @@ export const direct: Launcher = {
         settled = true
         clearTimeout(timer)
         resume(Effect.succeed({
-          exitCode: signalled(code, signal),
+          exitCode: exitCodeOf(code, signal),
           stdout: Buffer.concat(stdout).toString("utf8"),
           stderr: Buffer.concat(stderr).toString("utf8")
         }))
@@ -253,7 +250,9 @@ export class ProcessLauncher extends Context.Reference<ProcessLauncher>()("@devt
 const helperProgram = String.raw`"use strict";
 const { spawn } = require("node:child_process");
 const { StringDecoder } = require("node:string_decoder");
+const { constants } = require("node:os");
 const running = new Map();
+const exitCodeOf = (code, signal) => code !== null ? code : 128 + ((signal !== null && constants.signals[signal]) || 9);
 const killGroup = (pid) => { if (pid === undefined) return; try { process.kill(-pid, "SIGKILL"); } catch {} };
 const answer = (message) => { if (process.connected) process.send(message); };
 const failed = (id, error) => answer({ id, type: "error", reason: "spawn", detail: String(error && error.message),
@@ -320,8 +319,7 @@ process.on("message", (m) => {
   child.on("close", (code, signal) => {
     if (!running.delete(m.id)) return;
     clearTimeout(entry.timer);
-    const exitCode = code === null ? (signal === null ? -1 : 137) : code;
-    answer({ id: m.id, type: "exit", exitCode, stdout: Buffer.concat(out).toString("utf8"),
+    answer({ id: m.id, type: "exit", exitCode: exitCodeOf(code, signal), stdout: Buffer.concat(out).toString("utf8"),
       stderr: Buffer.concat(err).toString("utf8") });
   });
   child.stdin.on("error", () => {});

@@ -104,6 +104,13 @@ for (const { layer, name } of launchers) {
         assert.strictEqual(inDir.stdout.trim(), Fs.realpathSync(dir))
       }).pipe(Effect.provide(layer)))
 
+    it.scopedLive("a command ended by a signal exits 128 + the signal's number, as a shell reports it", () =>
+      Effect.gen(function*() {
+        assert.strictEqual((yield* run(request("kill -TERM $$"))).exitCode, 128 + 15)
+        assert.strictEqual((yield* run(request("kill -KILL $$"))).exitCode, 128 + 9)
+        assert.strictEqual((yield* run(request("kill -HUP $$"))).exitCode, 128 + 1)
+      }).pipe(Effect.provide(layer)))
+
     it.scopedLive("the command sees exactly the environment it is given", () =>
       Effect.gen(function*() {
         const result = yield* run(request("env", { env: { ...env, ONLY_THIS: "yes" } }))
