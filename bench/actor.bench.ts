@@ -6,6 +6,7 @@
  * PGlite runs in this process, so its own memory (WASM, grown by the 20,000 queries of the
  * activations and never given back) is part of the second RSS figure, not the entities'.
  */
+import * as Cluster from "@devteam/runner/Cluster"
 import * as ExecutionQueue from "@devteam/runner/ExecutionQueue"
 import * as PlaceholderStepRunner from "@devteam/runner/PlaceholderStepRunner"
 import * as ProjectActor from "@devteam/runner/ProjectActor"
@@ -105,9 +106,10 @@ const project = (database: Layer.Layer<Database.Database | SqlClient, SqlError>)
           ExecutionQueue.layer(5),
           PlaceholderStepRunner.unusedParts
         ]),
-        Layer.provideMerge(
+        // composed as the service's cluster layer (Cluster.layer) does
+        Layer.provideMerge(Cluster.fromSqlClientOnly(
           SingleRunner.layer({ runnerStorage: "memory", shardingConfig: { entityMaxIdleTime: "1 hour" } })
-        ),
+        )),
         Layer.provideMerge(Storage.layerWith(database, EventBus.layerMemory))
       )
     ),

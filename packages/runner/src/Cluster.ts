@@ -21,7 +21,7 @@ import { NodeClusterSocket } from "@effect/platform-node"
 import type { SocketServerError } from "@effect/platform/SocketServer"
 import { SqlClient } from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { ConfigError, Effect, Layer, Option } from "effect"
+import { ConfigError, Context, Effect, Layer, Option } from "effect"
 import { ClusterConfig, shardingConfig } from "./ClusterConfig.js"
 
 export type Role = "all" | "gateway" | "runner"
@@ -65,6 +65,23 @@ const buildSerialized = <A, E, R>(inner: Layer.Layer<A, E, R>) =>
     })
   )
 
+/**
+ * `layer` built from the SqlClient alone, not in the context of the layers beside it. Sharding
+ * keeps the context it was built in and copies it into every entity it activates (three context
+ * maps each): built beside the service's storage and pipeline services, it made every idle
+ * project entity hold all of them (1.3 KiB each in the actor benchmark; more in the service).
+ */
+export const fromSqlClientOnly = <A, E>(layer: Layer.Layer<A, E, SqlClient>): Layer.Layer<A, E, SqlClient> =>
+  Layer.scopedContext(
+    Effect.gen(function*() {
+      const sql = yield* SqlClient
+      const scope = yield* Effect.scope
+      // the build's whole context, not merged into the caller's
+      const only = Context.make(SqlClient, sql)
+      return yield* Effect.mapInputContext(Layer.buildWithScope(layer, scope), (_: Context.Context<never>) => only)
+    })
+  )
+
 export const layer = (
   role: Role,
   embedded: boolean
@@ -80,7 +97,7 @@ export const layer = (
             ConfigError.InvalidData(["ROLE"], `ROLE=${role} needs DATABASE_URL (embedded mode is single-process)`)
           )
         }
-        return SingleRunner.layer({ runnerStorage: "memory", shardingConfig: sharding })
+        return fromSqlClientOnly(SingleRunner.layer({ runnerStorage: "memory", shardingConfig: sharding }))
       }
       // the caller's SqlClient only when it gave no DATABASE_URL (a harness's own Postgres)
       const pool = Option.match(database.url, {
@@ -94,10 +111,10 @@ export const layer = (
             preparedStatements: false
           })
       })
-      return buildSerialized(
+      return fromSqlClientOnly(buildSerialized(
         role === "gateway"
           ? NodeClusterSocket.layer({ clientOnly: true, storage: "sql", shardingConfig: sharding })
           : NodeClusterSocket.layer({ storage: "sql", shardingConfig: sharding })
-      ).pipe(Layer.provide(pool))
+      )).pipe(Layer.provide(pool))
     })
   )

@@ -32,11 +32,12 @@ import { InjectTaskResponse } from "@devteam/domain/TasksApi"
 import * as TaskSelection from "@devteam/domain/TaskSelection"
 import * as Correlation from "@devteam/runtime/Correlation"
 import { Journal, type JournalService } from "@devteam/runtime/Journal"
+import { ProcessLauncher } from "@devteam/runtime/ProcessLauncher"
 import type { CachedTaskList } from "@devteam/runtime/TaskListCache"
 import { Entity } from "@effect/cluster"
 import { PersistenceError } from "@effect/cluster/ClusterError"
 import type { EntityAddress } from "@effect/cluster/EntityAddress"
-import type { Sharding } from "@effect/cluster/Sharding"
+import { type Sharding, Sharding as ShardingTag } from "@effect/cluster/Sharding"
 import type { RpcGroup } from "@effect/rpc"
 import {
   Array as Arr,
@@ -737,7 +738,14 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
     // the activated projects of this runner, by entity id
     const actors = new Map<string, Actor>()
     const handlers = makeHandlers(actors)
-    return Project.toLayer(
+    // The entity is registered in the smallest context it needs (Cluster.fromSqlClientOnly says
+    // why): what the actor uses is in `deps`; the process launcher is a reference (it has a
+    // default, so no type error would say it is missing) that git and the local sandbox read from
+    // the context, so it goes along explicitly.
+    const registration = Context.make(ShardingTag, yield* ShardingTag).pipe(
+      Context.add(ProcessLauncher, yield* ProcessLauncher)
+    )
+    const entity = Project.toLayer(
       Effect.gen(function*() {
         const address = yield* Entity.CurrentAddress
         const projectId = yield* Schema.decodeUnknown(ProjectId)(address.entityId).pipe(Effect.orDie)
@@ -777,5 +785,13 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
         // and redelivering the same message forever.
         disableFatalDefects: true
       }
+    )
+    return Layer.scopedDiscard(
+      Effect.flatMap(
+        Effect.scope,
+        // the build's whole context, not merged into the layer's
+        (scope) =>
+          Effect.mapInputContext(Layer.buildWithScope(entity, scope), (_: Context.Context<never>) => registration)
+      )
     )
   }))
