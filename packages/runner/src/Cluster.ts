@@ -66,21 +66,24 @@ const buildSerialized = <A, E, R>(inner: Layer.Layer<A, E, R>) =>
   )
 
 /**
- * `layer` built from the SqlClient alone, not in the context of the layers beside it. Sharding
- * keeps the context it was built in and copies it into every entity it activates (three context
- * maps each): built beside the service's storage and pipeline services, it made every idle
- * project entity hold all of them (1.3 KiB each in the actor benchmark; more in the service).
+ * `layer` built in `context` alone, not in the context of the layers beside it. The cluster keeps
+ * the context it was built in (and an entity's registration) and copies it into every entity it
+ * activates (three context maps each): built beside the service's storage and pipeline services,
+ * every idle project entity held all of them (1.3 KiB each in the actor benchmark; more in the
+ * service).
  */
-export const fromSqlClientOnly = <A, E>(layer: Layer.Layer<A, E, SqlClient>): Layer.Layer<A, E, SqlClient> =>
+export const builtIn = <A, E, R>(layer: Layer.Layer<A, E, R>, context: Context.Context<R>): Layer.Layer<A, E> =>
   Layer.scopedContext(
-    Effect.gen(function*() {
-      const sql = yield* SqlClient
-      const scope = yield* Effect.scope
+    Effect.flatMap(
+      Effect.scope,
       // the build's whole context, not merged into the caller's
-      const only = Context.make(SqlClient, sql)
-      return yield* Effect.mapInputContext(Layer.buildWithScope(layer, scope), (_: Context.Context<never>) => only)
-    })
+      (scope) => Effect.mapInputContext(Layer.buildWithScope(layer, scope), (_: Context.Context<never>) => context)
+    )
   )
+
+/** `layer` built from the SqlClient alone (`builtIn`). */
+export const fromSqlClientOnly = <A, E>(layer: Layer.Layer<A, E, SqlClient>): Layer.Layer<A, E, SqlClient> =>
+  Layer.unwrapEffect(Effect.map(SqlClient, (sql) => builtIn(layer, Context.make(SqlClient, sql))))
 
 export const layer = (
   role: Role,

@@ -57,6 +57,7 @@ import {
   Scope
 } from "effect"
 import { randomUUID } from "node:crypto"
+import * as Cluster from "./Cluster.js"
 import { ExecutionQueue } from "./ExecutionQueue.js"
 import { Project } from "./ProjectEntity.js"
 import { type ProjectLimits, ProjectLimitsConfig } from "./ProjectLimits.js"
@@ -738,10 +739,10 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
     // the activated projects of this runner, by entity id
     const actors = new Map<string, Actor>()
     const handlers = makeHandlers(actors)
-    // The entity is registered in the smallest context it needs (Cluster.fromSqlClientOnly says
-    // why): what the actor uses is in `deps`; the process launcher is a reference (it has a
-    // default, so no type error would say it is missing) that git and the local sandbox read from
-    // the context, so it goes along explicitly.
+    // The entity is registered in the smallest context it needs (Cluster.builtIn says why): what
+    // the actor uses is in `deps`; the process launcher is a reference (it has a default, so no
+    // type error would say it is missing) that git and the local sandbox read from the context, so
+    // it goes along explicitly.
     const registration = Context.make(ShardingTag, yield* ShardingTag).pipe(
       Context.add(ProcessLauncher, yield* ProcessLauncher)
     )
@@ -786,12 +787,5 @@ export const layer = (options: { readonly maxIdleTime?: Duration.DurationInput }
         disableFatalDefects: true
       }
     )
-    return Layer.scopedDiscard(
-      Effect.flatMap(
-        Effect.scope,
-        // the build's whole context, not merged into the layer's
-        (scope) =>
-          Effect.mapInputContext(Layer.buildWithScope(entity, scope), (_: Context.Context<never>) => registration)
-      )
-    )
+    return Cluster.builtIn(entity, registration)
   }))

@@ -35,14 +35,17 @@ const killGroup = (pid) => { if (pid === undefined) return; try { process.kill(-
 const answer = (message) => { if (process.connected) process.send(message); };
 const failed = (id, error) => answer({ id, type: "error", reason: "spawn", detail: String(error && error.message),
   code: String((error && error.code) || "") });
-const start = (m) => {
-  let child;
+const spawned = (m, stdio) => {
   try {
-    child = spawn(m.file, m.args, { cwd: m.cwd, env: m.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    return spawn(m.file, m.args, { cwd: m.cwd, env: m.env, stdio, detached: true });
   } catch (error) {
     failed(m.id, error);
-    return;
+    return undefined;
   }
+};
+const start = (m) => {
+  const child = spawned(m, ["ignore", "pipe", "pipe"]);
+  if (child === undefined) return;
   const pid = child.pid;
   if (pid === undefined) { child.once("error", (error) => failed(m.id, error)); return; }
   running.set(m.id, { pid, timer: undefined });
@@ -64,20 +67,9 @@ const start = (m) => {
     answer({ id: m.id, type: "exited", code, signal });
   });
 };
-process.on("message", (m) => {
-  if (m.type === "kill") {
-    const r = running.get(m.id);
-    if (r !== undefined) { running.delete(m.id); clearTimeout(r.timer); killGroup(r.pid); }
-    return;
-  }
-  if (m.type === "start") { start(m); return; }
-  let child;
-  try {
-    child = spawn(m.file, m.args, { cwd: m.cwd, env: m.env, stdio: ["pipe", "pipe", "pipe"], detached: true });
-  } catch (error) {
-    failed(m.id, error);
-    return;
-  }
+const run = (m) => {
+  const child = spawned(m, ["pipe", "pipe", "pipe"]);
+  if (child === undefined) return;
   const out = [], err = [];
   let outBytes = 0, errBytes = 0;
   const entry = { pid: child.pid, timer: undefined };
@@ -102,6 +94,15 @@ process.on("message", (m) => {
   });
   child.stdin.on("error", () => {});
   child.stdin.end(m.stdin);
+};
+process.on("message", (m) => {
+  if (m.type === "kill") {
+    const r = running.get(m.id);
+    if (r !== undefined) { running.delete(m.id); clearTimeout(r.timer); killGroup(r.pid); }
+    return;
+  }
+  if (m.type === "start") start(m);
+  else run(m);
 });
 process.on("disconnect", () => { for (const r of running.values()) killGroup(r.pid); process.exit(0); });
 `
