@@ -14,7 +14,7 @@ import {
   ReplayCompleteFrame,
   SubscribedFrame
 } from "@devteam/domain/WsFrame"
-import { Clock, Duration, Effect, Either, Fiber, ParseResult, Schema } from "effect"
+import { Clock, Duration, Effect, Either, Fiber, FiberId, ParseResult, Schema } from "effect"
 import type { WebSocket } from "ws"
 import * as Metrics from "../Metrics.js"
 import * as Outbox from "./Outbox.js"
@@ -94,9 +94,7 @@ export const make = (options: {
   // the connection's timers run on the Effect clock (TestClock in tests), as fibers of `run`
   let closeTimer: Fiber.RuntimeFiber<void> | undefined
   let expiryTimer: Fiber.RuntimeFiber<void> | undefined
-  const cancel = (timer: Fiber.RuntimeFiber<void> | undefined) => {
-    if (timer !== undefined) run(Fiber.interruptFork(timer))
-  }
+  const cancel = (timer: Fiber.RuntimeFiber<void> | undefined) => timer?.unsafeInterruptAsFork(FiberId.none)
 
   const closeWith = (code: number, reason: string) => {
     if (closed) return
