@@ -112,7 +112,10 @@ interface Actor {
   readonly projectId: ProjectId
   /** The build's scope: the execution fiber lives in it, so passivation and restarts interrupt it. */
   readonly scope: Scope.Scope
-  /** keepAlive needs the entity's address and the sharding service: the entity's own context. */
+  /**
+   * The entity's own context (the sharding service, its address, the process launcher): keepAlive
+   * needs it, and every command runs in it (`withContext`).
+   */
   readonly entity: Context.Context<Sharding | Entity.CurrentAddress>
   state: ProjectState
   lastSeq: number
@@ -476,16 +479,23 @@ const readCached = (actor: Actor, refresh?: boolean) =>
   })
 const readList = (actor: Actor) => Effect.map(readCached(actor), (cached): TaskList => cached.list)
 
-const withContext = <A, E, R>(
+/**
+ * `effect` in the entity's own context with the command's correlation id and principal — in place
+ * of the context the message brought: a local message carries its sender's (a command from the
+ * gateway, the gateway's services), a remote one does not, and an execution the entity resumes by
+ * itself (activation, wake-up) has only the entity's. Replacing it makes every command, and the
+ * execution fiber a command starts, see the same services wherever it came from (the process
+ * launcher is the one that matters: a context reference, read by git and the local sandbox).
+ */
+const withContext = <A, E>(
   actor: Actor,
   meta: { readonly correlationId: string; readonly principal?: string | undefined },
-  effect: Effect.Effect<A, E, R>
+  effect: Effect.Effect<A, E, Sharding | Entity.CurrentAddress>
 ) =>
-  // one context change and one annotation change per command (each costs two copies of the
-  // fiber's refs): what Correlation.withCorrelationId + provideService + annotateLogs did in five
   effect.pipe(
-    Effect.provide(
-      Context.make(Correlation.CurrentCorrelationId, meta.correlationId).pipe(
+    Effect.mapInputContext((_: Context.Context<never>) =>
+      actor.entity.pipe(
+        Context.add(Correlation.CurrentCorrelationId, meta.correlationId),
         Context.add(Correlation.CurrentPrincipal, meta.principal)
       )
     ),
@@ -540,11 +550,11 @@ const makeHandlers = (actors: ReadonlyMap<string, Actor>) => {
         ? Effect.dieMessage(`project ${address.entityId} is not activated`)
         : Effect.succeed(actor)
     })
-  /** `body` for the addressed project's actor, in the command's context. */
-  const handle = <A, E, R>(
+  /** `body` for the addressed project's actor, in the entity's context with the command's correlation. */
+  const handle = <A, E>(
     address: EntityAddress,
     meta: { readonly correlationId: string; readonly principal?: string | undefined },
-    body: (actor: Actor) => Effect.Effect<A, E, R>
+    body: (actor: Actor) => Effect.Effect<A, E, Sharding | Entity.CurrentAddress>
   ) => Effect.flatMap(actorOf(address), (actor) => withContext(actor, meta, body(actor)))
   return {
     Initialize: ({ address, payload }) => handle(address, payload, (actor) => initialize(actor, payload)),

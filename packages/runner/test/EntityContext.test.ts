@@ -4,7 +4,8 @@
  * it activates, so it is kept to what the entity needs. An execution the entity runs on its own
  * sees the process launcher the runner was given (a context reference: missing, it would silently
  * fall back to spawning from the service) and none of the storage or pipeline services beside the
- * cluster (the cluster's own SQL client is there: its message storage uses it).
+ * cluster (the cluster's own SQL client is there: its message storage uses it) — also when the
+ * command that started it came with other services in its context.
  */
 import { ExecutionConfig } from "@devteam/domain/ExecutionConfig"
 import { CustomerId, EventId, ExecutionId } from "@devteam/domain/Ids"
@@ -21,7 +22,7 @@ import * as ProcessLauncher from "@devteam/runtime/ProcessLauncher"
 import * as Storage from "@devteam/runtime/Storage"
 import { SingleRunner } from "@effect/cluster"
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import { poll } from "./fixtures/E2E.js"
 
@@ -53,28 +54,28 @@ const cluster = ProjectActor.layer().pipe(
 )
 
 layer(cluster, { excludeTestServices: true, timeout: "60 seconds" })("Project entity context", (it) => {
-  it.effect("an execution's steps see the runner's process launcher, and not the services beside the cluster", () =>
+  it.effect("an execution's steps see the runner's process launcher, and not the services beside the cluster or the sender's", () =>
     Effect.gen(function*() {
       const client = yield* Project.client
       const projectId = `acme/context-${randomUUID().slice(0, 8)}`
-      // Sent with nothing in its own context: a local message carries its sender's context to the
-      // handler (a command from the gateway brings the gateway's), so this start sees only the
-      // entity's — as an execution the entity resumes by itself on activation (failover, wake-up).
-      yield* Effect.mapInputContext(
-        client(projectId).Initialize({
-          correlationId: "t",
-          executionId: ExecutionId.make(randomUUID()),
-          eventId: EventId.make(randomUUID()),
-          config: new ExecutionConfig({
-            repoUrl: "https://example.com/acme/app.git",
-            baseBranch: "main",
-            taskListPath: "docs/DevTeam/tasks_list.md",
-            tool: "script",
-            customerId: CustomerId.make("acme")
-          })
-        }),
-        (_: Context.Context<never>) => Context.empty()
-      )
+      // Sent from a context holding other services, as a command from the gateway is: the test's
+      // own (the storage services) and another launcher. A local message carries its sender's
+      // context to the handler; the entity runs the command, and the execution it starts, in its
+      // own — the one an execution the entity resumes by itself (failover, wake-up) has.
+      const foreign: ProcessLauncher.Launcher = { ...ProcessLauncher.direct }
+      assert.isTrue(Option.isSome(yield* Effect.serviceOption(Journal)))
+      yield* client(projectId).Initialize({
+        correlationId: "t",
+        executionId: ExecutionId.make(randomUUID()),
+        eventId: EventId.make(randomUUID()),
+        config: new ExecutionConfig({
+          repoUrl: "https://example.com/acme/app.git",
+          baseBranch: "main",
+          taskListPath: "docs/DevTeam/tasks_list.md",
+          tool: "script",
+          customerId: CustomerId.make("acme")
+        })
+      }).pipe(Effect.provideService(ProcessLauncher.ProcessLauncher, foreign))
       const done = yield* poll(
         client(projectId).GetState({ correlationId: "t" }),
         (state) => state.status === "COMPLETED"
