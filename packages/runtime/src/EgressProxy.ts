@@ -186,7 +186,6 @@ export const make = (options: EgressProxyOptions): Effect.Effect<EgressProxy, Sa
       let bytesDown = 0
       let error: string | undefined
       let established = false
-      let done = false
       const upstream = net.connect({ host: addressOf(parsed.host), port: parsed.port })
       // A destination that never answers fails the tunnel after a while (then idle tunnels are fine).
       upstream.setTimeout(
@@ -194,11 +193,11 @@ export const make = (options: EgressProxyOptions): Effect.Effect<EgressProxy, Sa
         () => upstream.destroy(new Error(`no answer within ${connectTimeoutMs} ms`))
       )
       track(upstream, window)
-      const finish = () => {
-        if (done) return
-        done = true
-        client.destroy()
-        upstream.destroy()
+      // Recorded once both sockets have closed: the tunnel is over only when its last bytes are out.
+      let open = 2
+      const closed = () => {
+        open -= 1
+        if (open > 0) return
         record(
           window,
           new EgressConnection({
@@ -224,6 +223,7 @@ export const make = (options: EgressProxyOptions): Effect.Effect<EgressProxy, Sa
         upstream.on("data", (b: Buffer) => {
           bytesDown += b.length
         })
+        // each side's end is passed on once what was read from it is written (pipe ends the other)
         client.pipe(upstream)
         upstream.pipe(client)
       })
@@ -237,10 +237,19 @@ export const make = (options: EgressProxyOptions): Effect.Effect<EgressProxy, Sa
             }\r\nConnection: close\r\n\r\n${body}`
           )
         }
-        finish()
       })
-      upstream.on("close", finish)
-      client.on("close", finish)
+      // A side that closed after its end has had the end passed on: the other side still sends
+      // what is buffered for it (the last bytes of a download, when the server closes at once)
+      // and closes when its peer does. Destroying it here dropped those bytes. A side that closed
+      // without its end (reset, an error, destroyed) takes the other down: nothing more will come.
+      upstream.on("close", () => {
+        if (established && !upstream.readableEnded) client.destroy()
+        closed()
+      })
+      client.on("close", () => {
+        if (!established || !client.readableEnded) upstream.destroy()
+        closed()
+      })
     }
 
     /** The forwarder's ready report: a relative URI, so it can never be a proxied request. */

@@ -1,10 +1,15 @@
 /**
- * Byte-exact tunnels through the sandbox's egress path, with a slow reader: the runner's egress
- * proxy (CONNECT) and the in-container forwarder (run here with node, as in the container). A
- * real TCP server stands in for the outside host: it sends a payload and closes at once, the way
- * a server ends a download. A tunnel must deliver every byte even though the far side is long
- * gone when the reader gets to the last ones: closing one side of a tunnel when the other closes
- * must not drop what is still buffered for the reader. Live clock: real sockets and timers.
+ * Byte-exact tunnels through the sandbox's egress path, with a reader that stalls now and then:
+ * the runner's egress proxy (CONNECT), on a unix socket as the docker sandbox's forwarder reaches
+ * it and on a loopback port as the local sandbox's commands do, and the in-container forwarder
+ * (run here with node, as in the container). A real server stands in for the outside host: it
+ * sends a payload and closes at once, the way a server ends a download. A tunnel must deliver
+ * every byte even though the far side is gone when the reader gets to the last ones: closing one
+ * side of a tunnel when the other closes must not drop what is still buffered for the reader.
+ *
+ * The loss this guards against depends on timing (the server's end arriving while the last bytes
+ * wait for the stalled reader): on a unix socket it hit about one download in three, so each case
+ * runs several. Live clock: real sockets and timers.
  */
 import { HostPort } from "@devteam/domain/Egress"
 import * as EgressProxy from "@devteam/runtime/EgressProxy"
@@ -18,7 +23,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { forwarderScript } from "../src/internal/egressForwarder.js"
 
-const PAYLOAD = randomBytes(3 * 1024 * 1024)
+const PAYLOAD = randomBytes(16 * 1024 * 1024)
+const DOWNLOADS = 12
 const digest = (b: Buffer) => createHash("sha256").update(b).digest("hex")
 
 /** A server that writes `PAYLOAD` to each connection and ends it (on a port, or a unix socket). */
@@ -58,17 +64,19 @@ const portOf = (server: net.Server) => {
 }
 
 /**
- * Writes `request` on a connection to `port`, then reads it to its end slowly (a pause after
- * every chunk): what arrived after `headEnd` when given (a proxy's response head), else all of it.
+ * Writes `request` on a connection to `to` (a loopback port or a unix socket), then reads it to its
+ * end, pausing after every chunk (2 ms after every fifth, else until the next timer round): what
+ * arrived after `headEnd` when given (a proxy's response head), else all of it.
  */
-const slowRead = (port: number, request: string, headEnd?: string) =>
+const stallingRead = (to: number | string, request: string, headEnd?: string) =>
   Effect.async<Buffer>((resume) => {
-    const socket = net.connect(port, "127.0.0.1", () => socket.write(request))
+    const send = () => socket.write(request)
+    const socket = typeof to === "string" ? net.connect(to, send) : net.connect(to, "127.0.0.1", send)
     const chunks: Array<Buffer> = []
     socket.on("data", (chunk: Buffer) => {
       chunks.push(chunk)
       socket.pause()
-      setTimeout(() => socket.resume(), 15)
+      setTimeout(() => socket.resume(), chunks.length % 5 === 0 ? 2 : 0)
     })
     socket.on("error", (e) => resume(Effect.die(e)))
     socket.on("close", () => {
@@ -83,39 +91,56 @@ const slowRead = (port: number, request: string, headEnd?: string) =>
     })
   }).pipe(Effect.timeout("60 seconds"))
 
-describe("egress tunnels deliver every byte to a slow reader after the far side closed", () => {
-  it.scopedLive(
-    "the runner's proxy (CONNECT): the bytes, and the window's count of them",
-    () =>
-      Effect.gen(function*() {
-        const server = yield* downloadServer({ port: 0 })
-        const proxy = yield* EgressProxy.make({
-          listen: { loopbackPort: 0 },
-          hosts: { "download.test": "127.0.0.1" },
-          sandbox: "tunnel-test",
-          enforced: false
-        })
-        const target = new HostPort({ host: "download.test", port: portOf(server.server) })
-        const window = yield* proxy.open({ step: "IMPLEMENT", allow: [target] })
-        const proxyPort = "port" in proxy.address ? proxy.address.port : 0
-        const received = yield* slowRead(
-          proxyPort,
+/** A directory for the scope (removed at its end). */
+const tempDir = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), prefix))),
+    (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+  )
+
+describe("egress tunnels deliver every byte to a stalling reader after the far side closed", () => {
+  const throughProxy = (listenOn: "unix socket" | "loopback port") =>
+    Effect.gen(function*() {
+      const server = yield* downloadServer({ port: 0 })
+      const dir = yield* tempDir("devteam-egress-proxy-")
+      const proxy = yield* EgressProxy.make({
+        listen: listenOn === "unix socket" ? { socketPath: path.join(dir, "egress.sock") } : { loopbackPort: 0 },
+        hosts: { "download.test": "127.0.0.1" },
+        sandbox: "tunnel-test",
+        enforced: false
+      })
+      const target = new HostPort({ host: "download.test", port: portOf(server.server) })
+      const window = yield* proxy.open({ step: "IMPLEMENT", allow: [target] })
+      const to = "port" in proxy.address ? proxy.address.port : proxy.address.socketPath
+      for (let i = 0; i < DOWNLOADS; i++) {
+        const received = yield* stallingRead(
+          to,
           `CONNECT download.test:${target.port} HTTP/1.1\r\nHost: download.test:${target.port}\r\n\r\n`,
           "\r\n\r\n"
         )
-        assert.strictEqual(received.length, PAYLOAD.length)
+        assert.strictEqual(received.length, PAYLOAD.length, `download ${i + 1}`)
         assert.strictEqual(digest(received), digest(PAYLOAD))
-        const summary = yield* window.summary
-        assert.strictEqual(summary.connections, 1)
-        assert.strictEqual(summary.bytesDown, PAYLOAD.length)
-      }),
+      }
+      const summary = yield* window.summary
+      assert.strictEqual(summary.connections, DOWNLOADS)
+      assert.strictEqual(summary.bytesDown, DOWNLOADS * PAYLOAD.length)
+    })
+
+  it.scopedLive(
+    "the runner's proxy (CONNECT) on a unix socket: the bytes, and the window's count of them",
+    () => throughProxy("unix socket"),
+    { timeout: 90_000 }
+  )
+
+  it.scopedLive(
+    "the runner's proxy (CONNECT) on a loopback port: the bytes, and the window's count of them",
+    () => throughProxy("loopback port"),
     { timeout: 90_000 }
   )
 
   it.scopedLive("the in-container forwarder (TCP port → unix socket)", () =>
     Effect.gen(function*() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "devteam-forwarder-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const dir = yield* tempDir("devteam-forwarder-")
       const socketPath = path.join(dir, "egress.sock")
       // the forwarder's ready report arrives on the same socket: answered like any connection
       yield* downloadServer({ path: socketPath })
@@ -140,8 +165,10 @@ describe("egress tunnels deliver every byte to a slow reader after the far side 
         attempt()
       }).pipe(Effect.timeout("20 seconds"))
       assert.isNull(child.exitCode)
-      const received = yield* slowRead(port, "GET / HTTP/1.1\r\n\r\n")
-      assert.strictEqual(received.length, PAYLOAD.length)
-      assert.strictEqual(digest(received), digest(PAYLOAD))
+      for (let i = 0; i < DOWNLOADS; i++) {
+        const received = yield* stallingRead(port, "GET / HTTP/1.1\r\n\r\n")
+        assert.strictEqual(received.length, PAYLOAD.length, `download ${i + 1}`)
+        assert.strictEqual(digest(received), digest(PAYLOAD))
+      }
     }), { timeout: 90_000 })
 })

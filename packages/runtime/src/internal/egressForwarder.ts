@@ -23,18 +23,21 @@ const net = require("node:net")
 const port = Number(process.argv[2])
 const socketPath = process.argv[3]
 const tmpdir = process.argv[4]
+// Each side's end is passed on once what was read from it is written (pipe ends the other); a
+// side that closed after its end leaves the other to send what is still buffered for it (the last
+// bytes of a download) and close when its peer does. One that closed without its end (reset,
+// error) takes the other down: nothing more will come.
+const tunnel = (from, to) => {
+  from.on("error", () => undefined)
+  from.on("close", () => {
+    if (!from.readableEnded) to.destroy()
+  })
+  from.pipe(to)
+}
 const server = net.createServer((client) => {
   const upstream = net.connect(socketPath)
-  const close = () => {
-    client.destroy()
-    upstream.destroy()
-  }
-  client.on("error", close)
-  upstream.on("error", close)
-  client.on("close", close)
-  upstream.on("close", close)
-  client.pipe(upstream)
-  upstream.pipe(client)
+  tunnel(client, upstream)
+  tunnel(upstream, client)
 })
 server.on("error", (error) => {
   console.error("devteam egress forwarder: " + error.message)
