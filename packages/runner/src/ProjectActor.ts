@@ -54,7 +54,8 @@ import {
   Predicate,
   Schedule,
   Schema,
-  Scope
+  Scope,
+  Tracer
 } from "effect"
 import { randomUUID } from "node:crypto"
 import * as Cluster from "./Cluster.js"
@@ -493,12 +494,15 @@ const withContext = <A, E>(
   effect: Effect.Effect<A, E, Sharding | Entity.CurrentAddress>
 ) =>
   effect.pipe(
-    Effect.mapInputContext((_: Context.Context<never>) =>
-      actor.entity.pipe(
+    Effect.mapInputContext((given: Context.Context<never>) => {
+      const own = actor.entity.pipe(
         Context.add(Correlation.CurrentCorrelationId, meta.correlationId),
         Context.add(Correlation.CurrentPrincipal, meta.principal)
       )
-    ),
+      // the RPC's span stays the parent of the command's spans (a trace continues into the entity)
+      const parent = Context.getOption(given, Tracer.ParentSpan)
+      return Option.isSome(parent) ? Context.add(own, Tracer.ParentSpan, parent.value) : own
+    }),
     Effect.annotateLogs({ correlationId: meta.correlationId, projectId: actor.projectId })
   )
 

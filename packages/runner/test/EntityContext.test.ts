@@ -30,7 +30,8 @@ import { poll } from "./fixtures/E2E.js"
 const launcher: ProcessLauncher.Launcher = { ...ProcessLauncher.direct }
 
 /** What each step saw in its context. */
-const seen: Array<{ readonly launcher: boolean; readonly journal: boolean }> = []
+const seen: Array<{ readonly launcher: boolean; readonly journal: boolean; readonly parentSpan: string | undefined }> =
+  []
 
 const recordingSteps = Layer.succeed(
   StepRunner,
@@ -39,7 +40,11 @@ const recordingSteps = Layer.succeed(
       Effect.gen(function*() {
         seen.push({
           launcher: (yield* ProcessLauncher.ProcessLauncher) === launcher,
-          journal: Option.isSome(yield* Effect.serviceOption(Journal))
+          journal: Option.isSome(yield* Effect.serviceOption(Journal)),
+          parentSpan: Option.match(yield* Effect.option(Effect.currentParentSpan), {
+            onNone: () => undefined,
+            onSome: (span) => span._tag === "Span" ? span.name : "external"
+          })
         })
         return yield* PlaceholderStepRunner.make({ tasks: 1, stepDuration: "1 millis" }).run(step, context)
       })
@@ -84,5 +89,7 @@ layer(cluster, { excludeTestServices: true, timeout: "60 seconds" })("Project en
       // SELECT … UPDATE_TASKLIST for the task, and the SELECT that finds nothing left
       assert.isAtLeast(seen.length, 8)
       assert.deepStrictEqual(seen.filter((s) => !s.launcher || s.journal), [])
+      // the context is the entity's, but the trace goes on: the command's RPC span is the parent
+      assert.deepStrictEqual([...new Set(seen.map((s) => s.parentSpan))], [`Project(${projectId}).Initialize`])
     }))
 })
