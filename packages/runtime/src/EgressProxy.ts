@@ -194,10 +194,10 @@ export const make = (options: EgressProxyOptions): Effect.Effect<EgressProxy, Sa
       )
       track(upstream, window)
       // Recorded once both sockets have closed: the tunnel is over only when its last bytes are out.
-      let open = 2
+      let openSockets = 2
       const closed = () => {
-        open -= 1
-        if (open > 0) return
+        openSockets -= 1
+        if (openSockets > 0) return
         record(
           window,
           new EgressConnection({

@@ -13,13 +13,13 @@
  */
 import { HostPort } from "@devteam/domain/Egress"
 import * as EgressProxy from "@devteam/runtime/EgressProxy"
+import { tempDir } from "@devteam/runtime/testing/GitRemote"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as net from "node:net"
-import * as os from "node:os"
 import * as path from "node:path"
 import { forwarderScript } from "../src/internal/egressForwarder.js"
 
@@ -90,13 +90,6 @@ const stallingRead = (to: number | string, request: string, headEnd?: string) =>
       )
     })
   }).pipe(Effect.timeout("60 seconds"))
-
-/** A directory for the scope (removed at its end). */
-const tempDir = (prefix: string) =>
-  Effect.acquireRelease(
-    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), prefix))),
-    (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-  )
 
 describe("egress tunnels deliver every byte to a stalling reader after the far side closed", () => {
   const throughProxy = (listenOn: "unix socket" | "loopback port") =>
